@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Starts (or stops) private, throwaway PostgreSQL and MariaDB servers for the
+# tests, the demo and the benchmarks.
+#
+#   eval "$(scripts/test-env.sh start)"   # prints export lines (INGEST_PG_*, INGEST_MY_*)
+#   scripts/test-env.sh stop "$INGEST_TEST_DIR"
+#
+# PostgreSQL runs with wal_level=logical; MariaDB with log_bin, binlog_format=ROW,
+# binlog_row_image=FULL and local_infile=1. Both listen on 127.0.0.1 only, on
+# their own ports (INGEST_PG_PORT / INGEST_MY_PORT to choose, else the first free
+# port from 55432 / 53306), with data under a fresh temp dir. Missing Debian
+# packages are installed first (needs root). Servers run as the `postgres` and
+# `mysql` users when started by root: neither server accepts to run as root.
+set -euo pipefail
+
+log() { printf 'test-env: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() {
+  local p=$1
+  while ! port_free "$p"; do p=$((p + 1)); done
+  echo "$p"
+}
+
+pg_bindir() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+ensure_packages() {
+  local need=()
+  pg_bindir >/dev/null || need+=(postgresql postgresql-client)
+  command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+  command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+  [ ${#need[@]} -eq 0 ] && return 0
+  [ "$(id -u)" = 0 ] || die "missing packages ${need[*]}: run as root or install them (apt-get install ${need[*]})"
+  log "installing ${need[*]}"
+  # The package scripts must not start system-wide servers.
+  local had_policy=0
+  [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+  if [ $had_policy = 0 ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  [ $had_policy = 0 ] && rm -f /usr/sbin/policy-rc.d
+  return 0
+}
+
+# as USER CMD...: runs CMD as USER when we are root, as ourselves otherwise.
+as() {
+  local user=$1; shift
+  if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
+}
+
+start() {
+  ensure_packages
+  local bindir; bindir=$(pg_bindir) || die "PostgreSQL binaries not found"
+  local mariadbd; mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)
+  local dir; dir=$(mktemp -d "${TMPDIR:-/tmp}/ingest-test-env.XXXXXX")
+  chmod 755 "$dir"
+  local pg_port my_port
+  pg_port=$(pick_port "${INGEST_PG_PORT:-55432}")
+  my_port=$(pick_port "${INGEST_MY_PORT:-53306}")
+  local pw="ingest-test-pw"
+  local pg_user=postgres my_user=mysql
+  [ "$(id -u)" = 0 ] || { pg_user=$(id -un); my_user=$(id -un); }
+
+  # PostgreSQL
+  mkdir -p "$dir/pg"
+  printf '%s\n' "$pw" >"$dir/pg.pw"
+  chown -R "$pg_user" "$dir/pg" "$dir/pg.pw"
+  as "$pg_user" "$bindir/initdb" -D "$dir/pg/data" -U postgres --pwfile="$dir/pg.pw" \
+    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/pg/initdb.log" 2>&1 \
+    || { cat "$dir/pg/initdb.log" >&2; die "initdb failed"; }
+  cat >>"$dir/pg/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $pg_port
+unix_socket_directories = '$dir/pg'
+wal_level = logical
+max_replication_slots = 32
+max_wal_senders = 16
+fsync = off
+synchronous_commit = on
+full_page_writes = off
+shared_buffers = 256MB
+max_connections = 200
+CONF
+  as "$pg_user" "$bindir/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 60 start >&2 \
+    || { cat "$dir/pg/server.log" >&2; die "PostgreSQL did not start"; }
+
+  # MariaDB
+  mkdir -p "$dir/my/data"
+  chown -R "$my_user" "$dir/my"
+  mariadb-install-db --user="$my_user" --datadir="$dir/my/data" --auth-root-authentication-method=normal \
+    --skip-test-db >"$dir/my/install.log" 2>&1 || { cat "$dir/my/install.log" >&2; die "mariadb-install-db failed"; }
+  cat >"$dir/my/my.cnf" <<CONF
+[mariadbd]
+user = $my_user
+datadir = $dir/my/data
+socket = $dir/my/mysqld.sock
+pid-file = $dir/my/mysqld.pid
+port = $my_port
+bind-address = 127.0.0.1
+log-error = $dir/my/server.log
+server-id = 1
+log-bin = $dir/my/data/binlog
+binlog_format = ROW
+binlog_row_image = FULL
+local_infile = 1
+innodb_flush_log_at_trx_commit = 2
+innodb_buffer_pool_size = 512M
+max_connections = 300
+character-set-server = utf8mb4
+collation-server = utf8mb4_bin
+CONF
+  chown "$my_user" "$dir/my/my.cnf"
+  (cd "$dir/my" && nohup "$mariadbd" --defaults-file="$dir/my/my.cnf" >/dev/null 2>&1 &)
+  local i
+  for i in $(seq 1 120); do
+    [ -S "$dir/my/mysqld.sock" ] && mariadb --socket="$dir/my/mysqld.sock" -uroot -e 'select 1' >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  mariadb --socket="$dir/my/mysqld.sock" -uroot -e 'select 1' >/dev/null 2>&1 \
+    || { cat "$dir/my/server.log" >&2; die "MariaDB did not start"; }
+  mariadb --socket="$dir/my/mysqld.sock" -uroot <<SQL
+CREATE USER 'ingest'@'%' IDENTIFIED BY '$pw';
+GRANT ALL PRIVILEGES ON *.* TO 'ingest'@'%' WITH GRANT OPTION;
+CREATE USER 'ingest'@'localhost' IDENTIFIED BY '$pw';
+GRANT ALL PRIVILEGES ON *.* TO 'ingest'@'localhost' WITH GRANT OPTION;
+FLUSH PRIVILEGES;
+SQL
+  log "PostgreSQL on 127.0.0.1:$pg_port, MariaDB on 127.0.0.1:$my_port, data in $dir"
+  cat <<OUT
+export INGEST_TEST_DIR='$dir'
+export INGEST_PG_HOST=127.0.0.1
+export INGEST_PG_PORT=$pg_port
+export INGEST_PG_USER=postgres
+export INGEST_PG_PASSWORD='$pw'
+export INGEST_PG_BIN='$bindir'
+export INGEST_MY_HOST=127.0.0.1
+export INGEST_MY_PORT=$my_port
+export INGEST_MY_USER=ingest
+export INGEST_MY_PASSWORD='$pw'
+export INGEST_MY_SOCKET='$dir/my/mysqld.sock'
+OUT
+}
+
+stop() {
+  local dir=${1:-${INGEST_TEST_DIR:-}}
+  [ -n "$dir" ] && [ -d "$dir" ] || die "usage: $0 stop DIR"
+  case "$dir" in *ingest-test-env.*) ;; *) die "$dir is not a test-env directory";; esac
+  local bindir; bindir=$(pg_bindir) || true
+  if [ -f "$dir/pg/data/postmaster.pid" ] && [ -n "$bindir" ]; then
+    local pg_user=postgres; [ "$(id -u)" = 0 ] || pg_user=$(id -un)
+    as "$pg_user" "$bindir/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  if [ -f "$dir/my/mysqld.pid" ]; then
+    local pid; pid=$(cat "$dir/my/mysqld.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$dir"
+  log "stopped and removed $dir"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop "${2:-}" ;;
+  *) echo "usage: $0 start | stop DIR" >&2; exit 2 ;;
+esac

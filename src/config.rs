@@ -1,0 +1,518 @@
+//! `ingest.toml` → a validated [`Config`].
+//!
+//! Pure: reading the file is the only I/O, so every rule here is unit-tested.
+//! Errors name the key that is wrong (`source.port`, `table[2].name`) and what
+//! would be right; `main` maps them to exit status 2.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration problem: the key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "configuration: {}", self.message)
+        } else {
+            write!(f, "configuration: {}: {}", self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub path: PathBuf,
+    pub instance: Instance,
+    pub source: Source,
+    pub destination: Destination,
+    pub tables: Vec<TableRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub name: String,
+    pub state_dir: PathBuf,
+    pub spool_dir: PathBuf,
+    pub spool_compression: Compression,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Postgres(PostgresSource),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresSource {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    pub slot: String,
+    pub publication: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    SingleStore,
+    Mysql,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destination {
+    pub dialect: Dialect,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    pub schema_for_all_tables: Option<String>,
+    pub load_threads: usize,
+}
+
+/// One `[[table]]` entry: a name or glob over `schema.table`, and its options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRule {
+    pub pattern: String,
+    pub key: Option<Vec<String>>,
+}
+
+// ---- raw, as written in the file ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    instance: Option<RawInstance>,
+    source: Option<toml::Table>,
+    destination: Option<RawDestination>,
+    #[serde(default)]
+    table: Vec<RawTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstance {
+    name: Option<String>,
+    state_dir: Option<String>,
+    spool_dir: Option<String>,
+    spool_compression: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPostgres {
+    #[allow(dead_code)]
+    r#type: String,
+    host: Option<String>,
+    port: Option<u16>,
+    database: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    slot: Option<String>,
+    publication: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDestination {
+    r#type: Option<String>,
+    dialect: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    database: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    schema_for_all_tables: Option<String>,
+    load_threads: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    name: Option<String>,
+    key: Option<Vec<String>>,
+}
+
+fn required(v: Option<String>, key: &str) -> Result<String, ConfigError> {
+    match v {
+        Some(s) if !s.trim().is_empty() => Ok(s),
+        Some(_) => Err(err(key, "must not be empty")),
+        None => Err(err(key, "is required")),
+    }
+}
+
+/// Reads and validates the file at `path`. Relative `state_dir`/`spool_dir`
+/// are taken relative to the file's folder.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        err(
+            "",
+            format!(
+                "cannot read {}: {e} (write an example with `ingest init`)",
+                path.display()
+            ),
+        )
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse(&text, path, &base)
+}
+
+/// Parses configuration text; `base` resolves relative directories.
+pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let msg = e.message().to_string();
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        err("", format!("{}: {msg}{at}", path.display()))
+    })?;
+
+    let ri = raw
+        .instance
+        .ok_or_else(|| err("instance", "section [instance] is required"))?;
+    let name = required(ri.name, "instance.name")?;
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(err(
+            "instance.name",
+            "use letters, digits, '_' and '-' only",
+        ));
+    }
+    let resolve = |p: String| {
+        let p = PathBuf::from(p);
+        if p.is_absolute() {
+            p
+        } else {
+            base.join(p)
+        }
+    };
+    let spool_compression = match ri.spool_compression.as_deref() {
+        None | Some("gzip") => Compression::Gzip,
+        Some("none") => Compression::None,
+        Some(other) => {
+            return Err(err(
+                "instance.spool_compression",
+                format!("'{other}' is not one of \"gzip\", \"none\""),
+            ))
+        }
+    };
+    let instance = Instance {
+        state_dir: resolve(ri.state_dir.unwrap_or_else(|| "state".into())),
+        spool_dir: resolve(ri.spool_dir.unwrap_or_else(|| "spool".into())),
+        spool_compression,
+        name,
+    };
+
+    let rs = raw
+        .source
+        .ok_or_else(|| err("source", "section [source] is required"))?;
+    let stype = match rs.get("type") {
+        Some(toml::Value::String(s)) => s.clone(),
+        Some(_) => return Err(err("source.type", "must be a string")),
+        None => return Err(err("source.type", "is required (\"postgres\")")),
+    };
+    let source = match stype.as_str() {
+        "postgres" => {
+            let r: RawPostgres = toml::Value::Table(rs)
+                .try_into()
+                .map_err(|e: toml::de::Error| err("source", e.message().to_string()))?;
+            Source::Postgres(PostgresSource {
+                host: r.host.unwrap_or_else(|| "127.0.0.1".into()),
+                port: r.port.unwrap_or(5432),
+                database: required(r.database, "source.database")?,
+                user: required(r.user, "source.user")?,
+                password: r.password.unwrap_or_default(),
+                slot: ident_like(r.slot.unwrap_or_else(|| "ingest".into()), "source.slot")?,
+                publication: ident_like(
+                    r.publication.unwrap_or_else(|| "ingest".into()),
+                    "source.publication",
+                )?,
+            })
+        }
+        other => {
+            return Err(err(
+                "source.type",
+                format!("'{other}' is not supported yet (supported: \"postgres\")"),
+            ))
+        }
+    };
+
+    let rd = raw
+        .destination
+        .ok_or_else(|| err("destination", "section [destination] is required"))?;
+    match rd.r#type.as_deref() {
+        None | Some("singlestore") => {}
+        Some(other) => {
+            return Err(err(
+                "destination.type",
+                format!("'{other}' is not supported (supported: \"singlestore\")"),
+            ))
+        }
+    }
+    let dialect = match rd.dialect.as_deref() {
+        None | Some("singlestore") => Dialect::SingleStore,
+        Some("mysql") => Dialect::Mysql,
+        Some(other) => {
+            return Err(err(
+                "destination.dialect",
+                format!("'{other}' is not one of \"singlestore\", \"mysql\""),
+            ))
+        }
+    };
+    let load_threads = match rd.load_threads {
+        None => 4,
+        Some(n) if (1..=64).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(err(
+                "destination.load_threads",
+                format!("{n} is not between 1 and 64"),
+            ))
+        }
+    };
+    let destination = Destination {
+        dialect,
+        host: rd.host.unwrap_or_else(|| "127.0.0.1".into()),
+        port: rd.port.unwrap_or(3306),
+        database: required(rd.database, "destination.database")?,
+        user: required(rd.user, "destination.user")?,
+        password: rd.password.unwrap_or_default(),
+        schema_for_all_tables: match rd.schema_for_all_tables {
+            Some(s) if s.trim().is_empty() => {
+                return Err(err(
+                    "destination.schema_for_all_tables",
+                    "must not be empty",
+                ))
+            }
+            other => other,
+        },
+        load_threads,
+    };
+
+    let mut tables = Vec::new();
+    for (i, t) in raw.table.into_iter().enumerate() {
+        let key = format!("table[{}].name", i + 1);
+        let pattern = required(t.name, &key)?;
+        if pattern.split('.').count() != 2 && !pattern.contains('"') {
+            return Err(err(
+                key,
+                format!("'{pattern}' must be schema.table (globs allowed: \"public.*\")"),
+            ));
+        }
+        if let Some(k) = &t.key {
+            if k.is_empty() || k.iter().any(|c| c.is_empty()) {
+                return Err(err(
+                    format!("table[{}].key", i + 1),
+                    "must list one or more column names",
+                ));
+            }
+        }
+        tables.push(TableRule {
+            pattern,
+            key: t.key,
+        });
+    }
+    if tables.is_empty() {
+        return Err(err(
+            "table",
+            "no [[table]] entries: select at least one table (name = \"public.*\")",
+        ));
+    }
+    Ok(Config {
+        path: path.to_path_buf(),
+        instance,
+        source,
+        destination,
+        tables,
+    })
+}
+
+fn ident_like(s: String, key: &str) -> Result<String, ConfigError> {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        Ok(s)
+    } else {
+        Err(err(
+            key,
+            format!("'{s}' must use lower-case letters, digits and '_' only"),
+        ))
+    }
+}
+
+/// Shell-style glob over one name: `*` any run, `?` one character.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+impl Config {
+    /// The rule that selects `schema.table`, the most specific one winning: an
+    /// entry without wildcards beats any glob, a longer glob beats a shorter.
+    pub fn rule_for(&self, schema: &str, table: &str) -> Option<&TableRule> {
+        let full = format!("{schema}.{table}");
+        self.tables
+            .iter()
+            .filter(|r| glob_match(&r.pattern, &full))
+            .max_by_key(|r| {
+                let wild = r.pattern.contains(['*', '?']);
+                (!wild, r.pattern.len())
+            })
+    }
+
+    /// Destination (database, table) for a source table (`db` is the source database).
+    pub fn dest_name(&self, db: &str, schema: &str, table: &str) -> (String, String) {
+        match &self.destination.schema_for_all_tables {
+            Some(s) => (s.clone(), table.to_string()),
+            None => (format!("{db}_{schema}"), table.to_string()),
+        }
+    }
+
+    pub fn state_db(&self) -> PathBuf {
+        self.instance.state_dir.join("state.db")
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.instance.state_dir.join("log")
+    }
+}
+
+/// The commented example that `ingest init` writes.
+pub const EXAMPLE: &str = include_str!("example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Config, ConfigError> {
+        parse(text, Path::new("ingest.toml"), Path::new("/etc/ingest"))
+    }
+
+    const MIN: &str = r#"
+[instance]
+name = "demo"
+[source]
+type = "postgres"
+database = "src"
+user = "ingest"
+password = "pw"
+[destination]
+dialect = "mysql"
+database = "dest"
+user = "u"
+[[table]]
+name = "public.*"
+[[table]]
+name = "public.orders"
+key = ["id"]
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = p(MIN).unwrap();
+        assert_eq!(c.instance.state_dir, PathBuf::from("/etc/ingest/state"));
+        assert_eq!(c.instance.spool_compression, Compression::Gzip);
+        let Source::Postgres(s) = &c.source;
+        assert_eq!(
+            (s.port, s.slot.as_str(), s.publication.as_str()),
+            (5432, "ingest", "ingest")
+        );
+        assert_eq!(c.destination.dialect, Dialect::Mysql);
+        assert_eq!(c.destination.load_threads, 4);
+        assert_eq!(
+            c.dest_name("src", "public", "orders"),
+            ("src_public".into(), "orders".into())
+        );
+    }
+
+    #[test]
+    fn most_specific_table_entry_wins() {
+        let c = p(MIN).unwrap();
+        assert_eq!(
+            c.rule_for("public", "orders").unwrap().key,
+            Some(vec!["id".to_string()])
+        );
+        assert_eq!(c.rule_for("public", "items").unwrap().pattern, "public.*");
+        assert!(c.rule_for("other", "orders").is_none());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = p(&MIN.replace("database = \"src\"\n", "")).unwrap_err();
+        assert_eq!(e.key, "source.database");
+        let e = p(&MIN.replace("dialect = \"mysql\"", "dialect = \"oracle\"")).unwrap_err();
+        assert_eq!(e.key, "destination.dialect");
+        assert!(e.to_string().contains("'oracle'"), "{e}");
+        let e = p(&MIN.replace("name = \"public.orders\"", "name = \"orders\"")).unwrap_err();
+        assert_eq!(e.key, "table[2].name");
+        let e = p(&MIN.replace("[destination]", "[destination]\nload_threads = 0")).unwrap_err();
+        assert_eq!(e.key, "destination.load_threads");
+        let e = p(&MIN.replace("user = \"u\"", "user = \"u\"\nbogus = 1")).unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+        assert!(e.to_string().contains("line"), "{e}");
+        let e = p(&MIN.replace("type = \"postgres\"", "type = \"db2\"")).unwrap_err();
+        assert_eq!(e.key, "source.type");
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("public.*", "public.orders"));
+        assert!(glob_match("*.ord?rs", "x.orders"));
+        assert!(!glob_match("public.o*", "public.items"));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "axxbyy"));
+    }
+
+    #[test]
+    fn example_parses() {
+        let c = p(EXAMPLE).unwrap();
+        assert_eq!(c.instance.name, "demo");
+    }
+}

@@ -1,0 +1,237 @@
+//! The destination: SingleStore (or MySQL/MariaDB) over the MySQL protocol.
+//!
+//! I/O only; the SQL comes from [`singlestore`]. A [`Dest`] is one connection,
+//! used by one load thread. Loads stream the spool file through a local-infile
+//! handler (without one the `mysql` crate silently loads nothing), and every
+//! load checks the row count and the server's warnings: a value the server
+//! changed on the way in fails the table instead of landing altered.
+
+pub mod singlestore;
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use mysql::prelude::Queryable;
+use mysql::{Conn, LocalInfileHandler, OptsBuilder};
+
+use crate::config::{Destination, Dialect};
+use crate::error;
+use crate::schema::TableSchema;
+use crate::spool::{self, ManifestTable};
+use singlestore as sql;
+
+pub struct Dest {
+    conn: Conn,
+    dialect: Dialect,
+    /// The spool file the next LOAD DATA streams.
+    infile: Arc<Mutex<Option<Box<dyn Read + Send>>>>,
+}
+
+/// What a table load did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Loaded {
+    pub rows: u64,
+}
+
+impl Dest {
+    pub fn connect(cfg: &Destination) -> Result<Dest> {
+        let infile: Arc<Mutex<Option<Box<dyn Read + Send>>>> = Arc::new(Mutex::new(None));
+        let feed = infile.clone();
+        let handler = LocalInfileHandler::new(move |_name, out| {
+            let mut slot = feed.lock().unwrap_or_else(|p| p.into_inner());
+            match slot.take() {
+                Some(mut r) => std::io::copy(&mut r, out).map(|_| ()),
+                None => Err(std::io::Error::other(
+                    "no spool file prepared for LOAD DATA",
+                )),
+            }
+        });
+        let opts = OptsBuilder::new()
+            .ip_or_hostname(Some(cfg.host.clone()))
+            .tcp_port(cfg.port)
+            .user(Some(cfg.user.clone()))
+            .pass(Some(cfg.password.clone()))
+            .db_name(Some(cfg.database.clone()))
+            .prefer_socket(false)
+            .tcp_connect_timeout(Some(std::time::Duration::from_secs(15)))
+            .local_infile_handler(Some(handler))
+            .init(vec![
+                "SET NAMES utf8mb4 COLLATE utf8mb4_bin",
+                "SET time_zone = '+00:00'",
+                "SET sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'",
+            ]);
+        let conn = Conn::new(opts).map_err(|e| {
+            error::connect(format!(
+                "destination {}:{} (user {}): {}; check [destination] host, port, user and password",
+                cfg.host,
+                cfg.port,
+                cfg.user,
+                mysql_message(&e)
+            ))
+        })?;
+        Ok(Dest {
+            conn,
+            dialect: cfg.dialect,
+            infile,
+        })
+    }
+
+    pub fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
+    /// Refuses a server that will not take `LOAD DATA LOCAL`.
+    pub fn check(&mut self) -> Result<String> {
+        let version: String = self
+            .conn
+            .query_first("SELECT VERSION()")?
+            .unwrap_or_default();
+        let local: Option<String> = self
+            .conn
+            .query_first("SELECT @@local_infile")
+            .unwrap_or(None);
+        if matches!(local.as_deref(), Some("0") | Some("OFF")) {
+            return Err(error::config(
+                "destination has local_infile = OFF: LOAD DATA LOCAL INFILE is refused; \
+                 run SET GLOBAL local_infile = 1 (and set local_infile = 1 in the server's config)",
+            ));
+        }
+        Ok(version)
+    }
+
+    /// Creates the database and target table if missing; fails the table if
+    /// an existing target does not have the source's columns.
+    pub fn ensure_target(&mut self, s: &TableSchema) -> Result<()> {
+        self.conn.query_drop(sql::create_database(&s.dest_db))?;
+        self.conn.query_drop(sql::create_target(s, self.dialect))?;
+        let have = self.target_columns(s)?;
+        let want: Vec<String> = s.columns.iter().map(|c| c.name.clone()).collect();
+        if have != want {
+            bail!(
+                "destination table {} has columns {:?} but the source has {:?}; run `ingest full-extract` \
+                 of {} to recreate it",
+                s.dest_name(),
+                have,
+                want,
+                s.source_name()
+            );
+        }
+        Ok(())
+    }
+
+    fn target_columns(&mut self, s: &TableSchema) -> Result<Vec<String>> {
+        Ok(self.conn.exec(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+             ORDER BY ORDINAL_POSITION",
+            (&s.dest_db, &s.dest_table),
+        )?)
+    }
+
+    /// Drops and creates the target (full extract of a changed table).
+    pub fn recreate_target(&mut self, s: &TableSchema) -> Result<()> {
+        self.conn.query_drop(sql::create_database(&s.dest_db))?;
+        let have = self.target_columns(s)?;
+        let want: Vec<String> = s.columns.iter().map(|c| c.name.clone()).collect();
+        if !have.is_empty() && have != want {
+            log::info!(
+                "{}: columns changed, recreating {}",
+                s.source_name(),
+                s.dest_name()
+            );
+            self.conn.query_drop(format!(
+                "DROP TABLE {}",
+                sql::table_ref(&s.dest_db, &s.dest_table)
+            ))?;
+        }
+        // Helper tables follow the target's columns: rebuild them each time.
+        for h in ["stage", "fill"] {
+            self.conn.query_drop(format!(
+                "DROP TABLE IF EXISTS {}",
+                sql::table_ref(&s.dest_db, &sql::helper_name(&s.dest_table, h))
+            ))?;
+        }
+        self.conn.query_drop(sql::create_target(s, self.dialect))?;
+        Ok(())
+    }
+
+    /// Loads one spool file into staging and merges it into the target, in
+    /// one transaction. `full`: the file is a snapshot that replaces the rows.
+    pub fn load(&mut self, dir: &Path, t: &ManifestTable, full: bool) -> Result<Loaded> {
+        let s = t.schema();
+        self.conn.query_drop(sql::create_stage(&s, self.dialect))?;
+        self.conn.query_drop(sql::truncate(
+            &s.dest_db,
+            &sql::helper_name(&s.dest_table, "stage"),
+        ))?;
+        let shape = sql::MergeShape {
+            truncate_seq: t.truncate_seq,
+            unchanged: t.unchanged,
+        };
+        if shape.unchanged && !full {
+            self.conn.query_drop(sql::create_fill(&s, self.dialect))?;
+            self.conn.query_drop(sql::truncate(
+                &s.dest_db,
+                &sql::helper_name(&s.dest_table, "fill"),
+            ))?;
+        }
+        *self.infile.lock().unwrap_or_else(|p| p.into_inner()) = Some(spool::open_table(dir, t)?);
+        let (affected, warnings) = match self.conn.query_iter(sql::load_data(&s, &t.file)) {
+            Ok(r) => {
+                let v = (r.affected_rows(), r.warnings());
+                drop(r);
+                v
+            }
+            Err(e) => bail!(
+                "LOAD DATA of {} into {}: {}",
+                t.file,
+                s.dest_name(),
+                mysql_message(&e)
+            ),
+        };
+        if warnings > 0 {
+            let w: Vec<(String, u32, String)> = self.conn.query("SHOW WARNINGS LIMIT 5")?;
+            let text: Vec<String> = w
+                .into_iter()
+                .map(|(_, code, m)| format!("{code}: {m}"))
+                .collect();
+            bail!(
+                "LOAD DATA of {} into {}: the server changed {warnings} value(s) on the way in ({}); nothing merged",
+                t.file,
+                s.dest_name(),
+                text.join("; ")
+            );
+        }
+        if affected != t.rows {
+            bail!(
+                "LOAD DATA of {} into {} loaded {affected} rows, the spool file has {}; nothing merged",
+                t.file,
+                s.dest_name(),
+                t.rows
+            );
+        }
+        let stmts = if full {
+            sql::replace_all(&s)
+        } else {
+            sql::merge(&s, shape)
+        };
+        let mut tx = self.conn.start_transaction(mysql::TxOpts::default())?;
+        for st in &stmts {
+            tx.query_drop(st)
+                .with_context(|| format!("merging into {}: {}", s.dest_name(), st))?;
+        }
+        tx.commit()
+            .with_context(|| format!("committing merge into {}", s.dest_name()))?;
+        Ok(Loaded { rows: affected })
+    }
+}
+
+/// A mysql error as one line.
+pub fn mysql_message(e: &mysql::Error) -> String {
+    match e {
+        mysql::Error::MySqlError(m) => format!("ERROR {} ({}): {}", m.code, m.state, m.message),
+        mysql::Error::IoError(io) => format!("cannot connect: {io}"),
+        other => other.to_string(),
+    }
+}

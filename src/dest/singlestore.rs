@@ -1,0 +1,414 @@
+//! SQL for the destination, as text: DDL, staging, LOAD DATA and merge.
+//!
+//! Pure functions of a [`TableSchema`] and a [`Dialect`], tested as text. The
+//! `mysql` dialect is what MySQL/MariaDB accept (the tests run it against
+//! MariaDB); `singlestore` adds SingleStore's `SHARD KEY`/`SORT KEY`.
+//!
+//! Merge of a batch (one transaction, idempotent: running it twice gives the
+//! same table):
+//! 1. a TRUNCATE in the batch: delete every row; only lines after it count;
+//! 2. delete the target rows of every key staged;
+//! 3. insert the last line per key (highest `_seq`) unless it is a delete.
+//!
+//! When some line carries unchanged columns (`_unch`), step 3 reads from a
+//! second table filled first: for each such column the value comes from the
+//! latest earlier line of the same key that carried it, else from the target
+//! row as it was before the merge.
+
+use crate::config::Dialect;
+use crate::schema::TableSchema;
+
+/// Quotes an identifier with backticks (doubling any inside).
+pub fn q(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+/// Quotes a string literal for MySQL-protocol SQL.
+pub fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+pub fn table_ref(db: &str, table: &str) -> String {
+    format!("{}.{}", q(db), q(table))
+}
+
+/// Name of a helper table next to `table` (`<table>__ingest_stage`), kept
+/// within MySQL's 64-character limit.
+pub fn helper_name(table: &str, suffix: &str) -> String {
+    let full = format!("{table}__ingest_{suffix}");
+    if full.chars().count() <= 64 {
+        return full;
+    }
+    // FNV-1a keeps different long names apart.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in table.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    let head: String = table.chars().take(40).collect();
+    format!("{head}_{h:08x}__ingest_{suffix}")
+}
+
+/// Column type as used in the target, with key columns made indexable.
+pub fn column_type(s: &TableSchema, i: usize) -> String {
+    let c = &s.columns[i];
+    if s.is_key(i) {
+        match c.dest_type.as_str() {
+            "LONGTEXT" | "JSON" => return "VARCHAR(768)".into(),
+            "LONGBLOB" => return "VARBINARY(3072)".into(),
+            _ => {}
+        }
+    }
+    c.dest_type.clone()
+}
+
+fn key_list(s: &TableSchema) -> String {
+    s.key
+        .iter()
+        .map(|&i| q(&s.columns[i].name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn create_database(db: &str) -> String {
+    format!("CREATE DATABASE IF NOT EXISTS {}", q(db))
+}
+
+/// The target table.
+pub fn create_target(s: &TableSchema, d: Dialect) -> String {
+    let mut cols: Vec<String> = (0..s.columns.len())
+        .map(|i| {
+            let null = if s.is_key(i) { "NOT NULL" } else { "NULL" };
+            format!("{} {} {null}", q(&s.columns[i].name), column_type(s, i))
+        })
+        .collect();
+    cols.push(format!("PRIMARY KEY ({})", key_list(s)));
+    if d == Dialect::SingleStore {
+        cols.push(format!("SHARD KEY ({})", key_list(s)));
+        cols.push(format!("SORT KEY ({})", key_list(s)));
+    }
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
+        table_ref(&s.dest_db, &s.dest_table),
+        cols.join(",\n  ")
+    )
+}
+
+fn helper_columns(s: &TableSchema) -> Vec<String> {
+    let mut cols = vec![
+        "`_op` CHAR(1) NOT NULL".to_string(),
+        "`_seq` BIGINT NOT NULL".to_string(),
+        "`_ts` DATETIME(6) NULL".to_string(),
+        "`_unch` TEXT NULL".to_string(),
+    ];
+    cols.extend(
+        (0..s.columns.len())
+            .map(|i| format!("{} {} NULL", q(&s.columns[i].name), column_type(s, i))),
+    );
+    cols
+}
+
+/// The staging table: spool lines as they are, indexed by key and order.
+pub fn create_stage(s: &TableSchema, d: Dialect) -> String {
+    let mut cols = helper_columns(s);
+    cols.push(format!("KEY ({}, `_seq`)", key_list(s)));
+    let kind = if d == Dialect::SingleStore {
+        "ROWSTORE "
+    } else {
+        ""
+    };
+    format!(
+        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
+        table_ref(&s.dest_db, &helper_name(&s.dest_table, "stage")),
+        cols.join(",\n  ")
+    )
+}
+
+/// The table that holds merged rows when unchanged columns must be filled.
+pub fn create_fill(s: &TableSchema, d: Dialect) -> String {
+    let mut cols = helper_columns(s);
+    cols.push(format!("KEY ({})", key_list(s)));
+    let kind = if d == Dialect::SingleStore {
+        "ROWSTORE "
+    } else {
+        ""
+    };
+    format!(
+        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
+        table_ref(&s.dest_db, &helper_name(&s.dest_table, "fill")),
+        cols.join(",\n  ")
+    )
+}
+
+pub fn truncate(db: &str, table: &str) -> String {
+    format!("TRUNCATE TABLE {}", table_ref(db, table))
+}
+
+/// `LOAD DATA LOCAL INFILE` of one spool file into the staging table.
+pub fn load_data(s: &TableSchema, file_name: &str) -> String {
+    let mut targets = vec![
+        "`_op`".to_string(),
+        "`_seq`".into(),
+        "`_ts`".into(),
+        "`_unch`".into(),
+    ];
+    let mut sets = vec![];
+    for (i, c) in s.columns.iter().enumerate() {
+        if c.binary {
+            targets.push(format!("@b{i}"));
+            sets.push(format!("{} = UNHEX(@b{i})", q(&c.name)));
+        } else {
+            targets.push(q(&c.name));
+        }
+    }
+    let mut sql = format!(
+        "LOAD DATA LOCAL INFILE {} INTO TABLE {} CHARACTER SET utf8mb4 \
+         FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' \
+         LINES TERMINATED BY '\\n' ({})",
+        lit(file_name),
+        table_ref(&s.dest_db, &helper_name(&s.dest_table, "stage")),
+        targets.join(", ")
+    );
+    if !sets.is_empty() {
+        sql.push_str(" SET ");
+        sql.push_str(&sets.join(", "));
+    }
+    sql
+}
+
+fn key_join(s: &TableSchema, a: &str, b: &str) -> String {
+    s.key
+        .iter()
+        .map(|&i| {
+            let c = q(&s.columns[i].name);
+            format!("{a}.{c} = {b}.{c}")
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// What a batch holds for one table, as far as the merge cares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeShape {
+    pub truncate_seq: Option<u64>,
+    pub unchanged: bool,
+}
+
+/// The statements of one merge, to run in order inside one transaction.
+pub fn merge(s: &TableSchema, shape: MergeShape) -> Vec<String> {
+    let target = table_ref(&s.dest_db, &s.dest_table);
+    let stage = table_ref(&s.dest_db, &helper_name(&s.dest_table, "stage"));
+    let keys = key_list(s);
+    let cols = s
+        .columns
+        .iter()
+        .map(|c| q(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let after = match shape.truncate_seq {
+        Some(t) => format!(" WHERE `_seq` > {t}"),
+        None => String::new(),
+    };
+    let mut out = vec![];
+    if shape.truncate_seq.is_some() {
+        out.push(format!("DELETE FROM {target}"));
+    } else {
+        out.push(format!(
+            "DELETE t FROM {target} t JOIN (SELECT DISTINCT {keys} FROM {stage}) s ON {}",
+            key_join(s, "t", "s")
+        ));
+    }
+    let last = format!(
+        "SELECT x.* FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY `_seq` DESC) AS `_rn` \
+         FROM {stage} s{after}) x WHERE x.`_rn` = 1 AND x.`_op` <> 'D'"
+    );
+    if !shape.unchanged {
+        out.push(format!(
+            "INSERT INTO {target} ({cols}) SELECT {cols} FROM ({last}) y"
+        ));
+        return out;
+    }
+    // Fill unchanged columns: from the latest earlier line that carried the
+    // value (running count of "carried" per key gives the group), else from
+    // the target as it was. This must run before the DELETE above.
+    let fill = table_ref(&s.dest_db, &helper_name(&s.dest_table, "fill"));
+    let toast: Vec<usize> = (0..s.columns.len())
+        .filter(|&i| s.columns[i].toastable && !s.is_key(i))
+        .collect();
+    let carried = |i: usize| {
+        format!(
+            "(x.`_unch` IS NULL OR FIND_IN_SET('{}', x.`_unch`) = 0)",
+            i + 1
+        )
+    };
+    let mut groups = String::new();
+    for &i in &toast {
+        groups.push_str(&format!(
+            ", SUM(CASE WHEN {} THEN 1 ELSE 0 END) OVER (PARTITION BY {keys} ORDER BY x.`_seq` \
+             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS `_g{i}`",
+            carried(i)
+        ));
+    }
+    let mut firsts = String::new();
+    for &i in &toast {
+        firsts.push_str(&format!(
+            ", FIRST_VALUE(g.{c}) OVER (PARTITION BY {gkeys}, g.`_g{i}` ORDER BY g.`_seq`) AS `_f{i}`",
+            c = q(&s.columns[i].name),
+            gkeys = s.key.iter().map(|&k| format!("g.{}", q(&s.columns[k].name))).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let select_cols = s
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if toast.contains(&i) {
+                format!(
+                    "CASE WHEN f.`_g{i}` = 0 THEN t.{n} ELSE f.`_f{i}` END",
+                    n = q(&c.name)
+                )
+            } else {
+                format!("f.{}", q(&c.name))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let fill_sql = format!(
+        "INSERT INTO {fill} (`_op`, `_seq`, `_ts`, `_unch`, {cols}) \
+         SELECT f.`_op`, f.`_seq`, f.`_ts`, NULL, {select_cols} FROM (\
+         SELECT g.*, ROW_NUMBER() OVER (PARTITION BY {gk} ORDER BY g.`_seq` DESC) AS `_rn`{firsts} FROM (\
+         SELECT x.*{groups} FROM {stage} x{after}) g) f \
+         LEFT JOIN {target} t ON {join} WHERE f.`_rn` = 1 AND f.`_op` <> 'D'",
+        gk = s.key.iter().map(|&k| format!("g.{}", q(&s.columns[k].name))).collect::<Vec<_>>().join(", "),
+        join = key_join(s, "t", "f"),
+    );
+    let mut with_fill = vec![fill_sql];
+    with_fill.extend(out);
+    with_fill.push(format!(
+        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {fill}"
+    ));
+    with_fill
+}
+
+/// Full extract: the staged snapshot replaces the target's rows.
+pub fn replace_all(s: &TableSchema) -> Vec<String> {
+    let target = table_ref(&s.dest_db, &s.dest_table);
+    let stage = table_ref(&s.dest_db, &helper_name(&s.dest_table, "stage"));
+    let cols = s
+        .columns
+        .iter()
+        .map(|c| q(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    vec![
+        format!("DELETE FROM {target}"),
+        format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Column, Conv};
+
+    fn schema() -> TableSchema {
+        let col = |n: &str, t: &str, binary, toastable| Column {
+            name: n.into(),
+            source_type: String::new(),
+            dest_type: t.into(),
+            conv: Conv::Verbatim,
+            binary,
+            toastable,
+            nullable: true,
+        };
+        TableSchema {
+            schema: "public".into(),
+            name: "Order Lines".into(),
+            dest_db: "dest".into(),
+            dest_table: "Order Lines".into(),
+            columns: vec![
+                col("id", "BIGINT", false, false),
+                col("line`no", "LONGTEXT", false, true),
+                col("doc", "LONGTEXT", false, true),
+                col("img", "LONGBLOB", true, true),
+            ],
+            key: vec![0, 1],
+        }
+    }
+
+    #[test]
+    fn ddl_text() {
+        let s = schema();
+        assert_eq!(
+            create_target(&s, Dialect::Mysql),
+            "CREATE TABLE IF NOT EXISTS `dest`.`Order Lines` (\n  `id` BIGINT NOT NULL,\n  `line``no` VARCHAR(768) NOT NULL,\n  \
+             `doc` LONGTEXT NULL,\n  `img` LONGBLOB NULL,\n  PRIMARY KEY (`id`, `line``no`)\n) \
+             DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin"
+        );
+        let ss = create_target(&s, Dialect::SingleStore);
+        assert!(
+            ss.contains("SHARD KEY (`id`, `line``no`),\n  SORT KEY (`id`, `line``no`)"),
+            "{ss}"
+        );
+        assert!(create_stage(&s, Dialect::SingleStore)
+            .starts_with("CREATE ROWSTORE TABLE IF NOT EXISTS `dest`.`Order Lines__ingest_stage`"));
+    }
+
+    #[test]
+    fn load_data_text() {
+        assert_eq!(
+            load_data(&schema(), "001_x.csv.gz"),
+            "LOAD DATA LOCAL INFILE '001_x.csv.gz' INTO TABLE `dest`.`Order Lines__ingest_stage` CHARACTER SET utf8mb4 \
+             FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n' \
+             (`_op`, `_seq`, `_ts`, `_unch`, `id`, `line``no`, `doc`, @b3) SET `img` = UNHEX(@b3)"
+        );
+    }
+
+    #[test]
+    fn merge_text() {
+        let s = schema();
+        let m = merge(&s, MergeShape::default());
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            m[0],
+            "DELETE t FROM `dest`.`Order Lines` t JOIN (SELECT DISTINCT `id`, `line``no` FROM `dest`.`Order Lines__ingest_stage`) s \
+             ON t.`id` = s.`id` AND t.`line``no` = s.`line``no`"
+        );
+        assert!(
+            m[1].contains("ROW_NUMBER() OVER (PARTITION BY `id`, `line``no` ORDER BY `_seq` DESC)"),
+            "{}",
+            m[1]
+        );
+        let m = merge(
+            &s,
+            MergeShape {
+                truncate_seq: Some(7),
+                unchanged: false,
+            },
+        );
+        assert_eq!(m[0], "DELETE FROM `dest`.`Order Lines`");
+        assert!(m[1].contains("WHERE `_seq` > 7"));
+        let m = merge(
+            &s,
+            MergeShape {
+                truncate_seq: None,
+                unchanged: true,
+            },
+        );
+        assert_eq!(m.len(), 3);
+        assert!(m[0].starts_with("INSERT INTO `dest`.`Order Lines__ingest_fill`"));
+        // key columns are never filled; toastable non-key columns are.
+        assert!(!m[0].contains("`_g1`"));
+        assert!(m[0].contains("CASE WHEN f.`_g2` = 0 THEN t.`doc` ELSE f.`_f2` END"));
+        assert!(m[0].contains("FIND_IN_SET('4', x.`_unch`)"));
+        assert_eq!(m[2], "INSERT INTO `dest`.`Order Lines` (`id`, `line``no`, `doc`, `img`) SELECT `id`, `line``no`, `doc`, `img` FROM `dest`.`Order Lines__ingest_fill`");
+    }
+
+    #[test]
+    fn long_names_stay_within_64() {
+        let long = "x".repeat(70);
+        let a = helper_name(&long, "stage");
+        assert!(a.chars().count() <= 64, "{a}");
+        assert_ne!(a, helper_name(&"x".repeat(71), "stage"));
+        assert_eq!(lit("a'b\\c"), "'a''b\\\\c'");
+    }
+}

@@ -1,0 +1,75 @@
+//! Errors that decide the exit status. Only `main` maps them to codes:
+//! 0 all well, 1 the run finished but some tables failed (or it stopped on an
+//! unexpected error), 2 usage or configuration error, 3 a database could not
+//! be reached. Each carries one line that names the problem and the fix.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fatal {
+    /// Usage, configuration or a source/destination prerequisite (exit 2).
+    Config(String),
+    /// A database could not be reached or refused the login (exit 3).
+    Connect(String),
+    /// The run finished; these tables failed (exit 1).
+    TablesFailed(Vec<String>),
+}
+
+impl fmt::Display for Fatal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fatal::Config(m) | Fatal::Connect(m) => f.write_str(m),
+            Fatal::TablesFailed(t) => write!(f, "{} table(s) failed: {}", t.len(), t.join(", ")),
+        }
+    }
+}
+
+impl std::error::Error for Fatal {}
+
+pub fn config(msg: impl Into<String>) -> anyhow::Error {
+    Fatal::Config(msg.into()).into()
+}
+
+pub fn connect(msg: impl Into<String>) -> anyhow::Error {
+    Fatal::Connect(msg.into()).into()
+}
+
+/// The whole chain of a PostgreSQL error: `postgres::Error`'s own Display
+/// says only "db error"; the server's message is in the source.
+pub fn pg_message(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut m = db.message().to_string();
+        if let Some(d) = db.detail() {
+            m.push_str(&format!(" ({d})"));
+        }
+        if let Some(h) = db.hint() {
+            m.push_str(&format!("; hint: {h}"));
+        }
+        return m;
+    }
+    let mut m = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        m.push_str(": ");
+        m.push_str(&s.to_string());
+        src = s.source();
+    }
+    m
+}
+
+/// Exit status for an error that ended a command.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    for cause in e.chain() {
+        if let Some(f) = cause.downcast_ref::<Fatal>() {
+            return match f {
+                Fatal::Config(_) => 2,
+                Fatal::Connect(_) => 3,
+                Fatal::TablesFailed(_) => 1,
+            };
+        }
+        if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
+            return 2;
+        }
+    }
+    1
+}

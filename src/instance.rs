@@ -1,0 +1,69 @@
+//! Opens an instance: its state.db, spool folder and log files.
+//!
+//! Logs go to `state_dir/log/ingest-YYYY-MM.log` (one file a month) and,
+//! for errors, also to `state_dir/log/errors-YYYY-MM.log`; the terminal gets
+//! the same lines on stderr. The logger is the program's only global.
+
+use std::fs::OpenOptions;
+
+use anyhow::{Context, Result};
+use simplelog::{
+    ColorChoice, CombinedLogger, ConfigBuilder, LevelFilter, TermLogger, TerminalMode, WriteLogger,
+};
+
+use crate::config::Config;
+use crate::meta::Meta;
+
+pub struct Instance {
+    pub meta: Meta,
+}
+
+pub fn open(cfg: &Config, verbose: bool) -> Result<Instance> {
+    std::fs::create_dir_all(&cfg.instance.state_dir)
+        .with_context(|| format!("creating state_dir {}", cfg.instance.state_dir.display()))?;
+    std::fs::create_dir_all(&cfg.instance.spool_dir)
+        .with_context(|| format!("creating spool_dir {}", cfg.instance.spool_dir.display()))?;
+    init_logging(cfg, verbose)?;
+    let meta = Meta::open(&cfg.state_db())?;
+    Ok(Instance { meta })
+}
+
+fn init_logging(cfg: &Config, verbose: bool) -> Result<()> {
+    let dir = cfg.log_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let month = crate::clock::this_month();
+    let open = |name: String| {
+        let p = dir.join(name);
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .with_context(|| format!("opening {}", p.display()))
+    };
+    let lc = ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .set_target_level(LevelFilter::Off)
+        .set_thread_level(LevelFilter::Off)
+        .add_filter_allow_str("ingest")
+        .build();
+    let term_level = if verbose {
+        LevelFilter::Info
+    } else {
+        LevelFilter::Warn
+    };
+    let _ = CombinedLogger::init(vec![
+        TermLogger::new(
+            term_level,
+            lc.clone(),
+            TerminalMode::Stderr,
+            ColorChoice::Never,
+        ),
+        WriteLogger::new(
+            LevelFilter::Info,
+            lc.clone(),
+            open(format!("ingest-{month}.log"))?,
+        ),
+        WriteLogger::new(LevelFilter::Error, lc, open(format!("errors-{month}.log"))?),
+    ]);
+    Ok(())
+}

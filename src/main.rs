@@ -1,0 +1,118 @@
+//! `ingest`: replicate source tables into SingleStore in batch runs.
+//!
+//! The CLI: parse arguments, load the configuration, run one command, map
+//! its outcome to the exit status (see `error.rs`).
+
+mod clock;
+mod config;
+mod dest;
+mod error;
+mod instance;
+mod meta;
+mod run;
+mod schema;
+mod source;
+mod spool;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ingest",
+    version,
+    about = "Replicates PostgreSQL tables into SingleStore in batch runs"
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(long, short = 'c', global = true, default_value = "ingest.toml")]
+    config: PathBuf,
+    /// Also print progress (info lines) on stderr, not only warnings and errors.
+    #[arg(long, short = 'v', global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a commented example configuration to --config (never overwrites).
+    Init,
+    /// Check connections and source prerequisites; changes nothing.
+    Check,
+    /// List source tables, the selected ones marked with *.
+    Tables,
+    /// Initial extract and load of the selected tables.
+    FullExtract,
+    /// One delta extract and load.
+    Delta,
+    /// Last runs, positions, per-table counts.
+    Status,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = error::exit_code(&e);
+            log::error!("{e:#}");
+            eprintln!("ingest: {e:#}");
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    if let Command::Init = cli.command {
+        if cli.config.exists() {
+            return Err(error::config(format!(
+                "{} exists already; not overwritten",
+                cli.config.display()
+            )));
+        }
+        std::fs::write(&cli.config, config::EXAMPLE)?;
+        println!(
+            "wrote {}: edit [source], [destination] and [[table]], then run `ingest check`",
+            cli.config.display()
+        );
+        return Ok(());
+    }
+    let cfg = config::load(&cli.config)?;
+    let inst = instance::open(&cfg, cli.verbose)?;
+    let meta = &inst.meta;
+    match cli.command {
+        Command::Init => unreachable!("handled above"),
+        Command::Check => run::check(&cfg),
+        Command::Tables => run::tables(&cfg, meta),
+        Command::Status => run::status(meta, &mut std::io::stdout()),
+        Command::FullExtract => {
+            let s = run::full_extract(&cfg, meta)?;
+            println!(
+                "full extract (run {}): {} table(s), {} row(s)",
+                s.run_id,
+                s.tables_ok.len(),
+                s.rows
+            );
+            Ok(())
+        }
+        Command::Delta => {
+            let s = run::delta(&cfg, meta)?;
+            println!(
+                "delta (run {}): {} table(s), {} change(s)",
+                s.run_id,
+                s.tables_ok.len(),
+                s.rows
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,750 @@
+//! One run, end to end: plan → extract → load → commit.
+//!
+//! `full-extract`: record the slot position, then snapshot each table into
+//! the spool while load threads pick finished tables up and replace the
+//! target's rows. `delta`: first finish any batch a crash left behind, then
+//! read the slot into a new batch, make it durable (MANIFEST, then state.db),
+//! load and merge it, and only then release the position at the source.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+use crossbeam::channel;
+
+use crate::config::{Config, Source};
+use crate::dest::{Dest, Loaded};
+use crate::error::{self, Fatal};
+use crate::meta::{Batch, Counts, Meta};
+use crate::schema::TableSchema;
+use crate::source::postgres::{lsn_text, parse_lsn, PgSource};
+use crate::source::Warnings;
+use crate::spool::{self, BatchWriter, Manifest, ManifestTable};
+
+/// What a command reports when it ends.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub run_id: i64,
+    pub tables_ok: Vec<(String, u64)>,
+    pub tables_failed: Vec<(String, String)>,
+    pub rows: u64,
+}
+
+impl Summary {
+    /// Ok, or the error that gives exit status 1 naming the failed tables.
+    pub fn into_result(self) -> Result<Summary> {
+        if self.tables_failed.is_empty() {
+            Ok(self)
+        } else {
+            Err(
+                Fatal::TablesFailed(self.tables_failed.iter().map(|(t, _)| t.clone()).collect())
+                    .into(),
+            )
+        }
+    }
+}
+
+fn source(cfg: &Config) -> Result<PgSource> {
+    match &cfg.source {
+        Source::Postgres(p) => PgSource::connect(p),
+    }
+}
+
+/// Connects everything and checks prerequisites; nothing is changed.
+pub fn connect_all(cfg: &Config) -> Result<(PgSource, Dest, String, String)> {
+    let mut src = source(cfg)?;
+    let mut dest = Dest::connect(&cfg.destination)?;
+    let sv = src.check()?;
+    let dv = dest.check()?;
+    Ok((src, dest, sv, dv))
+}
+
+fn ms(t: Instant) -> i64 {
+    t.elapsed().as_millis() as i64
+}
+
+fn record_warnings(meta: &Meta, run_id: i64, w: &Warnings) -> Result<()> {
+    for ((table, column, why), n) in &w.0 {
+        log::warn!("{table}.{column}: {n} value(s): {}", why.describe());
+        meta.add_warning(run_id, table, column, why.describe(), *n as i64)?;
+    }
+    Ok(())
+}
+
+/// Runs `load` for every job on `threads` workers, each with its own
+/// destination connection (opened before any work starts).
+fn load_parallel<F>(
+    cfg: &Config,
+    threads: usize,
+    rx: channel::Receiver<ManifestTable>,
+    work: F,
+) -> Result<()>
+where
+    F: Fn(&mut Dest, ManifestTable) + Sync,
+{
+    let mut dests = vec![];
+    for _ in 0..threads.max(1) {
+        dests.push(Dest::connect(&cfg.destination)?);
+    }
+    std::thread::scope(|scope| {
+        for mut d in dests {
+            let rx = rx.clone();
+            let work = &work;
+            scope.spawn(move || {
+                for job in rx {
+                    work(&mut d, job);
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+/// `ingest full-extract`.
+pub fn full_extract(cfg: &Config, meta: &Meta) -> Result<Summary> {
+    let (mut src, _dest, _, _) = connect_all(cfg)?;
+    let names = src.selected(cfg)?;
+    if names.is_empty() {
+        return Err(error::config(
+            "no source table matches the [[table]] entries (`ingest tables` lists them)",
+        ));
+    }
+    let mut schemas = vec![];
+    for (s, t) in &names {
+        schemas.push(src.describe(cfg, s, t)?);
+    }
+    src.ensure_publication(&names)?;
+    let (pos, created) = src.ensure_slot()?;
+    let pos_text = lsn_text(pos);
+    if created || meta.position()?.is_none() {
+        meta.set_position(&pos_text)?;
+    }
+    let run_id = meta.start_run("full-extract", Some(&pos_text))?;
+    log::info!(
+        "run {run_id}: full extract of {} table(s) from {pos_text}",
+        schemas.len()
+    );
+    // A full extract supersedes whatever older batches hold for these tables.
+    for b in meta.open_batches()? {
+        for t in meta.batch_tables(&b.id)? {
+            if t.status != "loaded" && names.iter().any(|(s, n)| format!("{s}.{n}") == t.table) {
+                meta.set_batch_table(&b.id, &t.table, "superseded", None)?;
+            }
+        }
+    }
+    let batch_id = spool::batch_id(run_id);
+    let manifest = Manifest {
+        batch: batch_id.clone(),
+        kind: "full".into(),
+        instance: cfg.instance.name.clone(),
+        created_at: crate::clock::now(),
+        from_pos: Some(pos_text.clone()),
+        to_pos: None,
+        table: vec![],
+    };
+    let mut batch = BatchWriter::create(
+        &cfg.instance.spool_dir,
+        manifest,
+        cfg.instance.spool_compression,
+    )?;
+    let dir = batch.dir().to_path_buf();
+    let summary = Mutex::new(Summary {
+        run_id,
+        ..Default::default()
+    });
+    let fail = |table: &str, dest: &str, e: &anyhow::Error| -> Result<()> {
+        let msg = format!("{e:#}");
+        log::error!("run {run_id}: {table}: {msg}");
+        meta.set_table_state(table, dest, "failed", Some(run_id), None, None, Some(&msg))?;
+        meta.add_run_table(
+            run_id,
+            table,
+            &Counts::default(),
+            0,
+            0,
+            0,
+            "failed",
+            Some(&msg),
+        )?;
+        summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .tables_failed
+            .push((table.to_string(), msg));
+        Ok(())
+    };
+    let (tx, rx) = channel::bounded::<ManifestTable>(schemas.len());
+    let threads = cfg.destination.load_threads.min(schemas.len());
+    let mut warnings = Warnings::default();
+    let extract_ms: Mutex<HashMap<String, i64>> = Mutex::new(HashMap::new());
+    let mut extract_err: Option<anyhow::Error> = None;
+    let load_result = std::thread::scope(|scope| -> Result<()> {
+        let loader = scope.spawn(|| {
+            load_parallel(cfg, threads, rx, |d, entry| {
+                let t0 = Instant::now();
+                let schema = entry.schema();
+                let r = d
+                    .recreate_target(&schema)
+                    .and_then(|_| d.load(&dir, &entry, true));
+                let res = match r {
+                    Ok(Loaded { rows }) => {
+                        log::info!(
+                            "run {run_id}: {} loaded {rows} row(s) into {}",
+                            entry.source,
+                            schema.dest_name()
+                        );
+                        let ems = extract_ms
+                            .lock()
+                            .map(|m| m.get(&entry.source).copied().unwrap_or(0))
+                            .unwrap_or(0);
+                        let counts = Counts {
+                            inserts: rows as i64,
+                            ..Default::default()
+                        };
+                        meta.set_table_state(
+                            &entry.source,
+                            &schema.dest_name(),
+                            "ready",
+                            Some(run_id),
+                            None,
+                            Some(rows as i64),
+                            None,
+                        )
+                        .and_then(|_| {
+                            meta.add_run_table(
+                                run_id,
+                                &entry.source,
+                                &counts,
+                                rows as i64,
+                                ems,
+                                ms(t0),
+                                "loaded",
+                                None,
+                            )
+                        })
+                        .map(|_| {
+                            let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
+                            s.tables_ok.push((entry.source.clone(), rows));
+                            s.rows += rows;
+                        })
+                    }
+                    Err(e) => fail(&entry.source, &schema.dest_name(), &e),
+                };
+                if let Err(e) = res {
+                    log::error!("run {run_id}: recording {}: {e:#}", entry.source);
+                }
+            })
+        });
+        for s in &schemas {
+            let name = s.source_name();
+            let t0 = Instant::now();
+            meta.set_table_state(
+                &name,
+                &s.dest_name(),
+                "extracting",
+                Some(run_id),
+                Some(&pos_text),
+                None,
+                None,
+            )?;
+            let snap_ts = crate::clock::format_micros(crate::clock::now_micros());
+            let mut w = batch.table(s)?;
+            match src.snapshot(s, &mut w, &snap_ts, &mut warnings) {
+                Ok(n) => {
+                    let entry = w.finish()?;
+                    log::info!(
+                        "run {run_id}: {name} extracted {n} row(s) in {} ms",
+                        t0.elapsed().as_millis()
+                    );
+                    if let Ok(mut m) = extract_ms.lock() {
+                        m.insert(name.clone(), ms(t0));
+                    }
+                    batch.add(entry.clone());
+                    if tx.send(entry).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    if is_connection_lost(&e) {
+                        extract_err = Some(e);
+                        break;
+                    }
+                    fail(&name, &s.dest_name(), &e)?;
+                }
+            }
+        }
+        drop(tx);
+        loader
+            .join()
+            .map_err(|_| anyhow!("a load thread panicked"))?
+    });
+    record_warnings(meta, run_id, &warnings)?;
+    let finished = batch.finish();
+    let summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
+    let status = if extract_err.is_some() || load_result.is_err() {
+        "error"
+    } else if summary.tables_failed.is_empty() {
+        "ok"
+    } else {
+        "failed"
+    };
+    let err_text = extract_err
+        .as_ref()
+        .or(load_result.as_ref().err())
+        .map(|e| format!("{e:#}"));
+    meta.finish_run(run_id, status, None, err_text.as_deref())?;
+    load_result?;
+    if let Some(e) = extract_err {
+        return Err(e);
+    }
+    finished?;
+    spool::remove_batch(&cfg.instance.spool_dir, &batch_id)?;
+    log::info!(
+        "run {run_id}: full extract {status}: {} table(s) loaded, {} failed, {} row(s)",
+        summary.tables_ok.len(),
+        summary.tables_failed.len(),
+        summary.rows
+    );
+    summary.into_result()
+}
+
+fn is_connection_lost(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<postgres::Error>()
+            .is_some_and(|p| p.is_closed())
+    })
+}
+
+/// Loads the still-pending tables of a batch; true when all are done.
+fn load_batch(
+    cfg: &Config,
+    meta: &Meta,
+    run_id: i64,
+    batch: &Batch,
+    m: &Manifest,
+    summary: &Mutex<Summary>,
+) -> Result<bool> {
+    let dir = cfg.instance.spool_dir.join(&batch.id);
+    let states: HashMap<String, String> = meta
+        .batch_tables(&batch.id)?
+        .into_iter()
+        .map(|t| (t.table, t.status))
+        .collect();
+    let pending: Vec<ManifestTable> = m
+        .table
+        .iter()
+        .filter(|t| {
+            matches!(
+                states.get(&t.source).map(String::as_str),
+                Some("pending") | Some("failed")
+            )
+        })
+        .cloned()
+        .collect();
+    if pending.is_empty() {
+        return Ok(true);
+    }
+    let (tx, rx) = channel::bounded(pending.len());
+    for p in &pending {
+        let _ = tx.send(p.clone());
+    }
+    drop(tx);
+    let all_ok = Mutex::new(true);
+    load_parallel(
+        cfg,
+        cfg.destination.load_threads.min(pending.len()),
+        rx,
+        |d, entry| {
+            let t0 = Instant::now();
+            let schema = entry.schema();
+            let r = d
+                .ensure_target(&schema)
+                .and_then(|_| d.load(&dir, &entry, false));
+            let counts = Counts {
+                inserts: entry.inserts as i64,
+                updates: entry.updates as i64,
+                deletes: entry.deletes as i64,
+                truncates: i64::from(entry.truncate_seq.is_some()),
+            };
+            let rec = match r {
+                Ok(Loaded { rows }) => {
+                    log::info!(
+                        "run {run_id}: {} merged {rows} change(s) into {} (batch {})",
+                        entry.source,
+                        schema.dest_name(),
+                        batch.id
+                    );
+                    let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
+                    s.tables_ok.push((entry.source.clone(), rows));
+                    s.rows += rows;
+                    drop(s);
+                    meta.set_batch_table(&batch.id, &entry.source, "loaded", None)
+                        .and_then(|_| {
+                            meta.add_run_table(
+                                run_id,
+                                &entry.source,
+                                &counts,
+                                rows as i64,
+                                0,
+                                ms(t0),
+                                "loaded",
+                                None,
+                            )
+                        })
+                }
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    log::error!("run {run_id}: {} (batch {}): {msg}", entry.source, batch.id);
+                    *all_ok.lock().unwrap_or_else(|p| p.into_inner()) = false;
+                    summary
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .tables_failed
+                        .push((entry.source.clone(), msg.clone()));
+                    meta.set_batch_table(&batch.id, &entry.source, "failed", Some(&msg))
+                        .and_then(|_| {
+                            meta.add_run_table(
+                                run_id,
+                                &entry.source,
+                                &counts,
+                                0,
+                                0,
+                                ms(t0),
+                                "failed",
+                                Some(&msg),
+                            )
+                        })
+                }
+            };
+            if let Err(e) = rec {
+                log::error!("run {run_id}: recording {}: {e:#}", entry.source);
+            }
+        },
+    )?;
+    Ok(all_ok.into_inner().unwrap_or(false))
+}
+
+/// Releases a merged batch: slot advanced, then state.db, then the spool.
+fn release(cfg: &Config, meta: &Meta, src: &mut PgSource, b: &Batch) -> Result<()> {
+    if let Some(to) = b.to_pos.as_deref() {
+        let lsn = parse_lsn(to).ok_or_else(|| anyhow!("batch {}: bad position {to}", b.id))?;
+        src.advance(lsn)?;
+        meta.set_position(to)?;
+    }
+    meta.set_batch_status(&b.id, "released")?;
+    spool::remove_batch(&cfg.instance.spool_dir, &b.id)?;
+    Ok(())
+}
+
+/// `ingest delta`.
+pub fn delta(cfg: &Config, meta: &Meta) -> Result<Summary> {
+    let (mut src, _dest, _, _) = connect_all(cfg)?;
+    let Some(slot_pos) = src.slot_position()? else {
+        return Err(error::config(
+            "the replication slot does not exist yet: run `ingest full-extract` first",
+        ));
+    };
+    let run_id = meta.start_run("delta", Some(&lsn_text(slot_pos)))?;
+    let summary = Mutex::new(Summary {
+        run_id,
+        ..Default::default()
+    });
+    let r = delta_inner(cfg, meta, &mut src, run_id, &summary);
+    let summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (status, err) = match &r {
+        Ok(_) if summary.tables_failed.is_empty() => ("ok", None),
+        Ok(_) => ("failed", None),
+        Err(e) => ("error", Some(format!("{e:#}"))),
+    };
+    let to_pos = meta.position()?;
+    meta.finish_run(run_id, status, to_pos.as_deref(), err.as_deref())?;
+    r?;
+    log::info!(
+        "run {run_id}: delta {status}: {} table(s) merged, {} failed, {} change(s)",
+        summary.tables_ok.len(),
+        summary.tables_failed.len(),
+        summary.rows
+    );
+    summary.into_result()
+}
+
+fn delta_inner(
+    cfg: &Config,
+    meta: &Meta,
+    src: &mut PgSource,
+    run_id: i64,
+    summary: &Mutex<Summary>,
+) -> Result<Option<String>> {
+    let spool_dir = &cfg.instance.spool_dir;
+    // 1. Batches a crash left behind: unfinished extracts are dropped (the
+    //    slot still has their changes); recorded ones are loaded and released.
+    let open = meta.open_batches()?;
+    for (id, done) in spool::list_batches(spool_dir)? {
+        if !open.iter().any(|b| b.id == id) {
+            log::info!("run {run_id}: removing unfinished spool folder {id} (done: {done}); the slot still holds it");
+            spool::remove_batch(spool_dir, &id)?;
+        }
+    }
+    for b in &open {
+        let dir = spool_dir.join(&b.id);
+        let Some(m) = spool::read_manifest(&dir)? else {
+            return Err(anyhow!(
+                "batch {} is recorded but its spool folder {} is gone",
+                b.id,
+                dir.display()
+            ));
+        };
+        log::info!(
+            "run {run_id}: finishing batch {} left by run {}",
+            b.id,
+            b.run_id
+        );
+        if !load_batch(cfg, meta, run_id, b, &m, summary)? {
+            return Ok(None);
+        }
+        release(cfg, meta, src, b)?;
+    }
+    // 2. New batch.
+    let names = src.selected(cfg)?;
+    let mut tables: HashMap<(String, String), TableSchema> = HashMap::new();
+    for (s, t) in names {
+        let name = format!("{s}.{t}");
+        match meta.table_state(&name)? {
+            Some(st) if st.status == "ready" => {}
+            Some(st) => {
+                log::warn!(
+                    "run {run_id}: {name} is {} (not ready): run `ingest full-extract`",
+                    st.status
+                );
+                continue;
+            }
+            None => {
+                log::warn!(
+                    "run {run_id}: {name} has had no full extract yet: run `ingest full-extract`"
+                );
+                continue;
+            }
+        }
+        match src.describe(cfg, &s, &t) {
+            Ok(schema) => {
+                tables.insert((s, t), schema);
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                log::error!("run {run_id}: {name}: {msg}");
+                summary
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .tables_failed
+                    .push((name, msg));
+            }
+        }
+    }
+    let from = src.slot_position()?.unwrap_or_default();
+    let upto = src.current_lsn()?;
+    let batch_id = spool::batch_id(run_id);
+    let manifest = Manifest {
+        batch: batch_id.clone(),
+        kind: "delta".into(),
+        instance: cfg.instance.name.clone(),
+        created_at: crate::clock::now(),
+        from_pos: Some(lsn_text(from)),
+        to_pos: None,
+        table: vec![],
+    };
+    let mut bw = BatchWriter::create(spool_dir, manifest, cfg.instance.spool_compression)?;
+    let t0 = Instant::now();
+    let mut warnings = Warnings::default();
+    let outcome = src.changes(upto, &tables, &mut bw, &mut warnings)?;
+    record_warnings(meta, run_id, &warnings)?;
+    for (s, t) in &outcome.changed {
+        let name = format!("{s}.{t}");
+        let msg =
+            "structure changed at the source: run `ingest full-extract` of the table".to_string();
+        let dest = tables
+            .get(&(s.clone(), t.clone()))
+            .map(|x| x.dest_name())
+            .unwrap_or_default();
+        meta.set_table_state(&name, &dest, "failed", None, None, None, Some(&msg))?;
+        summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .tables_failed
+            .push((name, msg));
+    }
+    let to_pos = outcome.to_lsn.map(lsn_text);
+    log::info!(
+        "run {run_id}: read {} transaction(s) from {} to {} in {} ms, {} table(s) changed",
+        outcome.transactions,
+        lsn_text(from),
+        to_pos.as_deref().unwrap_or("(nothing)"),
+        t0.elapsed().as_millis(),
+        outcome.tables.len()
+    );
+    for t in &outcome.tables {
+        bw.add(t.clone());
+    }
+    bw.set_to_pos(to_pos.clone());
+    let batch = Batch {
+        id: batch_id.clone(),
+        run_id,
+        kind: "delta".into(),
+        from_pos: Some(lsn_text(from)),
+        to_pos: to_pos.clone(),
+        status: "extracted".into(),
+    };
+    if outcome.tables.is_empty() {
+        drop(bw);
+        spool::remove_batch(spool_dir, &batch_id)?;
+        if let Some(lsn) = outcome.to_lsn {
+            src.advance(lsn)?;
+            meta.set_position(&lsn_text(lsn))?;
+        }
+        return Ok(to_pos);
+    }
+    let m = bw.finish()?;
+    let counts: Vec<(String, i64)> = m
+        .table
+        .iter()
+        .map(|t| (t.source.clone(), t.rows as i64))
+        .collect();
+    meta.add_batch(&batch, &counts)?;
+    meta.run_extracted(run_id, &batch_id, to_pos.as_deref())?;
+    let ems = ms(t0);
+    for t in &m.table {
+        meta.add_run_table(
+            run_id,
+            &t.source,
+            &Counts::default(),
+            0,
+            ems / m.table.len() as i64,
+            0,
+            "extracted",
+            None,
+        )?;
+    }
+    if load_batch(cfg, meta, run_id, &batch, &m, summary)? {
+        release(cfg, meta, src, &batch)?;
+    }
+    Ok(to_pos)
+}
+
+/// `ingest check`: connections and prerequisites, one line each.
+pub fn check(cfg: &Config) -> Result<()> {
+    let (mut src, mut dest, sv, dv) = connect_all(cfg)?;
+    println!("source      PostgreSQL {sv}: wal_level=logical, replication privilege: ok");
+    println!("destination {dv}: LOAD DATA LOCAL allowed: ok");
+    let names = src.selected(cfg)?;
+    for (s, t) in &names {
+        let schema = src.describe(cfg, s, t)?;
+        println!(
+            "table       {s}.{t} -> {} ({} columns, key {})",
+            schema.dest_name(),
+            schema.columns.len(),
+            schema
+                .key
+                .iter()
+                .map(|&k| schema.columns[k].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    match src.slot_position()? {
+        Some(p) => println!("slot        exists at {}", lsn_text(p)),
+        None => println!("slot        not created yet (full-extract creates it)"),
+    }
+    let _ = dest.conn();
+    println!("{} table(s) selected; all checks passed", names.len());
+    Ok(())
+}
+
+/// `ingest tables`: source tables, the selected ones marked.
+pub fn tables(cfg: &Config, meta: &Meta) -> Result<()> {
+    let mut src = source(cfg)?;
+    let all = src.list_tables()?;
+    for (s, t) in &all {
+        let name = format!("{s}.{t}");
+        let sel = cfg.rule_for(s, t).is_some();
+        let state = meta
+            .table_state(&name)?
+            .map(|st| st.status)
+            .unwrap_or_default();
+        println!(
+            "{} {name}{}",
+            if sel { "*" } else { " " },
+            if state.is_empty() {
+                String::new()
+            } else {
+                format!("  [{state}]")
+            }
+        );
+    }
+    println!(
+        "{} table(s), {} selected (*)",
+        all.len(),
+        all.iter()
+            .filter(|(s, t)| cfg.rule_for(s, t).is_some())
+            .count()
+    );
+    Ok(())
+}
+
+/// `ingest status`: last runs, position, per-table state.
+pub fn status(meta: &Meta, out: &mut dyn std::io::Write) -> Result<()> {
+    writeln!(
+        out,
+        "position    {}",
+        meta.position()?.unwrap_or_else(|| "(none yet)".into())
+    )?;
+    let runs = meta.recent_runs(10)?;
+    writeln!(out, "runs (newest first):")?;
+    for r in &runs {
+        writeln!(
+            out,
+            "  #{:<5} {:<13} {:<8} {} -> {}  {} .. {}{}",
+            r.id,
+            r.kind,
+            r.status,
+            r.from_pos.as_deref().unwrap_or("-"),
+            r.to_pos.as_deref().unwrap_or("-"),
+            r.started_at,
+            r.finished_at.as_deref().unwrap_or("(running)"),
+            r.error
+                .as_deref()
+                .map(|e| format!("\n         error: {e}"))
+                .unwrap_or_default()
+        )?;
+    }
+    if let Some(last) = runs.first() {
+        writeln!(out, "last run #{} by table:", last.id)?;
+        for (t, c, loaded, st, err) in meta.run_tables(last.id)? {
+            writeln!(
+                out,
+                "  {t:<40} {st:<9} ins {:<8} upd {:<8} del {:<8} trunc {:<3} loaded {loaded}{}",
+                c.inserts,
+                c.updates,
+                c.deletes,
+                c.truncates,
+                err.map(|e| format!("  ({e})")).unwrap_or_default()
+            )?;
+        }
+        for (t, c, m, n) in meta.warnings(last.id)? {
+            writeln!(out, "  warning: {t}.{c}: {n} value(s): {m}")?;
+        }
+    }
+    writeln!(out, "tables:")?;
+    for t in meta.table_states()? {
+        writeln!(
+            out,
+            "  {:<40} {:<10} -> {:<40} rows at full extract {}  since {}{}",
+            t.table,
+            t.status,
+            t.dest,
+            t.rows,
+            t.full_pos.as_deref().unwrap_or("-"),
+            t.error.map(|e| format!("  ({e})")).unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! The shape of a replicated table, shared by sources, spool and destination.
+//!
+//! A source describes each column once ([`Column`]): its destination SQL type
+//! and how its values are converted on the way ([`Conv`]). Everything after
+//! extract (spool, staging, merge) works from this description only.
+
+/// How a source value, in the source's own text form, becomes spool text.
+/// Conversions never guess: a value the destination cannot hold exactly is
+/// written as NULL and reported ([`Unrepresentable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conv {
+    /// The text is already what the destination reads.
+    Verbatim,
+    /// `t`/`f` → `1`/`0`.
+    Bool,
+    /// PostgreSQL bytea hex text `\x0aff` → `0aff` (loaded through UNHEX).
+    Bytea,
+    /// Floating point: NaN and ±Infinity cannot be stored.
+    Float,
+    /// Decimal text with at most `int_digits` digits before the point and
+    /// `frac_digits` after it.
+    Numeric { int_digits: u8, frac_digits: u8 },
+    /// `YYYY-MM-DD` within years 1..9999.
+    Date,
+    /// `YYYY-MM-DD HH:MM:SS[.ffffff]` within years 1..9999.
+    Timestamp,
+    /// As `Timestamp`, with a trailing UTC offset (`+00`) to drop.
+    TimestampTz,
+    /// Money text such as `-$1,234.56` → `-1234.56`.
+    Money,
+}
+
+/// Why a value was written as NULL instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unrepresentable {
+    NotANumber,
+    Infinite,
+    OutOfRange,
+    TooPrecise,
+    BeforeChrist,
+    Malformed,
+}
+
+impl Unrepresentable {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Unrepresentable::NotANumber => "NaN cannot be stored: written as NULL",
+            Unrepresentable::Infinite => "infinite value cannot be stored: written as NULL",
+            Unrepresentable::OutOfRange => {
+                "value out of the destination type's range: written as NULL"
+            }
+            Unrepresentable::TooPrecise => {
+                "value has more digits than the destination type holds: written as NULL"
+            }
+            Unrepresentable::BeforeChrist => "BC date cannot be stored: written as NULL",
+            Unrepresentable::Malformed => "value not understood: written as NULL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// The source's type, as the source names it (for messages and `tables`).
+    pub source_type: String,
+    /// The destination column type, e.g. `DECIMAL(10,2)`.
+    pub dest_type: String,
+    pub conv: Conv,
+    /// Spool holds hex; the load applies `UNHEX()`.
+    pub binary: bool,
+    /// A value may arrive as "unchanged" in an update (PostgreSQL TOAST).
+    pub toastable: bool,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSchema {
+    /// Source schema (PostgreSQL schema, MySQL database).
+    pub schema: String,
+    pub name: String,
+    pub dest_db: String,
+    pub dest_table: String,
+    pub columns: Vec<Column>,
+    /// Indexes into `columns` of the key, in key order.
+    pub key: Vec<usize>,
+}
+
+impl TableSchema {
+    /// `schema.table`, the name used in state.db, logs and messages.
+    pub fn source_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    pub fn dest_name(&self) -> String {
+        format!("{}.{}", self.dest_db, self.dest_table)
+    }
+
+    pub fn is_key(&self, col: usize) -> bool {
+        self.key.contains(&col)
+    }
+}
+
+/// Converts one value's text; `Ok(None)` never happens for a present value.
+pub fn convert<'a>(
+    conv: Conv,
+    text: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, Unrepresentable> {
+    use std::borrow::Cow;
+    match conv {
+        Conv::Verbatim => Ok(Cow::Borrowed(text)),
+        Conv::Bool => match text {
+            b"t" | b"true" | b"1" => Ok(Cow::Borrowed(b"1")),
+            b"f" | b"false" | b"0" => Ok(Cow::Borrowed(b"0")),
+            _ => Err(Unrepresentable::Malformed),
+        },
+        Conv::Bytea => match text.strip_prefix(b"\\x") {
+            Some(hex) => Ok(Cow::Borrowed(hex)),
+            None => Err(Unrepresentable::Malformed),
+        },
+        Conv::Float => match text {
+            b"NaN" => Err(Unrepresentable::NotANumber),
+            b"Infinity" | b"-Infinity" => Err(Unrepresentable::Infinite),
+            _ => Ok(Cow::Borrowed(text)),
+        },
+        Conv::Numeric {
+            int_digits,
+            frac_digits,
+        } => {
+            match text {
+                b"NaN" => return Err(Unrepresentable::NotANumber),
+                b"Infinity" | b"-Infinity" => return Err(Unrepresentable::Infinite),
+                _ => {}
+            }
+            let body = text.strip_prefix(b"-").unwrap_or(text);
+            let (int, frac) = match body.iter().position(|&b| b == b'.') {
+                Some(p) => (&body[..p], &body[p + 1..]),
+                None => (body, &b""[..]),
+            };
+            if int.is_empty() || !int.iter().chain(frac).all(u8::is_ascii_digit) {
+                return Err(Unrepresentable::Malformed);
+            }
+            let int_sig = int.iter().skip_while(|&&b| b == b'0').count();
+            let frac_sig = frac.len() - frac.iter().rev().take_while(|&&b| b == b'0').count();
+            if int_sig > int_digits as usize {
+                Err(Unrepresentable::OutOfRange)
+            } else if frac_sig > frac_digits as usize {
+                Err(Unrepresentable::TooPrecise)
+            } else {
+                Ok(Cow::Borrowed(text))
+            }
+        }
+        Conv::Date | Conv::Timestamp | Conv::TimestampTz => {
+            match text {
+                b"infinity" | b"-infinity" => return Err(Unrepresentable::Infinite),
+                _ => {}
+            }
+            if text.ends_with(b" BC") {
+                return Err(Unrepresentable::BeforeChrist);
+            }
+            let year_len = text.iter().take_while(|b| b.is_ascii_digit()).count();
+            if year_len != 4 || text.get(4) != Some(&b'-') {
+                // Years above 9999 print with more digits.
+                return Err(if year_len > 4 {
+                    Unrepresentable::OutOfRange
+                } else {
+                    Unrepresentable::Malformed
+                });
+            }
+            if text.starts_with(b"0000") {
+                return Err(Unrepresentable::OutOfRange);
+            }
+            if conv == Conv::TimestampTz {
+                // Session TimeZone is UTC: the offset is "+00".
+                match text.iter().rposition(|&b| b == b'+' || b == b'-') {
+                    Some(p) if p > 10 => {
+                        if &text[p..] != b"+00" {
+                            return Err(Unrepresentable::Malformed);
+                        }
+                        Ok(Cow::Borrowed(&text[..p]))
+                    }
+                    _ => Err(Unrepresentable::Malformed),
+                }
+            } else {
+                Ok(Cow::Borrowed(text))
+            }
+        }
+        Conv::Money => {
+            let neg = text.contains(&b'-') || text.starts_with(b"(");
+            let mut out: Vec<u8> = Vec::with_capacity(text.len());
+            if neg {
+                out.push(b'-');
+            }
+            out.extend(text.iter().filter(|b| b.is_ascii_digit() || **b == b'.'));
+            if out.iter().filter(|b| b.is_ascii_digit()).count() == 0 {
+                return Err(Unrepresentable::Malformed);
+            }
+            Ok(Cow::Owned(out))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Unrepresentable::*;
+
+    fn c(conv: Conv, s: &str) -> Result<String, Unrepresentable> {
+        convert(conv, s.as_bytes()).map(|v| String::from_utf8(v.into_owned()).unwrap())
+    }
+
+    #[test]
+    fn numerics() {
+        let n = Conv::Numeric {
+            int_digits: 35,
+            frac_digits: 30,
+        };
+        assert_eq!(
+            c(n, "-12345678901234567890.123456789012345678").unwrap(),
+            "-12345678901234567890.123456789012345678"
+        );
+        assert_eq!(c(n, "NaN"), Err(NotANumber));
+        assert_eq!(c(n, "Infinity"), Err(Infinite));
+        assert_eq!(c(n, &"9".repeat(36)), Err(OutOfRange));
+        assert_eq!(c(n, &format!("0.{}", "1".repeat(31))), Err(TooPrecise));
+        assert_eq!(c(n, &format!("0.{}000", "1".repeat(30))).unwrap().len(), 35);
+        assert_eq!(
+            c(
+                Conv::Numeric {
+                    int_digits: 3,
+                    frac_digits: 2
+                },
+                "000123.10"
+            ),
+            Ok("000123.10".into())
+        );
+    }
+
+    #[test]
+    fn dates_and_times() {
+        assert_eq!(
+            c(Conv::TimestampTz, "2024-02-29 23:59:59.999999+00").unwrap(),
+            "2024-02-29 23:59:59.999999"
+        );
+        assert_eq!(
+            c(Conv::TimestampTz, "2024-02-29 23:59:59+02"),
+            Err(Malformed)
+        );
+        assert_eq!(c(Conv::Timestamp, "infinity"), Err(Infinite));
+        assert_eq!(c(Conv::Date, "0044-03-15 BC"), Err(BeforeChrist));
+        assert_eq!(c(Conv::Date, "10000-01-01"), Err(OutOfRange));
+        assert_eq!(c(Conv::Date, "0001-01-01").unwrap(), "0001-01-01");
+        assert_eq!(
+            c(Conv::TimestampTz, "12024-01-01 00:00:00+00"),
+            Err(OutOfRange)
+        );
+    }
+
+    #[test]
+    fn others() {
+        assert_eq!(c(Conv::Bool, "t").unwrap(), "1");
+        assert_eq!(c(Conv::Bytea, "\\x00ff").unwrap(), "00ff");
+        assert_eq!(c(Conv::Float, "-Infinity"), Err(Infinite));
+        assert_eq!(c(Conv::Float, "1.5e-07").unwrap(), "1.5e-07");
+        assert_eq!(c(Conv::Money, "-$1,234.56").unwrap(), "-1234.56");
+        assert_eq!(c(Conv::Money, "$0.00").unwrap(), "0.00");
+    }
+}

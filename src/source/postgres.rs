@@ -1,0 +1,1007 @@
+//! PostgreSQL source: catalog, prerequisites, slot and publication, COPY
+//! snapshots and pgoutput deltas read in batch mode.
+//!
+//! Deltas use `pg_logical_slot_peek_binary_changes` over an ordinary
+//! connection (no replication protocol): peek is repeatable, so a batch that
+//! is lost before it is durable is simply read again. The slot is advanced
+//! only by [`PgSource::advance`], after the batch is merged.
+//!
+//! Every value travels in PostgreSQL's text form (COPY text format for
+//! snapshots, pgoutput text tuples for deltas) and is converted by one
+//! function ([`crate::schema::convert`]), so both paths give the same spool
+//! text. The session runs with `TimeZone = UTC`, ISO dates and hex bytea.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+
+use anyhow::{anyhow, bail, Context, Result};
+use postgres::{Client, NoTls};
+
+use super::pgoutput::{self, Datum, Message, OldKind};
+use super::Warnings;
+use crate::config::{Config, PostgresSource};
+use crate::error;
+use crate::schema::{convert, Column, Conv, TableSchema};
+use crate::spool::{BatchWriter, ManifestTable, Op, TableWriter};
+
+pub struct PgSource {
+    client: Client,
+    cfg: PostgresSource,
+}
+
+/// `X/Y` text of an LSN.
+pub fn lsn_text(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff)
+}
+
+pub fn parse_lsn(s: &str) -> Option<u64> {
+    let (hi, lo) = s.split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
+}
+
+/// Double-quotes a PostgreSQL identifier.
+pub fn qi(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Destination type and conversion for a PostgreSQL column, from
+/// `format_type()` text, the type's `typtype` and `typcategory`.
+pub fn map_type(format: &str, typtype: u8, category: u8) -> (String, Conv, bool) {
+    let (base, args) = match format.find('(') {
+        Some(p) => (
+            &format[..p],
+            format[p + 1..].split(')').next().unwrap_or(""),
+        ),
+        None => (format, ""),
+    };
+    let nums: Vec<u32> = args
+        .split(',')
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    let v = |t: &str| (t.to_string(), Conv::Verbatim, false);
+    if category == b'A' {
+        return v("LONGTEXT");
+    }
+    if typtype == b'e' {
+        return v("VARCHAR(64)");
+    }
+    match base.trim() {
+        "smallint" => v("SMALLINT"),
+        "integer" => v("INT"),
+        "bigint" => v("BIGINT"),
+        "oid" => v("BIGINT"),
+        "real" => ("FLOAT".into(), Conv::Float, false),
+        "double precision" => ("DOUBLE".into(), Conv::Float, false),
+        "numeric" => match nums.as_slice() {
+            [p, s] if *p <= 65 && *s <= 30 => (
+                format!("DECIMAL({p},{s})"),
+                Conv::Numeric {
+                    int_digits: (p - s) as u8,
+                    frac_digits: *s as u8,
+                },
+                false,
+            ),
+            [p] if *p <= 65 => (
+                format!("DECIMAL({p},0)"),
+                Conv::Numeric {
+                    int_digits: *p as u8,
+                    frac_digits: 0,
+                },
+                false,
+            ),
+            _ => (
+                "DECIMAL(65,30)".into(),
+                Conv::Numeric {
+                    int_digits: 35,
+                    frac_digits: 30,
+                },
+                false,
+            ),
+        },
+        "money" => ("DECIMAL(19,2)".into(), Conv::Money, false),
+        "boolean" => ("BOOLEAN".into(), Conv::Bool, false),
+        "text" | "name" | "xml" | "citext" => v("LONGTEXT"),
+        "character varying" => match nums.first() {
+            Some(n) if *n <= 16_000 => v(&format!("VARCHAR({n})")),
+            _ => v("LONGTEXT"),
+        },
+        "character" | "bpchar" => match nums.first() {
+            Some(n) if *n <= 255 => v(&format!("CHAR({n})")),
+            Some(n) if *n <= 16_000 => v(&format!("VARCHAR({n})")),
+            _ => v("LONGTEXT"),
+        },
+        "\"char\"" => v("CHAR(1)"),
+        "bytea" => ("LONGBLOB".into(), Conv::Bytea, true),
+        "date" => ("DATE".into(), Conv::Date, false),
+        "time without time zone" => v("TIME(6)"),
+        "time with time zone" => v("VARCHAR(32)"),
+        "timestamp without time zone" => ("DATETIME(6)".into(), Conv::Timestamp, false),
+        "timestamp with time zone" => ("DATETIME(6)".into(), Conv::TimestampTz, false),
+        "interval" => v("VARCHAR(100)"),
+        "uuid" => v("CHAR(36)"),
+        "json" => v("LONGTEXT"),
+        "jsonb" => v("JSON"),
+        "inet" | "cidr" => v("VARCHAR(43)"),
+        "macaddr" | "macaddr8" => v("VARCHAR(23)"),
+        _ => v("LONGTEXT"),
+    }
+}
+
+/// Types whose values PostgreSQL may store out of line (TOAST) and then send
+/// as "unchanged" in an update.
+fn toastable(typlen: i16) -> bool {
+    typlen == -1
+}
+
+impl PgSource {
+    pub fn connect(cfg: &PostgresSource) -> Result<PgSource> {
+        let mut pc = postgres::Config::new();
+        pc.host(&cfg.host)
+            .port(cfg.port)
+            .dbname(&cfg.database)
+            .user(&cfg.user)
+            .password(&cfg.password)
+            .application_name("ingest")
+            .connect_timeout(std::time::Duration::from_secs(15));
+        let mut client = pc.connect(NoTls).map_err(|e| {
+            error::connect(format!(
+                "source PostgreSQL {}:{} database {} (user {}): {}; check [source] host, port, database, user and password",
+                cfg.host,
+                cfg.port,
+                cfg.database,
+                cfg.user,
+                error::pg_message(&e)
+            ))
+        })?;
+        client
+            .batch_execute(
+                "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
+                 SET bytea_output = 'hex'; SET extra_float_digits = 1; SET lc_monetary = 'C'",
+            )
+            .map_err(|e| anyhow!("setting up the source session: {}", error::pg_message(&e)))?;
+        Ok(PgSource {
+            client,
+            cfg: cfg.clone(),
+        })
+    }
+
+    fn q(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>> {
+        self.client
+            .query(sql, params)
+            .map_err(|e| anyhow!("{}: {}", error::pg_message(&e), first_line(sql)))
+    }
+
+    /// Checks what deltas need; returns the server version.
+    pub fn check(&mut self) -> Result<String> {
+        let row = &self.q(
+            "SELECT current_setting('server_version'), current_setting('wal_level'), \
+                    r.rolreplication OR r.rolsuper, current_setting('max_replication_slots')::int \
+             FROM pg_roles r WHERE r.rolname = current_user",
+            &[],
+        )?[0];
+        let (version, wal_level, repl, _slots): (String, String, bool, i32) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        if wal_level != "logical" {
+            return Err(error::config(format!(
+                "source wal_level is '{wal_level}', deltas need 'logical': run ALTER SYSTEM SET wal_level = logical \
+                 and restart PostgreSQL"
+            )));
+        }
+        if !repl {
+            return Err(error::config(format!(
+                "source user {} has no REPLICATION privilege: run ALTER ROLE {} WITH REPLICATION",
+                self.cfg.user,
+                qi(&self.cfg.user)
+            )));
+        }
+        Ok(version)
+    }
+
+    /// All user tables (ordinary and partitioned) as (schema, table).
+    pub fn list_tables(&mut self) -> Result<Vec<(String, String)>> {
+        let rows = self.q(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
+             ORDER BY 1, 2",
+            &[],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The selected tables, each with the rule that selected it.
+    pub fn selected(&mut self, cfg: &Config) -> Result<Vec<(String, String)>> {
+        let all = self.list_tables()?;
+        let picked: Vec<(String, String)> = all
+            .into_iter()
+            .filter(|(s, t)| cfg.rule_for(s, t).is_some())
+            .collect();
+        // Entries without wildcards must name an existing table.
+        for rule in &cfg.tables {
+            if !rule.pattern.contains(['*', '?'])
+                && !picked
+                    .iter()
+                    .any(|(s, t)| format!("{s}.{t}") == rule.pattern)
+            {
+                return Err(error::config(format!(
+                    "table {} not found in source database {} (check [[table]] name; `ingest tables` lists them)",
+                    rule.pattern, self.cfg.database
+                )));
+            }
+        }
+        Ok(picked)
+    }
+
+    /// Columns, key and destination of one table.
+    pub fn describe(&mut self, cfg: &Config, schema: &str, table: &str) -> Result<TableSchema> {
+        let rows = self.q(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typtype::text, t.typcategory::text, \
+                    t.typlen, a.attnotnull, \
+                    COALESCE(a.attnum = ANY(i.indkey), false), \
+                    COALESCE(array_position(i.indkey::int2[], a.attnum), 0), c.relreplident::text \
+             FROM pg_attribute a \
+             JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_type t ON t.oid = a.atttypid \
+             LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary \
+             WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
+               AND a.attgenerated = '' \
+             ORDER BY a.attnum",
+            &[&schema, &table],
+        )?;
+        let name = format!("{schema}.{table}");
+        if rows.is_empty() {
+            return Err(error::config(format!(
+                "table {name} not found in source database {}",
+                self.cfg.database
+            )));
+        }
+        let mut columns = vec![];
+        let mut pk: Vec<(i32, usize)> = vec![];
+        let mut identity = String::new();
+        for (i, r) in rows.iter().enumerate() {
+            let typtype: String = r.get(2);
+            let cat: String = r.get(3);
+            let format: String = r.get(1);
+            let (dest_type, conv, binary) = map_type(
+                &format,
+                typtype.bytes().next().unwrap_or(b'b'),
+                cat.bytes().next().unwrap_or(b'U'),
+            );
+            columns.push(Column {
+                name: r.get(0),
+                source_type: format,
+                dest_type,
+                conv,
+                binary,
+                toastable: toastable(r.get(4)),
+                nullable: !r.get::<_, bool>(5),
+            });
+            if r.get::<_, bool>(6) {
+                pk.push((r.get(7), i));
+            }
+            identity = r.get(8);
+        }
+        pk.sort();
+        let rule = cfg.rule_for(schema, table);
+        let key: Vec<usize> = match rule.and_then(|r| r.key.as_ref()) {
+            Some(names) => {
+                let mut k = vec![];
+                for n in names {
+                    match columns.iter().position(|c| &c.name == n) {
+                        Some(i) => k.push(i),
+                        None => {
+                            return Err(error::config(format!(
+                                "table {name}: key column \"{n}\" does not exist (columns: {})",
+                                columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                            )))
+                        }
+                    }
+                }
+                if pk.is_empty() && identity != "f" {
+                    return Err(error::config(format!(
+                        "table {name} has no primary key: deletes and updates carry no old values unless you run \
+                         ALTER TABLE {}.{} REPLICA IDENTITY FULL",
+                        qi(schema),
+                        qi(table)
+                    )));
+                }
+                k
+            }
+            None if pk.is_empty() => {
+                return Err(error::config(format!(
+                    "table {name} has no primary key: add `key = [\"col\", ...]` to its [[table]] entry \
+                     (and run ALTER TABLE {}.{} REPLICA IDENTITY FULL)",
+                    qi(schema),
+                    qi(table)
+                )))
+            }
+            None => pk.into_iter().map(|(_, i)| i).collect(),
+        };
+        let (dest_db, dest_table) = cfg.dest_name(&self.cfg.database, schema, table);
+        Ok(TableSchema {
+            schema: schema.into(),
+            name: table.into(),
+            dest_db,
+            dest_table,
+            columns,
+            key,
+        })
+    }
+
+    /// Makes sure the publication exists and holds these tables.
+    pub fn ensure_publication(&mut self, tables: &[(String, String)]) -> Result<()> {
+        let pubname = self.cfg.publication.clone();
+        let exists = !self
+            .q(
+                "SELECT 1 FROM pg_publication WHERE pubname = $1",
+                &[&pubname],
+            )?
+            .is_empty();
+        let list = |ts: &[&(String, String)]| {
+            ts.iter()
+                .map(|(s, t)| format!("{}.{}", qi(s), qi(t)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !exists {
+            let all: Vec<&(String, String)> = tables.iter().collect();
+            let sql = format!(
+                "CREATE PUBLICATION {} FOR TABLE {}",
+                qi(&pubname),
+                list(&all)
+            );
+            self.client
+                .batch_execute(&sql)
+                .map_err(|e| anyhow!("{}: {sql}", error::pg_message(&e)))?;
+            log::info!(
+                "created publication {pubname} for {} table(s)",
+                tables.len()
+            );
+            return Ok(());
+        }
+        let rows = self.q(
+            "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1",
+            &[&pubname],
+        )?;
+        let have: HashSet<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let all_tables: bool = self.q(
+            "SELECT puballtables FROM pg_publication WHERE pubname = $1",
+            &[&pubname],
+        )?[0]
+            .get(0);
+        let missing: Vec<&(String, String)> =
+            tables.iter().filter(|t| !have.contains(*t)).collect();
+        if !missing.is_empty() && !all_tables {
+            let sql = format!(
+                "ALTER PUBLICATION {} ADD TABLE {}",
+                qi(&pubname),
+                list(&missing)
+            );
+            self.client
+                .batch_execute(&sql)
+                .map_err(|e| anyhow!("{}: {sql}", error::pg_message(&e)))?;
+            log::info!("added {} table(s) to publication {pubname}", missing.len());
+        }
+        Ok(())
+    }
+
+    /// The slot's confirmed position, `None` if the slot does not exist.
+    pub fn slot_position(&mut self) -> Result<Option<u64>> {
+        let slot = self.cfg.slot.clone();
+        let rows = self.q(
+            "SELECT confirmed_flush_lsn::text, plugin, database FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let plugin: Option<String> = r.get(1);
+        let db: Option<String> = r.get(2);
+        if plugin.as_deref() != Some("pgoutput")
+            || db.as_deref() != Some(self.cfg.database.as_str())
+        {
+            return Err(error::config(format!(
+                "replication slot {slot} exists but is not a pgoutput slot of database {} (plugin {:?}, database {:?}): \
+                 choose another [source] slot",
+                self.cfg.database, plugin, db
+            )));
+        }
+        let lsn: Option<String> = r.get(0);
+        Ok(lsn.as_deref().and_then(parse_lsn))
+    }
+
+    /// Creates the slot if missing; returns its position and whether it is new.
+    pub fn ensure_slot(&mut self) -> Result<(u64, bool)> {
+        if let Some(p) = self.slot_position()? {
+            return Ok((p, false));
+        }
+        let slot = self.cfg.slot.clone();
+        let rows = self.q(
+            "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')",
+            &[&slot],
+        )?;
+        let lsn: String = rows[0].get(0);
+        log::info!("created replication slot {slot} at {lsn}");
+        Ok((
+            parse_lsn(&lsn).ok_or_else(|| anyhow!("bad LSN {lsn}"))?,
+            true,
+        ))
+    }
+
+    /// Streams the table through `COPY ... TO STDOUT` into the spool file.
+    pub fn snapshot(
+        &mut self,
+        s: &TableSchema,
+        w: &mut TableWriter,
+        ts: &str,
+        warnings: &mut Warnings,
+    ) -> Result<u64> {
+        let cols = s
+            .columns
+            .iter()
+            .map(|c| qi(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "COPY (SELECT {cols} FROM {}.{}) TO STDOUT",
+            qi(&s.schema),
+            qi(&s.name)
+        );
+        let reader = self
+            .client
+            .copy_out(&sql)
+            .map_err(|e| anyhow!("snapshot of {}: {}", s.source_name(), error::pg_message(&e)))?;
+        let mut reader = BufReader::with_capacity(256 * 1024, reader);
+        let mut line = Vec::with_capacity(4096);
+        let mut fields: Vec<Option<Vec<u8>>> = Vec::with_capacity(s.columns.len());
+        let mut n = 0u64;
+        let table = s.source_name();
+        loop {
+            line.clear();
+            let got = reader
+                .read_until(b'\n', &mut line)
+                .with_context(|| format!("reading COPY of {table} at row {}", n + 1))?;
+            if got == 0 {
+                break;
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            parse_copy_text(&line, &mut fields)
+                .map_err(|m| anyhow!("COPY of {table}, row {}: {m}", n + 1))?;
+            if fields.len() != s.columns.len() {
+                bail!(
+                    "COPY of {table}, row {}: {} fields for {} columns",
+                    n + 1,
+                    fields.len(),
+                    s.columns.len()
+                );
+            }
+            let mut vals: Vec<Option<std::borrow::Cow<[u8]>>> = Vec::with_capacity(fields.len());
+            for (i, f) in fields.iter().enumerate() {
+                vals.push(match f {
+                    None => None,
+                    Some(text) => match convert(s.columns[i].conv, text) {
+                        Ok(v) => Some(v),
+                        Err(why) => {
+                            warnings.add(&table, &s.columns[i].name, why);
+                            None
+                        }
+                    },
+                });
+            }
+            n += 1;
+            w.write(Op::Insert, n, ts, &[], vals.iter().map(|v| v.as_deref()))?;
+        }
+        Ok(n)
+    }
+
+    /// The current end of the WAL.
+    pub fn current_lsn(&mut self) -> Result<u64> {
+        let s: String = self.q("SELECT pg_current_wal_lsn()::text", &[])?[0].get(0);
+        parse_lsn(&s).ok_or_else(|| anyhow!("bad LSN {s}"))
+    }
+
+    /// Reads the changes from the slot up to `upto` into the batch; returns
+    /// the LSN to advance to once the batch is merged (`None`: nothing read).
+    pub fn changes(
+        &mut self,
+        upto: u64,
+        tables: &HashMap<(String, String), TableSchema>,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<DeltaOutcome> {
+        let slot = self.cfg.slot.clone();
+        let publication = self.cfg.publication.clone();
+        let sql = "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes($1, $2::text::pg_lsn, NULL, \
+                   'proto_version', '1', 'publication_names', $3)";
+        let upto_text = lsn_text(upto);
+        let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&slot, &upto_text, &publication];
+        let mut dec = Decoder::new(tables);
+        {
+            let mut rows = self
+                .client
+                .query_raw(sql, params.iter().copied())
+                .map_err(|e| anyhow!("reading slot {slot}: {}", error::pg_message(&e)))?;
+            use postgres::fallible_iterator::FallibleIterator;
+            while let Some(row) = rows
+                .next()
+                .map_err(|e| anyhow!("reading slot {slot}: {}", error::pg_message(&e)))?
+            {
+                let lsn: &str = row.get(0);
+                let data: &[u8] = row.get(1);
+                let msg =
+                    pgoutput::parse(data).map_err(|e| anyhow!("slot {slot} at {lsn}: {e}"))?;
+                dec.apply(msg, lsn, batch, warnings)?;
+            }
+        }
+        for d in std::mem::take(&mut dec.deferred) {
+            self.fill_unchanged(d, &mut dec, batch, warnings)?;
+        }
+        dec.finish()
+    }
+
+    /// A key change whose new row has unchanged (TOAST) values that the log
+    /// does not carry: the values are read from the source by the new key.
+    /// Anything newer than this change is in later changes of the slot, so
+    /// the destination converges.
+    fn fill_unchanged(
+        &mut self,
+        mut d: Deferred,
+        dec: &mut Decoder<'_>,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<()> {
+        let s = &dec.tables[&d.table];
+        let wanted: Vec<usize> = (0..s.columns.len()).filter(|&i| d.unchanged[i]).collect();
+        let sel = wanted
+            .iter()
+            .map(|&i| format!("{}::text", qi(&s.columns[i].name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cond = s
+            .key
+            .iter()
+            .enumerate()
+            .map(|(n, &k)| {
+                format!(
+                    "{} = CAST(${} AS {})",
+                    qi(&s.columns[k].name),
+                    n + 1,
+                    s.columns[k].source_type
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let sql = format!(
+            "SELECT {sel} FROM {}.{} WHERE {cond}",
+            qi(&s.schema),
+            qi(&s.name)
+        );
+        let keys: Vec<String> = s
+            .key
+            .iter()
+            .map(|&k| String::from_utf8_lossy(d.row[k].as_deref().unwrap_or_default()).into_owned())
+            .collect();
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> = keys
+            .iter()
+            .map(|k| k as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        let rows = self.q(&sql, &params)?;
+        for (n, &i) in wanted.iter().enumerate() {
+            d.row[i] = rows
+                .first()
+                .and_then(|r| r.get::<_, Option<String>>(n))
+                .map(String::into_bytes);
+        }
+        let tuple: Vec<Datum<'_>> = d
+            .row
+            .iter()
+            .map(|v| v.as_deref().map_or(Datum::Null, Datum::Text))
+            .collect();
+        dec.ts = d.ts;
+        dec.emit(&d.table, Op::Insert, d.seq, &tuple, batch, warnings)
+    }
+
+    /// Releases everything up to `lsn` from the slot.
+    pub fn advance(&mut self, lsn: u64) -> Result<()> {
+        let slot = self.cfg.slot.clone();
+        if let Some(cur) = self.slot_position()? {
+            if cur >= lsn {
+                return Ok(());
+            }
+        } else {
+            bail!("replication slot {slot} is gone: run `ingest full-extract` to start again");
+        }
+        let t = lsn_text(lsn);
+        self.q(
+            "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn)",
+            &[&slot, &t],
+        )?;
+        Ok(())
+    }
+}
+
+fn first_line(sql: &str) -> &str {
+    sql.lines().next().unwrap_or(sql)
+}
+
+/// What a delta read.
+pub struct DeltaOutcome {
+    /// Finished table files, one per table that had changes.
+    pub tables: Vec<ManifestTable>,
+    /// Where to advance the slot after the merge (last commit read).
+    pub to_lsn: Option<u64>,
+    /// Tables whose structure no longer matches: they need a full extract.
+    pub changed: Vec<(String, String)>,
+    pub transactions: u64,
+}
+
+/// A new row waiting for values the log did not carry.
+struct Deferred {
+    table: (String, String),
+    seq: u64,
+    ts: String,
+    row: Vec<Option<Vec<u8>>>,
+    unchanged: Vec<bool>,
+}
+
+/// Turns pgoutput messages into spool lines, one writer per table.
+struct Decoder<'t> {
+    tables: &'t HashMap<(String, String), TableSchema>,
+    /// Relation oid → (schema, table) and the column mapping into the schema.
+    relations: HashMap<u32, Rel>,
+    writers: HashMap<(String, String), TableWriter>,
+    changed: Vec<(String, String)>,
+    seq: u64,
+    ts: String,
+    last_lsn: Option<u64>,
+    transactions: u64,
+    deferred: Vec<Deferred>,
+    vals: Vec<Option<Vec<u8>>>,
+}
+
+struct Rel {
+    name: (String, String),
+    /// None: not selected, not ready, or changed structure.
+    ok: bool,
+}
+
+impl<'t> Decoder<'t> {
+    fn new(tables: &'t HashMap<(String, String), TableSchema>) -> Self {
+        Decoder {
+            tables,
+            relations: HashMap::new(),
+            writers: HashMap::new(),
+            changed: vec![],
+            seq: 0,
+            ts: String::new(),
+            last_lsn: None,
+            transactions: 0,
+            deferred: vec![],
+            vals: vec![],
+        }
+    }
+
+    fn apply(
+        &mut self,
+        msg: Message<'_>,
+        lsn: &str,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<()> {
+        match msg {
+            Message::Begin { commit_ts, .. } => {
+                self.ts = crate::clock::format_micros(commit_ts + pgoutput::PG_EPOCH_UNIX_MICROS);
+            }
+            Message::Commit { .. } => {
+                self.transactions += 1;
+                self.last_lsn = Some(parse_lsn(lsn).ok_or_else(|| anyhow!("bad LSN {lsn}"))?);
+            }
+            Message::Relation(r) => {
+                let name = (r.namespace.clone(), r.name.clone());
+                let ok = match self.tables.get(&name) {
+                    None => false,
+                    Some(s) => {
+                        let same = r.columns.len() == s.columns.len()
+                            && r.columns
+                                .iter()
+                                .zip(&s.columns)
+                                .all(|(a, b)| a.name == b.name);
+                        if !same && !self.changed.contains(&name) {
+                            log::error!(
+                                "{}.{}: structure changed at {lsn} (source columns now: {}); its changes are not \
+                                 applied: run `ingest full-extract` of the table",
+                                name.0,
+                                name.1,
+                                r.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                            );
+                            self.changed.push(name.clone());
+                        }
+                        same && !self.changed.contains(&name)
+                    }
+                };
+                self.relations.insert(r.oid, Rel { name, ok });
+            }
+            Message::Insert { rel, new } => {
+                if let Some(name) = self.selected(rel)? {
+                    self.seq += 1;
+                    self.emit(&name, Op::Insert, self.seq, &new, batch, warnings)?;
+                }
+            }
+            Message::Update { rel, old, new } => {
+                if let Some(name) = self.selected(rel)? {
+                    let s = &self.tables[&name];
+                    let key_changed = match &old {
+                        Some((_, o)) => s.key.iter().any(|&k| o.get(k) != new.get(k)),
+                        None => false,
+                    };
+                    self.seq += 1;
+                    if !key_changed {
+                        return self.emit(&name, Op::Update, self.seq, &new, batch, warnings);
+                    }
+                    let (_, o) = old
+                        .as_ref()
+                        .ok_or_else(|| anyhow!("update without old tuple"))?;
+                    self.emit(&name, Op::Delete, self.seq, o, batch, warnings)?;
+                    self.seq += 1;
+                    // Unchanged values of the new row: FULL identity sends them in the old row.
+                    let mut row = new.clone();
+                    if let Some((OldKind::Full, o)) = &old {
+                        for (i, d) in row.iter_mut().enumerate() {
+                            if *d == Datum::Unchanged {
+                                *d = o.get(i).copied().unwrap_or(Datum::Null);
+                            }
+                        }
+                    }
+                    if row.contains(&Datum::Unchanged) {
+                        // DEFAULT identity: read them from the source once the slot is read.
+                        self.deferred.push(Deferred {
+                            table: name,
+                            seq: self.seq,
+                            ts: self.ts.clone(),
+                            row: row.iter().map(|d| d.bytes().map(<[u8]>::to_vec)).collect(),
+                            unchanged: row.iter().map(|d| *d == Datum::Unchanged).collect(),
+                        });
+                        return Ok(());
+                    }
+                    self.emit(&name, Op::Insert, self.seq, &row, batch, warnings)?;
+                }
+            }
+            Message::Delete { rel, old: (_, o) } => {
+                if let Some(name) = self.selected(rel)? {
+                    self.seq += 1;
+                    self.emit(&name, Op::Delete, self.seq, &o, batch, warnings)?;
+                }
+            }
+            Message::Truncate { rels, .. } => {
+                for rel in rels {
+                    if let Some(name) = self.selected(rel)? {
+                        self.seq += 1;
+                        let seq = self.seq;
+                        self.writer(&name, batch)?.truncate(seq);
+                    }
+                }
+            }
+            Message::Type { .. } | Message::Origin { .. } | Message::Logical { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// The table of a relation, if its changes are applied.
+    fn selected(&self, rel: u32) -> Result<Option<(String, String)>> {
+        match self.relations.get(&rel) {
+            None => bail!("change for relation {rel} before its Relation message"),
+            Some(r) if r.ok => Ok(Some(r.name.clone())),
+            Some(_) => Ok(None),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        name: &(String, String),
+        op: Op,
+        seq: u64,
+        tuple: &[Datum<'_>],
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<()> {
+        let tables = self.tables;
+        let w = match self.writers.entry(name.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(batch.table(&tables[name])?),
+        };
+        write_tuple(
+            &tables[name],
+            w,
+            op,
+            seq,
+            &self.ts,
+            tuple,
+            &mut self.vals,
+            warnings,
+        )
+    }
+
+    fn writer(
+        &mut self,
+        name: &(String, String),
+        batch: &mut BatchWriter,
+    ) -> Result<&mut TableWriter> {
+        Ok(match self.writers.entry(name.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(batch.table(&self.tables[name])?)
+            }
+        })
+    }
+
+    fn finish(self) -> Result<DeltaOutcome> {
+        let mut tables = vec![];
+        for (_, w) in self.writers {
+            tables.push(w.finish()?);
+        }
+        tables.sort_by(|a, b| a.file.cmp(&b.file));
+        Ok(DeltaOutcome {
+            tables,
+            to_lsn: self.last_lsn,
+            changed: self.changed,
+            transactions: self.transactions,
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_tuple(
+    s: &TableSchema,
+    w: &mut TableWriter,
+    op: Op,
+    seq: u64,
+    ts: &str,
+    tuple: &[Datum<'_>],
+    vals: &mut Vec<Option<Vec<u8>>>,
+    warnings: &mut Warnings,
+) -> Result<()> {
+    if tuple.len() != s.columns.len() {
+        bail!(
+            "{}: change has {} values for {} columns",
+            s.source_name(),
+            tuple.len(),
+            s.columns.len()
+        );
+    }
+    vals.clear();
+    let mut unchanged = vec![];
+    for (i, d) in tuple.iter().enumerate() {
+        vals.push(match d {
+            Datum::Null => None,
+            Datum::Unchanged => {
+                unchanged.push(i + 1);
+                None
+            }
+            Datum::Text(t) | Datum::Binary(t) => match convert(s.columns[i].conv, t) {
+                Ok(v) => Some(v.into_owned()),
+                Err(why) => {
+                    warnings.add(&s.source_name(), &s.columns[i].name, why);
+                    None
+                }
+            },
+        });
+    }
+    w.write(op, seq, ts, &unchanged, vals.iter().map(|v| v.as_deref()))
+}
+
+/// Splits one line of COPY text format into fields (`\N` is NULL) and
+/// undoes its backslash escapes.
+pub fn parse_copy_text(line: &[u8], out: &mut Vec<Option<Vec<u8>>>) -> Result<(), String> {
+    out.clear();
+    for field in line.split(|&b| b == b'\t') {
+        if field == b"\\N" {
+            out.push(None);
+            continue;
+        }
+        if !field.contains(&b'\\') {
+            out.push(Some(field.to_vec()));
+            continue;
+        }
+        let mut v = Vec::with_capacity(field.len());
+        let mut i = 0;
+        while i < field.len() {
+            let b = field[i];
+            if b != b'\\' {
+                v.push(b);
+                i += 1;
+                continue;
+            }
+            let Some(&e) = field.get(i + 1) else {
+                return Err(format!("field {} ends in a lone backslash", out.len() + 1));
+            };
+            i += 2;
+            match e {
+                b'b' => v.push(8),
+                b'f' => v.push(12),
+                b'n' => v.push(b'\n'),
+                b'r' => v.push(b'\r'),
+                b't' => v.push(b'\t'),
+                b'v' => v.push(11),
+                b'0'..=b'7' => {
+                    let mut n = u32::from(e - b'0');
+                    let mut k = 0;
+                    while k < 2 && matches!(field.get(i), Some(b'0'..=b'7')) {
+                        n = n * 8 + u32::from(field[i] - b'0');
+                        i += 1;
+                        k += 1;
+                    }
+                    v.push(n as u8);
+                }
+                b'x' => {
+                    let mut n = 0u32;
+                    let mut k = 0;
+                    while k < 2 && field.get(i).is_some_and(u8::is_ascii_hexdigit) {
+                        n = n * 16 + (field[i] as char).to_digit(16).unwrap_or(0);
+                        i += 1;
+                        k += 1;
+                    }
+                    v.push(n as u8);
+                }
+                other => v.push(other),
+            }
+        }
+        out.push(Some(v));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lsn_roundtrip() {
+        assert_eq!(lsn_text(0x1_0000_00AB), "1/AB");
+        assert_eq!(parse_lsn("16/B374D848"), Some(0x16_B374_D848));
+        assert_eq!(parse_lsn("nope"), None);
+    }
+
+    #[test]
+    fn copy_text_fields() {
+        let mut out = vec![];
+        parse_copy_text(b"1\t\\N\ta\\tb\\\\c\\nd\t\t\\x41\\101", &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                Some(b"1".to_vec()),
+                None,
+                Some(b"a\tb\\c\nd".to_vec()),
+                Some(vec![]),
+                Some(b"AA".to_vec())
+            ]
+        );
+        assert!(parse_copy_text(b"a\\", &mut out)
+            .unwrap_err()
+            .contains("field 1"));
+    }
+
+    #[test]
+    fn type_mapping() {
+        assert_eq!(map_type("numeric(38,10)", b'b', b'N').0, "DECIMAL(38,10)");
+        assert_eq!(map_type("numeric", b'b', b'N').0, "DECIMAL(65,30)");
+        assert_eq!(map_type("numeric(70,2)", b'b', b'N').0, "DECIMAL(65,30)");
+        assert_eq!(
+            map_type("character varying(20)", b'b', b'S').0,
+            "VARCHAR(20)"
+        );
+        assert_eq!(map_type("integer[]", b'b', b'A').0, "LONGTEXT");
+        assert_eq!(map_type("mood", b'e', b'E').0, "VARCHAR(64)");
+        assert_eq!(
+            map_type("timestamp(3) with time zone", b'b', b'D').1,
+            Conv::TimestampTz
+        );
+        assert!(map_type("bytea", b'b', b'U').2);
+    }
+}

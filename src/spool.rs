@@ -1,0 +1,546 @@
+//! Spool: extracted batches on disk, durable before anything is loaded.
+//!
+//! ```text
+//! spool/<batch_id>/                 one folder per batch (the "file id")
+//!     001_<dest_db>.<dest_table>.csv[.gz]   one file per table, index first
+//!     MANIFEST                      TOML, written last: batch, positions, tables
+//! ```
+//! Every file is written as `<name>.tmp`, fsynced and renamed; MANIFEST is
+//! written the same way after all table files, so a folder without MANIFEST is
+//! an unfinished extract and is deleted, never loaded.
+//!
+//! A table file is CSV, one change per line (`\n`), no header:
+//! `_op,_seq,_ts,_unch,<columns in destination order>` where
+//! - `_op` is `I`, `U` or `D` (an update that changes the key is a `D` of the
+//!   old key and an `I` of the new row);
+//! - `_seq` orders changes within the batch (source order);
+//! - `_ts` is the source commit time, UTC `YYYY-MM-DD HH:MM:SS.ffffff`;
+//! - `_unch` lists the 1-based positions of columns whose value did not come
+//!   with the change (PostgreSQL unchanged TOAST), comma separated, or NULL.
+//!
+//! Every value is enclosed in `"` with `"` doubled inside; SQL NULL is a bare
+//! `NULL`; binary columns hold hex. MySQL's `LOAD DATA ... FIELDS TERMINATED BY
+//! ',' OPTIONALLY ENCLOSED BY '"' ESCAPED BY ''` reads this back exactly.
+//! A TRUNCATE is not a line: the MANIFEST records the `_seq` it happened at.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Compression;
+use crate::schema::{Column, Conv, TableSchema};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Op {
+    fn code(self) -> &'static [u8] {
+        match self {
+            Op::Insert => b"\"I\"",
+            Op::Update => b"\"U\"",
+            Op::Delete => b"\"D\"",
+        }
+    }
+}
+
+/// A column as the MANIFEST keeps it: enough to create and load the table
+/// without asking the source again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestColumn {
+    pub name: String,
+    pub source_type: String,
+    pub dest_type: String,
+    #[serde(default)]
+    pub binary: bool,
+    #[serde(default)]
+    pub toastable: bool,
+    #[serde(default)]
+    pub key: bool,
+    #[serde(default = "yes")]
+    pub nullable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestTable {
+    pub source: String,
+    pub source_schema: String,
+    pub source_table: String,
+    pub dest_db: String,
+    pub dest_table: String,
+    pub file: String,
+    pub rows: u64,
+    pub inserts: u64,
+    pub updates: u64,
+    pub deletes: u64,
+    /// `_seq` of the last TRUNCATE in this batch: rows at or before it are gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncate_seq: Option<u64>,
+    /// Some line has a non-NULL `_unch`.
+    #[serde(default)]
+    pub unchanged: bool,
+    pub columns: Vec<ManifestColumn>,
+}
+
+impl ManifestTable {
+    /// The table's shape as the destination needs it.
+    pub fn schema(&self) -> TableSchema {
+        TableSchema {
+            schema: self.source_schema.clone(),
+            name: self.source_table.clone(),
+            dest_db: self.dest_db.clone(),
+            dest_table: self.dest_table.clone(),
+            key: self
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.key)
+                .map(|(i, _)| i)
+                .collect(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    source_type: c.source_type.clone(),
+                    dest_type: c.dest_type.clone(),
+                    conv: Conv::Verbatim,
+                    binary: c.binary,
+                    toastable: c.toastable,
+                    nullable: c.nullable,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub batch: String,
+    pub kind: String,
+    pub instance: String,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_pos: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_pos: Option<String>,
+    #[serde(default)]
+    pub table: Vec<ManifestTable>,
+}
+
+pub const MANIFEST: &str = "MANIFEST";
+
+/// New batch id: sortable UTC time plus the run id.
+pub fn batch_id(run_id: i64) -> String {
+    let now = crate::clock::now();
+    let compact: String = now.chars().filter(|c| c.is_ascii_digit()).collect();
+    format!("{}-{}-r{run_id}", &compact[..8], &compact[8..])
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect()
+}
+
+fn sync_dir(dir: &Path) {
+    // Directories can be fsynced on Unix; Windows has no such call (NTFS
+    // journals the rename).
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// Writes one batch folder. Nothing is visible to loaders until
+/// [`BatchWriter::finish`] has written the MANIFEST.
+pub struct BatchWriter {
+    dir: PathBuf,
+    compression: Compression,
+    manifest: Manifest,
+    next_index: usize,
+}
+
+impl BatchWriter {
+    pub fn create(
+        spool_dir: &Path,
+        manifest: Manifest,
+        compression: Compression,
+    ) -> Result<BatchWriter> {
+        let dir = spool_dir.join(&manifest.batch);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+        }
+        fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(BatchWriter {
+            dir,
+            compression,
+            manifest,
+            next_index: 1,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Opens the file for one table.
+    pub fn table(&mut self, schema: &TableSchema) -> Result<TableWriter> {
+        let ext = match self.compression {
+            Compression::Gzip => "csv.gz",
+            Compression::None => "csv",
+        };
+        let file = format!(
+            "{:03}_{}.{ext}",
+            self.next_index,
+            sanitize(&schema.dest_name())
+        );
+        self.next_index += 1;
+        let tmp = self.dir.join(format!("{file}.tmp"));
+        let f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let buf = BufWriter::with_capacity(256 * 1024, f);
+        let out = match self.compression {
+            Compression::Gzip => {
+                Sink::Gzip(Box::new(GzEncoder::new(buf, flate2::Compression::fast())))
+            }
+            Compression::None => Sink::Plain(buf),
+        };
+        Ok(TableWriter {
+            entry: ManifestTable {
+                source: schema.source_name(),
+                source_schema: schema.schema.clone(),
+                source_table: schema.name.clone(),
+                dest_db: schema.dest_db.clone(),
+                dest_table: schema.dest_table.clone(),
+                file,
+                rows: 0,
+                inserts: 0,
+                updates: 0,
+                deletes: 0,
+                truncate_seq: None,
+                unchanged: false,
+                columns: schema
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| ManifestColumn {
+                        name: c.name.clone(),
+                        source_type: c.source_type.clone(),
+                        dest_type: c.dest_type.clone(),
+                        binary: c.binary,
+                        toastable: c.toastable,
+                        key: schema.is_key(i),
+                        nullable: c.nullable,
+                    })
+                    .collect(),
+            },
+            tmp,
+            out,
+            line: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Adds a finished table file to the batch.
+    pub fn add(&mut self, entry: ManifestTable) {
+        self.manifest.table.push(entry);
+    }
+
+    pub fn set_to_pos(&mut self, pos: Option<String>) {
+        self.manifest.to_pos = pos;
+    }
+
+    /// Writes MANIFEST (last, atomically) and returns it.
+    pub fn finish(self) -> Result<Manifest> {
+        let text = toml::to_string(&self.manifest).context("serializing MANIFEST")?;
+        let tmp = self.dir.join("MANIFEST.tmp");
+        {
+            let mut f =
+                File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, self.dir.join(MANIFEST))?;
+        sync_dir(&self.dir);
+        Ok(self.manifest)
+    }
+}
+
+enum Sink {
+    Gzip(Box<GzEncoder<BufWriter<File>>>),
+    Plain(BufWriter<File>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Gzip(w) => w.write(buf),
+            Sink::Plain(w) => w.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Gzip(w) => w.write_all(buf),
+            Sink::Plain(w) => w.write_all(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Gzip(w) => w.flush(),
+            Sink::Plain(w) => w.flush(),
+        }
+    }
+}
+
+/// One table's file. Must be [`TableWriter::finish`]ed to count.
+pub struct TableWriter {
+    entry: ManifestTable,
+    tmp: PathBuf,
+    out: Sink,
+    line: Vec<u8>,
+}
+
+/// Appends `v` to `line` as a quoted CSV field.
+pub fn push_quoted(line: &mut Vec<u8>, v: &[u8]) {
+    line.push(b'"');
+    let mut rest = v;
+    while let Some(p) = rest.iter().position(|&b| b == b'"') {
+        line.extend_from_slice(&rest[..=p]);
+        line.push(b'"');
+        rest = &rest[p + 1..];
+    }
+    line.extend_from_slice(rest);
+    line.push(b'"');
+}
+
+impl TableWriter {
+    /// Writes one change. `values` are spool text (already converted), `None`
+    /// for NULL; `unchanged` lists 1-based positions of unchanged columns.
+    pub fn write<'v>(
+        &mut self,
+        op: Op,
+        seq: u64,
+        ts: &str,
+        unchanged: &[usize],
+        values: impl IntoIterator<Item = Option<&'v [u8]>>,
+    ) -> Result<()> {
+        let line = &mut self.line;
+        line.clear();
+        line.extend_from_slice(op.code());
+        line.extend_from_slice(b",\"");
+        line.extend_from_slice(seq.to_string().as_bytes());
+        line.extend_from_slice(b"\",\"");
+        line.extend_from_slice(ts.as_bytes());
+        line.extend_from_slice(b"\",");
+        if unchanged.is_empty() {
+            line.extend_from_slice(b"NULL");
+        } else {
+            self.entry.unchanged = true;
+            line.push(b'"');
+            for (i, u) in unchanged.iter().enumerate() {
+                if i > 0 {
+                    line.push(b',');
+                }
+                line.extend_from_slice(u.to_string().as_bytes());
+            }
+            line.push(b'"');
+        }
+        for v in values {
+            line.push(b',');
+            match v {
+                Some(v) => push_quoted(line, v),
+                None => line.extend_from_slice(b"NULL"),
+            }
+        }
+        line.push(b'\n');
+        self.out
+            .write_all(line)
+            .with_context(|| format!("writing {}", self.tmp.display()))?;
+        self.entry.rows += 1;
+        match op {
+            Op::Insert => self.entry.inserts += 1,
+            Op::Update => self.entry.updates += 1,
+            Op::Delete => self.entry.deletes += 1,
+        }
+        Ok(())
+    }
+
+    /// Records a TRUNCATE at `seq`: everything before it in this table is gone.
+    pub fn truncate(&mut self, seq: u64) {
+        self.entry.truncate_seq = Some(seq);
+    }
+
+    /// Flushes, fsyncs and renames the file into place.
+    pub fn finish(self) -> Result<ManifestTable> {
+        let file = match self.out {
+            Sink::Gzip(w) => w.finish()?.into_inner().map_err(|e| e.into_error())?,
+            Sink::Plain(w) => w.into_inner().map_err(|e| e.into_error())?,
+        };
+        file.sync_all()
+            .with_context(|| format!("syncing {}", self.tmp.display()))?;
+        drop(file);
+        let dest = self.tmp.with_extension("");
+        fs::rename(&self.tmp, &dest).with_context(|| format!("renaming {}", self.tmp.display()))?;
+        Ok(self.entry)
+    }
+}
+
+/// Reads a batch's MANIFEST; `None` if the folder holds an unfinished extract.
+pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
+    let path = dir.join(MANIFEST);
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(toml::from_str(&text).with_context(|| {
+            format!("{} is not a valid MANIFEST", path.display())
+        })?)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Opens a table file for reading (decompressing `.gz`).
+pub fn open_table(dir: &Path, t: &ManifestTable) -> Result<Box<dyn Read + Send>> {
+    let path = dir.join(&t.file);
+    let f = File::open(&path).with_context(|| format!("opening spool file {}", path.display()))?;
+    let r = BufReader::with_capacity(256 * 1024, f);
+    if t.file.ends_with(".gz") {
+        Ok(Box::new(MultiGzDecoder::new(r)))
+    } else {
+        Ok(Box::new(r))
+    }
+}
+
+/// Removes a batch folder once its position was released.
+pub fn remove_batch(spool_dir: &Path, batch: &str) -> Result<()> {
+    let dir = spool_dir.join(batch);
+    if dir.exists() {
+        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Lists batch folders in the spool: (id, has MANIFEST), oldest first.
+pub fn list_batches(spool_dir: &Path) -> Result<Vec<(String, bool)>> {
+    let mut out = BTreeMap::new();
+    let rd = match fs::read_dir(spool_dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", spool_dir.display())),
+    };
+    for e in rd {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let done = e.path().join(MANIFEST).exists();
+            out.insert(name, done);
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> TableSchema {
+        let col = |n: &str, binary| Column {
+            name: n.into(),
+            source_type: "text".into(),
+            dest_type: "LONGTEXT".into(),
+            conv: Conv::Verbatim,
+            binary,
+            toastable: false,
+            nullable: true,
+        };
+        TableSchema {
+            schema: "public".into(),
+            name: "t x".into(),
+            dest_db: "d".into(),
+            dest_table: "t x".into(),
+            columns: vec![col("id", false), col("v", false), col("b", true)],
+            key: vec![0],
+        }
+    }
+
+    #[test]
+    fn writes_quoted_lines_and_manifest_last() {
+        let root = std::env::temp_dir().join(format!("ingest-spool-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        for compression in [Compression::None, Compression::Gzip] {
+            let m = Manifest {
+                batch: "b1".into(),
+                kind: "delta".into(),
+                instance: "i".into(),
+                created_at: "now".into(),
+                from_pos: Some("0/1".into()),
+                to_pos: None,
+                table: vec![],
+            };
+            let mut b = BatchWriter::create(&root, m, compression).unwrap();
+            let mut t = b.table(&schema()).unwrap();
+            let ts = "2024-01-01 00:00:00.000000";
+            t.write(
+                Op::Insert,
+                1,
+                ts,
+                &[],
+                [Some(&b"1"[..]), Some(b"a\"b,\r\n"), None],
+            )
+            .unwrap();
+            t.write(
+                Op::Update,
+                2,
+                ts,
+                &[2, 3],
+                [Some(&b"1"[..]), Some(b""), Some(b"NULL")],
+            )
+            .unwrap();
+            t.truncate(3);
+            assert!(read_manifest(b.dir()).unwrap().is_none());
+            let e = t.finish().unwrap();
+            assert_eq!(
+                (e.rows, e.inserts, e.updates, e.truncate_seq, e.unchanged),
+                (2, 1, 1, Some(3), true)
+            );
+            b.add(e);
+            b.set_to_pos(Some("0/2".into()));
+            let m = b.finish().unwrap();
+            let dir = root.join("b1");
+            let back = read_manifest(&dir).unwrap().unwrap();
+            assert_eq!(back, m);
+            assert_eq!(back.table[0].schema().key, vec![0]);
+            let mut text = String::new();
+            open_table(&dir, &back.table[0])
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            assert_eq!(
+                text,
+                "\"I\",\"1\",\"2024-01-01 00:00:00.000000\",NULL,\"1\",\"a\"\"b,\r\n\",NULL\n\
+                 \"U\",\"2\",\"2024-01-01 00:00:00.000000\",\"2,3\",\"1\",\"\",\"NULL\"\n"
+            );
+            assert_eq!(list_batches(&root).unwrap(), vec![("b1".to_string(), true)]);
+        }
+        let _ = fs::remove_dir_all(&root);
+    }
+}
