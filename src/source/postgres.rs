@@ -47,12 +47,10 @@ pub fn qi(s: &str) -> String {
 /// Destination type and conversion for a PostgreSQL column, from
 /// `format_type()` text, the type's `typtype` and `typcategory`.
 pub fn map_type(format: &str, typtype: u8, category: u8) -> (String, Conv, bool) {
-    let (base, args) = match format.find('(') {
-        Some(p) => (
-            &format[..p],
-            format[p + 1..].split(')').next().unwrap_or(""),
-        ),
-        None => (format, ""),
+    // "numeric(12,2)", "timestamp(3) with time zone": drop the (args) to get the base name.
+    let (base, args) = match (format.find('('), format.find(')')) {
+        (Some(a), Some(b)) if a < b => (format!("{}{}", &format[..a], &format[b + 1..]), &format[a + 1..b]),
+        _ => (format.to_string(), ""),
     };
     let nums: Vec<u32> = args
         .split(',')
