@@ -51,13 +51,17 @@ fn init_logging(cfg: &Config, verbose: bool) -> Result<()> {
     } else {
         LevelFilter::Warn
     };
+    // The error that ends a command is printed by main as one line; the
+    // terminal logger skips its copy (target "ingest::fatal").
+    let tc = ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .set_target_level(LevelFilter::Off)
+        .set_thread_level(LevelFilter::Off)
+        .add_filter_allow_str("ingest")
+        .add_filter_ignore_str("ingest::fatal")
+        .build();
     let _ = CombinedLogger::init(vec![
-        TermLogger::new(
-            term_level,
-            lc.clone(),
-            TerminalMode::Stderr,
-            ColorChoice::Never,
-        ),
+        TermLogger::new(term_level, tc, TerminalMode::Stderr, ColorChoice::Never),
         WriteLogger::new(
             LevelFilter::Info,
             lc.clone(),

@@ -7,6 +7,7 @@ mod clock;
 mod config;
 mod dest;
 mod error;
+mod fault;
 mod instance;
 mod meta;
 mod run;
@@ -64,7 +65,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = error::exit_code(&e);
-            log::error!("{e:#}");
+            log::error!(target: "ingest::fatal", "{e:#}");
             eprintln!("ingest: {e:#}");
             ExitCode::from(code as u8)
         }

@@ -430,6 +430,7 @@ fn release(cfg: &Config, meta: &Meta, src: &mut PgSource, b: &Batch) -> Result<(
     if let Some(to) = b.to_pos.as_deref() {
         let lsn = parse_lsn(to).ok_or_else(|| anyhow!("batch {}: bad position {to}", b.id))?;
         src.advance(lsn)?;
+        crate::fault::point("advanced");
         meta.set_position(to)?;
     }
     meta.set_batch_status(&b.id, "released")?;
@@ -603,7 +604,9 @@ fn delta_inner(
         }
         return Ok(to_pos);
     }
+    crate::fault::point("spooled");
     let m = bw.finish()?;
+    crate::fault::point("manifest");
     let counts: Vec<(String, i64)> = m
         .table
         .iter()
@@ -624,7 +627,9 @@ fn delta_inner(
             None,
         )?;
     }
+    crate::fault::point("recorded");
     if load_batch(cfg, meta, run_id, &batch, &m, summary)? {
+        crate::fault::point("merged");
         release(cfg, meta, src, &batch)?;
     }
     Ok(to_pos)

@@ -15,8 +15,12 @@ pub enum Conv {
     Bool,
     /// PostgreSQL bytea hex text `\x0aff` → `0aff` (loaded through UNHEX).
     Bytea,
-    /// Floating point: NaN and ±Infinity cannot be stored.
+    /// Double precision: NaN and ±Infinity cannot be stored.
     Float,
+    /// Single precision, as `Float`; written as the exact double of the
+    /// value, since the shortest text of FLT_MAX ("3.4028235e+38") reads as
+    /// a double above FLT_MAX and MySQL refuses it.
+    Float4,
     /// Decimal text with at most `int_digits` digits before the point and
     /// `frac_digits` after it.
     Numeric { int_digits: u8, frac_digits: u8 },
@@ -117,9 +121,16 @@ pub fn convert<'a>(
             Some(hex) => Ok(Cow::Borrowed(hex)),
             None => Err(Unrepresentable::Malformed),
         },
-        Conv::Float => match text {
+        Conv::Float | Conv::Float4 => match text {
             b"NaN" => Err(Unrepresentable::NotANumber),
             b"Infinity" | b"-Infinity" => Err(Unrepresentable::Infinite),
+            _ if conv == Conv::Float4 => {
+                let v: f32 = std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or(Unrepresentable::Malformed)?;
+                Ok(Cow::Owned(format!("{:e}", f64::from(v)).into_bytes()))
+            }
             _ => Ok(Cow::Borrowed(text)),
         },
         Conv::Numeric {
@@ -261,6 +272,12 @@ mod tests {
         assert_eq!(c(Conv::Bytea, "\\x00ff").unwrap(), "00ff");
         assert_eq!(c(Conv::Float, "-Infinity"), Err(Infinite));
         assert_eq!(c(Conv::Float, "1.5e-07").unwrap(), "1.5e-07");
+        assert_eq!(
+            c(Conv::Float4, "3.4028235e+38").unwrap(),
+            "3.4028234663852886e38"
+        );
+        assert_eq!(c(Conv::Float4, "1.1").unwrap(), "1.100000023841858e0");
+        assert_eq!(c(Conv::Float4, "NaN"), Err(NotANumber));
         assert_eq!(c(Conv::Money, "-$1,234.56").unwrap(), "-1234.56");
         assert_eq!(c(Conv::Money, "$0.00").unwrap(), "0.00");
     }

@@ -49,7 +49,10 @@ pub fn qi(s: &str) -> String {
 pub fn map_type(format: &str, typtype: u8, category: u8) -> (String, Conv, bool) {
     // "numeric(12,2)", "timestamp(3) with time zone": drop the (args) to get the base name.
     let (base, args) = match (format.find('('), format.find(')')) {
-        (Some(a), Some(b)) if a < b => (format!("{}{}", &format[..a], &format[b + 1..]), &format[a + 1..b]),
+        (Some(a), Some(b)) if a < b => (
+            format!("{}{}", &format[..a], &format[b + 1..]),
+            &format[a + 1..b],
+        ),
         _ => (format.to_string(), ""),
     };
     let nums: Vec<u32> = args
@@ -68,7 +71,7 @@ pub fn map_type(format: &str, typtype: u8, category: u8) -> (String, Conv, bool)
         "integer" => v("INT"),
         "bigint" => v("BIGINT"),
         "oid" => v("BIGINT"),
-        "real" => ("FLOAT".into(), Conv::Float, false),
+        "real" => ("FLOAT".into(), Conv::Float4, false),
         "double precision" => ("DOUBLE".into(), Conv::Float, false),
         "numeric" => match nums.as_slice() {
             [p, s] if *p <= 65 && *s <= 30 => (
@@ -494,6 +497,9 @@ impl PgSource {
             }
             n += 1;
             w.write(Op::Insert, n, ts, &[], vals.iter().map(|v| v.as_deref()))?;
+            if n == 1 {
+                crate::fault::point("snapshot-row");
+            }
         }
         Ok(n)
     }
