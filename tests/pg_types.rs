@@ -93,6 +93,19 @@ fn every_type_round_trips_through_full_extract_and_delta() {
     c.assert_same("public.all_types", "all_types", &["id"]);
 }
 
+type Opt = Option<String>;
+type OddRow = (
+    i32,
+    Option<f64>,
+    Option<f32>,
+    Opt,
+    Opt,
+    Opt,
+    Opt,
+    Opt,
+    String,
+);
+
 #[test]
 fn values_the_destination_cannot_hold_become_null_with_a_warning() {
     let c = Case::new("odd_values");
@@ -119,7 +132,7 @@ fn values_the_destination_cannot_hold_become_null_with_a_warning() {
     c.ok(&["delta"]);
     let mut my = c.my();
     use mysql::prelude::Queryable;
-    let rows: Vec<(i32, Option<f64>, Option<f32>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, String)> = my
+    let rows: Vec<OddRow> = my
         .query(format!(
             "SELECT id, d, r, CAST(n AS CHAR), CAST(n2 AS CHAR), CAST(ts AS CHAR), CAST(tstz AS CHAR), CAST(dt AS CHAR), ok FROM `{}`.odd ORDER BY id",
             c.db
