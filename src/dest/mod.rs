@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use mysql::prelude::Queryable;
 use mysql::{Conn, LocalInfileHandler, OptsBuilder};
 
-use crate::config::{Destination, Dialect};
+use crate::config::Destination;
 use crate::error;
 use crate::schema::TableSchema;
 use crate::spool::{self, ManifestTable};
@@ -24,7 +24,7 @@ use singlestore as sql;
 
 pub struct Dest {
     conn: Conn,
-    dialect: Dialect,
+    flavor: sql::Flavor,
     /// The spool file the next LOAD DATA streams.
     infile: Arc<Mutex<Option<Box<dyn Read + Send>>>>,
 }
@@ -58,7 +58,7 @@ impl Dest {
             .tcp_connect_timeout(Some(std::time::Duration::from_secs(15)))
             .local_infile_handler(Some(handler))
             .init(vec![
-                "SET NAMES utf8mb4 COLLATE utf8mb4_bin",
+                "SET NAMES utf8mb4",
                 "SET time_zone = '+00:00'",
                 "SET sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'",
             ]);
@@ -71,11 +71,28 @@ impl Dest {
                 mysql_message(&e)
             ))
         })?;
-        Ok(Dest {
+        let mut d = Dest {
             conn,
-            dialect: cfg.dialect,
+            flavor: sql::Flavor::new(cfg.dialect, "utf8mb4_bin"),
             infile,
-        })
+        };
+        d.flavor.collation = d.pick_collation()?;
+        Ok(d)
+    }
+
+    /// The first binary NO PAD collation the server has (MariaDB
+    /// `utf8mb4_nopad_bin`, MySQL 8 `utf8mb4_0900_bin`), else `utf8mb4_bin`.
+    fn pick_collation(&mut self) -> Result<String> {
+        let have: Vec<String> = self.conn.query(
+            "SELECT COLLATION_NAME FROM information_schema.COLLATIONS \
+             WHERE COLLATION_NAME IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')",
+        )?;
+        for c in ["utf8mb4_nopad_bin", "utf8mb4_0900_bin"] {
+            if have.iter().any(|h| h == c) {
+                return Ok(c.to_string());
+            }
+        }
+        Ok("utf8mb4_bin".to_string())
     }
 
     pub fn conn(&mut self) -> &mut Conn {
@@ -105,7 +122,7 @@ impl Dest {
     /// an existing target does not have the source's columns.
     pub fn ensure_target(&mut self, s: &TableSchema) -> Result<()> {
         self.conn.query_drop(sql::create_database(&s.dest_db))?;
-        self.conn.query_drop(sql::create_target(s, self.dialect))?;
+        self.conn.query_drop(sql::create_target(s, &self.flavor))?;
         let have = self.target_columns(s)?;
         let want: Vec<String> = s.columns.iter().map(|c| c.name.clone()).collect();
         if have != want {
@@ -152,7 +169,7 @@ impl Dest {
                 sql::table_ref(&s.dest_db, &sql::helper_name(&s.dest_table, h))
             ))?;
         }
-        self.conn.query_drop(sql::create_target(s, self.dialect))?;
+        self.conn.query_drop(sql::create_target(s, &self.flavor))?;
         Ok(())
     }
 
@@ -160,7 +177,7 @@ impl Dest {
     /// one transaction. `full`: the file is a snapshot that replaces the rows.
     pub fn load(&mut self, dir: &Path, t: &ManifestTable, full: bool) -> Result<Loaded> {
         let s = t.schema();
-        self.conn.query_drop(sql::create_stage(&s, self.dialect))?;
+        self.conn.query_drop(sql::create_stage(&s, &self.flavor))?;
         self.conn.query_drop(sql::truncate(
             &s.dest_db,
             &sql::helper_name(&s.dest_table, "stage"),
@@ -170,7 +187,7 @@ impl Dest {
             unchanged: t.unchanged,
         };
         if shape.unchanged && !full {
-            self.conn.query_drop(sql::create_fill(&s, self.dialect))?;
+            self.conn.query_drop(sql::create_fill(&s, &self.flavor))?;
             self.conn.query_drop(sql::truncate(
                 &s.dest_db,
                 &sql::helper_name(&s.dest_table, "fill"),

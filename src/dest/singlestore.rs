@@ -18,6 +18,24 @@
 use crate::config::Dialect;
 use crate::schema::TableSchema;
 
+/// What the generated SQL depends on besides the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flavor {
+    pub dialect: Dialect,
+    /// A binary collation without trailing-space padding where the server
+    /// has one: 'a' and 'a ' are different keys at the source.
+    pub collation: String,
+}
+
+impl Flavor {
+    pub fn new(dialect: Dialect, collation: &str) -> Flavor {
+        Flavor {
+            dialect,
+            collation: collation.to_string(),
+        }
+    }
+}
+
 /// Quotes an identifier with backticks (doubling any inside).
 pub fn q(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))
@@ -48,15 +66,32 @@ pub fn helper_name(table: &str, suffix: &str) -> String {
     format!("{head}_{h:08x}__ingest_{suffix}")
 }
 
-/// Column type as used in the target, with key columns made indexable.
+/// Bytes an index key may take in MySQL/MariaDB (InnoDB).
+const KEY_BYTES: usize = 3072;
+
+fn unbounded(dest_type: &str) -> bool {
+    matches!(dest_type, "LONGTEXT" | "JSON" | "LONGBLOB")
+}
+
+/// Column type as used in the target. Key columns of unbounded types become
+/// VARCHAR/VARBINARY sharing the 3072-byte key budget (utf8mb4: 4 bytes a
+/// character); a longer key value fails the load with the server's message.
 pub fn column_type(s: &TableSchema, i: usize) -> String {
     let c = &s.columns[i];
-    if s.is_key(i) {
-        match c.dest_type.as_str() {
-            "LONGTEXT" | "JSON" => return "VARCHAR(768)".into(),
-            "LONGBLOB" => return "VARBINARY(3072)".into(),
-            _ => {}
-        }
+    if s.is_key(i) && unbounded(&c.dest_type) {
+        let n = s
+            .key
+            .iter()
+            .filter(|&&k| unbounded(&s.columns[k].dest_type))
+            .count()
+            .max(1);
+        let fixed = 8 * (s.key.len() - n);
+        let bytes = KEY_BYTES.saturating_sub(fixed) / n;
+        return if c.dest_type == "LONGBLOB" {
+            format!("VARBINARY({bytes})")
+        } else {
+            format!("VARCHAR({})", bytes / 4)
+        };
     }
     c.dest_type.clone()
 }
@@ -69,12 +104,29 @@ fn key_list(s: &TableSchema) -> String {
         .join(", ")
 }
 
+/// Helper-table index: a prefix of each string key column is enough to
+/// find a key's lines quickly, and keeps within the key budget.
+fn helper_key_list(s: &TableSchema) -> String {
+    s.key
+        .iter()
+        .map(|&i| {
+            let t = column_type(s, i);
+            if t.starts_with("VARCHAR") || t.starts_with("VARBINARY") || t.starts_with("CHAR") {
+                format!("{}(64)", q(&s.columns[i].name))
+            } else {
+                q(&s.columns[i].name)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn create_database(db: &str) -> String {
     format!("CREATE DATABASE IF NOT EXISTS {}", q(db))
 }
 
 /// The target table.
-pub fn create_target(s: &TableSchema, d: Dialect) -> String {
+pub fn create_target(s: &TableSchema, f: &Flavor) -> String {
     let mut cols: Vec<String> = (0..s.columns.len())
         .map(|i| {
             let null = if s.is_key(i) { "NOT NULL" } else { "NULL" };
@@ -82,14 +134,15 @@ pub fn create_target(s: &TableSchema, d: Dialect) -> String {
         })
         .collect();
     cols.push(format!("PRIMARY KEY ({})", key_list(s)));
-    if d == Dialect::SingleStore {
+    if f.dialect == Dialect::SingleStore {
         cols.push(format!("SHARD KEY ({})", key_list(s)));
         cols.push(format!("SORT KEY ({})", key_list(s)));
     }
     format!(
-        "CREATE TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
+        "CREATE TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = {}",
         table_ref(&s.dest_db, &s.dest_table),
-        cols.join(",\n  ")
+        cols.join(",\n  "),
+        f.collation
     )
 }
 
@@ -108,34 +161,36 @@ fn helper_columns(s: &TableSchema) -> Vec<String> {
 }
 
 /// The staging table: spool lines as they are, indexed by key and order.
-pub fn create_stage(s: &TableSchema, d: Dialect) -> String {
+pub fn create_stage(s: &TableSchema, f: &Flavor) -> String {
     let mut cols = helper_columns(s);
-    cols.push(format!("KEY ({}, `_seq`)", key_list(s)));
-    let kind = if d == Dialect::SingleStore {
+    cols.push(format!("KEY ({}, `_seq`)", helper_key_list(s)));
+    let kind = if f.dialect == Dialect::SingleStore {
         "ROWSTORE "
     } else {
         ""
     };
     format!(
-        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
+        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = {}",
         table_ref(&s.dest_db, &helper_name(&s.dest_table, "stage")),
-        cols.join(",\n  ")
+        cols.join(",\n  "),
+        f.collation
     )
 }
 
 /// The table that holds merged rows when unchanged columns must be filled.
-pub fn create_fill(s: &TableSchema, d: Dialect) -> String {
+pub fn create_fill(s: &TableSchema, f: &Flavor) -> String {
     let mut cols = helper_columns(s);
-    cols.push(format!("KEY ({})", key_list(s)));
-    let kind = if d == Dialect::SingleStore {
+    cols.push(format!("KEY ({})", helper_key_list(s)));
+    let kind = if f.dialect == Dialect::SingleStore {
         "ROWSTORE "
     } else {
         ""
     };
     format!(
-        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin",
+        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = {}",
         table_ref(&s.dest_db, &helper_name(&s.dest_table, "fill")),
-        cols.join(",\n  ")
+        cols.join(",\n  "),
+        f.collation
     )
 }
 
@@ -339,18 +394,21 @@ mod tests {
     fn ddl_text() {
         let s = schema();
         assert_eq!(
-            create_target(&s, Dialect::Mysql),
-            "CREATE TABLE IF NOT EXISTS `dest`.`Order Lines` (\n  `id` BIGINT NOT NULL,\n  `line``no` VARCHAR(768) NOT NULL,\n  \
+            create_target(&s, &Flavor::new(Dialect::Mysql, "utf8mb4_nopad_bin")),
+            "CREATE TABLE IF NOT EXISTS `dest`.`Order Lines` (\n  `id` BIGINT NOT NULL,\n  `line``no` VARCHAR(766) NOT NULL,\n  \
              `doc` LONGTEXT NULL,\n  `img` LONGBLOB NULL,\n  PRIMARY KEY (`id`, `line``no`)\n) \
-             DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin"
+             DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_nopad_bin"
         );
-        let ss = create_target(&s, Dialect::SingleStore);
+        let ss = create_target(&s, &Flavor::new(Dialect::SingleStore, "utf8mb4_bin"));
         assert!(
             ss.contains("SHARD KEY (`id`, `line``no`),\n  SORT KEY (`id`, `line``no`)"),
             "{ss}"
         );
-        assert!(create_stage(&s, Dialect::SingleStore)
-            .starts_with("CREATE ROWSTORE TABLE IF NOT EXISTS `dest`.`Order Lines__ingest_stage`"));
+        assert!(
+            create_stage(&s, &Flavor::new(Dialect::SingleStore, "utf8mb4_bin")).starts_with(
+                "CREATE ROWSTORE TABLE IF NOT EXISTS `dest`.`Order Lines__ingest_stage`"
+            )
+        );
     }
 
     #[test]

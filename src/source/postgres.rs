@@ -573,7 +573,7 @@ impl PgSource {
             .enumerate()
             .map(|(n, &k)| {
                 format!(
-                    "{} = CAST(${} AS {})",
+                    "{} = CAST(${}::text AS {})",
                     qi(&s.columns[k].name),
                     n + 1,
                     s.columns[k].source_type

@@ -1,0 +1,167 @@
+//! Deltas: every kind of change pgoutput sends, merged so that the
+//! destination equals the source; and running `delta` again changes nothing.
+
+mod common;
+use common::Case;
+
+const BIG: &str =
+    "(SELECT string_agg(md5(random()::text || g), '') FROM generate_series(1, 400) g)";
+
+fn setup(c: &Case) {
+    c.write_config(
+        "[[table]]\nname = \"public.*\"\n\n[[table]]\nname = \"public.nokey\"\nkey = [\"a\"]\n",
+        "",
+    );
+    c.sql(&format!(
+        "CREATE TABLE parent (id int PRIMARY KEY, name text, doc text);
+         CREATE TABLE lines (order_id int, line_no int, qty numeric(10,2), note text, PRIMARY KEY (order_id, line_no));
+         CREATE TABLE full_t (id int PRIMARY KEY, v text, big text);
+         ALTER TABLE full_t REPLICA IDENTITY FULL;
+         CREATE TABLE nokey (a int NOT NULL, b text);
+         ALTER TABLE nokey REPLICA IDENTITY FULL;
+         CREATE TABLE trunc_t (id int PRIMARY KEY, v text);
+         INSERT INTO parent SELECT g, 'p' || g, CASE WHEN g <= 5 THEN {BIG} ELSE 'small' END FROM generate_series(1, 50) g;
+         INSERT INTO lines SELECT o, l, o * l * 1.25, 'note' FROM generate_series(1, 10) o, generate_series(1, 5) l;
+         INSERT INTO full_t SELECT g, 'v' || g, CASE WHEN g <= 3 THEN {BIG} END FROM generate_series(1, 20) g;
+         INSERT INTO nokey SELECT g, 'b' || g FROM generate_series(1, 10) g;
+         INSERT INTO trunc_t SELECT g, 't' FROM generate_series(1, 10) g;"
+    ));
+}
+
+fn assert_all_same(c: &Case) {
+    c.assert_same("public.parent", "parent", &["id"]);
+    c.assert_same("public.lines", "lines", &["order_id", "line_no"]);
+    c.assert_same("public.full_t", "full_t", &["id"]);
+    c.assert_same("public.nokey", "nokey", &["a"]);
+    c.assert_same("public.trunc_t", "trunc_t", &["id"]);
+}
+
+#[test]
+fn every_kind_of_change_lands_exactly() {
+    let c = Case::new("delta_kinds");
+    setup(&c);
+    c.ok(&["full-extract"]);
+    assert_all_same(&c);
+
+    c.sql(&format!(
+        "-- plain inserts, updates, deletes
+         INSERT INTO parent SELECT g, 'new' || g, 'd' FROM generate_series(51, 60) g;
+         UPDATE parent SET name = 'renamed' WHERE id BETWEEN 10 AND 14;
+         DELETE FROM parent WHERE id BETWEEN 15 AND 17;
+         -- key change (DEFAULT identity: old key only), and back-and-forth in one batch
+         UPDATE parent SET id = 1000 WHERE id = 20;
+         UPDATE parent SET id = 1001 WHERE id = 21;
+         UPDATE parent SET id = 21 WHERE id = 1001;
+         -- unchanged TOAST: across batches (row 1), after an in-batch change (row 2), in-batch insert (row 70)
+         UPDATE parent SET name = 'toast kept' WHERE id = 1;
+         UPDATE parent SET doc = {BIG} WHERE id = 2;
+         UPDATE parent SET name = 'toast changed then kept' WHERE id = 2;
+         INSERT INTO parent VALUES (70, 'fresh', {BIG});
+         UPDATE parent SET name = 'fresh, renamed' WHERE id = 70;
+         -- key change with an unchanged TOAST value under DEFAULT identity (read back from the source)
+         UPDATE parent SET id = 2000 WHERE id = 5;
+         -- composite keys
+         UPDATE lines SET qty = qty + 0.01 WHERE order_id = 1;
+         UPDATE lines SET line_no = 9 WHERE order_id = 2 AND line_no = 1;
+         DELETE FROM lines WHERE order_id = 3;
+         -- REPLICA IDENTITY FULL: update, key change with TOAST, delete
+         UPDATE full_t SET v = 'changed' WHERE id = 4;
+         UPDATE full_t SET v = 'toast row' WHERE id = 1;
+         UPDATE full_t SET id = 101 WHERE id = 2;
+         DELETE FROM full_t WHERE id = 5;
+         -- table without a primary key, keyed by configuration
+         UPDATE nokey SET b = 'changed' WHERE a = 1;
+         UPDATE nokey SET a = 100 WHERE a = 2;
+         DELETE FROM nokey WHERE a = 3;
+         -- TRUNCATE between changes of the same batch
+         INSERT INTO trunc_t VALUES (11, 'before');
+         TRUNCATE trunc_t;
+         INSERT INTO trunc_t VALUES (1, 'after'), (2, 'after');
+         UPDATE trunc_t SET v = 'after, updated' WHERE id = 2;"
+    ));
+    // A rolled-back transaction must not appear. (Each c.sql is one simple
+    // query: an explicit BEGIN inside would take the statements before it
+    // into its transaction.)
+    c.sql(
+        "BEGIN;
+         INSERT INTO parent VALUES (9999, 'rolled back', NULL);
+         UPDATE lines SET note = 'rolled back';
+         DELETE FROM nokey;
+         ROLLBACK;",
+    );
+    // One transaction over many tables.
+    c.sql(
+        "BEGIN;
+         INSERT INTO parent VALUES (80, 'multi', NULL);
+         INSERT INTO lines VALUES (80, 1, 1, 'multi');
+         DELETE FROM full_t WHERE id = 6;
+         UPDATE nokey SET b = 'multi' WHERE a = 4;
+         COMMIT;",
+    );
+    let out = c.ok(&["delta"]);
+    assert!(out.contains("5 table(s)"), "{out}");
+    assert_all_same(&c);
+    // The TOAST values really are the big ones, not NULL.
+    use mysql::prelude::Queryable;
+    let lens: Vec<(i32, Option<i64>)> = c
+        .my()
+        .query(format!(
+            "SELECT id, LENGTH(doc) FROM `{}`.parent WHERE id IN (1, 2, 70, 2000) ORDER BY id",
+            c.db
+        ))
+        .unwrap();
+    assert_eq!(
+        lens,
+        vec![
+            (1, Some(12800)),
+            (2, Some(12800)),
+            (70, Some(12800)),
+            (2000, Some(12800))
+        ]
+    );
+    assert_eq!(c.dest_count("trunc_t"), 2);
+
+    // A second delta right away finds nothing and changes nothing.
+    let out = c.ok(&["delta"]);
+    assert!(out.contains("0 change(s)"), "{out}");
+    assert_all_same(&c);
+
+    // Later batches keep applying on top.
+    c.sql("UPDATE parent SET name = 'again' WHERE id = 1; TRUNCATE trunc_t; DELETE FROM lines WHERE order_id = 80;");
+    c.ok(&["delta"]);
+    assert_all_same(&c);
+    assert_eq!(c.dest_count("trunc_t"), 0);
+    let status = c.ok(&["status"]);
+    assert!(status.contains("public.trunc_t"), "{status}");
+    assert!(status.contains("trunc 1"), "{status}");
+}
+
+#[test]
+fn identifiers_with_case_spaces_and_reserved_words_replicate() {
+    let c = Case::new("idents");
+    c.write_config(
+        "[[table]]\nname = \"public.*\"\n\n[[table]]\nname = \"Sales Dept.*\"\n",
+        "",
+    );
+    c.sql(
+        r#"CREATE SCHEMA "Sales Dept";
+           CREATE TABLE "Order Lines" ("Order ID" int, "select" int, "MixedCase" text, "from" text, "quote""d" text,
+                                       PRIMARY KEY ("Order ID", "select"));
+           CREATE TABLE "Sales Dept"."Group" ("Key" text PRIMARY KEY, "Value`tick" int);
+           INSERT INTO "Order Lines" SELECT g, g % 3, 'M' || g, 'f', 'q' FROM generate_series(1, 20) g;
+           INSERT INTO "Sales Dept"."Group" VALUES ('a', 1), ('A', 2), ('a ', 3);"#,
+    );
+    c.ok(&["full-extract"]);
+    c.assert_same("public.Order Lines", "Order Lines", &["Order ID", "select"]);
+    c.assert_same("Sales Dept.Group", "Group", &["Key"]);
+    c.sql(
+        r#"UPDATE "Order Lines" SET "MixedCase" = 'changed' WHERE "Order ID" < 5;
+           UPDATE "Order Lines" SET "select" = 7 WHERE "Order ID" = 6;
+           DELETE FROM "Order Lines" WHERE "Order ID" = 7;
+           INSERT INTO "Sales Dept"."Group" VALUES ('B', 4);
+           UPDATE "Sales Dept"."Group" SET "Value`tick" = 10 WHERE "Key" = 'a';"#,
+    );
+    c.ok(&["delta"]);
+    c.assert_same("public.Order Lines", "Order Lines", &["Order ID", "select"]);
+    c.assert_same("Sales Dept.Group", "Group", &["Key"]);
+}
