@@ -228,13 +228,17 @@ impl Dest {
                 t.rows
             );
         }
+        crate::fault::point("staged");
         let stmts = if full {
             sql::replace_all(&s)
         } else {
             sql::merge(&s, shape)
         };
         let mut tx = self.conn.start_transaction(mysql::TxOpts::default())?;
-        for st in &stmts {
+        for (i, st) in stmts.iter().enumerate() {
+            if i == 1 {
+                crate::fault::point("mid-merge");
+            }
             tx.query_drop(st)
                 .with_context(|| format!("merging into {}: {}", s.dest_name(), st))?;
         }

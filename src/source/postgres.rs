@@ -829,7 +829,11 @@ impl<'t> Decoder<'t> {
             tuple,
             &mut self.vals,
             warnings,
-        )
+        )?;
+        if seq == 1 {
+            crate::fault::point("delta-row");
+        }
+        Ok(())
     }
 
     fn writer(
