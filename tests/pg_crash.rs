@@ -42,8 +42,16 @@ fn killed_runs_converge_when_run_again() {
     assert_all_same(&c);
 
     // A delta killed at each step; more changes arrive before it runs again.
-    let points =
-        ["delta-row", "spooled", "manifest", "recorded", "staged", "mid-merge", "merged", "advanced"];
+    let points = [
+        "delta-row",
+        "spooled",
+        "manifest",
+        "recorded",
+        "staged",
+        "mid-merge",
+        "merged",
+        "advanced",
+    ];
     for (i, point) in points.iter().enumerate() {
         let round = i as i32 * 2 + 1;
         changes(&c, round);
