@@ -89,7 +89,7 @@ full_page_writes = off
 shared_buffers = 256MB
 max_connections = 200
 CONF
-  as "$pg_user" "$bindir/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 60 start >&2 \
+  as "$pg_user" "$bindir/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 60 start </dev/null >&2 \
     || { cat "$dir/pg/server.log" >&2; die "PostgreSQL did not start"; }
 
   # MariaDB
@@ -118,7 +118,9 @@ character-set-server = utf8mb4
 collation-server = utf8mb4_bin
 CONF
   chown "$my_user" "$dir/my/my.cnf"
-  (cd "$dir/my" && nohup "$mariadbd" --defaults-file="$dir/my/my.cnf" >/dev/null 2>&1 &)
+  # Every descriptor away from our stdout: callers read it with $(...),
+  # which waits until no process holds it open.
+  nohup "$mariadbd" --defaults-file="$dir/my/my.cnf" </dev/null >/dev/null 2>&1 &
   local i
   for i in $(seq 1 120); do
     [ -S "$dir/my/mysqld.sock" ] && mariadb --socket="$dir/my/mysqld.sock" -uroot -e 'select 1' >/dev/null 2>&1 && break

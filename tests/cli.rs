@@ -1,0 +1,109 @@
+//! The commands a user runs besides full-extract and delta: init, check,
+//! tables, status; and secrets never appear in logs, state or spool.
+
+mod common;
+use common::Case;
+
+#[test]
+fn init_writes_an_example_once() {
+    let dir = std::env::temp_dir().join(format!("ingest-it-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+            .current_dir(&dir)
+            .arg("init")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(dir.join("ingest.toml")).unwrap();
+    assert!(text.contains("[instance]") && text.contains("[[table]]"));
+    // Never overwrites.
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
+    // The example is a valid configuration: `status` gets past parsing.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .current_dir(&dir)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(none yet)"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_tables_and_status_report_what_happened() {
+    let c = Case::new("cli");
+    c.write_config("[[table]]\nname = \"public.o*\"\n", "");
+    c.sql(
+        "CREATE TABLE orders (id int PRIMARY KEY, v text);
+         CREATE TABLE other (id int PRIMARY KEY);
+         CREATE TABLE skipped (id int PRIMARY KEY);
+         INSERT INTO orders SELECT g, 'v' FROM generate_series(1, 10) g;",
+    );
+    let out = c.ok(&["check"]);
+    assert!(out.contains("public.orders ->") && out.contains("public.other ->"), "{out}");
+    assert!(!out.contains("public.skipped"), "{out}");
+    assert!(out.contains("2 table(s) selected; all checks passed"), "{out}");
+
+    let out = c.ok(&["tables"]);
+    assert!(out.contains("* public.orders"), "{out}");
+    assert!(out.contains("  public.skipped"), "{out}");
+    assert!(out.contains("3 table(s), 2 selected"), "{out}");
+
+    c.ok(&["full-extract"]);
+    c.sql("UPDATE orders SET v = 'w' WHERE id <= 3; DELETE FROM orders WHERE id = 10; INSERT INTO orders VALUES (11, 'x');");
+    let out = c.ok(&["delta"]);
+    assert!(out.contains("1 table(s), 5 change(s)"), "{out}");
+    let out = c.ok(&["tables"]);
+    assert!(out.contains("* public.orders  [ready]"), "{out}");
+
+    let st = c.ok(&["status"]);
+    assert!(st.contains("delta         ok"), "{st}");
+    assert!(st.contains("full-extract  ok"), "{st}");
+    let line = st.lines().find(|l| l.trim_start().starts_with("public.orders") && l.contains("ins")).unwrap();
+    assert!(line.contains("ins 1") && line.contains("upd 3") && line.contains("del 1"), "{line}");
+    assert!(st.contains("public.other"), "{st}");
+    // The position shown is the slot's confirmed position.
+    let slot: String = c
+        .pg()
+        .query_one("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", &[&c.db])
+        .unwrap()
+        .get(0);
+    assert!(st.starts_with(&format!("position    {slot}")), "{st}\nslot at {slot}");
+}
+
+#[test]
+fn passwords_never_appear_in_logs_state_or_spool() {
+    let c = Case::new("secrets");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a');");
+    c.ok(&["full-extract"]);
+    c.sql("INSERT INTO t VALUES (2, 'b');");
+    c.ok(&["delta"]);
+    // A failing run too: wrong destination password.
+    let text = std::fs::read_to_string(c.config_path()).unwrap();
+    let bad = text.replace(
+        &format!("password = \"{}\"\nschema_for_all_tables", c.env.my_password),
+        "password = \"s3cret-wrong\"\nschema_for_all_tables",
+    );
+    std::fs::write(c.config_path(), bad).unwrap();
+    let out = c.ingest(&["delta"]);
+    assert_eq!(out.status.code(), Some(3));
+    let mut seen = String::from_utf8_lossy(&out.stderr).to_string();
+    for dir in ["state", "state/log", "spool"] {
+        for e in std::fs::read_dir(c.dir.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                seen.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    assert!(seen.contains("Access denied"), "the failure was not logged");
+    for pw in [c.env.pg_password.as_str(), c.env.my_password.as_str(), "s3cret-wrong"] {
+        assert!(!seen.contains(pw), "password {pw} found in logs, state or spool");
+    }
+}
