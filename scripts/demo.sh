@@ -11,6 +11,7 @@
 # counts and checksums of both sides and `ingest status`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 keep=0
 [ "${1:-}" = "--keep" ] && keep=1
 
@@ -27,16 +28,16 @@ mkdir -p "$demo"
 cleanup() {
   if [ $keep = 1 ]; then
     echo
-    echo "kept: demo folder $demo; stop the servers with: scripts/test-env.sh stop $INGEST_TEST_DIR"
+    echo "kept: demo folder $demo; stop the servers with: $root/scripts/test-env.sh stop $INGEST_TEST_DIR"
   else
-    scripts/test-env.sh stop "$INGEST_TEST_DIR"
+    "$root/scripts/test-env.sh" stop "$INGEST_TEST_DIR"
   fi
 }
 trap cleanup EXIT
 
 export PGPASSWORD=$INGEST_PG_PASSWORD
 pg() { psql -X -q -v ON_ERROR_STOP=1 -h "$INGEST_PG_HOST" -p "$INGEST_PG_PORT" -U "$INGEST_PG_USER" "$@"; }
-my() { mariadb -h "$INGEST_MY_HOST" -P "$INGEST_MY_PORT" -u "$INGEST_MY_USER" -p"$INGEST_MY_PASSWORD" "$@"; }
+my() { mariadb --default-character-set=utf8mb4 -h "$INGEST_MY_HOST" -P "$INGEST_MY_PORT" -u "$INGEST_MY_USER" -p"$INGEST_MY_PASSWORD" "$@"; }
 
 say "creating the sample database 'shop' in PostgreSQL"
 pg -d postgres -c "CREATE DATABASE shop"
@@ -85,6 +86,7 @@ INSERT INTO products
 SELECT 'SKU-' || lpad(g::text, 4, '0'), 'Product ' || g || E'\nsecond line', (g * 3.7)::numeric(12,2),
        g / 10.0, ARRAY['tag' || g % 7, 'all'], decode(md5(g::text), 'hex')
 FROM generate_series(1, 300) g;
+INSERT INTO products VALUES ('SKU-OLD', 'Discontinued "classic"', 1.00, NULL, NULL, NULL);
 INSERT INTO orders
 SELECT g, 1 + g % 2000, (ARRAY['new','paid','shipped']::order_status[])[1 + g % 3],
        date '2024-01-01' + g % 300, CASE WHEN g % 7 = 0 THEN 'leave at the door, "please"' END,
@@ -143,7 +145,7 @@ UPDATE products SET price = price * 1.10 WHERE sku LIKE 'SKU-00%';
 DELETE FROM order_lines WHERE order_id IN (SELECT id FROM orders WHERE status = 'new' AND id % 11 = 0);
 DELETE FROM orders WHERE status = 'new' AND id % 11 = 0;
 UPDATE orders SET status = 'shipped' WHERE status = 'paid' AND id % 5 = 0;
-UPDATE products SET sku = 'SKU-RENAMED' WHERE sku = 'SKU-0300';
+UPDATE products SET sku = 'SKU-RENAMED' WHERE sku = 'SKU-OLD';
 BEGIN;
 INSERT INTO customers VALUES (5001, 'Zoë Ünicode 😀', NULL, 'DE', now(), false, NULL);
 INSERT INTO orders VALUES (9001, 5001, 'new', current_date, E'multi-line\nnote', gen_random_uuid());

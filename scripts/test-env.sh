@@ -78,7 +78,6 @@ start() {
     || { cat "$dir/pg/initdb.log" >&2; die "initdb failed"; }
   cat >>"$dir/pg/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
-port = $pg_port
 unix_socket_directories = '$dir/pg'
 wal_level = logical
 max_replication_slots = 32
@@ -89,8 +88,16 @@ full_page_writes = off
 shared_buffers = 256MB
 max_connections = 200
 CONF
-  as "$pg_user" "$bindir/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -t 60 start </dev/null >&2 \
-    || { cat "$dir/pg/server.log" >&2; die "PostgreSQL did not start"; }
+  # Another process may take the port between the check and the start:
+  # then try the next one.
+  local try
+  for try in 1 2 3 4 5; do
+    if as "$pg_user" "$bindir/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -o "-p $pg_port" -w -t 60 start </dev/null >&2; then
+      break
+    fi
+    grep -q "already in use" "$dir/pg/server.log" 2>/dev/null && [ $try -lt 5 ] || { cat "$dir/pg/server.log" >&2; die "PostgreSQL did not start"; }
+    pg_port=$(pick_port $((pg_port + 1)))
+  done
 
   # MariaDB
   mkdir -p "$dir/my/data"
@@ -118,16 +125,22 @@ character-set-server = utf8mb4
 collation-server = utf8mb4_bin
 CONF
   chown "$my_user" "$dir/my/my.cnf"
-  # Every descriptor away from our stdout: callers read it with $(...),
-  # which waits until no process holds it open.
-  nohup "$mariadbd" --defaults-file="$dir/my/my.cnf" </dev/null >/dev/null 2>&1 &
-  local i
-  for i in $(seq 1 120); do
-    [ -S "$dir/my/mysqld.sock" ] && mariadb --socket="$dir/my/mysqld.sock" -uroot -e 'select 1' >/dev/null 2>&1 && break
-    sleep 0.5
+  local i started=0
+  for try in 1 2 3 4 5; do
+    sed -i "s/^port = .*/port = $my_port/" "$dir/my/my.cnf"
+    # Every descriptor away from our stdout: callers read it with $(...),
+    # which waits until no process holds it open.
+    nohup "$mariadbd" --defaults-file="$dir/my/my.cnf" </dev/null >/dev/null 2>&1 &
+    local pid=$!
+    for i in $(seq 1 120); do
+      if mariadb --socket="$dir/my/mysqld.sock" -uroot -e 'select 1' >/dev/null 2>&1; then started=1; break; fi
+      kill -0 $pid 2>/dev/null || break
+      sleep 0.5
+    done
+    [ $started = 1 ] && break
+    grep -q "already in use" "$dir/my/server.log" 2>/dev/null && [ $try -lt 5 ] || { cat "$dir/my/server.log" >&2; die "MariaDB did not start"; }
+    my_port=$(pick_port $((my_port + 1)))
   done
-  mariadb --socket="$dir/my/mysqld.sock" -uroot -e 'select 1' >/dev/null 2>&1 \
-    || { cat "$dir/my/server.log" >&2; die "MariaDB did not start"; }
   mariadb --socket="$dir/my/mysqld.sock" -uroot <<SQL
 CREATE USER 'ingest'@'%' IDENTIFIED BY '$pw';
 GRANT ALL PRIVILEGES ON *.* TO 'ingest'@'%' WITH GRANT OPTION;
