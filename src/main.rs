@@ -45,8 +45,9 @@ enum Command {
     Check,
     /// List source tables, the selected ones marked with *.
     Tables,
-    /// Initial extract and load of the selected tables.
-    FullExtract,
+    /// Initial extract and load of the selected tables (or only of these:
+    /// schema.table names or globs among the selected tables).
+    FullExtract { tables: Vec<String> },
     /// One delta extract and load.
     Delta,
     /// Last runs, positions, per-table counts.
@@ -95,8 +96,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Check => run::check(&cfg),
         Command::Tables => run::tables(&cfg, meta),
         Command::Status => run::status(meta, &mut std::io::stdout()),
-        Command::FullExtract => {
-            let s = run::full_extract(&cfg, meta)?;
+        Command::FullExtract { ref tables } => {
+            let s = run::full_extract(&cfg, meta, tables)?;
             println!(
                 "full extract (run {}): {} table(s), {} row(s)",
                 s.run_id,

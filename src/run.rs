@@ -102,13 +102,29 @@ where
 }
 
 /// `ingest full-extract`.
-pub fn full_extract(cfg: &Config, meta: &Meta) -> Result<Summary> {
+pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summary> {
     let (mut src, _dest, _, _) = connect_all(cfg)?;
-    let names = src.selected(cfg)?;
+    let mut names = src.selected(cfg)?;
     if names.is_empty() {
         return Err(error::config(
             "no source table matches the [[table]] entries (`ingest tables` lists them)",
         ));
+    }
+    if !only.is_empty() {
+        for pattern in only {
+            if !names
+                .iter()
+                .any(|(s, t)| crate::config::glob_match(pattern, &format!("{s}.{t}")))
+            {
+                return Err(error::config(format!(
+                    "{pattern} matches no selected table (`ingest tables` lists them)"
+                )));
+            }
+        }
+        names.retain(|(s, t)| {
+            only.iter()
+                .any(|p| crate::config::glob_match(p, &format!("{s}.{t}")))
+        });
     }
     let mut schemas = vec![];
     for (s, t) in &names {
@@ -526,6 +542,21 @@ fn delta_inner(
                 );
                 continue;
             }
+        }
+        if !src.published(&s, &t)? {
+            let msg = format!(
+                "not in publication {}: its changes are not read; run `ingest full-extract {name}`",
+                match &cfg.source {
+                    Source::Postgres(p) => p.publication.as_str(),
+                }
+            );
+            log::error!("run {run_id}: {name}: {msg}");
+            summary
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .tables_failed
+                .push((name, msg));
+            continue;
         }
         match src.describe(cfg, &s, &t) {
             Ok(schema) => {

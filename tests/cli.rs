@@ -30,7 +30,11 @@ fn init_writes_an_example_once() {
         .arg("status")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("(none yet)"));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -46,9 +50,15 @@ fn check_tables_and_status_report_what_happened() {
          INSERT INTO orders SELECT g, 'v' FROM generate_series(1, 10) g;",
     );
     let out = c.ok(&["check"]);
-    assert!(out.contains("public.orders ->") && out.contains("public.other ->"), "{out}");
+    assert!(
+        out.contains("public.orders ->") && out.contains("public.other ->"),
+        "{out}"
+    );
     assert!(!out.contains("public.skipped"), "{out}");
-    assert!(out.contains("2 table(s) selected; all checks passed"), "{out}");
+    assert!(
+        out.contains("2 table(s) selected; all checks passed"),
+        "{out}"
+    );
 
     let out = c.ok(&["tables"]);
     assert!(out.contains("* public.orders"), "{out}");
@@ -65,16 +75,28 @@ fn check_tables_and_status_report_what_happened() {
     let st = c.ok(&["status"]);
     assert!(st.contains("delta         ok"), "{st}");
     assert!(st.contains("full-extract  ok"), "{st}");
-    let line = st.lines().find(|l| l.trim_start().starts_with("public.orders") && l.contains("ins")).unwrap();
-    assert!(line.contains("ins 1") && line.contains("upd 3") && line.contains("del 1"), "{line}");
+    let line = st
+        .lines()
+        .find(|l| l.trim_start().starts_with("public.orders") && l.contains("ins"))
+        .unwrap();
+    assert!(
+        line.contains("ins 1") && line.contains("upd 3") && line.contains("del 1"),
+        "{line}"
+    );
     assert!(st.contains("public.other"), "{st}");
     // The position shown is the slot's confirmed position.
     let slot: String = c
         .pg()
-        .query_one("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", &[&c.db])
+        .query_one(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+            &[&c.db],
+        )
         .unwrap()
         .get(0);
-    assert!(st.starts_with(&format!("position    {slot}")), "{st}\nslot at {slot}");
+    assert!(
+        st.starts_with(&format!("position    {slot}")),
+        "{st}\nslot at {slot}"
+    );
 }
 
 #[test]
@@ -87,7 +109,10 @@ fn passwords_never_appear_in_logs_state_or_spool() {
     // A failing run too: wrong destination password.
     let text = std::fs::read_to_string(c.config_path()).unwrap();
     let bad = text.replace(
-        &format!("password = \"{}\"\nschema_for_all_tables", c.env.my_password),
+        &format!(
+            "password = \"{}\"\nschema_for_all_tables",
+            c.env.my_password
+        ),
         "password = \"s3cret-wrong\"\nschema_for_all_tables",
     );
     std::fs::write(c.config_path(), bad).unwrap();
@@ -103,7 +128,14 @@ fn passwords_never_appear_in_logs_state_or_spool() {
         }
     }
     assert!(seen.contains("Access denied"), "the failure was not logged");
-    for pw in [c.env.pg_password.as_str(), c.env.my_password.as_str(), "s3cret-wrong"] {
-        assert!(!seen.contains(pw), "password {pw} found in logs, state or spool");
+    for pw in [
+        c.env.pg_password.as_str(),
+        c.env.my_password.as_str(),
+        "s3cret-wrong",
+    ] {
+        assert!(
+            !seen.contains(pw),
+            "password {pw} found in logs, state or spool"
+        );
     }
 }

@@ -165,3 +165,40 @@ fn identifiers_with_case_spaces_and_reserved_words_replicate() {
     c.assert_same("public.Order Lines", "Order Lines", &["Order ID", "select"]);
     c.assert_same("Sales Dept.Group", "Group", &["Key"]);
 }
+
+#[test]
+fn tables_added_later_and_dropped_from_the_publication() {
+    let c = Case::new("later");
+    c.sql("CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a SELECT g, 'a' FROM generate_series(1, 10) g;");
+    c.ok(&["full-extract"]);
+    // A new table: deltas leave it alone until its own full extract.
+    c.sql("CREATE TABLE b (id int PRIMARY KEY, v text); INSERT INTO b SELECT g, 'b' FROM generate_series(1, 5) g;");
+    c.sql("UPDATE a SET v = 'a2' WHERE id = 1;");
+    let out = c.ingest(&["delta"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("public.b has had no full extract yet"));
+    c.assert_same("public.a", "a", &["id"]);
+    let out = c.ok(&["full-extract", "public.b"]);
+    assert!(out.contains("1 table(s), 5 row(s)"), "{out}");
+    c.sql("UPDATE a SET v = 'a3' WHERE id = 2; INSERT INTO b VALUES (6, 'new');");
+    c.ok(&["delta"]);
+    c.assert_same("public.a", "a", &["id"]);
+    c.assert_same("public.b", "b", &["id"]);
+    // A table taken out of the publication fails, named, with the fix.
+    c.sql(&format!(
+        "ALTER PUBLICATION {} DROP TABLE b; INSERT INTO b VALUES (7, 'unseen');",
+        c.db
+    ));
+    let out = c.ingest(&["delta"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("public.b: not in publication") && stderr.contains("full-extract public.b"),
+        "{stderr}"
+    );
+    c.ok(&["full-extract", "public.b"]);
+    c.assert_same("public.b", "b", &["id"]);
+    // Naming a table that is not selected is an error.
+    let out = c.ingest(&["full-extract", "public.zz"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -390,6 +390,18 @@ impl PgSource {
         Ok(())
     }
 
+    /// Whether the publication publishes this table's changes.
+    pub fn published(&mut self, schema: &str, table: &str) -> Result<bool> {
+        let pubname = self.cfg.publication.clone();
+        let rows = self.q(
+            "SELECT 1 FROM pg_publication p WHERE p.pubname = $1 AND (p.puballtables OR EXISTS \
+             (SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname \
+              AND t.schemaname = $2 AND t.tablename = $3))",
+            &[&pubname, &schema, &table],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
     /// The slot's confirmed position, `None` if the slot does not exist.
     pub fn slot_position(&mut self) -> Result<Option<u64>> {
         let slot = self.cfg.slot.clone();
