@@ -102,8 +102,6 @@ CONF
   # MariaDB
   mkdir -p "$dir/my/data"
   chown -R "$my_user" "$dir/my"
-  mariadb-install-db --user="$my_user" --datadir="$dir/my/data" --auth-root-authentication-method=normal \
-    --skip-test-db >"$dir/my/install.log" 2>&1 || { cat "$dir/my/install.log" >&2; die "mariadb-install-db failed"; }
   cat >"$dir/my/my.cnf" <<CONF
 [mariadbd]
 user = $my_user
@@ -125,6 +123,10 @@ character-set-server = utf8mb4
 collation-server = utf8mb4_bin
 CONF
   chown "$my_user" "$dir/my/my.cnf"
+  # Only our my.cnf: a machine's /etc/mysql may load plugins that are not installed.
+  mariadb-install-db --defaults-file="$dir/my/my.cnf" --user="$my_user" --datadir="$dir/my/data" \
+    --auth-root-authentication-method=normal --skip-test-db >"$dir/my/install.log" 2>&1 \
+    || { cat "$dir/my/install.log" >&2; die "mariadb-install-db failed"; }
   local i started=0
   for try in 1 2 3 4 5; do
     sed -i "s/^port = .*/port = $my_port/" "$dir/my/my.cnf"
