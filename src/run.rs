@@ -18,8 +18,8 @@ use crate::dest::{Dest, Loaded};
 use crate::error::{self, Fatal};
 use crate::meta::{Batch, Counts, Meta};
 use crate::schema::TableSchema;
-use crate::source::postgres::{lsn_text, parse_lsn, PgSource};
-use crate::source::Warnings;
+use crate::source::postgres::PgSource;
+use crate::source::{self as sources, Warnings};
 use crate::spool::{self, BatchWriter, Manifest, ManifestTable};
 
 /// What a command reports when it ends.
@@ -45,14 +45,14 @@ impl Summary {
     }
 }
 
-fn source(cfg: &Config) -> Result<PgSource> {
+fn source(cfg: &Config) -> Result<Box<dyn sources::Source>> {
     match &cfg.source {
-        Source::Postgres(p) => PgSource::connect(p),
+        Source::Postgres(p) => Ok(Box::new(PgSource::connect(p)?)),
     }
 }
 
 /// Connects everything and checks prerequisites; nothing is changed.
-pub fn connect_all(cfg: &Config) -> Result<(PgSource, Dest, String, String)> {
+pub fn connect_all(cfg: &Config) -> Result<(Box<dyn sources::Source>, Dest, String, String)> {
     let mut src = source(cfg)?;
     let mut dest = Dest::connect(&cfg.destination)?;
     let sv = src.check()?;
@@ -104,7 +104,7 @@ where
 /// `ingest full-extract`.
 pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summary> {
     let (mut src, _dest, _, _) = connect_all(cfg)?;
-    let mut names = src.selected(cfg)?;
+    let mut names = sources::selected(src.as_mut(), cfg)?;
     if names.is_empty() {
         return Err(error::config(
             "no source table matches the [[table]] entries (`ingest tables` lists them)",
@@ -130,9 +130,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
     for (s, t) in &names {
         schemas.push(src.describe(cfg, s, t)?);
     }
-    src.ensure_publication(&names)?;
-    let (pos, created) = src.ensure_slot()?;
-    let pos_text = lsn_text(pos);
+    let (pos_text, created) = src.prepare_full(&names)?;
     if created || meta.position()?.is_none() {
         meta.set_position(&pos_text)?;
     }
@@ -442,10 +440,10 @@ fn load_batch(
 }
 
 /// Releases a merged batch: slot advanced, then state.db, then the spool.
-fn release(cfg: &Config, meta: &Meta, src: &mut PgSource, b: &Batch) -> Result<()> {
+fn release(cfg: &Config, meta: &Meta, src: &mut dyn sources::Source, b: &Batch) -> Result<()> {
     if let Some(to) = b.to_pos.as_deref() {
-        let lsn = parse_lsn(to).ok_or_else(|| anyhow!("batch {}: bad position {to}", b.id))?;
-        src.advance(lsn)?;
+        src.release(to)
+            .map_err(|e| anyhow!("batch {}: releasing {to} at the source: {e:#}", b.id))?;
         crate::fault::point("advanced");
         meta.set_position(to)?;
     }
@@ -457,17 +455,17 @@ fn release(cfg: &Config, meta: &Meta, src: &mut PgSource, b: &Batch) -> Result<(
 /// `ingest delta`.
 pub fn delta(cfg: &Config, meta: &Meta) -> Result<Summary> {
     let (mut src, _dest, _, _) = connect_all(cfg)?;
-    let Some(slot_pos) = src.slot_position()? else {
+    let Some(start) = src.start_position(meta.position()?.as_deref())? else {
         return Err(error::config(
-            "the replication slot does not exist yet: run `ingest full-extract` first",
+            "no change position yet (no full extract prepared the source): run `ingest full-extract` first",
         ));
     };
-    let run_id = meta.start_run("delta", Some(&lsn_text(slot_pos)))?;
+    let run_id = meta.start_run("delta", Some(&start))?;
     let summary = Mutex::new(Summary {
         run_id,
         ..Default::default()
     });
-    let r = delta_inner(cfg, meta, &mut src, run_id, &summary);
+    let r = delta_inner(cfg, meta, src.as_mut(), run_id, &summary);
     let summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
     let (status, err) = match &r {
         Ok(_) if summary.tables_failed.is_empty() => ("ok", None),
@@ -489,7 +487,7 @@ pub fn delta(cfg: &Config, meta: &Meta) -> Result<Summary> {
 fn delta_inner(
     cfg: &Config,
     meta: &Meta,
-    src: &mut PgSource,
+    src: &mut dyn sources::Source,
     run_id: i64,
     summary: &Mutex<Summary>,
 ) -> Result<Option<String>> {
@@ -523,7 +521,7 @@ fn delta_inner(
         release(cfg, meta, src, b)?;
     }
     // 2. New batch.
-    let names = src.selected(cfg)?;
+    let names = sources::selected(src, cfg)?;
     let mut tables: HashMap<(String, String), TableSchema> = HashMap::new();
     for (s, t) in names {
         let name = format!("{s}.{t}");
@@ -543,13 +541,7 @@ fn delta_inner(
                 continue;
             }
         }
-        if !src.published(&s, &t)? {
-            let msg = format!(
-                "not in publication {}: its changes are not read; run `ingest full-extract {name}`",
-                match &cfg.source {
-                    Source::Postgres(p) => p.publication.as_str(),
-                }
-            );
+        if let Some(msg) = src.unreadable(&s, &t)? {
             log::error!("run {run_id}: {name}: {msg}");
             summary
                 .lock()
@@ -573,22 +565,23 @@ fn delta_inner(
             }
         }
     }
-    let from = src.slot_position()?.unwrap_or_default();
-    let upto = src.current_lsn()?;
+    let from = src
+        .start_position(meta.position()?.as_deref())?
+        .ok_or_else(|| anyhow!("the source lost its change position: run `ingest full-extract`"))?;
     let batch_id = spool::batch_id(run_id);
     let manifest = Manifest {
         batch: batch_id.clone(),
         kind: "delta".into(),
         instance: cfg.instance.name.clone(),
         created_at: crate::clock::now(),
-        from_pos: Some(lsn_text(from)),
+        from_pos: Some(from.clone()),
         to_pos: None,
         table: vec![],
     };
     let mut bw = BatchWriter::create(spool_dir, manifest, cfg.instance.spool_compression)?;
     let t0 = Instant::now();
     let mut warnings = Warnings::default();
-    let outcome = src.changes(upto, &tables, &mut bw, &mut warnings)?;
+    let outcome = src.changes(&from, &tables, &mut bw, &mut warnings)?;
     record_warnings(meta, run_id, &warnings)?;
     for (s, t) in &outcome.changed {
         let name = format!("{s}.{t}");
@@ -605,11 +598,11 @@ fn delta_inner(
             .tables_failed
             .push((name, msg));
     }
-    let to_pos = outcome.to_lsn.map(lsn_text);
+    let to_pos = outcome.to_pos.clone();
     log::info!(
         "run {run_id}: read {} transaction(s) from {} to {} in {} ms, {} table(s) changed",
         outcome.transactions,
-        lsn_text(from),
+        from,
         to_pos.as_deref().unwrap_or("(nothing)"),
         t0.elapsed().as_millis(),
         outcome.tables.len()
@@ -622,16 +615,16 @@ fn delta_inner(
         id: batch_id.clone(),
         run_id,
         kind: "delta".into(),
-        from_pos: Some(lsn_text(from)),
+        from_pos: Some(from.clone()),
         to_pos: to_pos.clone(),
         status: "extracted".into(),
     };
     if outcome.tables.is_empty() {
         drop(bw);
         spool::remove_batch(spool_dir, &batch_id)?;
-        if let Some(lsn) = outcome.to_lsn {
-            src.advance(lsn)?;
-            meta.set_position(&lsn_text(lsn))?;
+        if let Some(to) = &to_pos {
+            src.release(to)?;
+            meta.set_position(to)?;
         }
         return Ok(to_pos);
     }
@@ -669,9 +662,12 @@ fn delta_inner(
 /// `ingest check`: connections and prerequisites, one line each.
 pub fn check(cfg: &Config) -> Result<()> {
     let (mut src, mut dest, sv, dv) = connect_all(cfg)?;
-    println!("source      PostgreSQL {sv}: wal_level=logical, replication privilege: ok");
+    println!(
+        "source      {} {sv}: prerequisites for deltas: ok",
+        src.kind()
+    );
     println!("destination {dv}: LOAD DATA LOCAL allowed: ok");
-    let names = src.selected(cfg)?;
+    let names = sources::selected(src.as_mut(), cfg)?;
     for (s, t) in &names {
         let schema = src.describe(cfg, s, t)?;
         println!(
@@ -686,10 +682,7 @@ pub fn check(cfg: &Config) -> Result<()> {
                 .join(", ")
         );
     }
-    match src.slot_position()? {
-        Some(p) => println!("slot        exists at {}", lsn_text(p)),
-        None => println!("slot        not created yet (full-extract creates it)"),
-    }
+    println!("position    {}", src.position_line()?);
     let _ = dest.conn();
     println!("{} table(s) selected; all checks passed", names.len());
     Ok(())

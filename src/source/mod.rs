@@ -6,9 +6,94 @@
 pub mod pgoutput;
 pub mod postgres;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::schema::Unrepresentable;
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::error;
+use crate::schema::{TableSchema, Unrepresentable};
+use crate::spool::{BatchWriter, ManifestTable, TableWriter};
+
+/// What a delta read.
+pub struct DeltaOutcome {
+    /// Finished table files, one per table that had changes.
+    pub tables: Vec<ManifestTable>,
+    /// The position after the last transaction read: committed (and
+    /// released at the source) once the batch is merged. `None`: nothing read.
+    pub to_pos: Option<String>,
+    /// Tables whose structure no longer matches: they need a full extract.
+    pub changed: Vec<(String, String)>,
+    pub transactions: u64,
+}
+
+/// A source database. Positions are the source's own text (PostgreSQL LSN
+/// `X/Y`, MySQL `file:pos`); the run keeps them opaque.
+pub trait Source {
+    /// "PostgreSQL", "MySQL": for messages.
+    fn kind(&self) -> &'static str;
+    /// The configured database, for messages.
+    fn database(&self) -> &str;
+    /// Checks what deltas need; returns the server version.
+    fn check(&mut self) -> Result<String>;
+    /// All user tables as (schema, table).
+    fn list_tables(&mut self) -> Result<Vec<(String, String)>>;
+    /// Columns, key and destination of one table.
+    fn describe(&mut self, cfg: &Config, schema: &str, table: &str) -> Result<TableSchema>;
+    /// Before a full extract of `tables`: makes the source keep every change
+    /// from now on; returns that position and whether it is new (nothing
+    /// was kept before).
+    fn prepare_full(&mut self, tables: &[(String, String)]) -> Result<(String, bool)>;
+    /// Streams one table into its spool file; returns the row count.
+    fn snapshot(
+        &mut self,
+        s: &TableSchema,
+        w: &mut TableWriter,
+        ts: &str,
+        warnings: &mut Warnings,
+    ) -> Result<u64>;
+    /// Where the next delta starts (`committed`: the position in state.db);
+    /// `None` if no full extract prepared the source yet.
+    fn start_position(&mut self, committed: Option<&str>) -> Result<Option<String>>;
+    /// Why a selected, loaded table's changes would not be read, if so.
+    fn unreadable(&mut self, schema: &str, table: &str) -> Result<Option<String>>;
+    /// Reads the changes from `from` to the current end into the batch.
+    fn changes(
+        &mut self,
+        from: &str,
+        tables: &HashMap<(String, String), TableSchema>,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<DeltaOutcome>;
+    /// Everything up to `to` is merged: the source may forget it.
+    fn release(&mut self, to: &str) -> Result<()>;
+    /// One line about the change position, for `check`.
+    fn position_line(&mut self) -> Result<String>;
+}
+
+/// The selected tables. Entries without wildcards must name an existing table.
+pub fn selected(src: &mut dyn Source, cfg: &Config) -> Result<Vec<(String, String)>> {
+    let picked: Vec<(String, String)> = src
+        .list_tables()?
+        .into_iter()
+        .filter(|(s, t)| cfg.rule_for(s, t).is_some())
+        .collect();
+    for rule in &cfg.tables {
+        if !rule.pattern.contains(['*', '?'])
+            && !picked
+                .iter()
+                .any(|(s, t)| format!("{s}.{t}") == rule.pattern)
+        {
+            return Err(error::config(format!(
+                "table {} not found in source {} database {} (check [[table]] name; `ingest tables` lists them)",
+                rule.pattern,
+                src.kind(),
+                src.database()
+            )));
+        }
+    }
+    Ok(picked)
+}
 
 /// Values written as NULL because the destination cannot hold them, counted
 /// per table, column and reason; logged and kept in state.db after the run.

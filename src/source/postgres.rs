@@ -18,11 +18,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use postgres::{Client, NoTls};
 
 use super::pgoutput::{self, Datum, Message, OldKind};
-use super::Warnings;
+use super::{DeltaOutcome, Source, Warnings};
 use crate::config::{Config, PostgresSource};
 use crate::error;
 use crate::schema::{convert, Column, Conv, TableSchema};
-use crate::spool::{BatchWriter, ManifestTable, Op, TableWriter};
+use crate::spool::{BatchWriter, Op, TableWriter};
 
 pub struct PgSource {
     client: Client,
@@ -177,7 +177,7 @@ impl PgSource {
     }
 
     /// Checks what deltas need; returns the server version.
-    pub fn check(&mut self) -> Result<String> {
+    fn check_prerequisites(&mut self) -> Result<String> {
         let row = &self.q(
             "SELECT current_setting('server_version'), current_setting('wal_level'), \
                     r.rolreplication OR r.rolsuper, current_setting('max_replication_slots')::int \
@@ -203,7 +203,7 @@ impl PgSource {
     }
 
     /// All user tables (ordinary and partitioned) as (schema, table).
-    pub fn list_tables(&mut self) -> Result<Vec<(String, String)>> {
+    fn all_tables(&mut self) -> Result<Vec<(String, String)>> {
         let rows = self.q(
             "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
@@ -214,31 +214,8 @@ impl PgSource {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// The selected tables, each with the rule that selected it.
-    pub fn selected(&mut self, cfg: &Config) -> Result<Vec<(String, String)>> {
-        let all = self.list_tables()?;
-        let picked: Vec<(String, String)> = all
-            .into_iter()
-            .filter(|(s, t)| cfg.rule_for(s, t).is_some())
-            .collect();
-        // Entries without wildcards must name an existing table.
-        for rule in &cfg.tables {
-            if !rule.pattern.contains(['*', '?'])
-                && !picked
-                    .iter()
-                    .any(|(s, t)| format!("{s}.{t}") == rule.pattern)
-            {
-                return Err(error::config(format!(
-                    "table {} not found in source database {} (check [[table]] name; `ingest tables` lists them)",
-                    rule.pattern, self.cfg.database
-                )));
-            }
-        }
-        Ok(picked)
-    }
-
     /// Columns, key and destination of one table.
-    pub fn describe(&mut self, cfg: &Config, schema: &str, table: &str) -> Result<TableSchema> {
+    fn describe_table(&mut self, cfg: &Config, schema: &str, table: &str) -> Result<TableSchema> {
         let rows = self.q(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typtype::text, t.typcategory::text, \
                     t.typlen, a.attnotnull, \
@@ -446,7 +423,7 @@ impl PgSource {
     }
 
     /// Streams the table through `COPY ... TO STDOUT` into the spool file.
-    pub fn snapshot(
+    fn copy_table(
         &mut self,
         s: &TableSchema,
         w: &mut TableWriter,
@@ -524,7 +501,7 @@ impl PgSource {
 
     /// Reads the changes from the slot up to `upto` into the batch; returns
     /// the LSN to advance to once the batch is merged (`None`: nothing read).
-    pub fn changes(
+    fn peek_changes(
         &mut self,
         upto: u64,
         tables: &HashMap<(String, String), TableSchema>,
@@ -642,19 +619,88 @@ impl PgSource {
     }
 }
 
-fn first_line(sql: &str) -> &str {
-    sql.lines().next().unwrap_or(sql)
+impl Source for PgSource {
+    fn kind(&self) -> &'static str {
+        "PostgreSQL"
+    }
+
+    fn database(&self) -> &str {
+        &self.cfg.database
+    }
+
+    fn check(&mut self) -> Result<String> {
+        self.check_prerequisites()
+    }
+
+    fn list_tables(&mut self) -> Result<Vec<(String, String)>> {
+        self.all_tables()
+    }
+
+    fn describe(&mut self, cfg: &Config, schema: &str, table: &str) -> Result<TableSchema> {
+        self.describe_table(cfg, schema, table)
+    }
+
+    /// Publication and slot: the slot keeps every change from its position on.
+    fn prepare_full(&mut self, tables: &[(String, String)]) -> Result<(String, bool)> {
+        self.ensure_publication(tables)?;
+        let (pos, created) = self.ensure_slot()?;
+        Ok((lsn_text(pos), created))
+    }
+
+    fn snapshot(
+        &mut self,
+        s: &TableSchema,
+        w: &mut TableWriter,
+        ts: &str,
+        warnings: &mut Warnings,
+    ) -> Result<u64> {
+        self.copy_table(s, w, ts, warnings)
+    }
+
+    /// The slot's position: the slot, not state.db, is where deltas start.
+    fn start_position(&mut self, _committed: Option<&str>) -> Result<Option<String>> {
+        Ok(self.slot_position()?.map(lsn_text))
+    }
+
+    fn unreadable(&mut self, schema: &str, table: &str) -> Result<Option<String>> {
+        if self.published(schema, table)? {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "not in publication {}: its changes are not read; run `ingest full-extract {schema}.{table}`",
+            self.cfg.publication
+        )))
+    }
+
+    fn changes(
+        &mut self,
+        _from: &str,
+        tables: &HashMap<(String, String), TableSchema>,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<DeltaOutcome> {
+        let upto = self.current_lsn()?;
+        self.peek_changes(upto, tables, batch, warnings)
+    }
+
+    fn release(&mut self, to: &str) -> Result<()> {
+        let lsn = parse_lsn(to).ok_or_else(|| anyhow!("bad LSN {to}"))?;
+        self.advance(lsn)
+    }
+
+    fn position_line(&mut self) -> Result<String> {
+        Ok(match self.slot_position()? {
+            Some(p) => format!("slot {} exists at {}", self.cfg.slot, lsn_text(p)),
+            None => format!(
+                "slot {} not created yet (full-extract creates it)",
+                self.cfg.slot
+            ),
+        })
+    }
 }
 
-/// What a delta read.
-pub struct DeltaOutcome {
-    /// Finished table files, one per table that had changes.
-    pub tables: Vec<ManifestTable>,
-    /// Where to advance the slot after the merge (last commit read).
-    pub to_lsn: Option<u64>,
-    /// Tables whose structure no longer matches: they need a full extract.
-    pub changed: Vec<(String, String)>,
-    pub transactions: u64,
+fn first_line(sql: &str) -> &str {
+    sql.lines().next().unwrap_or(sql)
 }
 
 /// A new row waiting for values the log did not carry.
@@ -869,7 +915,7 @@ impl<'t> Decoder<'t> {
         tables.sort_by(|a, b| a.file.cmp(&b.file));
         Ok(DeltaOutcome {
             tables,
-            to_lsn: self.last_lsn,
+            to_pos: self.last_lsn.map(lsn_text),
             changed: self.changed,
             transactions: self.transactions,
         })
