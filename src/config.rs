@@ -61,6 +61,30 @@ pub enum Compression {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     Postgres(PostgresSource),
+    Mysql(MysqlSource),
+}
+
+/// How binlog events reach us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinlogTransport {
+    /// The replication protocol, through the `mysql` crate (default).
+    Stream,
+    /// `mysqlbinlog`/`mariadb-binlog --read-from-remote-server --raw`
+    /// downloads the files into the spool; the same decoder reads them.
+    Mysqlbinlog,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MysqlSource {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    /// Replica id for the binlog dump; unique among the server's replicas.
+    pub server_id: u32,
+    pub transport: BinlogTransport,
+    /// The `mysqlbinlog`/`mariadb-binlog` program, for that transport.
+    pub binlog_tool: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -132,6 +156,20 @@ struct RawPostgres {
     password: Option<String>,
     slot: Option<String>,
     publication: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMysql {
+    #[allow(dead_code)]
+    r#type: String,
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    password: Option<String>,
+    server_id: Option<i64>,
+    binlog_transport: Option<String>,
+    binlog_tool: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -257,10 +295,44 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                 )?,
             })
         }
+        "mysql" | "mariadb" => {
+            let r: RawMysql = toml::Value::Table(rs)
+                .try_into()
+                .map_err(|e: toml::de::Error| err("source", e.message().to_string()))?;
+            let server_id = match r.server_id {
+                None => default_server_id(&instance.name),
+                Some(n) if (1..=u32::MAX as i64).contains(&n) => n as u32,
+                Some(n) => {
+                    return Err(err(
+                        "source.server_id",
+                        format!("{n} is not between 1 and 4294967295"),
+                    ))
+                }
+            };
+            let transport = match r.binlog_transport.as_deref() {
+                None | Some("stream") => BinlogTransport::Stream,
+                Some("mysqlbinlog") => BinlogTransport::Mysqlbinlog,
+                Some(other) => {
+                    return Err(err(
+                        "source.binlog_transport",
+                        format!("'{other}' is not one of \"stream\", \"mysqlbinlog\""),
+                    ))
+                }
+            };
+            Source::Mysql(MysqlSource {
+                host: r.host.unwrap_or_else(|| "127.0.0.1".into()),
+                port: r.port.unwrap_or(3306),
+                user: required(r.user, "source.user")?,
+                password: r.password.unwrap_or_default(),
+                server_id,
+                transport,
+                binlog_tool: r.binlog_tool,
+            })
+        }
         other => {
             return Err(err(
                 "source.type",
-                format!("'{other}' is not supported yet (supported: \"postgres\")"),
+                format!("'{other}' is not supported yet (supported: \"postgres\", \"mysql\")"),
             ))
         }
     };
@@ -354,6 +426,16 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
     })
 }
 
+/// A replica id derived from the instance name (FNV-1a), away from the
+/// small ids people give their servers by hand.
+pub fn default_server_id(instance: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in instance.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    1_000_000 + h % 1_000_000_000
+}
+
 fn ident_like(s: String, key: &str) -> Result<String, ConfigError> {
     if !s.is_empty()
         && s.chars()
@@ -408,10 +490,13 @@ impl Config {
     }
 
     /// Destination (database, table) for a source table (`db` is the source database).
+    /// PostgreSQL `db`.`schema`.`t` lands in `db_schema`.`t`; MySQL `db`.`t`
+    /// (schema = database) in `db`.`t`.
     pub fn dest_name(&self, db: &str, schema: &str, table: &str) -> (String, String) {
-        match &self.destination.schema_for_all_tables {
-            Some(s) => (s.clone(), table.to_string()),
-            None => (format!("{db}_{schema}"), table.to_string()),
+        match (&self.destination.schema_for_all_tables, &self.source) {
+            (Some(s), _) => (s.clone(), table.to_string()),
+            (None, Source::Mysql(_)) => (schema.to_string(), table.to_string()),
+            (None, Source::Postgres(_)) => (format!("{db}_{schema}"), table.to_string()),
         }
     }
 
@@ -459,7 +544,9 @@ key = ["id"]
         let c = p(MIN).unwrap();
         assert_eq!(c.instance.state_dir, PathBuf::from("/etc/ingest/state"));
         assert_eq!(c.instance.spool_compression, Compression::Gzip);
-        let Source::Postgres(s) = &c.source;
+        let Source::Postgres(s) = &c.source else {
+            panic!("postgres")
+        };
         assert_eq!(
             (s.port, s.slot.as_str(), s.publication.as_str()),
             (5432, "ingest", "ingest")
@@ -499,6 +586,33 @@ key = ["id"]
         assert!(e.to_string().contains("line"), "{e}");
         let e = p(&MIN.replace("type = \"postgres\"", "type = \"db2\"")).unwrap_err();
         assert_eq!(e.key, "source.type");
+    }
+
+    #[test]
+    fn mysql_source() {
+        let text = MIN.replace(
+            "type = \"postgres\"\ndatabase = \"src\"\nuser = \"ingest\"",
+            "type = \"mysql\"\nuser = \"repl\"",
+        );
+        let c = p(&text).unwrap();
+        let Source::Mysql(m) = &c.source else {
+            panic!("mysql")
+        };
+        assert_eq!((m.port, m.transport), (3306, BinlogTransport::Stream));
+        assert_eq!(m.server_id, default_server_id("demo"));
+        assert!(m.server_id >= 1_000_000);
+        assert_eq!(
+            c.dest_name("", "shop", "orders"),
+            ("shop".into(), "orders".into())
+        );
+        let e = p(&text.replace("user = \"repl\"", "user = \"repl\"\nserver_id = 0")).unwrap_err();
+        assert_eq!(e.key, "source.server_id");
+        let e = p(&text.replace(
+            "user = \"repl\"",
+            "user = \"repl\"\nbinlog_transport = \"x\"",
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "source.binlog_transport");
     }
 
     #[test]

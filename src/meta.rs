@@ -299,6 +299,17 @@ impl Meta {
         Ok(())
     }
 
+    /// A table's full extract landed: its lines in unreleased batches are
+    /// no longer needed.
+    pub fn supersede(&self, table: &str) -> Result<()> {
+        self.db().execute(
+            "UPDATE batch_tables SET status = 'superseded' WHERE table_name = ?1 AND status <> 'loaded' \
+             AND batch_id IN (SELECT id FROM batches WHERE status <> 'released')",
+            params![table],
+        )?;
+        Ok(())
+    }
+
     pub fn set_batch_status(&self, batch_id: &str, status: &str) -> Result<()> {
         self.db().execute(
             "UPDATE batches SET status = ?2 WHERE id = ?1",

@@ -48,6 +48,9 @@ impl Summary {
 fn source(cfg: &Config) -> Result<Box<dyn sources::Source>> {
     match &cfg.source {
         Source::Postgres(p) => Ok(Box::new(PgSource::connect(p)?)),
+        Source::Mysql(_) => Err(error::config(
+            "source type \"mysql\" is not available yet in this build (work in progress)",
+        )),
     }
 }
 
@@ -139,14 +142,6 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         "run {run_id}: full extract of {} table(s) from {pos_text}",
         schemas.len()
     );
-    // A full extract supersedes whatever older batches hold for these tables.
-    for b in meta.open_batches()? {
-        for t in meta.batch_tables(&b.id)? {
-            if t.status != "loaded" && names.iter().any(|(s, n)| format!("{s}.{n}") == t.table) {
-                meta.set_batch_table(&b.id, &t.table, "superseded", None)?;
-            }
-        }
-    }
     let batch_id = spool::batch_id(run_id);
     let manifest = Manifest {
         batch: batch_id.clone(),
@@ -225,6 +220,8 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
                             Some(rows as i64),
                             None,
                         )
+                        // Older batches' changes of the table are in the snapshot now.
+                        .and_then(|_| meta.supersede(&entry.source))
                         .and_then(|_| {
                             meta.add_run_table(
                                 run_id,
@@ -253,12 +250,14 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         for s in &schemas {
             let name = s.source_name();
             let t0 = Instant::now();
+            // Changes older than this, in another shape, are in the snapshot.
+            let since = src.current_position()?;
             meta.set_table_state(
                 &name,
                 &s.dest_name(),
                 "extracting",
                 Some(run_id),
-                Some(&pos_text),
+                Some(&since),
                 None,
                 None,
             )?;
@@ -520,49 +519,57 @@ fn delta_inner(
         }
         release(cfg, meta, src, b)?;
     }
-    // 2. New batch.
-    let names = sources::selected(src, cfg)?;
+    // 2. New batch. A table that was loaded but whose changes cannot be
+    //    read now fails and needs a new full extract: the position moves on
+    //    without it.
+    let (names, missing) = sources::selected_and_missing(src, cfg)?;
+    let fail_table = |name: &str, dest: &str, msg: String| -> Result<()> {
+        log::error!("run {run_id}: {name}: {msg}");
+        meta.set_table_state(name, dest, "failed", None, None, None, Some(&msg))?;
+        summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .tables_failed
+            .push((name.to_string(), msg));
+        Ok(())
+    };
+    for name in missing {
+        if let Some(st) = meta.table_state(&name)?.filter(|st| st.status == "ready") {
+            fail_table(
+                &name,
+                &st.dest,
+                "not found at the source any more".to_string(),
+            )?;
+        }
+    }
     let mut tables: HashMap<(String, String), TableSchema> = HashMap::new();
     for (s, t) in names {
         let name = format!("{s}.{t}");
-        match meta.table_state(&name)? {
-            Some(st) if st.status == "ready" => {}
+        let dest = match meta.table_state(&name)? {
+            Some(st) if st.status == "ready" => st.dest,
             Some(st) => {
                 log::warn!(
-                    "run {run_id}: {name} is {} (not ready): run `ingest full-extract`",
+                    "run {run_id}: {name} is {} (not ready): run `ingest full-extract {name}`",
                     st.status
                 );
                 continue;
             }
             None => {
                 log::warn!(
-                    "run {run_id}: {name} has had no full extract yet: run `ingest full-extract`"
+                    "run {run_id}: {name} has had no full extract yet: run `ingest full-extract {name}`"
                 );
                 continue;
             }
-        }
+        };
         if let Some(msg) = src.unreadable(&s, &t)? {
-            log::error!("run {run_id}: {name}: {msg}");
-            summary
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .tables_failed
-                .push((name, msg));
+            fail_table(&name, &dest, msg)?;
             continue;
         }
         match src.describe(cfg, &s, &t) {
             Ok(schema) => {
                 tables.insert((s, t), schema);
             }
-            Err(e) => {
-                let msg = format!("{e:#}");
-                log::error!("run {run_id}: {name}: {msg}");
-                summary
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .tables_failed
-                    .push((name, msg));
-            }
+            Err(e) => fail_table(&name, &dest, format!("{e:#}"))?,
         }
     }
     let from = src
@@ -581,7 +588,16 @@ fn delta_inner(
     let mut bw = BatchWriter::create(spool_dir, manifest, cfg.instance.spool_compression)?;
     let t0 = Instant::now();
     let mut warnings = Warnings::default();
-    let outcome = src.changes(&from, &tables, &mut bw, &mut warnings)?;
+    let mut since = HashMap::new();
+    for (s, t) in tables.keys() {
+        if let Some(p) = meta
+            .table_state(&format!("{s}.{t}"))?
+            .and_then(|st| st.full_pos)
+        {
+            since.insert((s.clone(), t.clone()), p);
+        }
+    }
+    let outcome = src.changes(&from, &tables, &since, &mut bw, &mut warnings)?;
     record_warnings(meta, run_id, &warnings)?;
     for (s, t) in &outcome.changed {
         let name = format!("{s}.{t}");

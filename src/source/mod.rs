@@ -57,11 +57,16 @@ pub trait Source {
     fn start_position(&mut self, committed: Option<&str>) -> Result<Option<String>>;
     /// Why a selected, loaded table's changes would not be read, if so.
     fn unreadable(&mut self, schema: &str, table: &str) -> Result<Option<String>>;
+    /// The end of the change log now: read before a table's snapshot, so
+    /// that older changes in another shape can be told apart.
+    fn current_position(&mut self) -> Result<String>;
     /// Reads the changes from `from` to the current end into the batch.
+    /// `since`: per table, the position read before its snapshot.
     fn changes(
         &mut self,
         from: &str,
         tables: &HashMap<(String, String), TableSchema>,
+        since: &HashMap<(String, String), String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
     ) -> Result<DeltaOutcome>;
@@ -73,26 +78,35 @@ pub trait Source {
 
 /// The selected tables. Entries without wildcards must name an existing table.
 pub fn selected(src: &mut dyn Source, cfg: &Config) -> Result<Vec<(String, String)>> {
+    let (picked, missing) = selected_and_missing(src, cfg)?;
+    if let Some(m) = missing.first() {
+        return Err(error::config(format!(
+            "table {m} not found in source {} database {} (check [[table]] name; `ingest tables` lists them)",
+            src.kind(),
+            src.database()
+        )));
+    }
+    Ok(picked)
+}
+
+/// The selected tables, and the entries without wildcards that name no table.
+pub fn selected_and_missing(
+    src: &mut dyn Source,
+    cfg: &Config,
+) -> Result<(Vec<(String, String)>, Vec<String>)> {
     let picked: Vec<(String, String)> = src
         .list_tables()?
         .into_iter()
         .filter(|(s, t)| cfg.rule_for(s, t).is_some())
         .collect();
-    for rule in &cfg.tables {
-        if !rule.pattern.contains(['*', '?'])
-            && !picked
-                .iter()
-                .any(|(s, t)| format!("{s}.{t}") == rule.pattern)
-        {
-            return Err(error::config(format!(
-                "table {} not found in source {} database {} (check [[table]] name; `ingest tables` lists them)",
-                rule.pattern,
-                src.kind(),
-                src.database()
-            )));
-        }
-    }
-    Ok(picked)
+    let missing = cfg
+        .tables
+        .iter()
+        .filter(|r| !r.pattern.contains(['*', '?']))
+        .filter(|r| !picked.iter().any(|(s, t)| format!("{s}.{t}") == r.pattern))
+        .map(|r| r.pattern.clone())
+        .collect();
+    Ok((picked, missing))
 }
 
 /// Values written as NULL because the destination cannot hold them, counted

@@ -27,6 +27,11 @@ use crate::spool::{BatchWriter, Op, TableWriter};
 pub struct PgSource {
     client: Client,
     cfg: PostgresSource,
+    /// `server_version_num`, e.g. 150004.
+    version: i32,
+    /// Column type oid and modifier per described table, to notice
+    /// structure changes in Relation messages.
+    types: HashMap<(String, String), Vec<(u32, i32)>>,
 }
 
 /// `X/Y` text of an LSN.
@@ -55,7 +60,7 @@ pub fn map_type(format: &str, typtype: u8, category: u8) -> (String, Conv, bool)
         ),
         _ => (format.to_string(), ""),
     };
-    let nums: Vec<u32> = args
+    let nums: Vec<i32> = args
         .split(',')
         .filter_map(|a| a.trim().parse().ok())
         .collect();
@@ -73,32 +78,7 @@ pub fn map_type(format: &str, typtype: u8, category: u8) -> (String, Conv, bool)
         "oid" => v("BIGINT"),
         "real" => ("FLOAT".into(), Conv::Float4, false),
         "double precision" => ("DOUBLE".into(), Conv::Float, false),
-        "numeric" => match nums.as_slice() {
-            [p, s] if *p <= 65 && *s <= 30 => (
-                format!("DECIMAL({p},{s})"),
-                Conv::Numeric {
-                    int_digits: (p - s) as u8,
-                    frac_digits: *s as u8,
-                },
-                false,
-            ),
-            [p] if *p <= 65 => (
-                format!("DECIMAL({p},0)"),
-                Conv::Numeric {
-                    int_digits: *p as u8,
-                    frac_digits: 0,
-                },
-                false,
-            ),
-            _ => (
-                "DECIMAL(65,30)".into(),
-                Conv::Numeric {
-                    int_digits: 35,
-                    frac_digits: 30,
-                },
-                false,
-            ),
-        },
+        "numeric" => numeric_type(&nums),
         "money" => ("DECIMAL(19,2)".into(), Conv::Money, false),
         "boolean" => ("BOOLEAN".into(), Conv::Bool, false),
         "text" | "name" | "xml" | "citext" => v("LONGTEXT"),
@@ -125,6 +105,28 @@ pub fn map_type(format: &str, typtype: u8, category: u8) -> (String, Conv, bool)
         "inet" | "cidr" => v("VARCHAR(43)"),
         "macaddr" | "macaddr8" => v("VARCHAR(23)"),
         _ => v("LONGTEXT"),
+    }
+}
+
+/// DECIMAL for `numeric(p,s)`: scale above precision (values below 1) and
+/// negative scale (rounded to tens, hundreds...) are allowed by PostgreSQL 15.
+fn numeric_type(nums: &[i32]) -> (String, Conv, bool) {
+    let dec = |p: i32, s: i32| {
+        (
+            format!("DECIMAL({p},{s})"),
+            Conv::Numeric {
+                int_digits: (p - s) as u8,
+                frac_digits: s as u8,
+            },
+            false,
+        )
+    };
+    match *nums {
+        [p, s] if (0..=p).contains(&s) && p <= 65 && s <= 30 => dec(p, s),
+        [p, s] if s < 0 && p - s <= 65 => dec(p - s, 0),
+        [p, s] if s > p && s <= 30 => dec(s, s),
+        [p] if (1..=65).contains(&p) => dec(p, 0),
+        _ => dec(65, 30),
     }
 }
 
@@ -157,12 +159,18 @@ impl PgSource {
         client
             .batch_execute(
                 "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
-                 SET bytea_output = 'hex'; SET extra_float_digits = 1; SET lc_monetary = 'C'",
+                 SET bytea_output = 'hex'; SET extra_float_digits = 3; SET lc_monetary = 'C'",
             )
             .map_err(|e| anyhow!("setting up the source session: {}", error::pg_message(&e)))?;
+        let version: i32 = client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .map_err(|e| anyhow!("reading the source version: {}", error::pg_message(&e)))?
+            .get(0);
         Ok(PgSource {
             client,
             cfg: cfg.clone(),
+            version,
+            types: HashMap::new(),
         })
     }
 
@@ -220,7 +228,8 @@ impl PgSource {
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typtype::text, t.typcategory::text, \
                     t.typlen, a.attnotnull, \
                     COALESCE(a.attnum = ANY(i.indkey), false), \
-                    COALESCE(array_position(i.indkey::int2[], a.attnum), 0), c.relreplident::text \
+                    COALESCE(array_position(i.indkey::int2[], a.attnum), 0), c.relreplident::text, \
+                    a.atttypid, a.atttypmod \
              FROM pg_attribute a \
              JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_type t ON t.oid = a.atttypid \
@@ -240,6 +249,7 @@ impl PgSource {
         let mut columns = vec![];
         let mut pk: Vec<(i32, usize)> = vec![];
         let mut identity = String::new();
+        let mut type_ids = vec![];
         for (i, r) in rows.iter().enumerate() {
             let typtype: String = r.get(2);
             let cat: String = r.get(3);
@@ -262,6 +272,7 @@ impl PgSource {
                 pk.push((r.get(7), i));
             }
             identity = r.get(8);
+            type_ids.push((r.get::<_, u32>(9), r.get::<_, i32>(10)));
         }
         pk.sort();
         let rule = cfg.rule_for(schema, table);
@@ -279,9 +290,15 @@ impl PgSource {
                         }
                     }
                 }
-                if pk.is_empty() && identity != "f" {
+                let pk_cols: Vec<usize> = pk.iter().map(|&(_, i)| i).collect();
+                if identity != "f" && pk_cols != k {
+                    let why = if pk.is_empty() {
+                        "has no primary key".to_string()
+                    } else {
+                        "is keyed by other columns than its primary key".to_string()
+                    };
                     return Err(error::config(format!(
-                        "table {name} has no primary key: deletes and updates carry no old values unless you run \
+                        "table {name} {why}: deletes and updates carry the old key only with \
                          ALTER TABLE {}.{} REPLICA IDENTITY FULL",
                         qi(schema),
                         qi(table)
@@ -300,6 +317,8 @@ impl PgSource {
             None => pk.into_iter().map(|(_, i)| i).collect(),
         };
         let (dest_db, dest_table) = cfg.dest_name(&self.cfg.database, schema, table);
+        self.types
+            .insert((schema.to_string(), table.to_string()), type_ids);
         Ok(TableSchema {
             schema: schema.into(),
             name: table.into(),
@@ -327,8 +346,9 @@ impl PgSource {
         };
         if !exists {
             let all: Vec<&(String, String)> = tables.iter().collect();
+            // Partitioned tables publish their changes under their own name.
             let sql = format!(
-                "CREATE PUBLICATION {} FOR TABLE {}",
+                "CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true)",
                 qi(&pubname),
                 list(&all)
             );
@@ -341,19 +361,30 @@ impl PgSource {
             );
             return Ok(());
         }
-        let rows = self.q(
-            "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1",
-            &[&pubname],
-        )?;
-        let have: HashSet<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        let all_tables: bool = self.q(
-            "SELECT puballtables FROM pg_publication WHERE pubname = $1",
+        let via_root: bool = self.q(
+            "SELECT pubviaroot FROM pg_publication WHERE pubname = $1",
             &[&pubname],
         )?[0]
             .get(0);
+        if !via_root {
+            let sql = format!(
+                "ALTER PUBLICATION {} SET (publish_via_partition_root = true)",
+                qi(&pubname)
+            );
+            self.client
+                .batch_execute(&sql)
+                .map_err(|e| anyhow!("{}: {sql}", error::pg_message(&e)))?;
+            log::info!("publication {pubname}: set publish_via_partition_root = true");
+        }
+        let mut have = HashSet::new();
+        for (s, t) in tables {
+            if self.published(s, t)? {
+                have.insert((s.clone(), t.clone()));
+            }
+        }
         let missing: Vec<&(String, String)> =
             tables.iter().filter(|t| !have.contains(*t)).collect();
-        if !missing.is_empty() && !all_tables {
+        if !missing.is_empty() {
             let sql = format!(
                 "ALTER PUBLICATION {} ADD TABLE {}",
                 qi(&pubname),
@@ -370,12 +401,21 @@ impl PgSource {
     /// Whether the publication publishes this table's changes.
     pub fn published(&mut self, schema: &str, table: &str) -> Result<bool> {
         let pubname = self.cfg.publication.clone();
-        let rows = self.q(
-            "SELECT 1 FROM pg_publication p WHERE p.pubname = $1 AND (p.puballtables OR EXISTS \
-             (SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname \
-              AND t.schemaname = $2 AND t.tablename = $3))",
-            &[&pubname, &schema, &table],
-        )?;
+        // Direct membership, a schema in the publication (PG 15), or all tables;
+        // pg_publication_tables would list partitions instead of their root.
+        let schemas = if self.version >= 150000 {
+            " OR EXISTS (SELECT 1 FROM pg_catalog.pg_publication_namespace pn \
+               WHERE pn.pnpubid = p.oid AND pn.pnnspid = n.oid)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT 1 FROM pg_publication p \
+             JOIN pg_class c ON true JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE p.pubname = $1 AND n.nspname = $2 AND c.relname = $3 AND (p.puballtables \
+                OR EXISTS (SELECT 1 FROM pg_publication_rel r WHERE r.prpubid = p.oid AND r.prrelid = c.oid){schemas})"
+        );
+        let rows = self.q(&sql, &[&pubname, &schema, &table])?;
         Ok(!rows.is_empty())
     }
 
@@ -505,6 +545,7 @@ impl PgSource {
         &mut self,
         upto: u64,
         tables: &HashMap<(String, String), TableSchema>,
+        since: &HashMap<(String, String), String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
     ) -> Result<DeltaOutcome> {
@@ -514,7 +555,11 @@ impl PgSource {
                    'proto_version', '1', 'publication_names', $3)";
         let upto_text = lsn_text(upto);
         let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&slot, &upto_text, &publication];
-        let mut dec = Decoder::new(tables);
+        let since = since
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), parse_lsn(v)?)))
+            .collect();
+        let mut dec = Decoder::new(tables, self.types.clone(), since);
         {
             let mut rows = self
                 .client
@@ -676,11 +721,16 @@ impl Source for PgSource {
         &mut self,
         _from: &str,
         tables: &HashMap<(String, String), TableSchema>,
+        since: &HashMap<(String, String), String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
     ) -> Result<DeltaOutcome> {
         let upto = self.current_lsn()?;
-        self.peek_changes(upto, tables, batch, warnings)
+        self.peek_changes(upto, tables, since, batch, warnings)
+    }
+
+    fn current_position(&mut self) -> Result<String> {
+        Ok(lsn_text(self.current_lsn()?))
     }
 
     fn release(&mut self, to: &str) -> Result<()> {
@@ -715,6 +765,13 @@ struct Deferred {
 /// Turns pgoutput messages into spool lines, one writer per table.
 struct Decoder<'t> {
     tables: &'t HashMap<(String, String), TableSchema>,
+    types: HashMap<(String, String), Vec<(u32, i32)>>,
+    /// Per table: the LSN read before its snapshot.
+    since: HashMap<(String, String), u64>,
+    /// Column names of Relation messages that do not match, for messages.
+    shapes: HashMap<(String, String), String>,
+    /// Commit LSN of the transaction being read.
+    txn_lsn: u64,
     /// Relation oid → (schema, table) and the column mapping into the schema.
     relations: HashMap<u32, Rel>,
     writers: HashMap<(String, String), TableWriter>,
@@ -729,14 +786,24 @@ struct Decoder<'t> {
 
 struct Rel {
     name: (String, String),
-    /// None: not selected, not ready, or changed structure.
-    ok: bool,
+    /// Changes of the table are applied (it is selected and ready).
+    selected: bool,
+    /// The Relation message matches the table's columns and types.
+    same: bool,
 }
 
 impl<'t> Decoder<'t> {
-    fn new(tables: &'t HashMap<(String, String), TableSchema>) -> Self {
+    fn new(
+        tables: &'t HashMap<(String, String), TableSchema>,
+        types: HashMap<(String, String), Vec<(u32, i32)>>,
+        since: HashMap<(String, String), u64>,
+    ) -> Self {
         Decoder {
             tables,
+            types,
+            since,
+            shapes: HashMap::new(),
+            txn_lsn: 0,
             relations: HashMap::new(),
             writers: HashMap::new(),
             changed: vec![],
@@ -757,8 +824,13 @@ impl<'t> Decoder<'t> {
         warnings: &mut Warnings,
     ) -> Result<()> {
         match msg {
-            Message::Begin { commit_ts, .. } => {
+            Message::Begin {
+                commit_ts,
+                final_lsn,
+                ..
+            } => {
                 self.ts = crate::clock::format_micros(commit_ts + pgoutput::PG_EPOCH_UNIX_MICROS);
+                self.txn_lsn = final_lsn;
             }
             Message::Commit { .. } => {
                 self.transactions += 1;
@@ -766,28 +838,37 @@ impl<'t> Decoder<'t> {
             }
             Message::Relation(r) => {
                 let name = (r.namespace.clone(), r.name.clone());
-                let ok = match self.tables.get(&name) {
-                    None => false,
-                    Some(s) => {
-                        let same = r.columns.len() == s.columns.len()
-                            && r.columns
-                                .iter()
-                                .zip(&s.columns)
-                                .all(|(a, b)| a.name == b.name);
-                        if !same && !self.changed.contains(&name) {
-                            log::error!(
-                                "{}.{}: structure changed at {lsn} (source columns now: {}); its changes are not \
-                                 applied: run `ingest full-extract` of the table",
-                                name.0,
-                                name.1,
-                                r.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                let (selected, same) = match (self.tables.get(&name), self.types.get(&name)) {
+                    (Some(s), Some(types)) => {
+                        let same =
+                            r.columns.len() == s.columns.len()
+                                && r.columns.iter().zip(&s.columns).zip(types).all(
+                                    |((a, b), t)| {
+                                        a.name == b.name && a.type_oid == t.0 && a.type_mod == t.1
+                                    },
+                                );
+                        if !same {
+                            self.shapes.insert(
+                                name.clone(),
+                                r.columns
+                                    .iter()
+                                    .map(|c| c.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
                             );
-                            self.changed.push(name.clone());
                         }
-                        same && !self.changed.contains(&name)
+                        (true, same)
                     }
+                    _ => (false, false),
                 };
-                self.relations.insert(r.oid, Rel { name, ok });
+                self.relations.insert(
+                    r.oid,
+                    Rel {
+                        name,
+                        selected,
+                        same,
+                    },
+                );
             }
             Message::Insert { rel, new } => {
                 if let Some(name) = self.selected(rel)? {
@@ -855,12 +936,38 @@ impl<'t> Decoder<'t> {
     }
 
     /// The table of a relation, if its changes are applied.
-    fn selected(&self, rel: u32) -> Result<Option<(String, String)>> {
-        match self.relations.get(&rel) {
+    /// The table of a relation, if this change of it is applied. A change
+    /// in another shape than the table has now is skipped when it is older
+    /// than the table's snapshot (the snapshot holds it), and otherwise
+    /// fails the table: it needs a new full extract.
+    fn selected(&mut self, rel: u32) -> Result<Option<(String, String)>> {
+        let r = match self.relations.get(&rel) {
             None => bail!("change for relation {rel} before its Relation message"),
-            Some(r) if r.ok => Ok(Some(r.name.clone())),
-            Some(_) => Ok(None),
+            Some(r) if !r.selected => return Ok(None),
+            Some(r) => r,
+        };
+        if self.changed.contains(&r.name) {
+            return Ok(None);
         }
+        if r.same {
+            return Ok(Some(r.name.clone()));
+        }
+        let older = self.since.get(&r.name).is_some_and(|&s| self.txn_lsn < s);
+        if !older {
+            let name = r.name.clone();
+            log::error!(
+                "{}.{}: structure changed at {} (source columns now: {}); its changes are not \
+                 applied: run `ingest full-extract {}.{}`",
+                name.0,
+                name.1,
+                lsn_text(self.txn_lsn),
+                self.shapes.get(&name).map(String::as_str).unwrap_or("?"),
+                name.0,
+                name.1
+            );
+            self.changed.push(name);
+        }
+        Ok(None)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1058,6 +1165,9 @@ mod tests {
         assert_eq!(map_type("numeric(38,10)", b'b', b'N').0, "DECIMAL(38,10)");
         assert_eq!(map_type("numeric", b'b', b'N').0, "DECIMAL(65,30)");
         assert_eq!(map_type("numeric(70,2)", b'b', b'N').0, "DECIMAL(65,30)");
+        assert_eq!(map_type("numeric(5,-2)", b'b', b'N').0, "DECIMAL(7,0)");
+        assert_eq!(map_type("numeric(3,5)", b'b', b'N').0, "DECIMAL(5,5)");
+        assert_eq!(map_type("numeric(10)", b'b', b'N').0, "DECIMAL(10,0)");
         assert_eq!(
             map_type("character varying(20)", b'b', b'S').0,
             "VARCHAR(20)"

@@ -1,0 +1,572 @@
+//! MySQL/MariaDB values and statements, decoded without I/O.
+//!
+//! Values arrive in two shapes: from the binary protocol of a snapshot
+//! (`SELECT` through a prepared statement) and from row events of the binlog
+//! (parsed by `mysql_common`). Both are [`mysql::Value`]s, with the binlog's
+//! known quirks, corrected here from the column's catalog description
+//! ([`MyCol`], from `information_schema.COLUMNS`):
+//! - unsigned integers come back signed (without `binlog_row_metadata=FULL`),
+//! - a signed MEDIUMINT is not sign-extended,
+//! - YEAR 0000 reads as 1900,
+//! - ENUM and SET come as index and bitmask,
+//! - TIMESTAMP comes as epoch seconds text,
+//! - CHAR keeps its padding and BINARY(n) loses its trailing zero bytes.
+//!
+//! [`value_text`] turns either shape into the spool text the destination
+//! reads; [`classify_query`] finds TRUNCATE and DDL in query events.
+
+use std::borrow::Cow;
+
+use mysql::Value;
+
+use crate::schema::Unrepresentable;
+
+/// A column as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyCol {
+    pub name: String,
+    /// `DATA_TYPE`, lower case: `int`, `varchar`, `enum`, ...
+    pub data_type: String,
+    /// `COLUMN_TYPE`: `int(10) unsigned`, `enum('a','b')`, `decimal(65,30)`.
+    pub column_type: String,
+    pub unsigned: bool,
+    /// ENUM or SET labels, in order.
+    pub labels: Vec<String>,
+    /// CHARACTER_SET_NAME, for text columns.
+    pub charset: Option<String>,
+    /// Declared length of BINARY(n)/CHAR(n).
+    pub length: Option<usize>,
+}
+
+impl MyCol {
+    pub fn new(name: &str, data_type: &str, column_type: &str, charset: Option<&str>) -> MyCol {
+        let data_type = data_type.to_ascii_lowercase();
+        let labels = if data_type == "enum" || data_type == "set" {
+            parse_labels(column_type)
+        } else {
+            vec![]
+        };
+        let length = column_type
+            .split_once('(')
+            .and_then(|(_, r)| r.split(')').next())
+            .and_then(|n| n.trim().parse().ok());
+        MyCol {
+            name: name.to_string(),
+            unsigned: column_type.to_ascii_lowercase().contains("unsigned"),
+            column_type: column_type.to_string(),
+            data_type,
+            labels,
+            charset: charset.map(str::to_ascii_lowercase),
+            length,
+        }
+    }
+
+    /// Spool holds hex for these; the load applies UNHEX().
+    pub fn binary(&self) -> bool {
+        matches!(
+            self.data_type.as_str(),
+            "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "bit"
+        ) || self.is_geometry()
+    }
+
+    fn is_geometry(&self) -> bool {
+        matches!(
+            self.data_type.as_str(),
+            "geometry"
+                | "point"
+                | "linestring"
+                | "polygon"
+                | "multipoint"
+                | "multilinestring"
+                | "multipolygon"
+                | "geometrycollection"
+                | "geomcollection"
+        )
+    }
+
+    /// The destination column type: the source's own, but for geometry
+    /// (kept as its internal bytes) and what SingleStore lacks.
+    pub fn dest_type(&self) -> String {
+        if self.is_geometry() {
+            return "LONGBLOB".into();
+        }
+        match self.data_type.as_str() {
+            "json" => "JSON".into(),
+            // MariaDB reports its JSON columns as longtext with a check.
+            _ => self.column_type.replace(" zerofill", ""),
+        }
+    }
+
+    /// Whether text of this column needs converting to UTF-8 (binlog bytes
+    /// are in the column's character set); `Err` names unsupported ones.
+    pub fn text_encoding(&self) -> Result<TextEncoding, String> {
+        match self.charset.as_deref() {
+            None | Some("utf8mb4") | Some("utf8mb3") | Some("utf8") | Some("ascii") | Some("binary") => {
+                Ok(TextEncoding::Utf8)
+            }
+            Some("latin1") => Ok(TextEncoding::Latin1),
+            Some(other) => Err(format!(
+                "column {} uses character set {other}, which ingest cannot convert yet (supported: utf8mb4, utf8mb3, ascii, latin1)",
+                self.name
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextEncoding {
+    Utf8,
+    /// MySQL's latin1 is Windows-1252.
+    Latin1,
+}
+
+/// Labels of `enum('a','b''c')` / `set(...)`.
+pub fn parse_labels(column_type: &str) -> Vec<String> {
+    let Some(start) = column_type.find('(') else { return vec![] };
+    let body = &column_type[start + 1..];
+    let mut out = vec![];
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            if c == ')' {
+                break;
+            }
+            continue;
+        }
+        let mut label = String::new();
+        while let Some(c) = chars.next() {
+            if c == '\'' {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    label.push('\'');
+                } else {
+                    break;
+                }
+            } else if c == '\\' {
+                if let Some(n) = chars.next() {
+                    label.push(n);
+                }
+            } else {
+                label.push(c);
+            }
+        }
+        out.push(label);
+    }
+    out
+}
+
+const CP1252_HIGH: [char; 32] = [
+    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}', '\u{90}',
+    '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
+];
+
+fn latin1_to_utf8(b: &[u8]) -> Vec<u8> {
+    let mut s = String::with_capacity(b.len() + 8);
+    for &c in b {
+        s.push(match c {
+            0x80..=0x9f => CP1252_HIGH[(c - 0x80) as usize],
+            _ => c as char,
+        });
+    }
+    s.into_bytes()
+}
+
+fn hex(b: &[u8]) -> Vec<u8> {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(b.len() * 2);
+    for &x in b {
+        out.push(H[(x >> 4) as usize]);
+        out.push(H[(x & 15) as usize]);
+    }
+    out
+}
+
+fn date_text(y: u16, m: u8, d: u8) -> String {
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn datetime_text(y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32) -> String {
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
+}
+
+/// `TIMESTAMP` as the binlog sends it (`1700000000` or `1700000000.123456`
+/// seconds since the epoch) → UTC datetime text.
+fn epoch_text(b: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(b).ok()?;
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: i64 = secs.parse().ok()?;
+    if secs == 0 && frac.trim_matches('0').is_empty() {
+        return Some("0000-00-00 00:00:00.000000".into());
+    }
+    let mut us: i64 = 0;
+    for (i, c) in frac.chars().take(6).enumerate() {
+        us += i64::from(c.to_digit(10)?) * 10i64.pow(5 - i as u32);
+    }
+    Some(crate::clock::format_micros(secs * 1_000_000 + us))
+}
+
+/// Spool text of one value of column `c`. `None` for SQL NULL.
+pub fn value_text<'v>(c: &MyCol, v: &'v Value) -> Result<Option<Cow<'v, [u8]>>, Unrepresentable> {
+    let own = |s: String| Ok(Some(Cow::Owned(s.into_bytes())));
+    match v {
+        Value::NULL => Ok(None),
+        Value::Int(i) => {
+            let i = *i;
+            match c.data_type.as_str() {
+                "enum" => label(c, i as u64, false),
+                "set" => label(c, i as u64, true),
+                "year" => own(if i == 0 || i == 1900 { "0000".into() } else { format!("{i:04}") }),
+                "tinyint" if c.unsigned => own((i as u8).to_string()),
+                "smallint" if c.unsigned => own((i as u16).to_string()),
+                "mediumint" if c.unsigned => own((i & 0xff_ffff).to_string()),
+                "mediumint" if i > 0x7f_ffff => own((i - 0x100_0000).to_string()),
+                "int" | "integer" if c.unsigned => own((i as u32).to_string()),
+                "bigint" if c.unsigned => own((i as u64).to_string()),
+                "bit" => own_hex_bits(c, i as u64),
+                _ => own(i.to_string()),
+            }
+        }
+        Value::UInt(u) => match c.data_type.as_str() {
+            "enum" => label(c, *u, false),
+            "set" => label(c, *u, true),
+            "bit" => own_hex_bits(c, *u),
+            _ => own(u.to_string()),
+        },
+        Value::Float(f) => {
+            if !f.is_finite() {
+                return Err(if f.is_nan() { Unrepresentable::NotANumber } else { Unrepresentable::Infinite });
+            }
+            // The exact double of the float: MySQL would refuse the
+            // shortest text of FLT_MAX as out of range.
+            own(format!("{:e}", f64::from(*f)))
+        }
+        Value::Double(d) => {
+            if !d.is_finite() {
+                return Err(if d.is_nan() { Unrepresentable::NotANumber } else { Unrepresentable::Infinite });
+            }
+            own(format!("{d:e}"))
+        }
+        Value::Date(y, mo, d, h, mi, s, us) => match c.data_type.as_str() {
+            "date" => own(date_text(*y, *mo, *d)),
+            _ => own(datetime_text(*y, *mo, *d, *h, *mi, *s, *us)),
+        },
+        Value::Time(neg, days, h, mi, s, us) => {
+            let hours = days * 24 + u32::from(*h);
+            own(format!("{}{hours:02}:{mi:02}:{s:02}.{us:06}", if *neg { "-" } else { "" }))
+        }
+        Value::Bytes(b) => {
+            let b = b.as_slice();
+            match c.data_type.as_str() {
+                "timestamp" if !b.contains(&b'-') => match epoch_text(b) {
+                    Some(t) => own(t),
+                    None => Err(Unrepresentable::Malformed),
+                },
+                "binary" => {
+                    // Row events drop BINARY(n)'s trailing zero bytes.
+                    let n = c.length.unwrap_or(b.len()).max(b.len());
+                    let mut full = b.to_vec();
+                    full.resize(n, 0);
+                    Ok(Some(Cow::Owned(hex(&full))))
+                }
+                "bit" => Ok(Some(Cow::Owned(hex(b)))),
+                _ if c.binary() => Ok(Some(Cow::Owned(hex(b)))),
+                "char" => {
+                    // CHAR's trailing spaces are never part of the value.
+                    let end = b.iter().rposition(|&x| x != b' ').map_or(0, |p| p + 1);
+                    Ok(Some(convert_text(c, &b[..end])))
+                }
+                _ => Ok(Some(convert_text(c, b))),
+            }
+        }
+    }
+}
+
+fn convert_text<'v>(c: &MyCol, b: &'v [u8]) -> Cow<'v, [u8]> {
+    match c.text_encoding() {
+        Ok(TextEncoding::Latin1) => Cow::Owned(latin1_to_utf8(b)),
+        _ => Cow::Borrowed(b),
+    }
+}
+
+fn own_hex_bits(c: &MyCol, v: u64) -> Result<Option<Cow<'static, [u8]>>, Unrepresentable> {
+    let bytes = c.length.unwrap_or(64).div_ceil(8).clamp(1, 8);
+    Ok(Some(Cow::Owned(hex(&v.to_be_bytes()[8 - bytes..]))))
+}
+
+fn label(c: &MyCol, v: u64, set: bool) -> Result<Option<Cow<'static, [u8]>>, Unrepresentable> {
+    if set {
+        let mut parts = vec![];
+        for (i, l) in c.labels.iter().enumerate() {
+            if i < 64 && v & (1 << i) != 0 {
+                parts.push(l.as_str());
+            }
+        }
+        Ok(Some(Cow::Owned(parts.join(",").into_bytes())))
+    } else if v == 0 {
+        // The "error" value of an ENUM: the empty string.
+        Ok(Some(Cow::Borrowed(b"")))
+    } else {
+        match c.labels.get(v as usize - 1) {
+            Some(l) => Ok(Some(Cow::Owned(l.clone().into_bytes()))),
+            None => Err(Unrepresentable::OutOfRange),
+        }
+    }
+}
+
+/// What a query event means for the tables it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryKind {
+    /// BEGIN, COMMIT, SAVEPOINT, and statements about other things.
+    Other,
+    Commit,
+    Truncate { schema: String, table: String },
+    /// Structure change of these tables (ALTER, DROP, RENAME, CREATE).
+    Ddl(Vec<(String, String)>),
+}
+
+/// Splits SQL into identifiers/keywords (backtick quotes removed), skipping
+/// comments and string literals.
+fn tokens(sql: &str) -> Vec<String> {
+    let mut out = vec![];
+    let b: Vec<char> = sql.chars().collect();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_whitespace() || c == ',' || c == ';' || c == '(' || c == ')' {
+            if c == '(' {
+                out.push("(".into());
+            }
+            i += 1;
+        } else if c == '/' && b.get(i + 1) == Some(&'*') {
+            // MySQL's executable comments /*!50000 ... */ hold real SQL.
+            if b.get(i + 2) == Some(&'!') {
+                i += 3;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+            } else {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == '*' && b[i + 1] == '/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+        } else if c == '*' && b.get(i + 1) == Some(&'/') {
+            i += 2;
+        } else if c == '#' || (c == '-' && b.get(i + 1) == Some(&'-')) {
+            while i < b.len() && b[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '`' {
+            let mut s = String::new();
+            i += 1;
+            while i < b.len() {
+                if b[i] == '`' {
+                    if b.get(i + 1) == Some(&'`') {
+                        s.push('`');
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                s.push(b[i]);
+                i += 1;
+            }
+            i += 1;
+            // Keep a following ".name" attached: `db`.`t`.
+            if let Some(last) = out.last_mut().filter(|l: &&mut String| l.ends_with('.')) {
+                last.push_str(&s);
+            } else {
+                out.push(format!("`{s}"));
+            }
+        } else if c == '\'' || c == '"' {
+            i += 1;
+            while i < b.len() && b[i] != c {
+                if b[i] == '\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+            out.push("'".into());
+        } else if c == '.' {
+            if let Some(last) = out.last_mut() {
+                last.push('.');
+            }
+            i += 1;
+        } else {
+            let mut s = String::new();
+            while i < b.len() && (b[i].is_alphanumeric() || b[i] == '_' || b[i] == '$') {
+                s.push(b[i]);
+                i += 1;
+            }
+            if s.is_empty() {
+                i += 1;
+                continue;
+            }
+            if let Some(last) = out.last_mut().filter(|l: &&mut String| l.ends_with('.')) {
+                last.push_str(&s);
+            } else {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// `db.t`, `` `db`.`t` `` or `t` (in `schema`) → (db, t).
+fn table_name(tok: &str, schema: &str) -> (String, String) {
+    let t = tok.strip_prefix('`').unwrap_or(tok);
+    match t.split_once('.') {
+        Some((d, n)) => (d.trim_start_matches('`').to_string(), n.trim_start_matches('`').to_string()),
+        None => (schema.to_string(), t.to_string()),
+    }
+}
+
+/// Classifies the statement of a query event (`schema`: its default database).
+pub fn classify_query(schema: &str, sql: &str) -> QueryKind {
+    let t = tokens(sql);
+    let up: Vec<String> = t.iter().map(|s| s.to_ascii_uppercase()).collect();
+    let kw = |i: usize| up.get(i).map(String::as_str).unwrap_or("");
+    match kw(0) {
+        "COMMIT" => QueryKind::Commit,
+        "TRUNCATE" => {
+            let i = if kw(1) == "TABLE" { 2 } else { 1 };
+            match t.get(i) {
+                Some(n) => {
+                    let (schema, table) = table_name(n, schema);
+                    QueryKind::Truncate { schema, table }
+                }
+                None => QueryKind::Other,
+            }
+        }
+        "ALTER" | "DROP" | "RENAME" | "CREATE" => {
+            // ALTER [ONLINE] [IGNORE] TABLE t, DROP [TEMPORARY] TABLE [IF EXISTS] a, b,
+            // RENAME TABLE a TO b, c TO d, CREATE [OR REPLACE] [TEMPORARY] TABLE [IF NOT EXISTS] t
+            let Some(p) = up.iter().position(|w| w == "TABLE") else {
+                return QueryKind::Other;
+            };
+            if up[..p].iter().any(|w| w == "TEMPORARY") {
+                return QueryKind::Other;
+            }
+            let mut i = p + 1;
+            while matches!(kw(i), "IF" | "NOT" | "EXISTS") {
+                i += 1;
+            }
+            let mut names = vec![];
+            match kw(0) {
+                "ALTER" | "CREATE" => {
+                    if let Some(n) = t.get(i) {
+                        names.push(table_name(n, schema));
+                    }
+                    // ALTER ... RENAME [TO] x
+                    if let Some(r) = up.iter().position(|w| w == "RENAME") {
+                        let j = if kw(r + 1) == "TO" || kw(r + 1) == "AS" { r + 2 } else { r + 1 };
+                        if let Some(n) = t.get(j) {
+                            names.push(table_name(n, schema));
+                        }
+                    }
+                }
+                "DROP" => {
+                    while let Some(n) = t.get(i) {
+                        if matches!(kw(i), "RESTRICT" | "CASCADE" | "WAIT" | "NOWAIT") {
+                            break;
+                        }
+                        names.push(table_name(n, schema));
+                        i += 1;
+                    }
+                }
+                _ => {
+                    // RENAME TABLE a TO b, c TO d
+                    while let Some(n) = t.get(i) {
+                        if kw(i) != "TO" {
+                            names.push(table_name(n, schema));
+                        }
+                        i += 1;
+                    }
+                }
+            }
+            QueryKind::Ddl(names)
+        }
+        _ => QueryKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(c: &MyCol, v: Value) -> Result<Option<String>, Unrepresentable> {
+        value_text(c, &v).map(|o| o.map(|b| String::from_utf8(b.into_owned()).unwrap()))
+    }
+
+    fn col(dt: &str, ct: &str) -> MyCol {
+        MyCol::new("c", dt, ct, None)
+    }
+
+    #[test]
+    fn binlog_quirks_are_corrected() {
+        assert_eq!(t(&col("tinyint", "tinyint(3) unsigned"), Value::Int(-1)), Ok(Some("255".into())));
+        assert_eq!(t(&col("bigint", "bigint(20) unsigned"), Value::Int(-1)), Ok(Some("18446744073709551615".into())));
+        assert_eq!(t(&col("mediumint", "mediumint(9)"), Value::Int(0xff_ffff)), Ok(Some("-1".into())));
+        assert_eq!(t(&col("mediumint", "mediumint(9)"), Value::Int(-8_388_608)), Ok(Some("-8388608".into())));
+        assert_eq!(t(&col("mediumint", "mediumint(8) unsigned"), Value::Int(-1)), Ok(Some("16777215".into())));
+        assert_eq!(t(&col("year", "year(4)"), Value::Int(1900)), Ok(Some("0000".into())));
+        assert_eq!(t(&col("year", "year(4)"), Value::Int(2155)), Ok(Some("2155".into())));
+        let e = col("enum", "enum('a','b''c','😀')");
+        assert_eq!(e.labels, vec!["a", "b'c", "😀"]);
+        assert_eq!(t(&e, Value::Int(2)), Ok(Some("b'c".into())));
+        assert_eq!(t(&e, Value::Int(0)), Ok(Some("".into())));
+        assert_eq!(t(&e, Value::Bytes(b"a".to_vec())), Ok(Some("a".into())));
+        let s = col("set", "set('x','y','z')");
+        assert_eq!(t(&s, Value::Int(5)), Ok(Some("x,z".into())));
+        assert_eq!(t(&s, Value::Int(0)), Ok(Some("".into())));
+        let ts = col("timestamp", "timestamp(6)");
+        assert_eq!(t(&ts, Value::Bytes(b"1700000000.000123".to_vec())), Ok(Some("2023-11-14 22:13:20.000123".into())));
+        assert_eq!(t(&ts, Value::Bytes(b"0".to_vec())), Ok(Some("0000-00-00 00:00:00.000000".into())));
+        assert_eq!(t(&ts, Value::Date(2023, 1, 2, 3, 4, 5, 6)), Ok(Some("2023-01-02 03:04:05.000006".into())));
+        assert_eq!(t(&col("binary", "binary(4)"), Value::Bytes(vec![1])), Ok(Some("01000000".into())));
+        assert_eq!(t(&col("char", "char(5)"), Value::Bytes(b"ab  ".to_vec())), Ok(Some("ab".into())));
+        assert_eq!(t(&col("bit", "bit(12)"), Value::Int(0xabc)), Ok(Some("0abc".into())));
+        assert_eq!(t(&col("bit", "bit(12)"), Value::Bytes(vec![0x0a, 0xbc])), Ok(Some("0abc".into())));
+        assert_eq!(t(&col("time", "time(6)"), Value::Time(true, 1, 2, 3, 4, 5)), Ok(Some("-26:03:04.000005".into())));
+        assert_eq!(t(&col("float", "float"), Value::Float(f32::MAX)), Ok(Some("3.4028234663852886e38".into())));
+        assert_eq!(t(&col("double", "double"), Value::Double(-1e-300)), Ok(Some("-1e-300".into())));
+        assert_eq!(t(&col("date", "date"), Value::Date(0, 0, 0, 0, 0, 0, 0)), Ok(Some("0000-00-00".into())));
+        let l = MyCol::new("c", "varchar", "varchar(10)", Some("latin1"));
+        assert_eq!(t(&l, Value::Bytes(vec![b'a', 0xe9, 0x80])), Ok(Some("aé€".into())));
+        assert!(MyCol::new("c", "varchar", "varchar(10)", Some("gbk")).text_encoding().is_err());
+    }
+
+    #[test]
+    fn query_events() {
+        assert_eq!(classify_query("db", "COMMIT"), QueryKind::Commit);
+        assert_eq!(classify_query("db", "BEGIN"), QueryKind::Other);
+        assert_eq!(
+            classify_query("db", "TRUNCATE TABLE `Order Lines`"),
+            QueryKind::Truncate { schema: "db".into(), table: "Order Lines".into() }
+        );
+        assert_eq!(
+            classify_query("db", "truncate other.t"),
+            QueryKind::Truncate { schema: "other".into(), table: "t".into() }
+        );
+        assert_eq!(
+            classify_query("db", "/* c */ ALTER TABLE `x`.`t` ADD COLUMN c int"),
+            QueryKind::Ddl(vec![("x".into(), "t".into())])
+        );
+        assert_eq!(
+            classify_query("db", "DROP TABLE IF EXISTS `a`,`b` /* generated by server */"),
+            QueryKind::Ddl(vec![("db".into(), "a".into()), ("db".into(), "b".into())])
+        );
+        assert_eq!(
+            classify_query("db", "RENAME TABLE a TO b, c TO d"),
+            QueryKind::Ddl(vec![("db".into(), "a".into()), ("db".into(), "b".into()), ("db".into(), "c".into()), ("db".into(), "d".into())])
+        );
+        assert_eq!(classify_query("db", "CREATE TEMPORARY TABLE t (a int)"), QueryKind::Other);
+        assert_eq!(classify_query("db", "GRANT SELECT ON *.* TO x"), QueryKind::Other);
+        assert_eq!(
+            classify_query("db", "ALTER TABLE t RENAME TO u"),
+            QueryKind::Ddl(vec![("db".into(), "t".into()), ("db".into(), "u".into())])
+        );
+    }
+}
