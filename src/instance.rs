@@ -18,6 +18,29 @@ pub struct Instance {
     pub meta: Meta,
 }
 
+/// Held while a run changes anything: a second `full-extract` or `delta` of
+/// the same instance is refused instead of racing this one. An exclusive
+/// SQLite transaction on `state_dir/run.lock`: the operating system drops it
+/// when the process ends, however it ends (Windows too).
+pub struct RunLock {
+    _conn: rusqlite::Connection,
+}
+
+pub fn lock(cfg: &Config) -> Result<RunLock> {
+    let path = cfg.instance.state_dir.join("run.lock");
+    let conn =
+        rusqlite::Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    conn.busy_timeout(std::time::Duration::from_millis(0))?;
+    if conn.execute_batch("BEGIN EXCLUSIVE").is_err() {
+        return Err(crate::error::config(format!(
+            "another ingest run of instance {} is under way (it holds {}); try again when it has finished",
+            cfg.instance.name,
+            path.display()
+        )));
+    }
+    Ok(RunLock { _conn: conn })
+}
+
 pub fn open(cfg: &Config, verbose: bool) -> Result<Instance> {
     std::fs::create_dir_all(&cfg.instance.state_dir)
         .with_context(|| format!("creating state_dir {}", cfg.instance.state_dir.display()))?;

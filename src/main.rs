@@ -97,6 +97,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Tables => run::tables(&cfg, meta),
         Command::Status => run::status(meta, &mut std::io::stdout()),
         Command::FullExtract { ref tables } => {
+            let _lock = instance::lock(&cfg)?;
             let s = run::full_extract(&cfg, meta, tables)?;
             println!(
                 "full extract (run {}): {} table(s), {} row(s)",
@@ -107,6 +108,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Delta => {
+            let _lock = instance::lock(&cfg)?;
             let s = run::delta(&cfg, meta)?;
             println!(
                 "delta (run {}): {} table(s), {} change(s)",

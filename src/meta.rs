@@ -13,7 +13,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clock;
 
-const MIGRATIONS: &[&str] = &[include_str!("../sql/state_v1.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../sql/state_v1.sql"),
+    include_str!("../sql/state_v2.sql"),
+];
 
 pub struct Meta {
     conn: Mutex<Connection>,
@@ -254,7 +257,7 @@ impl Meta {
         let db = self.db();
         let mut st = db.prepare(
             "SELECT id, run_id, kind, from_pos, to_pos, status FROM batches
-             WHERE status <> 'released' ORDER BY created_at, id",
+             WHERE status NOT IN ('released', 'lost') ORDER BY created_at, id",
         )?;
         let rows = st.query_map([], |r| {
             Ok(Batch {
@@ -297,6 +300,21 @@ impl Meta {
             params![batch_id, table, status, error],
         )?;
         Ok(())
+    }
+
+    /// Counts a failed load of a batch table; returns the attempts so far.
+    pub fn fail_batch_table(&self, batch_id: &str, table: &str, error: &str) -> Result<i64> {
+        let db = self.db();
+        db.execute(
+            "UPDATE batch_tables SET status = 'failed', error = ?3, attempts = attempts + 1 \
+             WHERE batch_id = ?1 AND table_name = ?2",
+            params![batch_id, table, error],
+        )?;
+        Ok(db.query_row(
+            "SELECT attempts FROM batch_tables WHERE batch_id = ?1 AND table_name = ?2",
+            params![batch_id, table],
+            |r| r.get(0),
+        )?)
     }
 
     /// A table's full extract landed: its lines in unreleased batches are

@@ -329,7 +329,11 @@ fn is_connection_lost(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Loads the still-pending tables of a batch; true when all are done.
+/// Failed loads of one table of one batch before it is given up.
+const MAX_ATTEMPTS: i64 = 3;
+
+/// Loads the still-pending tables of a batch; true when all are done
+/// (loaded, superseded by a full extract, or given up).
 fn load_batch(
     cfg: &Config,
     meta: &Meta,
@@ -409,13 +413,42 @@ fn load_batch(
                 Err(e) => {
                     let msg = format!("{e:#}");
                     log::error!("run {run_id}: {} (batch {}): {msg}", entry.source, batch.id);
-                    *all_ok.lock().unwrap_or_else(|p| p.into_inner()) = false;
                     summary
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .tables_failed
                         .push((entry.source.clone(), msg.clone()));
-                    meta.set_batch_table(&batch.id, &entry.source, "failed", Some(&msg))
+                    meta.fail_batch_table(&batch.id, &entry.source, &msg)
+                        .and_then(|attempts| {
+                            if attempts < MAX_ATTEMPTS {
+                                // Tried again by the next run; the batch waits.
+                                *all_ok.lock().unwrap_or_else(|p| p.into_inner()) = false;
+                                return Ok(());
+                            }
+                            // Give the table up so the other tables move on:
+                            // it needs a new full extract.
+                            let why = format!(
+                                "gave up after {attempts} failed loads of batch {} ({msg}): \
+                                 run `ingest full-extract {}`",
+                                batch.id, entry.source
+                            );
+                            log::error!("run {run_id}: {}: {why}", entry.source);
+                            meta.set_batch_table(
+                                &batch.id,
+                                &entry.source,
+                                "abandoned",
+                                Some(&msg),
+                            )?;
+                            meta.set_table_state(
+                                &entry.source,
+                                &schema.dest_name(),
+                                "failed",
+                                None,
+                                None,
+                                None,
+                                Some(&why),
+                            )
+                        })
                         .and_then(|_| {
                             meta.add_run_table(
                                 run_id,
@@ -503,11 +536,16 @@ fn delta_inner(
     for b in &open {
         let dir = spool_dir.join(&b.id);
         let Some(m) = spool::read_manifest(&dir)? else {
-            return Err(anyhow!(
-                "batch {} is recorded but its spool folder {} is gone",
+            // Its position was never released, so the source still has
+            // every change of it: read them again (merging twice is harmless).
+            log::warn!(
+                "run {run_id}: batch {} is recorded but its spool folder {} is gone; \
+                 its changes are read again from the source",
                 b.id,
                 dir.display()
-            ));
+            );
+            meta.set_batch_status(&b.id, "lost")?;
+            continue;
         };
         log::info!(
             "run {run_id}: finishing batch {} left by run {}",

@@ -194,6 +194,8 @@ impl BatchWriter {
             fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
         }
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        // The new folder's entry must survive a power loss as well.
+        sync_dir(spool_dir);
         Ok(BatchWriter {
             dir,
             compression,

@@ -139,3 +139,26 @@ fn passwords_never_appear_in_logs_state_or_spool() {
         );
     }
 }
+
+#[test]
+fn a_second_run_of_the_same_instance_is_refused_while_one_is_under_way() {
+    let c = Case::new("lock");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);");
+    c.ok(&["full-extract"]);
+    c.sql("INSERT INTO t VALUES (2);");
+    let mut first = c.stall(&["delta"], "recorded");
+    let out = c.ingest(&["delta"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("another ingest run of instance lock is under way"),
+        "{stderr}"
+    );
+    // status reads while a run is under way.
+    c.ok(&["status"]);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The lock died with the process.
+    c.ok(&["delta"]);
+    c.assert_same("public.t", "t", &["id"]);
+}

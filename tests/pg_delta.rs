@@ -202,3 +202,107 @@ fn tables_added_later_and_dropped_from_the_publication() {
     let out = c.ingest(&["full-extract", "public.zz"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn structure_changes_fail_only_that_table_until_its_full_extract() {
+    let c = Case::new("ddl");
+    c.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, v text, n numeric(10,2));
+         CREATE TABLE other (id int PRIMARY KEY, v text);
+         CREATE TABLE parted (id int, region text, v text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+         CREATE TABLE parted_eu PARTITION OF parted FOR VALUES IN ('eu');
+         CREATE TABLE parted_us PARTITION OF parted FOR VALUES IN ('us');
+         INSERT INTO t SELECT g, 'v', g FROM generate_series(1, 10) g;
+         INSERT INTO other SELECT g, 'o' FROM generate_series(1, 10) g;
+         INSERT INTO parted SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END, 'p' FROM generate_series(1, 10) g;",
+    );
+    c.ok(&["full-extract"]);
+    c.assert_same("public.parted", "parted", &["id", "region"]);
+    // Partitioned tables: changes published under the root's name.
+    c.sql("UPDATE parted SET v = 'changed' WHERE id < 5; DELETE FROM parted WHERE id = 9; INSERT INTO parted VALUES (11, 'eu', 'new');");
+    c.ok(&["delta"]);
+    c.assert_same("public.parted", "parted", &["id", "region"]);
+
+    // A type change fails t, named, with the fix; other goes on.
+    c.sql("UPDATE t SET v = 'before' WHERE id = 1; ALTER TABLE t ALTER COLUMN n TYPE numeric(12,4); UPDATE t SET n = 1.2345 WHERE id = 2; UPDATE other SET v = 'o2';");
+    let out = c.ingest(&["delta"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("public.t: structure changed") && stderr.contains("full-extract public.t"),
+        "{stderr}"
+    );
+    c.assert_same("public.other", "other", &["id"]);
+    let status = c.ok(&["status"]);
+    assert!(
+        status
+            .lines()
+            .any(|l| l.contains("public.t") && l.contains("failed")),
+        "{status}"
+    );
+    // Later deltas leave t alone (and say so) until its full extract.
+    c.sql(
+        "UPDATE t SET v = 'ignored for now' WHERE id = 3; UPDATE other SET v = 'o3' WHERE id = 1;",
+    );
+    let out = c.ingest(&["delta"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("public.t is failed"));
+    c.ok(&["full-extract", "public.t"]);
+    c.assert_same("public.t", "t", &["id"]);
+    c.sql("UPDATE t SET v = 'after' WHERE id = 4;");
+    c.ok(&["delta"]);
+    c.assert_same("public.t", "t", &["id"]);
+    c.assert_same("public.other", "other", &["id"]);
+
+    // Old-shape changes still in the slot when the new full extract ran are
+    // skipped, not a new failure: change, ALTER, full extract, then delta.
+    c.sql("UPDATE t SET v = 'old shape' WHERE id = 5; ALTER TABLE t ADD COLUMN extra int DEFAULT 7; UPDATE t SET extra = 8 WHERE id = 6;");
+    c.ok(&["full-extract", "public.t"]);
+    c.sql("UPDATE t SET extra = 9 WHERE id = 7;");
+    c.ok(&["delta"]);
+    c.assert_same("public.t", "t", &["id"]);
+}
+
+#[test]
+fn a_table_that_keeps_failing_to_load_is_given_up_and_the_rest_moves_on() {
+    use mysql::prelude::Queryable;
+    let c = Case::new("give_up");
+    c.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, v text); CREATE TABLE other (id int PRIMARY KEY, v text);
+         INSERT INTO t VALUES (1, 'ok'); INSERT INTO other VALUES (1, 'ok');",
+    );
+    c.ok(&["full-extract"]);
+    // The destination refuses what the source now holds.
+    c.my()
+        .query_drop(format!(
+            "ALTER TABLE `{}`.t ADD CONSTRAINT no_bad CHECK (v <> 'bad')",
+            c.db
+        ))
+        .unwrap();
+    c.sql("UPDATE t SET v = 'bad'; UPDATE other SET v = 'first';");
+    for attempt in 1..=3 {
+        let out = c.ingest(&["delta"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "attempt {attempt}: {stderr}");
+        assert!(stderr.contains("public.t"), "{stderr}");
+        if attempt == 3 {
+            assert!(
+                stderr.contains("gave up after 3 failed loads")
+                    && stderr.contains("full-extract public.t"),
+                "{stderr}"
+            );
+        }
+    }
+    // The batch was released without t: other's later changes flow again.
+    c.sql("UPDATE other SET v = 'second';");
+    c.ok(&["delta"]);
+    c.assert_same("public.other", "other", &["id"]);
+    // Once the destination accepts it, a full extract brings t back.
+    c.my()
+        .query_drop(format!("ALTER TABLE `{}`.t DROP CONSTRAINT no_bad", c.db))
+        .unwrap();
+    c.ok(&["full-extract", "public.t"]);
+    c.sql("UPDATE t SET v = 'after';");
+    c.ok(&["delta"]);
+    c.assert_same("public.t", "t", &["id"]);
+}

@@ -146,21 +146,49 @@ impl Dest {
         )?)
     }
 
-    /// Drops and creates the target (full extract of a changed table).
+    /// The columns of a table as the server describes them (name, type,
+    /// nullability, key, collation).
+    fn column_shape(&mut self, db: &str, table: &str) -> Result<Vec<mysql::Row>> {
+        Ok(self.conn.exec(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY, COALESCE(COLLATION_NAME, '') \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (db, table),
+        )?)
+    }
+
+    /// Makes the target fit the source for a full extract: an existing
+    /// target whose columns differ in any way (names, types, keys) is dropped
+    /// and created anew. The comparison goes through a probe table created
+    /// from the same DDL, so the server spells both the same way.
     pub fn recreate_target(&mut self, s: &TableSchema) -> Result<()> {
         self.conn.query_drop(sql::create_database(&s.dest_db))?;
-        let have = self.target_columns(s)?;
-        let want: Vec<String> = s.columns.iter().map(|c| c.name.clone()).collect();
-        if !have.is_empty() && have != want {
-            log::info!(
-                "{}: columns changed, recreating {}",
-                s.source_name(),
-                s.dest_name()
-            );
-            self.conn.query_drop(format!(
-                "DROP TABLE {}",
-                sql::table_ref(&s.dest_db, &s.dest_table)
-            ))?;
+        let have = self.column_shape(&s.dest_db, &s.dest_table)?;
+        if !have.is_empty() {
+            let mut probe = s.clone();
+            probe.dest_table = sql::helper_name(&s.dest_table, "probe");
+            let probe_ref = sql::table_ref(&probe.dest_db, &probe.dest_table);
+            self.conn
+                .query_drop(format!("DROP TABLE IF EXISTS {probe_ref}"))?;
+            self.conn
+                .query_drop(sql::create_target(&probe, &self.flavor))?;
+            let want = self.column_shape(&probe.dest_db, &probe.dest_table)?;
+            self.conn.query_drop(format!("DROP TABLE {probe_ref}"))?;
+            let same = have.len() == want.len()
+                && have
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.clone().unwrap() == b.clone().unwrap());
+            if !same {
+                log::info!(
+                    "{}: columns or types changed, recreating {}",
+                    s.source_name(),
+                    s.dest_name()
+                );
+                self.conn.query_drop(format!(
+                    "DROP TABLE {}",
+                    sql::table_ref(&s.dest_db, &s.dest_table)
+                ))?;
+            }
         }
         // Helper tables follow the target's columns: rebuild them each time.
         for h in ["stage", "fill"] {
@@ -239,8 +267,22 @@ impl Dest {
             if i == 1 {
                 crate::fault::point("mid-merge");
             }
-            tx.query_drop(st)
+            let warnings = tx
+                .query_iter(st)
+                .map(|r| r.warnings())
                 .with_context(|| format!("merging into {}: {}", s.dest_name(), st))?;
+            if warnings > 0 {
+                let w: Vec<(String, u32, String)> = tx.query("SHOW WARNINGS LIMIT 5")?;
+                let text: Vec<String> = w
+                    .into_iter()
+                    .map(|(_, code, m)| format!("{code}: {m}"))
+                    .collect();
+                bail!(
+                    "merging into {}: the server changed {warnings} value(s) ({}); rolled back",
+                    s.dest_name(),
+                    text.join("; ")
+                );
+            }
         }
         tx.commit()
             .with_context(|| format!("committing merge into {}", s.dest_name()))?;

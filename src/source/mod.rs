@@ -89,11 +89,14 @@ pub fn selected(src: &mut dyn Source, cfg: &Config) -> Result<Vec<(String, Strin
     Ok(picked)
 }
 
+/// (schema, table) at the source.
+pub type TableName = (String, String);
+
 /// The selected tables, and the entries without wildcards that name no table.
 pub fn selected_and_missing(
     src: &mut dyn Source,
     cfg: &Config,
-) -> Result<(Vec<(String, String)>, Vec<String>)> {
+) -> Result<(Vec<TableName>, Vec<String>)> {
     let picked: Vec<(String, String)> = src
         .list_tables()?
         .into_iter()

@@ -199,9 +199,9 @@ load_threads = 2
         stdout
     }
 
-    /// Starts ingest stalled at `point`, waits until it is there, kills it
-    /// with SIGKILL.
-    pub fn kill_at(&self, args: &[&str], point: &str) {
+    /// Starts ingest with `INGEST_TEST_STALL=point` and returns once it
+    /// stands there.
+    pub fn stall(&self, args: &[&str], point: &str) -> std::process::Child {
         let mut cmd = self.command(args);
         cmd.env("INGEST_TEST_STALL", point)
             .stderr(Stdio::piped())
@@ -222,13 +222,19 @@ load_threads = 2
             let _ = tx.send(Err(seen));
         });
         match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => child,
             Ok(Err(seen)) => panic!("ingest {args:?} ended before reaching {point}:\n{seen}"),
             Err(_) => {
                 let _ = child.kill();
                 panic!("ingest {args:?} did not reach {point} in 120 s");
             }
         }
+    }
+
+    /// Starts ingest stalled at `point`, waits until it is there, kills it
+    /// with SIGKILL.
+    pub fn kill_at(&self, args: &[&str], point: &str) {
+        let mut child = self.stall(args, point);
         child.kill().expect("SIGKILL");
         let status = child.wait().unwrap();
         assert!(!status.success(), "killed process reported success");
