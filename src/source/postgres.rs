@@ -476,8 +476,20 @@ impl PgSource {
             .map(|c| qi(&c.name))
             .collect::<Vec<_>>()
             .join(", ");
+        // A partitioned table's rows live in its partitions; an ordinary
+        // table's inheritance children are tables of their own (ONLY).
+        let kind: String = self
+            .q(
+                "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relname = $2",
+                &[&s.schema, &s.name],
+            )?
+            .first()
+            .map(|r| r.get(0))
+            .unwrap_or_default();
+        let only = if kind == "p" { "" } else { "ONLY " };
         let sql = format!(
-            "COPY (SELECT {cols} FROM {}.{}) TO STDOUT",
+            "COPY (SELECT {cols} FROM {only}{}.{}) TO STDOUT",
             qi(&s.schema),
             qi(&s.name)
         );
