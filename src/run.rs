@@ -48,9 +48,7 @@ impl Summary {
 fn source(cfg: &Config) -> Result<Box<dyn sources::Source>> {
     match &cfg.source {
         Source::Postgres(p) => Ok(Box::new(PgSource::connect(p)?)),
-        Source::Mysql(_) => Err(error::config(
-            "source type \"mysql\" is not available yet in this build (work in progress)",
-        )),
+        Source::Mysql(m) => Ok(Box::new(crate::source::mysql::MySource::connect(m)?)),
     }
 }
 

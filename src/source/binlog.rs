@@ -122,7 +122,9 @@ pub enum TextEncoding {
 
 /// Labels of `enum('a','b''c')` / `set(...)`.
 pub fn parse_labels(column_type: &str) -> Vec<String> {
-    let Some(start) = column_type.find('(') else { return vec![] };
+    let Some(start) = column_type.find('(') else {
+        return vec![];
+    };
     let body = &column_type[start + 1..];
     let mut out = vec![];
     let mut chars = body.chars().peekable();
@@ -156,8 +158,8 @@ pub fn parse_labels(column_type: &str) -> Vec<String> {
 }
 
 const CP1252_HIGH: [char; 32] = [
-    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}', '\u{90}',
-    '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
+    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}',
+    '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
 ];
 
 fn latin1_to_utf8(b: &[u8]) -> Vec<u8> {
@@ -205,8 +207,20 @@ fn epoch_text(b: &[u8]) -> Option<String> {
     Some(crate::clock::format_micros(secs * 1_000_000 + us))
 }
 
+/// Where a value comes from: a snapshot's binary protocol (text already
+/// UTF-8, CHAR trimmed, BINARY padded) or a binlog row event (raw).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Snapshot,
+    Binlog,
+}
+
 /// Spool text of one value of column `c`. `None` for SQL NULL.
-pub fn value_text<'v>(c: &MyCol, v: &'v Value) -> Result<Option<Cow<'v, [u8]>>, Unrepresentable> {
+pub fn value_text<'v>(
+    c: &MyCol,
+    v: &'v Value,
+    origin: Origin,
+) -> Result<Option<Cow<'v, [u8]>>, Unrepresentable> {
     let own = |s: String| Ok(Some(Cow::Owned(s.into_bytes())));
     match v {
         Value::NULL => Ok(None),
@@ -215,7 +229,11 @@ pub fn value_text<'v>(c: &MyCol, v: &'v Value) -> Result<Option<Cow<'v, [u8]>>, 
             match c.data_type.as_str() {
                 "enum" => label(c, i as u64, false),
                 "set" => label(c, i as u64, true),
-                "year" => own(if i == 0 || i == 1900 { "0000".into() } else { format!("{i:04}") }),
+                "year" => own(if i == 0 || i == 1900 {
+                    "0000".into()
+                } else {
+                    format!("{i:04}")
+                }),
                 "tinyint" if c.unsigned => own((i as u8).to_string()),
                 "smallint" if c.unsigned => own((i as u16).to_string()),
                 "mediumint" if c.unsigned => own((i & 0xff_ffff).to_string()),
@@ -229,12 +247,21 @@ pub fn value_text<'v>(c: &MyCol, v: &'v Value) -> Result<Option<Cow<'v, [u8]>>, 
         Value::UInt(u) => match c.data_type.as_str() {
             "enum" => label(c, *u, false),
             "set" => label(c, *u, true),
+            "year" => own(if *u == 0 || *u == 1900 {
+                "0000".into()
+            } else {
+                format!("{u:04}")
+            }),
             "bit" => own_hex_bits(c, *u),
             _ => own(u.to_string()),
         },
         Value::Float(f) => {
             if !f.is_finite() {
-                return Err(if f.is_nan() { Unrepresentable::NotANumber } else { Unrepresentable::Infinite });
+                return Err(if f.is_nan() {
+                    Unrepresentable::NotANumber
+                } else {
+                    Unrepresentable::Infinite
+                });
             }
             // The exact double of the float: MySQL would refuse the
             // shortest text of FLT_MAX as out of range.
@@ -242,7 +269,11 @@ pub fn value_text<'v>(c: &MyCol, v: &'v Value) -> Result<Option<Cow<'v, [u8]>>, 
         }
         Value::Double(d) => {
             if !d.is_finite() {
-                return Err(if d.is_nan() { Unrepresentable::NotANumber } else { Unrepresentable::Infinite });
+                return Err(if d.is_nan() {
+                    Unrepresentable::NotANumber
+                } else {
+                    Unrepresentable::Infinite
+                });
             }
             own(format!("{d:e}"))
         }
@@ -252,7 +283,10 @@ pub fn value_text<'v>(c: &MyCol, v: &'v Value) -> Result<Option<Cow<'v, [u8]>>, 
         },
         Value::Time(neg, days, h, mi, s, us) => {
             let hours = days * 24 + u32::from(*h);
-            own(format!("{}{hours:02}:{mi:02}:{s:02}.{us:06}", if *neg { "-" } else { "" }))
+            own(format!(
+                "{}{hours:02}:{mi:02}:{s:02}.{us:06}",
+                if *neg { "-" } else { "" }
+            ))
         }
         Value::Bytes(b) => {
             let b = b.as_slice();
@@ -269,21 +303,29 @@ pub fn value_text<'v>(c: &MyCol, v: &'v Value) -> Result<Option<Cow<'v, [u8]>>, 
                     Ok(Some(Cow::Owned(hex(&full))))
                 }
                 "bit" => Ok(Some(Cow::Owned(hex(b)))),
+                // Row events carry SET and ENUM as little-endian numbers.
+                "set" | "enum" if origin == Origin::Binlog && b.len() <= 8 => {
+                    let mut n = 0u64;
+                    for (i, x) in b.iter().enumerate() {
+                        n |= u64::from(*x) << (8 * i);
+                    }
+                    label(c, n, c.data_type == "set")
+                }
                 _ if c.binary() => Ok(Some(Cow::Owned(hex(b)))),
                 "char" => {
                     // CHAR's trailing spaces are never part of the value.
                     let end = b.iter().rposition(|&x| x != b' ').map_or(0, |p| p + 1);
-                    Ok(Some(convert_text(c, &b[..end])))
+                    Ok(Some(convert_text(c, &b[..end], origin)))
                 }
-                _ => Ok(Some(convert_text(c, b))),
+                _ => Ok(Some(convert_text(c, b, origin))),
             }
         }
     }
 }
 
-fn convert_text<'v>(c: &MyCol, b: &'v [u8]) -> Cow<'v, [u8]> {
-    match c.text_encoding() {
-        Ok(TextEncoding::Latin1) => Cow::Owned(latin1_to_utf8(b)),
+fn convert_text<'v>(c: &MyCol, b: &'v [u8], origin: Origin) -> Cow<'v, [u8]> {
+    match (origin, c.text_encoding()) {
+        (Origin::Binlog, Ok(TextEncoding::Latin1)) => Cow::Owned(latin1_to_utf8(b)),
         _ => Cow::Borrowed(b),
     }
 }
@@ -319,7 +361,10 @@ pub enum QueryKind {
     /// BEGIN, COMMIT, SAVEPOINT, and statements about other things.
     Other,
     Commit,
-    Truncate { schema: String, table: String },
+    Truncate {
+        schema: String,
+        table: String,
+    },
     /// Structure change of these tables (ALTER, DROP, RENAME, CREATE).
     Ddl(Vec<(String, String)>),
 }
@@ -418,7 +463,10 @@ fn tokens(sql: &str) -> Vec<String> {
 fn table_name(tok: &str, schema: &str) -> (String, String) {
     let t = tok.strip_prefix('`').unwrap_or(tok);
     match t.split_once('.') {
-        Some((d, n)) => (d.trim_start_matches('`').to_string(), n.trim_start_matches('`').to_string()),
+        Some((d, n)) => (
+            d.trim_start_matches('`').to_string(),
+            n.trim_start_matches('`').to_string(),
+        ),
         None => (schema.to_string(), t.to_string()),
     }
 }
@@ -461,7 +509,11 @@ pub fn classify_query(schema: &str, sql: &str) -> QueryKind {
                     }
                     // ALTER ... RENAME [TO] x
                     if let Some(r) = up.iter().position(|w| w == "RENAME") {
-                        let j = if kw(r + 1) == "TO" || kw(r + 1) == "AS" { r + 2 } else { r + 1 };
+                        let j = if kw(r + 1) == "TO" || kw(r + 1) == "AS" {
+                            r + 2
+                        } else {
+                            r + 1
+                        };
                         if let Some(n) = t.get(j) {
                             names.push(table_name(n, schema));
                         }
@@ -497,7 +549,8 @@ mod tests {
     use super::*;
 
     fn t(c: &MyCol, v: Value) -> Result<Option<String>, Unrepresentable> {
-        value_text(c, &v).map(|o| o.map(|b| String::from_utf8(b.into_owned()).unwrap()))
+        value_text(c, &v, Origin::Binlog)
+            .map(|o| o.map(|b| String::from_utf8(b.into_owned()).unwrap()))
     }
 
     fn col(dt: &str, ct: &str) -> MyCol {
@@ -506,13 +559,34 @@ mod tests {
 
     #[test]
     fn binlog_quirks_are_corrected() {
-        assert_eq!(t(&col("tinyint", "tinyint(3) unsigned"), Value::Int(-1)), Ok(Some("255".into())));
-        assert_eq!(t(&col("bigint", "bigint(20) unsigned"), Value::Int(-1)), Ok(Some("18446744073709551615".into())));
-        assert_eq!(t(&col("mediumint", "mediumint(9)"), Value::Int(0xff_ffff)), Ok(Some("-1".into())));
-        assert_eq!(t(&col("mediumint", "mediumint(9)"), Value::Int(-8_388_608)), Ok(Some("-8388608".into())));
-        assert_eq!(t(&col("mediumint", "mediumint(8) unsigned"), Value::Int(-1)), Ok(Some("16777215".into())));
-        assert_eq!(t(&col("year", "year(4)"), Value::Int(1900)), Ok(Some("0000".into())));
-        assert_eq!(t(&col("year", "year(4)"), Value::Int(2155)), Ok(Some("2155".into())));
+        assert_eq!(
+            t(&col("tinyint", "tinyint(3) unsigned"), Value::Int(-1)),
+            Ok(Some("255".into()))
+        );
+        assert_eq!(
+            t(&col("bigint", "bigint(20) unsigned"), Value::Int(-1)),
+            Ok(Some("18446744073709551615".into()))
+        );
+        assert_eq!(
+            t(&col("mediumint", "mediumint(9)"), Value::Int(0xff_ffff)),
+            Ok(Some("-1".into()))
+        );
+        assert_eq!(
+            t(&col("mediumint", "mediumint(9)"), Value::Int(-8_388_608)),
+            Ok(Some("-8388608".into()))
+        );
+        assert_eq!(
+            t(&col("mediumint", "mediumint(8) unsigned"), Value::Int(-1)),
+            Ok(Some("16777215".into()))
+        );
+        assert_eq!(
+            t(&col("year", "year(4)"), Value::Int(1900)),
+            Ok(Some("0000".into()))
+        );
+        assert_eq!(
+            t(&col("year", "year(4)"), Value::Int(2155)),
+            Ok(Some("2155".into()))
+        );
         let e = col("enum", "enum('a','b''c','😀')");
         assert_eq!(e.labels, vec!["a", "b'c", "😀"]);
         assert_eq!(t(&e, Value::Int(2)), Ok(Some("b'c".into())));
@@ -521,21 +595,64 @@ mod tests {
         let s = col("set", "set('x','y','z')");
         assert_eq!(t(&s, Value::Int(5)), Ok(Some("x,z".into())));
         assert_eq!(t(&s, Value::Int(0)), Ok(Some("".into())));
+        assert_eq!(t(&s, Value::Bytes(vec![6])), Ok(Some("y,z".into())));
+        assert_eq!(
+            t(&col("year", "year(4)"), Value::UInt(1900)),
+            Ok(Some("0000".into()))
+        );
         let ts = col("timestamp", "timestamp(6)");
-        assert_eq!(t(&ts, Value::Bytes(b"1700000000.000123".to_vec())), Ok(Some("2023-11-14 22:13:20.000123".into())));
-        assert_eq!(t(&ts, Value::Bytes(b"0".to_vec())), Ok(Some("0000-00-00 00:00:00.000000".into())));
-        assert_eq!(t(&ts, Value::Date(2023, 1, 2, 3, 4, 5, 6)), Ok(Some("2023-01-02 03:04:05.000006".into())));
-        assert_eq!(t(&col("binary", "binary(4)"), Value::Bytes(vec![1])), Ok(Some("01000000".into())));
-        assert_eq!(t(&col("char", "char(5)"), Value::Bytes(b"ab  ".to_vec())), Ok(Some("ab".into())));
-        assert_eq!(t(&col("bit", "bit(12)"), Value::Int(0xabc)), Ok(Some("0abc".into())));
-        assert_eq!(t(&col("bit", "bit(12)"), Value::Bytes(vec![0x0a, 0xbc])), Ok(Some("0abc".into())));
-        assert_eq!(t(&col("time", "time(6)"), Value::Time(true, 1, 2, 3, 4, 5)), Ok(Some("-26:03:04.000005".into())));
-        assert_eq!(t(&col("float", "float"), Value::Float(f32::MAX)), Ok(Some("3.4028234663852886e38".into())));
-        assert_eq!(t(&col("double", "double"), Value::Double(-1e-300)), Ok(Some("-1e-300".into())));
-        assert_eq!(t(&col("date", "date"), Value::Date(0, 0, 0, 0, 0, 0, 0)), Ok(Some("0000-00-00".into())));
+        assert_eq!(
+            t(&ts, Value::Bytes(b"1700000000.000123".to_vec())),
+            Ok(Some("2023-11-14 22:13:20.000123".into()))
+        );
+        assert_eq!(
+            t(&ts, Value::Bytes(b"0".to_vec())),
+            Ok(Some("0000-00-00 00:00:00.000000".into()))
+        );
+        assert_eq!(
+            t(&ts, Value::Date(2023, 1, 2, 3, 4, 5, 6)),
+            Ok(Some("2023-01-02 03:04:05.000006".into()))
+        );
+        assert_eq!(
+            t(&col("binary", "binary(4)"), Value::Bytes(vec![1])),
+            Ok(Some("01000000".into()))
+        );
+        assert_eq!(
+            t(&col("char", "char(5)"), Value::Bytes(b"ab  ".to_vec())),
+            Ok(Some("ab".into()))
+        );
+        assert_eq!(
+            t(&col("bit", "bit(12)"), Value::Int(0xabc)),
+            Ok(Some("0abc".into()))
+        );
+        assert_eq!(
+            t(&col("bit", "bit(12)"), Value::Bytes(vec![0x0a, 0xbc])),
+            Ok(Some("0abc".into()))
+        );
+        assert_eq!(
+            t(&col("time", "time(6)"), Value::Time(true, 1, 2, 3, 4, 5)),
+            Ok(Some("-26:03:04.000005".into()))
+        );
+        assert_eq!(
+            t(&col("float", "float"), Value::Float(f32::MAX)),
+            Ok(Some("3.4028234663852886e38".into()))
+        );
+        assert_eq!(
+            t(&col("double", "double"), Value::Double(-1e-300)),
+            Ok(Some("-1e-300".into()))
+        );
+        assert_eq!(
+            t(&col("date", "date"), Value::Date(0, 0, 0, 0, 0, 0, 0)),
+            Ok(Some("0000-00-00".into()))
+        );
         let l = MyCol::new("c", "varchar", "varchar(10)", Some("latin1"));
-        assert_eq!(t(&l, Value::Bytes(vec![b'a', 0xe9, 0x80])), Ok(Some("aé€".into())));
-        assert!(MyCol::new("c", "varchar", "varchar(10)", Some("gbk")).text_encoding().is_err());
+        assert_eq!(
+            t(&l, Value::Bytes(vec![b'a', 0xe9, 0x80])),
+            Ok(Some("aé€".into()))
+        );
+        assert!(MyCol::new("c", "varchar", "varchar(10)", Some("gbk"))
+            .text_encoding()
+            .is_err());
     }
 
     #[test]
@@ -544,26 +661,46 @@ mod tests {
         assert_eq!(classify_query("db", "BEGIN"), QueryKind::Other);
         assert_eq!(
             classify_query("db", "TRUNCATE TABLE `Order Lines`"),
-            QueryKind::Truncate { schema: "db".into(), table: "Order Lines".into() }
+            QueryKind::Truncate {
+                schema: "db".into(),
+                table: "Order Lines".into()
+            }
         );
         assert_eq!(
             classify_query("db", "truncate other.t"),
-            QueryKind::Truncate { schema: "other".into(), table: "t".into() }
+            QueryKind::Truncate {
+                schema: "other".into(),
+                table: "t".into()
+            }
         );
         assert_eq!(
             classify_query("db", "/* c */ ALTER TABLE `x`.`t` ADD COLUMN c int"),
             QueryKind::Ddl(vec![("x".into(), "t".into())])
         );
         assert_eq!(
-            classify_query("db", "DROP TABLE IF EXISTS `a`,`b` /* generated by server */"),
+            classify_query(
+                "db",
+                "DROP TABLE IF EXISTS `a`,`b` /* generated by server */"
+            ),
             QueryKind::Ddl(vec![("db".into(), "a".into()), ("db".into(), "b".into())])
         );
         assert_eq!(
             classify_query("db", "RENAME TABLE a TO b, c TO d"),
-            QueryKind::Ddl(vec![("db".into(), "a".into()), ("db".into(), "b".into()), ("db".into(), "c".into()), ("db".into(), "d".into())])
+            QueryKind::Ddl(vec![
+                ("db".into(), "a".into()),
+                ("db".into(), "b".into()),
+                ("db".into(), "c".into()),
+                ("db".into(), "d".into())
+            ])
         );
-        assert_eq!(classify_query("db", "CREATE TEMPORARY TABLE t (a int)"), QueryKind::Other);
-        assert_eq!(classify_query("db", "GRANT SELECT ON *.* TO x"), QueryKind::Other);
+        assert_eq!(
+            classify_query("db", "CREATE TEMPORARY TABLE t (a int)"),
+            QueryKind::Other
+        );
+        assert_eq!(
+            classify_query("db", "GRANT SELECT ON *.* TO x"),
+            QueryKind::Other
+        );
         assert_eq!(
             classify_query("db", "ALTER TABLE t RENAME TO u"),
             QueryKind::Ddl(vec![("db".into(), "t".into()), ("db".into(), "u".into())])

@@ -3,6 +3,8 @@
 //! bytes. Snapshot and stream are separate calls: a full extract records the
 //! position first, then snapshots; a delta reads from the committed position.
 
+pub mod binlog;
+pub mod mysql;
 pub mod pgoutput;
 pub mod postgres;
 

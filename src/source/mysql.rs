@@ -1,0 +1,695 @@
+//! MySQL/MariaDB source: catalog and prerequisites, snapshots through the
+//! binary protocol, deltas from the binlog.
+//!
+//! Deltas read the binlog from the committed `file:pos` to its current end
+//! with the replication protocol in non-blocking mode
+//! (`BINLOG_DUMP_NON_BLOCK`: the stream ends by itself at the end of the
+//! log, across rotations), parsed by `mysql_common`. Events of tables that
+//! are not selected are skipped before their rows are decoded. The position
+//! moves only at transaction boundaries (XID, COMMIT, a standalone
+//! statement), and it is committed in state.db only after the batch is
+//! merged; the binlog itself keeps everything, so nothing is released.
+//! Values go through [`super::binlog::value_text`] on both paths.
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, bail, Context, Result};
+use mysql::binlog::events::EventData;
+use mysql::prelude::Queryable;
+use mysql::{BinlogDumpFlags, BinlogRequest, Conn, Opts, OptsBuilder, Value};
+
+use super::binlog::{classify_query, value_text, MyCol, Origin, QueryKind};
+use super::{DeltaOutcome, Source, Warnings};
+use crate::config::{Config, MysqlSource};
+use crate::dest::mysql_message;
+use crate::error;
+use crate::schema::{Column, Conv, TableSchema};
+use crate::spool::{BatchWriter, Op, TableWriter};
+
+/// MariaDB's own event types, unknown to `mysql_common`.
+const MARIADB_ANNOTATE_ROWS: u8 = 160;
+const MARIADB_GTID: u8 = 162;
+
+pub struct MySource {
+    conn: Conn,
+    opts: Opts,
+    cfg: MysqlSource,
+    mariadb: bool,
+    /// Catalog description of each described table, by (database, table).
+    cols: HashMap<(String, String), Vec<MyCol>>,
+}
+
+/// `file:pos`.
+pub fn pos_text(file: &str, pos: u64) -> String {
+    format!("{file}:{pos}")
+}
+
+pub fn parse_pos(s: &str) -> Option<(String, u64)> {
+    let (f, p) = s.rsplit_once(':')?;
+    Some((f.to_string(), p.parse().ok()?))
+}
+
+/// Binlog positions order by file (names carry a fixed-width sequence
+/// number), then offset.
+fn before(a: &(String, u64), b: &(String, u64)) -> bool {
+    (a.0.as_str(), a.1) < (b.0.as_str(), b.1)
+}
+
+fn qi(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+impl MySource {
+    pub fn connect(cfg: &MysqlSource) -> Result<MySource> {
+        let opts: Opts = OptsBuilder::new()
+            .ip_or_hostname(Some(cfg.host.clone()))
+            .tcp_port(cfg.port)
+            .user(Some(cfg.user.clone()))
+            .pass(Some(cfg.password.clone()))
+            .prefer_socket(false)
+            .tcp_connect_timeout(Some(std::time::Duration::from_secs(15)))
+            .init(vec!["SET NAMES utf8mb4", "SET time_zone = '+00:00'"])
+            .into();
+        let mut conn = Conn::new(opts.clone()).map_err(|e| {
+            error::connect(format!(
+                "source MySQL {}:{} (user {}): {}; check [source] host, port, user and password",
+                cfg.host,
+                cfg.port,
+                cfg.user,
+                mysql_message(&e)
+            ))
+        })?;
+        let version: String = conn.query_first("SELECT VERSION()")?.unwrap_or_default();
+        Ok(MySource {
+            conn,
+            opts,
+            cfg: cfg.clone(),
+            mariadb: version.contains("MariaDB"),
+            cols: HashMap::new(),
+        })
+    }
+
+    fn check_prerequisites(&mut self) -> Result<String> {
+        let (version, log_bin, format, image): (String, String, String, String) = self
+            .conn
+            .query_first("SELECT VERSION(), @@log_bin, @@binlog_format, @@binlog_row_image")?
+            .ok_or_else(|| anyhow!("no answer to SELECT @@log_bin"))?;
+        if log_bin != "1" && !log_bin.eq_ignore_ascii_case("ON") {
+            return Err(error::config(
+                "source binary log is off (log_bin = OFF): set log_bin and server_id in the server's \
+                 configuration and restart it",
+            ));
+        }
+        if !format.eq_ignore_ascii_case("ROW") {
+            return Err(error::config(format!(
+                "source binlog_format is {format}, deltas need ROW: run SET GLOBAL binlog_format = 'ROW' \
+                 (and set it in the server's configuration)"
+            )));
+        }
+        if !image.eq_ignore_ascii_case("FULL") {
+            return Err(error::config(format!(
+                "source binlog_row_image is {image}, deltas need FULL: run SET GLOBAL binlog_row_image = 'FULL' \
+                 (and set it in the server's configuration)"
+            )));
+        }
+        let grants: Vec<String> = self.conn.query("SHOW GRANTS")?;
+        let global: Vec<String> = grants
+            .iter()
+            .map(|g| g.to_ascii_uppercase())
+            .filter(|g| g.contains(" ON *.*"))
+            .collect();
+        let has = |p: &str| {
+            global
+                .iter()
+                .any(|g| g.contains("ALL PRIVILEGES") || g.contains(p))
+        };
+        let mut missing = vec![];
+        if !has("REPLICATION SLAVE") && !has("REPLICATION REPLICA") {
+            missing.push("REPLICATION SLAVE");
+        }
+        if !has("REPLICATION CLIENT") && !has("BINLOG MONITOR") {
+            missing.push("REPLICATION CLIENT");
+        }
+        let any_select = grants.iter().any(|g| {
+            let g = g.to_ascii_uppercase();
+            g.contains("ALL PRIVILEGES") || g.contains("SELECT")
+        });
+        if !any_select {
+            missing.push("SELECT");
+        }
+        if !missing.is_empty() {
+            return Err(error::config(format!(
+                "source user {} lacks {}: run GRANT {} ON *.* TO '{}'",
+                self.cfg.user,
+                missing.join(", "),
+                missing.join(", "),
+                self.cfg.user
+            )));
+        }
+        Ok(version)
+    }
+
+    /// The binlog's current end.
+    fn master_status(&mut self) -> Result<(String, u64)> {
+        let row: Option<mysql::Row> = match self.conn.query_first("SHOW MASTER STATUS") {
+            Ok(r) => r,
+            // MySQL 8.4 renamed it.
+            Err(_) => self.conn.query_first("SHOW BINARY LOG STATUS")?,
+        };
+        let row = row.ok_or_else(|| {
+            error::config(
+                "the source reports no binary log (SHOW MASTER STATUS is empty): turn log_bin on",
+            )
+        })?;
+        let file: String = row
+            .get(0)
+            .ok_or_else(|| anyhow!("SHOW MASTER STATUS: no file"))?;
+        let pos: u64 = row
+            .get(1)
+            .ok_or_else(|| anyhow!("SHOW MASTER STATUS: no position"))?;
+        Ok((file, pos))
+    }
+
+    fn describe_table(&mut self, cfg: &Config, db: &str, table: &str) -> Result<TableSchema> {
+        let name = format!("{db}.{table}");
+        let rows: Vec<(String, String, String, String, Option<String>)> = self.conn.exec(
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_SET_NAME \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (db, table),
+        )?;
+        if rows.is_empty() {
+            return Err(error::config(format!(
+                "table {name} not found at the source"
+            )));
+        }
+        let pk: Vec<String> = self.conn.exec(
+            "SELECT COLUMN_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
+            (db, table),
+        )?;
+        let mut mycols = vec![];
+        let mut columns = vec![];
+        for (n, dt, ct, nullable, cs) in &rows {
+            let c = MyCol::new(n, dt, ct, cs.as_deref());
+            c.text_encoding()
+                .map_err(|m| anyhow!("table {name}: {m}"))?;
+            columns.push(Column {
+                name: n.clone(),
+                source_type: ct.clone(),
+                dest_type: c.dest_type(),
+                conv: Conv::Verbatim,
+                binary: c.binary(),
+                toastable: false,
+                nullable: nullable == "YES",
+            });
+            mycols.push(c);
+        }
+        let names: Vec<String> = match cfg.rule_for(db, table).and_then(|r| r.key.clone()) {
+            Some(k) => k,
+            None if pk.is_empty() => {
+                return Err(error::config(format!(
+                    "table {name} has no primary key: add `key = [\"col\", ...]` to its [[table]] entry"
+                )))
+            }
+            None => pk,
+        };
+        let mut key = vec![];
+        for k in &names {
+            match columns.iter().position(|c| &c.name == k) {
+                Some(i) => key.push(i),
+                None => {
+                    return Err(error::config(format!(
+                        "table {name}: key column \"{k}\" does not exist (columns: {})",
+                        columns
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )))
+                }
+            }
+        }
+        let (dest_db, dest_table) = cfg.dest_name("", db, table);
+        self.cols
+            .insert((db.to_string(), table.to_string()), mycols);
+        Ok(TableSchema {
+            schema: db.into(),
+            name: table.into(),
+            dest_db,
+            dest_table,
+            columns,
+            key,
+        })
+    }
+
+    fn select_table(
+        &mut self,
+        s: &TableSchema,
+        w: &mut TableWriter,
+        ts: &str,
+        warnings: &mut Warnings,
+    ) -> Result<u64> {
+        let cols = self
+            .cols
+            .get(&(s.schema.clone(), s.name.clone()))
+            .cloned()
+            .ok_or_else(|| anyhow!("{} was not described", s.source_name()))?;
+        let list = s
+            .columns
+            .iter()
+            .map(|c| qi(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT {list} FROM {}.{}", qi(&s.schema), qi(&s.name));
+        let table = s.source_name();
+        // A consistent read of the table, without locking it.
+        let mut n = 0u64;
+        let result = self
+            .conn
+            .exec_iter(sql.as_str(), ())
+            .map_err(|e| anyhow!("snapshot of {table}: {}", mysql_message(&e)))?;
+        for row in result {
+            let row = row.map_err(|e| {
+                anyhow!("snapshot of {table}, row {}: {}", n + 1, mysql_message(&e))
+            })?;
+            let mut vals = Vec::with_capacity(cols.len());
+            for (i, c) in cols.iter().enumerate() {
+                let v = row.as_ref(i).unwrap_or(&Value::NULL);
+                vals.push(match value_text(c, v, Origin::Snapshot) {
+                    Ok(v) => v,
+                    Err(why) => {
+                        warnings.add(&table, &c.name, why);
+                        None
+                    }
+                });
+            }
+            n += 1;
+            w.write(Op::Insert, n, ts, &[], vals.iter().map(|v| v.as_deref()))?;
+            if n == 1 {
+                crate::fault::point("snapshot-row");
+            }
+        }
+        Ok(n)
+    }
+
+    fn binlog_files(&mut self) -> Result<Vec<String>> {
+        let rows: Vec<mysql::Row> = self.conn.query("SHOW BINARY LOGS")?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.get::<String, usize>(0))
+            .collect())
+    }
+
+    fn read_binlog(
+        &mut self,
+        from: &str,
+        tables: &HashMap<(String, String), TableSchema>,
+        since: &HashMap<(String, String), String>,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<DeltaOutcome> {
+        let (file, pos) = parse_pos(from).ok_or_else(|| anyhow!("bad binlog position '{from}'"))?;
+        let files = self.binlog_files()?;
+        if !files.contains(&file) {
+            return Err(error::config(format!(
+                "binlog file {file} (position {from}) is no longer on the source (purged; oldest is {}): \
+                 changes since then are lost to ingest; run `ingest full-extract` of the selected tables",
+                files.first().map(String::as_str).unwrap_or("none")
+            )));
+        }
+        let mut conn = Conn::new(self.opts.clone())
+            .map_err(|e| anyhow!("binlog connection: {}", mysql_message(&e)))?;
+        if self.mariadb {
+            conn.query_drop("SET @mariadb_slave_capability = 4")?;
+        }
+        let request = BinlogRequest::new(self.cfg.server_id)
+            .with_filename(file.as_bytes().to_vec())
+            .with_pos(pos)
+            .with_flags(BinlogDumpFlags::BINLOG_DUMP_NON_BLOCK);
+        let mut stream = conn
+            .get_binlog_stream(request)
+            .map_err(|e| anyhow!("requesting the binlog from {from}: {}", mysql_message(&e)))?;
+        let since: HashMap<(String, String), (String, u64)> = since
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), parse_pos(v)?)))
+            .collect();
+        let mut dec = RowDecoder {
+            tables,
+            cols: &self.cols,
+            since,
+            writers: HashMap::new(),
+            changed: vec![],
+            seq: 0,
+            ts: crate::clock::format_micros(0),
+            vals: vec![],
+        };
+        let mut cur_file = file;
+        let mut committed: Option<String> = None;
+        let mut transactions = 0u64;
+        while let Some(ev) = stream.next() {
+            let ev = ev.map_err(|e| {
+                anyhow!("reading the binlog after {cur_file}: {}", mysql_message(&e))
+            })?;
+            let h = ev.header();
+            let next = u64::from(h.log_pos());
+            let here = (cur_file.clone(), next);
+            let data = ev.read_data().with_context(|| {
+                format!("decoding a binlog event at {}", pos_text(&cur_file, next))
+            })?;
+            match data {
+                // The first, "fake" rotate names the file we asked for (with
+                // stray checksum bytes at times): only real ones count.
+                Some(EventData::RotateEvent(r)) if h.log_pos() != 0 || h.timestamp() != 0 => {
+                    cur_file = r.name().to_string();
+                }
+                Some(EventData::RowsEvent(re)) => {
+                    let Some(tme) = stream.get_tme(re.table_id()) else {
+                        bail!(
+                            "rows event for unknown table id {} at {}",
+                            re.table_id(),
+                            pos_text(&cur_file, next)
+                        );
+                    };
+                    let key = (
+                        tme.database_name().to_string(),
+                        tme.table_name().to_string(),
+                    );
+                    if tables.contains_key(&key) {
+                        dec.rows(&key, &re, tme, &here, batch, warnings)?;
+                    }
+                }
+                Some(EventData::XidEvent(_)) => {
+                    transactions += 1;
+                    committed = Some(pos_text(&cur_file, next));
+                }
+                Some(EventData::QueryEvent(q)) => {
+                    let sql = q.query();
+                    let upper = sql.trim_start().to_ascii_uppercase();
+                    if upper.starts_with("BEGIN") || upper.starts_with("XA START") {
+                        dec.ts = crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000);
+                        continue;
+                    }
+                    if upper.starts_with("SAVEPOINT") || upper.starts_with("ROLLBACK TO") {
+                        continue;
+                    }
+                    match classify_query(&q.schema(), &sql) {
+                        QueryKind::Truncate { schema, table } => {
+                            let key = (schema, table);
+                            if tables.contains_key(&key) {
+                                dec.seq += 1;
+                                let seq = dec.seq;
+                                dec.writer(&key, batch)?.truncate(seq);
+                            }
+                        }
+                        QueryKind::Ddl(names) => {
+                            for key in names {
+                                if tables.contains_key(&key) {
+                                    dec.structure_changed(
+                                        &key,
+                                        &here,
+                                        &format!("statement `{sql}`"),
+                                    );
+                                }
+                            }
+                        }
+                        QueryKind::Commit | QueryKind::Other => {}
+                    }
+                    // COMMIT, or a statement that commits by itself.
+                    transactions += 1;
+                    committed = Some(pos_text(&cur_file, next));
+                }
+                None if h.event_type_raw() == MARIADB_GTID => {
+                    dec.ts = crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000);
+                }
+                None if h.event_type_raw() == MARIADB_ANNOTATE_ROWS => {}
+                _ => {}
+            }
+        }
+        let mut out = vec![];
+        for (_, w) in dec.writers {
+            out.push(w.finish()?);
+        }
+        out.sort_by(|a, b| a.file.cmp(&b.file));
+        Ok(DeltaOutcome {
+            tables: out,
+            to_pos: committed,
+            changed: dec.changed,
+            transactions,
+        })
+    }
+}
+
+/// Turns row events into spool lines, one writer per table.
+struct RowDecoder<'t> {
+    tables: &'t HashMap<(String, String), TableSchema>,
+    cols: &'t HashMap<(String, String), Vec<MyCol>>,
+    since: HashMap<(String, String), (String, u64)>,
+    writers: HashMap<(String, String), TableWriter>,
+    changed: Vec<(String, String)>,
+    seq: u64,
+    ts: String,
+    vals: Vec<Option<Vec<u8>>>,
+}
+
+impl RowDecoder<'_> {
+    fn writer(
+        &mut self,
+        key: &(String, String),
+        batch: &mut BatchWriter,
+    ) -> Result<&mut TableWriter> {
+        Ok(match self.writers.entry(key.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(batch.table(&self.tables[key])?)
+            }
+        })
+    }
+
+    /// Marks a table changed unless the change is older than its snapshot.
+    fn structure_changed(
+        &mut self,
+        key: &(String, String),
+        at: &(String, u64),
+        what: &str,
+    ) -> bool {
+        if self.since.get(key).is_some_and(|s| before(at, s)) {
+            return false;
+        }
+        if !self.changed.contains(key) {
+            log::error!(
+                "{}.{}: structure changed at {} ({what}); its changes are not applied: run `ingest full-extract {}.{}`",
+                key.0,
+                key.1,
+                pos_text(&at.0, at.1),
+                key.0,
+                key.1
+            );
+            self.changed.push(key.clone());
+        }
+        true
+    }
+
+    fn rows(
+        &mut self,
+        key: &(String, String),
+        re: &mysql::binlog::events::RowsEventData<'_>,
+        tme: &mysql::binlog::events::TableMapEvent<'_>,
+        at: &(String, u64),
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<()> {
+        if self.changed.contains(key) {
+            return Ok(());
+        }
+        let s = &self.tables[key];
+        if tme.columns_count() as usize != s.columns.len() {
+            // Older than the snapshot, in another shape: the snapshot has it;
+            // otherwise the table is marked changed.
+            let what = format!("{} columns in the binlog", tme.columns_count());
+            self.structure_changed(key, at, &what);
+            return Ok(());
+        }
+        for r in re.rows(tme) {
+            let (before_row, after_row) = r.with_context(|| {
+                format!(
+                    "decoding rows of {}.{} at {}",
+                    key.0,
+                    key.1,
+                    pos_text(&at.0, at.1)
+                )
+            })?;
+            match (before_row, after_row) {
+                (None, Some(a)) => self.emit(key, Op::Insert, &a, batch, warnings)?,
+                (Some(b), None) => self.emit(key, Op::Delete, &b, batch, warnings)?,
+                (Some(b), Some(a)) => {
+                    let key_changed = s.key.iter().any(|&k| b.as_ref(k) != a.as_ref(k));
+                    if key_changed {
+                        self.emit(key, Op::Delete, &b, batch, warnings)?;
+                        self.emit(key, Op::Insert, &a, batch, warnings)?;
+                    } else {
+                        self.emit(key, Op::Update, &a, batch, warnings)?;
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn emit(
+        &mut self,
+        key: &(String, String),
+        op: Op,
+        row: &mysql::binlog::row::BinlogRow,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<()> {
+        use mysql::binlog::value::BinlogValue;
+        let cols = &self.cols[key];
+        let table = format!("{}.{}", key.0, key.1);
+        self.vals.clear();
+        for (i, c) in cols.iter().enumerate() {
+            let v = match row.as_ref(i) {
+                None => None,
+                Some(BinlogValue::Value(v)) => match value_text(c, v, Origin::Binlog) {
+                    Ok(t) => t.map(|t| t.into_owned()),
+                    Err(why) => {
+                        warnings.add(&table, &c.name, why);
+                        None
+                    }
+                },
+                Some(BinlogValue::Jsonb(j)) => {
+                    let json = serde_json::Value::try_from(j.clone())
+                        .map_err(|e| anyhow!("{table}.{}: JSON value not understood: {e}", c.name))?;
+                    Some(json.to_string().into_bytes())
+                }
+                Some(BinlogValue::JsonDiff(_)) => bail!(
+                    "{table}.{}: the binlog holds a partial JSON update; set binlog_row_value_options = '' \
+                     at the source so that whole values are logged",
+                    c.name
+                ),
+            };
+            self.vals.push(v);
+        }
+        self.seq += 1;
+        let seq = self.seq;
+        let ts = self.ts.clone();
+        let vals = std::mem::take(&mut self.vals);
+        let w = self.writer(key, batch)?;
+        w.write(op, seq, &ts, &[], vals.iter().map(|v| v.as_deref()))?;
+        self.vals = vals;
+        if seq == 1 {
+            crate::fault::point("delta-row");
+        }
+        Ok(())
+    }
+}
+
+impl Source for MySource {
+    fn kind(&self) -> &'static str {
+        if self.mariadb {
+            "MariaDB"
+        } else {
+            "MySQL"
+        }
+    }
+
+    fn database(&self) -> &str {
+        "(server)"
+    }
+
+    fn check(&mut self) -> Result<String> {
+        self.check_prerequisites()
+    }
+
+    fn list_tables(&mut self) -> Result<Vec<(String, String)>> {
+        Ok(self.conn.query(
+            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' \
+             AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1, 2",
+        )?)
+    }
+
+    fn describe(&mut self, cfg: &Config, schema: &str, table: &str) -> Result<TableSchema> {
+        self.describe_table(cfg, schema, table)
+    }
+
+    /// The binlog keeps everything: the position is just its end now.
+    fn prepare_full(&mut self, _tables: &[(String, String)]) -> Result<(String, bool)> {
+        let (f, p) = self.master_status()?;
+        Ok((pos_text(&f, p), false))
+    }
+
+    fn snapshot(
+        &mut self,
+        s: &TableSchema,
+        w: &mut TableWriter,
+        ts: &str,
+        warnings: &mut Warnings,
+    ) -> Result<u64> {
+        self.select_table(s, w, ts, warnings)
+    }
+
+    fn start_position(&mut self, committed: Option<&str>) -> Result<Option<String>> {
+        Ok(committed.map(str::to_string))
+    }
+
+    fn unreadable(&mut self, _schema: &str, _table: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    fn current_position(&mut self) -> Result<String> {
+        let (f, p) = self.master_status()?;
+        Ok(pos_text(&f, p))
+    }
+
+    fn changes(
+        &mut self,
+        from: &str,
+        tables: &HashMap<(String, String), TableSchema>,
+        since: &HashMap<(String, String), String>,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<DeltaOutcome> {
+        self.read_binlog(from, tables, since, batch, warnings)
+    }
+
+    /// Nothing to release: the position lives in state.db.
+    fn release(&mut self, _to: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn position_line(&mut self) -> Result<String> {
+        let (f, p) = self.master_status()?;
+        Ok(format!(
+            "binlog end now {} (server_id {} for the dump)",
+            pos_text(&f, p),
+            self.cfg.server_id
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions() {
+        assert_eq!(
+            parse_pos("binlog.000012:4567"),
+            Some(("binlog.000012".into(), 4567))
+        );
+        assert_eq!(parse_pos("nope"), None);
+        assert!(before(
+            &("binlog.000002".into(), 900),
+            &("binlog.000010".into(), 4)
+        ));
+        assert!(before(
+            &("binlog.000002".into(), 4),
+            &("binlog.000002".into(), 5)
+        ));
+        assert!(!before(
+            &("binlog.000003".into(), 4),
+            &("binlog.000002".into(), 5)
+        ));
+    }
+}
