@@ -303,6 +303,10 @@ pub fn value_text<'v>(
                     Ok(Some(Cow::Owned(hex(&full))))
                 }
                 "bit" => Ok(Some(Cow::Owned(hex(b)))),
+                "year" => match b {
+                    b"0" | b"1900" | b"0000" => Ok(Some(Cow::Borrowed(b"0000"))),
+                    _ => Ok(Some(Cow::Borrowed(b))),
+                },
                 // Row events carry SET and ENUM as little-endian numbers.
                 "set" | "enum" if origin == Origin::Binlog && b.len() <= 8 => {
                     let mut n = 0u64;

@@ -551,3 +551,171 @@ pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// A MySQL/MariaDB-source case: source database `ms_<name>` and destination
+/// `md_<name>` on the test MariaDB (different databases of one server).
+pub struct MyCase {
+    pub name: String,
+    pub env: Env,
+    pub dir: PathBuf,
+    pub src: String,
+    pub dst: String,
+}
+
+impl MyCase {
+    pub fn new(name: &str) -> MyCase {
+        let env = env();
+        let src = format!("ms_{name}");
+        let dst = format!("md_{name}");
+        let mut my = my_connect(&env);
+        for db in [&src, &dst] {
+            my.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+                .unwrap();
+        }
+        my.query_drop(format!("CREATE DATABASE `{src}`")).unwrap();
+        let dir = std::env::temp_dir().join(format!("ingest-it-my-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = MyCase {
+            name: name.into(),
+            env,
+            dir,
+            src,
+            dst,
+        };
+        c.write_config(&format!("[[table]]\nname = \"{}.*\"\n", c.src));
+        c
+    }
+
+    pub fn write_config(&self, tables: &str) {
+        let e = &self.env;
+        let text = format!(
+            r#"[instance]
+name = "my_{name}"
+
+[source]
+type = "mysql"
+host = "{h}"
+port = {p}
+user = "{u}"
+password = "{pw}"
+
+[destination]
+dialect = "mysql"
+host = "{h}"
+port = {p}
+database = "mysql"
+user = "{u}"
+password = "{pw}"
+schema_for_all_tables = "{dst}"
+load_threads = 2
+
+{tables}"#,
+            name = self.name,
+            h = e.my_host,
+            p = e.my_port,
+            u = e.my_user,
+            pw = e.my_password,
+            dst = self.dst,
+        );
+        std::fs::write(self.dir.join("ingest.toml"), text).unwrap();
+    }
+
+    /// Runs SQL in the source database (sql_mode empty, so that zero dates
+    /// and the like can be written).
+    pub fn sql(&self, sql: &str) {
+        let mut my = my_connect(&self.env);
+        my.query_drop(format!("USE `{}`", self.src)).unwrap();
+        my.query_drop("SET SESSION sql_mode = ''").unwrap();
+        my.query_drop(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
+        c.arg("--config")
+            .arg(self.dir.join("ingest.toml"))
+            .args(args);
+        c.env_remove("INGEST_TEST_STALL");
+        c
+    }
+
+    pub fn ingest(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("running ingest")
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.ingest(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            out.status.success(),
+            "ingest {args:?} failed ({:?}):\n{stdout}\n{stderr}",
+            out.status.code()
+        );
+        stdout
+    }
+
+    /// Kills ingest (SIGKILL) where it stalls at `point`.
+    pub fn kill_at(&self, args: &[&str], point: &str) {
+        let mut cmd = self.command(args);
+        cmd.env("INGEST_TEST_STALL", point)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        let mut child = cmd.spawn().expect("spawning ingest");
+        let stderr = child.stderr.take().unwrap();
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            seen.push_str(&line);
+            if line.contains("stalled at") {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                return;
+            }
+        }
+        panic!("ingest {args:?} ended before reaching {point}: {seen}");
+    }
+
+    /// Both sides' rows of `table`, every column as the server's own value
+    /// (binary protocol: floats as floats, dates as dates), keyed by `key`.
+    fn rows(&self, db: &str, table: &str, key: &str) -> BTreeMap<String, Vec<mysql::Value>> {
+        let mut my = my_connect(&self.env);
+        let rows: Vec<mysql::Row> = my
+            .exec(format!("SELECT * FROM `{db}`.`{table}`"), ())
+            .unwrap_or_else(|e| panic!("reading {db}.{table}: {e}"));
+        let mut out = BTreeMap::new();
+        for r in rows {
+            let cols = r.columns();
+            let k = cols
+                .iter()
+                .position(|c| c.name_str() == key)
+                .expect("key column");
+            let vals = r.unwrap();
+            out.insert(format!("{:?}", vals[k]), vals);
+        }
+        out
+    }
+
+    pub fn assert_same(&self, table: &str, key: &str) {
+        let src = self.rows(&self.src, table, key);
+        let dst = self.rows(&self.dst, table, key);
+        let mut diffs = vec![];
+        for (k, v) in &src {
+            match dst.get(k) {
+                None => diffs.push(format!("missing at destination: {k}: {v:?}")),
+                Some(d) if d != v => {
+                    diffs.push(format!("differs: {k}:\n   source {v:?}\n   dest   {d:?}"))
+                }
+                _ => {}
+            }
+        }
+        for k in dst.keys().filter(|k| !src.contains_key(*k)) {
+            diffs.push(format!("extra at destination: {k}"));
+        }
+        assert!(
+            diffs.is_empty(),
+            "{table}: {} difference(s):\n{}",
+            diffs.len(),
+            diffs.join("\n")
+        );
+    }
+}
