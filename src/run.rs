@@ -304,6 +304,11 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         .as_ref()
         .or(load_result.as_ref().err())
         .map(|e| format!("{e:#}"));
+    // Every selected table was snapshotted after `pos`: deltas may start
+    // there, even if the old position is gone (a purged binlog).
+    if status == "ok" && only.is_empty() {
+        meta.set_position(&pos_text)?;
+    }
     meta.finish_run(run_id, status, None, err_text.as_deref())?;
     load_result?;
     if let Some(e) = extract_err {

@@ -595,7 +595,9 @@ mod tests {
         assert_eq!(e.labels, vec!["a", "b'c", "😀"]);
         assert_eq!(t(&e, Value::Int(2)), Ok(Some("b'c".into())));
         assert_eq!(t(&e, Value::Int(0)), Ok(Some("".into())));
-        assert_eq!(t(&e, Value::Bytes(b"a".to_vec())), Ok(Some("a".into())));
+        let label_a = Value::Bytes(b"a".to_vec());
+        let snap = value_text(&e, &label_a, Origin::Snapshot).unwrap();
+        assert_eq!(snap.as_deref(), Some(&b"a"[..]));
         let s = col("set", "set('x','y','z')");
         assert_eq!(t(&s, Value::Int(5)), Ok(Some("x,z".into())));
         assert_eq!(t(&s, Value::Int(0)), Ok(Some("".into())));

