@@ -59,6 +59,9 @@ fn binlog_changes_land_exactly() {
          UPDATE trunc_t SET v = 'after, updated' WHERE id = 2;
          INSERT INTO skipped_t VALUES (1);",
     );
+    // One delta reads across a binlog rotation.
+    c.sql("FLUSH BINARY LOGS");
+    c.sql("UPDATE parent SET name = 'after rotation' WHERE id = 30; DELETE FROM parent WHERE id = 31;");
     c.sql("BEGIN; INSERT INTO parent VALUES (9999, 'rolled back', NULL); DELETE FROM nokey; ROLLBACK;");
     c.sql("BEGIN; INSERT INTO parent VALUES (80, 'multi', NULL); INSERT INTO order_lines VALUES (80, 1, 1); UPDATE nokey SET b = 'multi' WHERE a = 4; COMMIT;");
     let out = c.ok(&["delta"]);
@@ -88,7 +91,59 @@ fn binlog_changes_land_exactly() {
 }
 
 #[test]
-fn killed_deltas_converge_and_purged_binlogs_are_named() {
+fn missing_grants_are_named_with_the_fix() {
+    use mysql::prelude::Queryable;
+    let c = MyCase::new("grants");
+    c.sql("CREATE TABLE t (id INT PRIMARY KEY)");
+    let mut my = common::my_connect(&c.env);
+    my.query_drop("DROP USER IF EXISTS 'norepl'@'%'").unwrap();
+    my.query_drop("CREATE USER 'norepl'@'%' IDENTIFIED BY 'norepl'")
+        .unwrap();
+    my.query_drop(format!("GRANT SELECT ON `{}`.* TO 'norepl'@'%'", c.src))
+        .unwrap();
+    let cfg = std::fs::read_to_string(c.dir.join("ingest.toml")).unwrap();
+    // Only the [source] section's user changes.
+    let (head, tail) = cfg.split_once("[destination]").unwrap();
+    let head = head
+        .replace(
+            &format!("user = \"{}\"", c.env.my_user),
+            "user = \"norepl\"",
+        )
+        .replace(
+            &format!("password = \"{}\"", c.env.my_password),
+            "password = \"norepl\"",
+        );
+    std::fs::write(
+        c.dir.join("ingest.toml"),
+        format!("{head}[destination]{tail}"),
+    )
+    .unwrap();
+    let out = c.ingest(&["check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("lacks REPLICATION SLAVE, REPLICATION CLIENT")
+            && stderr.contains("GRANT REPLICATION SLAVE"),
+        "{stderr}"
+    );
+    let out = c.ingest(&["full-extract"]);
+    assert_eq!(out.status.code(), Some(2));
+    // mysqlbinlog transport: refused, not silently replaced.
+    std::fs::write(
+        c.dir.join("ingest.toml"),
+        cfg.replace(
+            "type = \"mysql\"",
+            "type = \"mysql\"\nbinlog_transport = \"mysqlbinlog\"",
+        ),
+    )
+    .unwrap();
+    let out = c.ingest(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+}
+
+#[test]
+fn killed_deltas_converge() {
     let c = MyCase::new("crash");
     c.sql(
         "CREATE TABLE big (id INT PRIMARY KEY, v VARCHAR(100), n INT);
@@ -127,40 +182,4 @@ fn killed_deltas_converge_and_purged_binlogs_are_named() {
         c.ok(&["delta"]);
         c.assert_same("big", "id");
     }
-
-    // A binlog purged past the saved position: named, with the fix, and
-    // nothing skipped silently.
-    c.sql("UPDATE big SET n = 0 WHERE id = 1;");
-    c.sql("FLUSH BINARY LOGS");
-    let mut my = common::my_connect(&c.env);
-    use mysql::prelude::Queryable;
-    let (newest, _): (String, u64) = {
-        let r: mysql::Row = my.query_first("SHOW MASTER STATUS").unwrap().unwrap();
-        (r.get(0).unwrap(), r.get(1).unwrap())
-    };
-    // MariaDB keeps a file until its binlog checkpoint has passed: retry.
-    let mut gone = false;
-    for _ in 0..100 {
-        my.query_drop(format!("PURGE BINARY LOGS TO '{newest}'"))
-            .unwrap();
-        let files: Vec<mysql::Row> = my.query("SHOW BINARY LOGS").unwrap();
-        if files.len() == 1 {
-            gone = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(gone, "the server kept the old binlog files");
-    let out = c.ingest(&["delta"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("is no longer on the source (purged") && stderr.contains("full-extract"),
-        "{stderr}"
-    );
-    c.ok(&["full-extract"]);
-    c.assert_same("big", "id");
-    c.sql("UPDATE big SET n = 1 WHERE id = 1;");
-    c.ok(&["delta"]);
-    c.assert_same("big", "id");
 }

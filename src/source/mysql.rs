@@ -61,6 +61,12 @@ fn qi(s: &str) -> String {
 
 impl MySource {
     pub fn connect(cfg: &MysqlSource) -> Result<MySource> {
+        if cfg.transport == crate::config::BinlogTransport::Mysqlbinlog {
+            return Err(error::config(
+                "source.binlog_transport = \"mysqlbinlog\" is not built yet: remove the key to read the \
+                 binlog through the replication protocol",
+            ));
+        }
         let opts: Opts = OptsBuilder::new()
             .ip_or_hostname(Some(cfg.host.clone()))
             .tcp_port(cfg.port)
