@@ -4,11 +4,21 @@
 mod common;
 use common::MyCase;
 
-fn setup(c: &MyCase) {
+fn setup(c: &MyCase, transport: &str) {
     c.write_config(&format!(
         "[[table]]\nname = \"{db}.*\"\n\n[[table]]\nname = \"{db}.nokey\"\nkey = [\"a\"]\n",
         db = c.src
     ));
+    let path = c.dir.join("ingest.toml");
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        cfg.replace(
+            "type = \"mysql\"",
+            &format!("type = \"mysql\"\n{transport}"),
+        ),
+    )
+    .unwrap();
     c.sql(
         "CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(50), doc TEXT);
          CREATE TABLE order_lines (order_id INT, line_no INT, qty DECIMAL(10,2), PRIMARY KEY (order_id, line_no));
@@ -34,8 +44,17 @@ fn assert_all_same(c: &MyCase) {
 
 #[test]
 fn binlog_changes_land_exactly() {
-    let c = MyCase::new("delta");
-    setup(&c);
+    changes_land_exactly("delta", "");
+}
+
+#[test]
+fn binlog_changes_land_exactly_through_mysqlbinlog_files() {
+    changes_land_exactly("delta_files", "binlog_transport = \"mysqlbinlog\"");
+}
+
+fn changes_land_exactly(name: &str, transport: &str) {
+    let c = MyCase::new(name);
+    setup(&c, transport);
     // order_lines is compared keyed by order_id: keep one row per order for that.
     c.sql("DELETE FROM order_lines WHERE line_no > 1");
     c.ok(&["full-extract"]);
@@ -78,13 +97,14 @@ fn binlog_changes_land_exactly() {
     let out = c.ingest(&["delta"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let parent = format!("{}.parent", c.src);
     assert!(
-        stderr.contains("ms_delta.parent: structure changed")
-            && stderr.contains("full-extract ms_delta.parent"),
+        stderr.contains(&format!("{parent}: structure changed"))
+            && stderr.contains(&format!("full-extract {parent}")),
         "{stderr}"
     );
     c.assert_same("nokey", "a");
-    c.ok(&["full-extract", "ms_delta.parent"]);
+    c.ok(&["full-extract", &parent]);
     c.sql("UPDATE parent SET extra = 2 WHERE id = 3;");
     c.ok(&["delta"]);
     assert_all_same(&c);
@@ -128,18 +148,21 @@ fn missing_grants_are_named_with_the_fix() {
     );
     let out = c.ingest(&["full-extract"]);
     assert_eq!(out.status.code(), Some(2));
-    // mysqlbinlog transport: refused, not silently replaced.
+    // mysqlbinlog transport with a tool that is not there: named.
     std::fs::write(
         c.dir.join("ingest.toml"),
         cfg.replace(
             "type = \"mysql\"",
-            "type = \"mysql\"\nbinlog_transport = \"mysqlbinlog\"",
+            "type = \"mysql\"\nbinlog_transport = \"mysqlbinlog\"\nbinlog_tool = \"/nonexistent/mysqlbinlog\"",
         ),
     )
     .unwrap();
-    let out = c.ingest(&["check"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+    c.ok(&["full-extract"]);
+    c.sql("INSERT INTO t VALUES (1)");
+    let out = c.ingest(&["delta"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("/nonexistent/mysqlbinlog"), "{stderr}");
 }
 
 #[test]

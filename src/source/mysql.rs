@@ -17,17 +17,18 @@ use anyhow::{anyhow, bail, Context, Result};
 use mysql::binlog::events::EventData;
 use mysql::prelude::Queryable;
 use mysql::{BinlogDumpFlags, BinlogRequest, Conn, Opts, OptsBuilder, Value};
+use mysql_common::binlog::consts::BinlogVersion;
+use mysql_common::binlog::BinlogFile;
 
 use super::binlog::{classify_query, value_text, MyCol, Origin, QueryKind};
 use super::{DeltaOutcome, Source, Warnings};
-use crate::config::{Config, MysqlSource};
+use crate::config::{BinlogTransport, Config, MysqlSource};
 use crate::dest::mysql_message;
 use crate::error;
 use crate::schema::{Column, Conv, TableSchema};
 use crate::spool::{BatchWriter, Op, TableWriter};
 
-/// MariaDB's own event types, unknown to `mysql_common`.
-const MARIADB_ANNOTATE_ROWS: u8 = 160;
+/// MariaDB's GTID event (unknown to `mysql_common`): a transaction starts.
 const MARIADB_GTID: u8 = 162;
 
 pub struct MySource {
@@ -61,12 +62,6 @@ fn qi(s: &str) -> String {
 
 impl MySource {
     pub fn connect(cfg: &MysqlSource) -> Result<MySource> {
-        if cfg.transport == crate::config::BinlogTransport::Mysqlbinlog {
-            return Err(error::config(
-                "source.binlog_transport = \"mysqlbinlog\" is not built yet: remove the key to read the \
-                 binlog through the replication protocol",
-            ));
-        }
         let opts: Opts = OptsBuilder::new()
             .ip_or_hostname(Some(cfg.host.clone()))
             .tcp_port(cfg.port)
@@ -298,6 +293,91 @@ impl MySource {
         Ok(n)
     }
 
+    /// The binlog through the replication protocol, from `file:pos` to the
+    /// end (non-blocking).
+    fn open_stream(&self, file: &str, pos: u64) -> Result<mysql::BinlogStream> {
+        let mut conn = Conn::new(self.opts.clone())
+            .map_err(|e| anyhow!("binlog connection: {}", mysql_message(&e)))?;
+        if self.mariadb {
+            conn.query_drop("SET @mariadb_slave_capability = 4")?;
+        }
+        let request = BinlogRequest::new(self.cfg.server_id)
+            .with_filename(file.as_bytes().to_vec())
+            .with_pos(pos)
+            .with_flags(BinlogDumpFlags::BINLOG_DUMP_NON_BLOCK);
+        conn.get_binlog_stream(request).map_err(|e| {
+            anyhow!(
+                "requesting the binlog from {}: {}",
+                pos_text(file, pos),
+                mysql_message(&e)
+            )
+        })
+    }
+
+    /// The binlog files from `first` to the last, downloaded raw by
+    /// `mysqlbinlog`/`mariadb-binlog --read-from-remote-server --raw` into
+    /// `dir` (the password goes through MYSQL_PWD, not the command line).
+    fn download(&self, first: &str, dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tool = match &self.cfg.binlog_tool {
+            Some(t) => t.clone(),
+            None => ["mariadb-binlog", "mysqlbinlog"]
+                .iter()
+                .find(|t| {
+                    std::process::Command::new(t)
+                        .arg("--version")
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                        .is_ok()
+                })
+                .map(|t| t.to_string())
+                .ok_or_else(|| {
+                    error::config(
+                        "binlog_transport = \"mysqlbinlog\" but neither mariadb-binlog nor mysqlbinlog is \
+                         on the PATH: install the client or set source.binlog_tool",
+                    )
+                })?,
+        };
+        let mut prefix = dir.display().to_string();
+        prefix.push(std::path::MAIN_SEPARATOR);
+        let out = std::process::Command::new(&tool)
+            .args(["--read-from-remote-server", "--raw", "--to-last-log"])
+            .arg(format!("--host={}", self.cfg.host))
+            .arg(format!("--port={}", self.cfg.port))
+            .arg(format!("--user={}", self.cfg.user))
+            .arg(format!("--result-file={prefix}"))
+            .arg(first)
+            .env("MYSQL_PWD", &self.cfg.password)
+            .output()
+            .with_context(|| format!("running {tool}"))?;
+        if !out.status.success() {
+            bail!(
+                "{tool} could not download the binlog from {first}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().as_ref() >= first)
+            })
+            .collect();
+        files.sort();
+        if files
+            .first()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .as_deref()
+            != Some(first)
+        {
+            bail!("{tool} did not write {first} into {}", dir.display());
+        }
+        Ok(files)
+    }
+
     fn binlog_files(&mut self) -> Result<Vec<String>> {
         let rows: Vec<mysql::Row> = self.conn.query("SHOW BINARY LOGS")?;
         Ok(rows
@@ -323,23 +403,11 @@ impl MySource {
                 files.first().map(String::as_str).unwrap_or("none")
             )));
         }
-        let mut conn = Conn::new(self.opts.clone())
-            .map_err(|e| anyhow!("binlog connection: {}", mysql_message(&e)))?;
-        if self.mariadb {
-            conn.query_drop("SET @mariadb_slave_capability = 4")?;
-        }
-        let request = BinlogRequest::new(self.cfg.server_id)
-            .with_filename(file.as_bytes().to_vec())
-            .with_pos(pos)
-            .with_flags(BinlogDumpFlags::BINLOG_DUMP_NON_BLOCK);
-        let mut stream = conn
-            .get_binlog_stream(request)
-            .map_err(|e| anyhow!("requesting the binlog from {from}: {}", mysql_message(&e)))?;
         let since: HashMap<(String, String), (String, u64)> = since
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), parse_pos(v)?)))
             .collect();
-        let mut dec = RowDecoder {
+        let dec = RowDecoder {
             tables,
             cols: &self.cols,
             since,
@@ -349,88 +417,61 @@ impl MySource {
             ts: crate::clock::format_micros(0),
             vals: vec![],
         };
-        let mut cur_file = file;
-        let mut committed: Option<String> = None;
-        let mut transactions = 0u64;
-        while let Some(ev) = stream.next() {
-            let ev = ev.map_err(|e| {
-                anyhow!("reading the binlog after {cur_file}: {}", mysql_message(&e))
-            })?;
-            let h = ev.header();
-            let next = u64::from(h.log_pos());
-            let here = (cur_file.clone(), next);
-            let data = ev.read_data().with_context(|| {
-                format!("decoding a binlog event at {}", pos_text(&cur_file, next))
-            })?;
-            match data {
-                // The first, "fake" rotate names the file we asked for (with
-                // stray checksum bytes at times): only real ones count.
-                Some(EventData::RotateEvent(r)) if h.log_pos() != 0 || h.timestamp() != 0 => {
-                    cur_file = r.name().to_string();
+        let mut rd = BinlogRead {
+            dec,
+            tables,
+            cur_file: file,
+            committed: None,
+            transactions: 0,
+        };
+        match self.cfg.transport {
+            BinlogTransport::Stream => {
+                let mut stream = self.open_stream(&rd.cur_file, pos)?;
+                while let Some(ev) = stream.next() {
+                    let ev = ev.map_err(|e| {
+                        anyhow!(
+                            "reading the binlog after {}: {}",
+                            rd.cur_file,
+                            mysql_message(&e)
+                        )
+                    })?;
+                    rd.event(&ev, 0, |id| stream.get_tme(id), batch, warnings)?;
                 }
-                Some(EventData::RowsEvent(re)) => {
-                    let Some(tme) = stream.get_tme(re.table_id()) else {
-                        bail!(
-                            "rows event for unknown table id {} at {}",
-                            re.table_id(),
-                            pos_text(&cur_file, next)
-                        );
-                    };
-                    let key = (
-                        tme.database_name().to_string(),
-                        tme.table_name().to_string(),
-                    );
-                    if tables.contains_key(&key) {
-                        dec.rows(&key, &re, tme, &here, batch, warnings)?;
+            }
+            BinlogTransport::Mysqlbinlog => {
+                let dir = batch.dir().join("binlog");
+                let files = self.download(&rd.cur_file, &dir)?;
+                for (n, path) in files.iter().enumerate() {
+                    let f = std::fs::File::open(path)
+                        .with_context(|| format!("opening {}", path.display()))?;
+                    let mut file =
+                        BinlogFile::new(BinlogVersion::Version4, std::io::BufReader::new(f))
+                            .with_context(|| format!("{} is not a binlog file", path.display()))?;
+                    if let Some(name) = path.file_name() {
+                        rd.cur_file = name.to_string_lossy().into_owned();
+                    }
+                    // The first file is read from the saved position on.
+                    let skip_before = if n == 0 { pos } else { 0 };
+                    while let Some(ev) = file.next() {
+                        let ev = ev.with_context(|| format!("reading {}", path.display()))?;
+                        rd.event(
+                            &ev,
+                            skip_before,
+                            |id| file.reader().get_tme(id),
+                            batch,
+                            warnings,
+                        )?;
                     }
                 }
-                Some(EventData::XidEvent(_)) => {
-                    transactions += 1;
-                    committed = Some(pos_text(&cur_file, next));
-                }
-                Some(EventData::QueryEvent(q)) => {
-                    let sql = q.query();
-                    let upper = sql.trim_start().to_ascii_uppercase();
-                    if upper.starts_with("BEGIN") || upper.starts_with("XA START") {
-                        dec.ts = crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000);
-                        continue;
-                    }
-                    if upper.starts_with("SAVEPOINT") || upper.starts_with("ROLLBACK TO") {
-                        continue;
-                    }
-                    match classify_query(&q.schema(), &sql) {
-                        QueryKind::Truncate { schema, table } => {
-                            let key = (schema, table);
-                            if tables.contains_key(&key) {
-                                dec.seq += 1;
-                                let seq = dec.seq;
-                                dec.writer(&key, batch)?.truncate(seq);
-                            }
-                        }
-                        QueryKind::Ddl(names) => {
-                            for key in names {
-                                if tables.contains_key(&key) {
-                                    dec.structure_changed(
-                                        &key,
-                                        &here,
-                                        &format!("statement `{sql}`"),
-                                    );
-                                }
-                            }
-                        }
-                        QueryKind::Commit | QueryKind::Other => {}
-                    }
-                    // COMMIT, or a statement that commits by itself.
-                    transactions += 1;
-                    committed = Some(pos_text(&cur_file, next));
-                }
-                None if h.event_type_raw() == MARIADB_GTID => {
-                    dec.ts = crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000);
-                }
-                None if h.event_type_raw() == MARIADB_ANNOTATE_ROWS => {}
-                _ => {}
+                let _ = std::fs::remove_dir_all(&dir);
             }
         }
+        let BinlogRead {
+            dec,
+            committed,
+            transactions,
+            ..
+        } = rd;
         let mut out = vec![];
         for (_, w) in dec.writers {
             out.push(w.finish()?);
@@ -442,6 +483,109 @@ impl MySource {
             changed: dec.changed,
             transactions,
         })
+    }
+}
+
+/// Follows the binlog event by event: positions, transactions, statements.
+struct BinlogRead<'t> {
+    dec: RowDecoder<'t>,
+    tables: &'t HashMap<(String, String), TableSchema>,
+    cur_file: String,
+    /// The position after the last transaction read in full.
+    committed: Option<String>,
+    transactions: u64,
+}
+
+impl<'t> BinlogRead<'t> {
+    /// Handles one event; `skip_before`: events that start before this
+    /// offset (of the first file read) were merged already. `tme` finds the
+    /// table map of a rows event.
+    fn event<'a>(
+        &mut self,
+        ev: &mysql::binlog::events::Event,
+        skip_before: u64,
+        tme: impl Fn(u64) -> Option<&'a mysql::binlog::events::TableMapEvent<'static>>,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<()> {
+        let h = ev.header();
+        let next = u64::from(h.log_pos());
+        if next.saturating_sub(u64::from(h.event_size())) < skip_before {
+            return Ok(());
+        }
+        let here = (self.cur_file.clone(), next);
+        let data = ev.read_data().with_context(|| {
+            format!(
+                "decoding a binlog event at {}",
+                pos_text(&self.cur_file, next)
+            )
+        })?;
+        let tables = self.tables;
+        let dec = &mut self.dec;
+        match data {
+            // The first, "fake" rotate names the file we asked for (with
+            // stray checksum bytes at times): only real ones count.
+            Some(EventData::RotateEvent(r)) if h.log_pos() != 0 || h.timestamp() != 0 => {
+                self.cur_file = r.name().to_string();
+            }
+            Some(EventData::RowsEvent(re)) => {
+                let Some(tme) = tme(re.table_id()) else {
+                    bail!(
+                        "rows event for unknown table id {} at {}",
+                        re.table_id(),
+                        pos_text(&self.cur_file, next)
+                    );
+                };
+                let key = (
+                    tme.database_name().to_string(),
+                    tme.table_name().to_string(),
+                );
+                if tables.contains_key(&key) {
+                    dec.rows(&key, &re, tme, &here, batch, warnings)?;
+                }
+            }
+            Some(EventData::XidEvent(_)) => {
+                self.transactions += 1;
+                self.committed = Some(pos_text(&self.cur_file, next));
+            }
+            Some(EventData::QueryEvent(q)) => {
+                let sql = q.query();
+                let upper = sql.trim_start().to_ascii_uppercase();
+                if upper.starts_with("BEGIN") || upper.starts_with("XA START") {
+                    dec.ts = crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000);
+                    return Ok(());
+                }
+                if upper.starts_with("SAVEPOINT") || upper.starts_with("ROLLBACK TO") {
+                    return Ok(());
+                }
+                match classify_query(&q.schema(), &sql) {
+                    QueryKind::Truncate { schema, table } => {
+                        let key = (schema, table);
+                        if tables.contains_key(&key) {
+                            dec.seq += 1;
+                            let seq = dec.seq;
+                            dec.writer(&key, batch)?.truncate(seq);
+                        }
+                    }
+                    QueryKind::Ddl(names) => {
+                        for key in names {
+                            if tables.contains_key(&key) {
+                                dec.structure_changed(&key, &here, &format!("statement `{sql}`"));
+                            }
+                        }
+                    }
+                    QueryKind::Commit | QueryKind::Other => {}
+                }
+                // COMMIT, or a statement that commits by itself.
+                self.transactions += 1;
+                self.committed = Some(pos_text(&self.cur_file, next));
+            }
+            None if h.event_type_raw() == MARIADB_GTID => {
+                dec.ts = crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000);
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 
