@@ -85,6 +85,13 @@ fn changes_land_exactly(name: &str, transport: &str) {
     c.sql("BEGIN; INSERT INTO parent VALUES (80, 'multi', NULL); INSERT INTO order_lines VALUES (80, 1, 1); UPDATE nokey SET b = 'multi' WHERE a = 4; COMMIT;");
     let out = c.ok(&["delta"]);
     assert!(out.contains("5 table(s)"), "{out}");
+    // The full extract recorded file:pos and, MariaDB having GTIDs on, the set.
+    let status = c.ok(&["status"]);
+    let full = status.lines().find(|l| l.contains("full-extract")).unwrap();
+    assert!(
+        full.contains("binlog.") && full.contains(" gtid=0-1-"),
+        "{full}"
+    );
     assert_all_same(&c);
     // Nothing new: nothing changes.
     let out = c.ok(&["delta"]);

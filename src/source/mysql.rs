@@ -45,7 +45,10 @@ pub fn pos_text(file: &str, pos: u64) -> String {
     format!("{file}:{pos}")
 }
 
+/// `file:pos`, optionally followed by ` gtid=<set>` (recorded at full
+/// extracts where GTIDs are on; deltas go by file and offset).
 pub fn parse_pos(s: &str) -> Option<(String, u64)> {
+    let s = s.split_whitespace().next()?;
     let (f, p) = s.rsplit_once(':')?;
     Some((f.to_string(), p.parse().ok()?))
 }
@@ -763,10 +766,28 @@ impl Source for MySource {
         self.describe_table(cfg, schema, table)
     }
 
-    /// The binlog keeps everything: the position is just its end now.
+    /// The binlog keeps everything: the position is just its end now, with
+    /// the GTID set where GTIDs are on.
     fn prepare_full(&mut self, _tables: &[(String, String)]) -> Result<(String, bool)> {
         let (f, p) = self.master_status()?;
-        Ok((pos_text(&f, p), false))
+        let gtid: Option<String> = if self.mariadb {
+            self.conn.query_first("SELECT @@gtid_binlog_pos")?
+        } else {
+            let on: Option<String> = self.conn.query_first("SELECT @@gtid_mode").unwrap_or(None);
+            if on.as_deref() == Some("ON") {
+                self.conn.query_first("SELECT @@gtid_executed")?
+            } else {
+                None
+            }
+        };
+        let mut pos = pos_text(&f, p);
+        if let Some(g) = gtid
+            .map(|g| g.replace(['\n', ' '], ""))
+            .filter(|g| !g.is_empty())
+        {
+            pos.push_str(&format!(" gtid={g}"));
+        }
+        Ok((pos, false))
     }
 
     fn snapshot(
@@ -829,6 +850,10 @@ mod tests {
             Some(("binlog.000012".into(), 4567))
         );
         assert_eq!(parse_pos("nope"), None);
+        assert_eq!(
+            parse_pos("binlog.000012:4567 gtid=0-1-42,1-2-7"),
+            Some(("binlog.000012".into(), 4567))
+        );
         assert!(before(
             &("binlog.000002".into(), 900),
             &("binlog.000010".into(), 4)
