@@ -120,6 +120,19 @@ pub fn selected_and_missing(
 pub struct Warnings(pub BTreeMap<(String, String, Unrepresentable), u64>);
 
 impl Warnings {
+    /// The converted value, or NULL with the reason counted.
+    pub fn or_null<T>(
+        &mut self,
+        r: Result<Option<T>, Unrepresentable>,
+        table: &str,
+        column: &str,
+    ) -> Option<T> {
+        r.unwrap_or_else(|why| {
+            self.add(table, column, why);
+            None
+        })
+    }
+
     pub fn add(&mut self, table: &str, column: &str, why: Unrepresentable) {
         *self
             .0

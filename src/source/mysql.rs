@@ -279,13 +279,7 @@ impl MySource {
             let mut vals = Vec::with_capacity(cols.len());
             for (i, c) in cols.iter().enumerate() {
                 let v = row.as_ref(i).unwrap_or(&Value::NULL);
-                vals.push(match value_text(c, v, Origin::Snapshot) {
-                    Ok(v) => v,
-                    Err(why) => {
-                        warnings.add(&table, &c.name, why);
-                        None
-                    }
-                });
+                vals.push(warnings.or_null(value_text(c, v, Origin::Snapshot), &table, &c.name));
             }
             n += 1;
             w.write(Op::Insert, n, ts, &[], vals.iter().map(|v| v.as_deref()))?;
@@ -704,13 +698,9 @@ impl RowDecoder<'_> {
         for (i, c) in cols.iter().enumerate() {
             let v = match row.as_ref(i) {
                 None => None,
-                Some(BinlogValue::Value(v)) => match value_text(c, v, Origin::Binlog) {
-                    Ok(t) => t.map(|t| t.into_owned()),
-                    Err(why) => {
-                        warnings.add(&table, &c.name, why);
-                        None
-                    }
-                },
+                Some(BinlogValue::Value(v)) => warnings
+                    .or_null(value_text(c, v, Origin::Binlog), &table, &c.name)
+                    .map(|t| t.into_owned()),
                 Some(BinlogValue::Jsonb(j)) => {
                     let json = serde_json::Value::try_from(j.clone())
                         .map_err(|e| anyhow!("{table}.{}: JSON value not understood: {e}", c.name))?;

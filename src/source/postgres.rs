@@ -527,13 +527,11 @@ impl PgSource {
             for (i, f) in fields.iter().enumerate() {
                 vals.push(match f {
                     None => None,
-                    Some(text) => match convert(s.columns[i].conv, text) {
-                        Ok(v) => Some(v),
-                        Err(why) => {
-                            warnings.add(&table, &s.columns[i].name, why);
-                            None
-                        }
-                    },
+                    Some(text) => warnings.or_null(
+                        convert(s.columns[i].conv, text).map(Some),
+                        &table,
+                        &s.columns[i].name,
+                    ),
                 });
             }
             n += 1;

@@ -70,7 +70,68 @@ pub fn my_connect(e: &Env) -> mysql::Conn {
     mysql::Conn::new(opts).expect("connecting to MariaDB")
 }
 
+/// Runs the `ingest` binary with one instance's configuration.
+pub struct Bin {
+    pub config: PathBuf,
+}
+
+impl Bin {
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
+        c.arg("--config").arg(&self.config).args(args);
+        c.env_remove("INGEST_TEST_STALL");
+        c
+    }
+
+    pub fn ingest(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("running ingest")
+    }
+
+    /// Runs ingest and asserts exit status 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.ingest(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            out.status.success(),
+            "ingest {args:?} failed ({:?}):\n{stdout}\n{stderr}",
+            out.status.code()
+        );
+        stdout
+    }
+
+    /// Starts ingest with `INGEST_TEST_STALL=point` and returns once it
+    /// stands there.
+    pub fn stall(&self, args: &[&str], point: &str) -> std::process::Child {
+        stall(self.command(args), point)
+    }
+
+    /// Starts ingest stalled at `point`, waits until it is there, kills it
+    /// with SIGKILL.
+    pub fn kill_at(&self, args: &[&str], point: &str) {
+        let mut child = self.stall(args, point);
+        child.kill().expect("SIGKILL");
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "killed process reported success");
+    }
+}
+
+impl std::ops::Deref for Case {
+    type Target = Bin;
+    fn deref(&self) -> &Bin {
+        &self.bin
+    }
+}
+
+impl std::ops::Deref for MyCase {
+    type Target = Bin;
+    fn deref(&self) -> &Bin {
+        &self.bin
+    }
+}
+
 pub struct Case {
+    pub bin: Bin,
     pub name: String,
     pub env: Env,
     pub dir: PathBuf,
@@ -102,6 +163,9 @@ impl Case {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let c = Case {
+            bin: Bin {
+                config: dir.join("ingest.toml"),
+            },
             name: name.into(),
             env,
             dir,
@@ -173,45 +237,6 @@ load_threads = 2
         self.pg()
             .batch_execute(sql)
             .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-    }
-
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
-        c.arg("--config").arg(self.config_path()).args(args);
-        c.env_remove("INGEST_TEST_STALL");
-        c
-    }
-
-    pub fn ingest(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("running ingest")
-    }
-
-    /// Runs ingest and asserts exit status 0; returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.ingest(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(
-            out.status.success(),
-            "ingest {args:?} failed ({:?}):\n{stdout}\n{stderr}",
-            out.status.code()
-        );
-        stdout
-    }
-
-    /// Starts ingest with `INGEST_TEST_STALL=point` and returns once it
-    /// stands there.
-    pub fn stall(&self, args: &[&str], point: &str) -> std::process::Child {
-        stall(self.command(args), point)
-    }
-
-    /// Starts ingest stalled at `point`, waits until it is there, kills it
-    /// with SIGKILL.
-    pub fn kill_at(&self, args: &[&str], point: &str) {
-        let mut child = self.stall(args, point);
-        child.kill().expect("SIGKILL");
-        let status = child.wait().unwrap();
-        assert!(!status.success(), "killed process reported success");
     }
 
     /// Rows of a source table as normalized text, keyed by the key columns.
@@ -564,6 +589,7 @@ pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 /// A MySQL/MariaDB-source case: source database `ms_<name>` and destination
 /// `md_<name>` on the test MariaDB (different databases of one server).
 pub struct MyCase {
+    pub bin: Bin,
     pub name: String,
     pub env: Env,
     pub dir: PathBuf,
@@ -586,6 +612,9 @@ impl MyCase {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let c = MyCase {
+            bin: Bin {
+                config: dir.join("ingest.toml"),
+            },
             name: name.into(),
             env,
             dir,
@@ -637,38 +666,6 @@ load_threads = 2
         my.query_drop(format!("USE `{}`", self.src)).unwrap();
         my.query_drop("SET SESSION sql_mode = ''").unwrap();
         my.query_drop(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
-        c.arg("--config")
-            .arg(self.dir.join("ingest.toml"))
-            .args(args);
-        c.env_remove("INGEST_TEST_STALL");
-        c
-    }
-
-    pub fn ingest(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("running ingest")
-    }
-
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.ingest(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(
-            out.status.success(),
-            "ingest {args:?} failed ({:?}):\n{stdout}\n{stderr}",
-            out.status.code()
-        );
-        stdout
-    }
-
-    /// Kills ingest (SIGKILL) where it stalls at `point`.
-    pub fn kill_at(&self, args: &[&str], point: &str) {
-        let mut child = stall(self.command(args), point);
-        child.kill().unwrap();
-        child.wait().unwrap();
     }
 
     /// Both sides' rows of `table`, every column as the server's own value
