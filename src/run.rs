@@ -75,14 +75,14 @@ fn record_warnings(meta: &Meta, run_id: i64, w: &Warnings) -> Result<()> {
 
 /// Runs `load` for every job on `threads` workers, each with its own
 /// destination connection (opened before any work starts).
-fn load_parallel<F>(
+fn load_parallel<J: Send, F>(
     cfg: &Config,
     threads: usize,
-    rx: channel::Receiver<ManifestTable>,
+    rx: channel::Receiver<J>,
     work: F,
 ) -> Result<()>
 where
-    F: Fn(&mut Dest, ManifestTable) + Sync,
+    F: Fn(&mut Dest, J) + Sync,
 {
     let mut dests = vec![];
     for _ in 0..threads.max(1) {
@@ -104,7 +104,7 @@ where
 
 /// `ingest full-extract`.
 pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summary> {
-    let (mut src, _dest, _, _) = connect_all(cfg)?;
+    let (mut src, mut dest, _, _) = connect_all(cfg)?;
     let mut names = sources::selected(src.as_mut(), cfg)?;
     if names.is_empty() {
         return Err(error::config(
@@ -160,6 +160,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         run_id,
         ..Default::default()
     });
+    let progress: Mutex<HashMap<String, Progress>> = Mutex::new(HashMap::new());
     let fail = |table: &str, dest: &str, e: &anyhow::Error| -> Result<()> {
         let msg = format!("{e:#}");
         log::error!("run {run_id}: {table}: {msg}");
@@ -181,75 +182,103 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
             .push((table.to_string(), msg));
         Ok(())
     };
-    let (tx, rx) = channel::bounded::<ManifestTable>(schemas.len());
-    let threads = cfg.destination.load_threads.min(schemas.len());
+    // A part or the end of a table is done: the last one puts the new table
+    // in place and records the table as ready.
+    let settle = |d: &mut Dest, table: &str| {
+        let finished = {
+            let mut p = progress.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(pr) = p.get_mut(table) else { return };
+            let complete = pr.parts.is_some_and(|n| n == pr.loaded) && pr.failed.is_none();
+            if !complete || pr.settled {
+                return;
+            }
+            pr.settled = true;
+            (pr.schema.clone(), pr.rows, pr.extract_ms, pr.t0)
+        };
+        let (schema, rows, ems, t0) = finished;
+        let res = d.swap_in(&schema).and_then(|_| {
+            log::info!(
+                "run {run_id}: {table} loaded {rows} row(s) into {}",
+                schema.dest_name()
+            );
+            let counts = Counts {
+                inserts: rows as i64,
+                ..Default::default()
+            };
+            meta.set_table_state(
+                table,
+                &schema.dest_name(),
+                "ready",
+                Some(run_id),
+                None,
+                Some(rows as i64),
+                None,
+            )?;
+            // Older batches' changes of the table are in the snapshot now.
+            meta.supersede(table)?;
+            meta.add_run_table(
+                run_id,
+                table,
+                &counts,
+                rows as i64,
+                ems,
+                ms(t0),
+                "loaded",
+                None,
+            )?;
+            let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
+            s.tables_ok.push((table.to_string(), rows));
+            s.rows += rows;
+            Ok(())
+        });
+        if let Err(e) = res {
+            let _ = fail(table, &schema.dest_name(), &e);
+        }
+    };
+    let (tx, rx) = channel::bounded::<Job>(64);
+    let threads = cfg.destination.load_threads;
     let mut warnings = Warnings::default();
-    let extract_ms: Mutex<HashMap<String, i64>> = Mutex::new(HashMap::new());
     let mut extract_err: Option<anyhow::Error> = None;
     let load_result = std::thread::scope(|scope| -> Result<()> {
         let loader = scope.spawn(|| {
-            load_parallel(cfg, threads, rx, |d, entry| {
-                let t0 = Instant::now();
-                let schema = entry.schema();
-                let r = d
-                    .recreate_target(&schema)
-                    .and_then(|_| d.load(&dir, &entry, true));
-                let res = match r {
-                    Ok(Loaded { rows }) => {
-                        log::info!(
-                            "run {run_id}: {} loaded {rows} row(s) into {}",
-                            entry.source,
-                            schema.dest_name()
-                        );
-                        let ems = extract_ms
-                            .lock()
-                            .map(|m| m.get(&entry.source).copied().unwrap_or(0))
-                            .unwrap_or(0);
-                        let counts = Counts {
-                            inserts: rows as i64,
-                            ..Default::default()
-                        };
-                        meta.set_table_state(
-                            &entry.source,
-                            &schema.dest_name(),
-                            "ready",
-                            Some(run_id),
-                            None,
-                            Some(rows as i64),
-                            None,
-                        )
-                        // Older batches' changes of the table are in the snapshot now.
-                        .and_then(|_| meta.supersede(&entry.source))
-                        .and_then(|_| {
-                            meta.add_run_table(
-                                run_id,
-                                &entry.source,
-                                &counts,
-                                rows as i64,
-                                ems,
-                                ms(t0),
-                                "loaded",
-                                None,
-                            )
-                        })
-                        .map(|_| {
-                            let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
-                            s.tables_ok.push((entry.source.clone(), rows));
-                            s.rows += rows;
-                        })
+            load_parallel(cfg, threads, rx, |d, job| match job {
+                Job::Part(entry) => {
+                    let r = d.load_part(&dir, &entry);
+                    let mut p = progress.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(pr) = p.get_mut(&entry.source) {
+                        match r {
+                            Ok(Loaded { rows }) => {
+                                pr.loaded += 1;
+                                pr.rows += rows;
+                            }
+                            Err(e) => {
+                                if pr.failed.is_none() {
+                                    pr.failed = Some(format!("{e:#}"));
+                                    drop(p);
+                                    let _ = fail(&entry.source, &entry.schema().dest_name(), &e);
+                                }
+                                return;
+                            }
+                        }
                     }
-                    Err(e) => fail(&entry.source, &schema.dest_name(), &e),
-                };
-                if let Err(e) = res {
-                    log::error!("run {run_id}: recording {}: {e:#}", entry.source);
+                    drop(p);
+                    settle(d, &entry.source);
                 }
+                Job::End(table) => settle(d, &table),
             })
         });
         for s in &schemas {
             let name = s.source_name();
             let t0 = Instant::now();
+            let prepared = dest.prepare_shadow(s).and_then(|_| src.current_position());
             // Changes older than this, in another shape, are in the snapshot.
-            let since = src.current_position()?;
+            let since = match prepared {
+                Ok(p) => p,
+                Err(e) => {
+                    fail(&name, &s.dest_name(), &e)?;
+                    continue;
+                }
+            };
             meta.set_table_state(
                 &name,
                 &s.dest_name(),
@@ -259,24 +288,55 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
                 None,
                 None,
             )?;
+            progress.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                name.clone(),
+                Progress {
+                    schema: s.clone(),
+                    parts: None,
+                    loaded: 0,
+                    rows: 0,
+                    failed: None,
+                    settled: false,
+                    extract_ms: 0,
+                    t0,
+                },
+            );
             let snap_ts = crate::clock::format_micros(crate::clock::now_micros());
-            let mut w = batch.table(s)?;
+            let part_tx = tx.clone();
+            let mut w = batch.table_in_parts(s, PART_ROWS, move |entry| {
+                part_tx
+                    .send(Job::Part(entry))
+                    .map_err(|_| anyhow!("the load threads stopped"))
+            })?;
             match src.snapshot(s, &mut w, &snap_ts, &mut warnings) {
                 Ok(n) => {
-                    let entry = w.finish()?;
+                    let last = w.finish()?;
+                    let parts = last.part;
                     log::info!(
-                        "run {run_id}: {name} extracted {n} row(s) in {} ms",
+                        "run {run_id}: {name} extracted {n} row(s) in {} ms ({parts} part(s))",
                         t0.elapsed().as_millis()
                     );
-                    if let Ok(mut m) = extract_ms.lock() {
-                        m.insert(name.clone(), ms(t0));
+                    if let Some(pr) = progress
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_mut(&name)
+                    {
+                        pr.parts = Some(parts);
+                        pr.extract_ms = ms(t0);
                     }
-                    batch.add(entry.clone());
-                    if tx.send(entry).is_err() {
+                    if tx.send(Job::Part(last)).is_err() || tx.send(Job::End(name.clone())).is_err()
+                    {
                         break;
                     }
                 }
                 Err(e) => {
+                    if let Some(pr) = progress
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_mut(&name)
+                    {
+                        pr.failed = Some(format!("{e:#}"));
+                    }
                     if is_connection_lost(&e) {
                         extract_err = Some(e);
                         break;
@@ -323,6 +383,32 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         summary.rows
     );
     summary.into_result()
+}
+
+/// Rows per spool part of a snapshot: parts are loaded while the next ones
+/// are extracted.
+const PART_ROWS: u64 = 200_000;
+
+/// Work for the load threads of a full extract.
+enum Job {
+    /// One part of a table's snapshot: load it into the new table.
+    Part(ManifestTable),
+    /// The table's snapshot is complete (all its parts were sent).
+    End(String),
+}
+
+/// A table of a full extract on its way.
+struct Progress {
+    schema: TableSchema,
+    /// Number of parts, known once the snapshot finished.
+    parts: Option<u32>,
+    loaded: u32,
+    rows: u64,
+    failed: Option<String>,
+    /// The new table was put in place (or that was tried).
+    settled: bool,
+    extract_ms: i64,
+    t0: Instant,
 }
 
 fn is_connection_lost(e: &anyhow::Error) -> bool {
@@ -378,9 +464,7 @@ fn load_batch(
         |d, entry| {
             let t0 = Instant::now();
             let schema = entry.schema();
-            let r = d
-                .ensure_target(&schema)
-                .and_then(|_| d.load(&dir, &entry, false));
+            let r = d.ensure_target(&schema).and_then(|_| d.load(&dir, &entry));
             let counts = Counts {
                 inserts: entry.inserts as i64,
                 updates: entry.updates as i64,

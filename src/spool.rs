@@ -82,6 +82,9 @@ pub struct ManifestTable {
     pub dest_db: String,
     pub dest_table: String,
     pub file: String,
+    /// Part number when a snapshot is split into several files (0: whole).
+    #[serde(default)]
+    pub part: u32,
     pub rows: u64,
     pub inserts: u64,
     pub updates: u64,
@@ -210,25 +213,31 @@ impl BatchWriter {
 
     /// Opens the file for one table.
     pub fn table(&mut self, schema: &TableSchema) -> Result<TableWriter> {
+        self.open(schema, None)
+    }
+
+    /// Opens a table whose lines are split into files of `rows` lines:
+    /// each finished part goes to `done` at once (a load can start while the
+    /// rest is extracted); the last part comes from [`TableWriter::finish`].
+    pub fn table_in_parts(
+        &mut self,
+        schema: &TableSchema,
+        rows: u64,
+        done: impl FnMut(ManifestTable) -> Result<()> + Send + 'static,
+    ) -> Result<TableWriter> {
+        self.open(schema, Some((rows.max(1), Box::new(done))))
+    }
+
+    fn open(&mut self, schema: &TableSchema, parts: Option<Parts>) -> Result<TableWriter> {
         let ext = match self.compression {
             Compression::Gzip => "csv.gz",
             Compression::None => "csv",
         };
-        let file = format!(
-            "{:03}_{}.{ext}",
-            self.next_index,
-            sanitize(&schema.dest_name())
-        );
+        let base = format!("{:03}_{}", self.next_index, sanitize(&schema.dest_name()));
         self.next_index += 1;
-        let tmp = self.dir.join(format!("{file}.tmp"));
-        let f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let buf = BufWriter::with_capacity(256 * 1024, f);
-        let out = match self.compression {
-            Compression::Gzip => {
-                Sink::Gzip(Box::new(GzEncoder::new(buf, flate2::Compression::fast())))
-            }
-            Compression::None => Sink::Plain(buf),
-        };
+        let part = u32::from(parts.is_some());
+        let file = file_name(&base, part, ext);
+        let (tmp, out) = open_file(&self.dir, &file, self.compression)?;
         Ok(TableWriter {
             entry: ManifestTable {
                 source: schema.source_name(),
@@ -237,6 +246,7 @@ impl BatchWriter {
                 dest_db: schema.dest_db.clone(),
                 dest_table: schema.dest_table.clone(),
                 file,
+                part,
                 rows: 0,
                 inserts: 0,
                 updates: 0,
@@ -261,6 +271,11 @@ impl BatchWriter {
             tmp,
             out,
             line: Vec::with_capacity(4096),
+            dir: self.dir.clone(),
+            compression: self.compression,
+            base,
+            ext,
+            parts,
         })
     }
 
@@ -287,6 +302,41 @@ impl BatchWriter {
         sync_dir(&self.dir);
         Ok(self.manifest)
     }
+}
+
+type Parts = (u64, Box<dyn FnMut(ManifestTable) -> Result<()> + Send>);
+
+fn file_name(base: &str, part: u32, ext: &str) -> String {
+    if part == 0 {
+        format!("{base}.{ext}")
+    } else {
+        format!("{base}.p{part:04}.{ext}")
+    }
+}
+
+fn open_file(dir: &Path, file: &str, compression: Compression) -> Result<(PathBuf, Sink)> {
+    let tmp = dir.join(format!("{file}.tmp"));
+    let f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let buf = BufWriter::with_capacity(256 * 1024, f);
+    let out = match compression {
+        Compression::Gzip => Sink::Gzip(Box::new(GzEncoder::new(buf, flate2::Compression::fast()))),
+        Compression::None => Sink::Plain(buf),
+    };
+    Ok((tmp, out))
+}
+
+/// Flushes, fsyncs and renames a file into place.
+fn close_file(out: Sink, tmp: &Path) -> Result<()> {
+    let file = match out {
+        Sink::Gzip(w) => w.finish()?.into_inner().map_err(|e| e.into_error())?,
+        Sink::Plain(w) => w.into_inner().map_err(|e| e.into_error())?,
+    };
+    file.sync_all()
+        .with_context(|| format!("syncing {}", tmp.display()))?;
+    drop(file);
+    fs::rename(tmp, tmp.with_extension(""))
+        .with_context(|| format!("renaming {}", tmp.display()))?;
+    Ok(())
 }
 
 enum Sink {
@@ -321,6 +371,11 @@ pub struct TableWriter {
     tmp: PathBuf,
     out: Sink,
     line: Vec<u8>,
+    dir: PathBuf,
+    compression: Compression,
+    base: String,
+    ext: &'static str,
+    parts: Option<Parts>,
 }
 
 /// Appends `v` to `line` as a quoted CSV field.
@@ -385,6 +440,9 @@ impl TableWriter {
             Op::Update => self.entry.updates += 1,
             Op::Delete => self.entry.deletes += 1,
         }
+        if matches!(self.parts, Some((n, _)) if self.entry.rows >= n) {
+            self.next_part()?;
+        }
         Ok(())
     }
 
@@ -395,16 +453,26 @@ impl TableWriter {
 
     /// Flushes, fsyncs and renames the file into place.
     pub fn finish(self) -> Result<ManifestTable> {
-        let file = match self.out {
-            Sink::Gzip(w) => w.finish()?.into_inner().map_err(|e| e.into_error())?,
-            Sink::Plain(w) => w.into_inner().map_err(|e| e.into_error())?,
-        };
-        file.sync_all()
-            .with_context(|| format!("syncing {}", self.tmp.display()))?;
-        drop(file);
-        let dest = self.tmp.with_extension("");
-        fs::rename(&self.tmp, &dest).with_context(|| format!("renaming {}", self.tmp.display()))?;
+        close_file(self.out, &self.tmp)?;
         Ok(self.entry)
+    }
+
+    /// Closes the current part, hands it on, and opens the next one.
+    fn next_part(&mut self) -> Result<()> {
+        let file = file_name(&self.base, self.entry.part + 1, self.ext);
+        let (tmp, out) = open_file(&self.dir, &file, self.compression)?;
+        let old_out = std::mem::replace(&mut self.out, out);
+        let old_tmp = std::mem::replace(&mut self.tmp, tmp);
+        close_file(old_out, &old_tmp)?;
+        let mut next = self.entry.clone();
+        next.file = file;
+        next.part += 1;
+        (next.rows, next.inserts, next.updates, next.deletes) = (0, 0, 0, 0);
+        let done = std::mem::replace(&mut self.entry, next);
+        if let Some((_, hand_on)) = &mut self.parts {
+            hand_on(done)?;
+        }
+        Ok(())
     }
 }
 

@@ -35,7 +35,7 @@ fn killed_runs_converge_when_run_again() {
          INSERT INTO small SELECT g, 'x', 'v' FROM generate_series(1, 5) g;",
     );
     // Full extract killed while writing the spool, before and inside the merge.
-    for point in ["snapshot-row", "staged", "mid-merge"] {
+    for point in ["snapshot-row", "staged", "swap"] {
         c.kill_at(&["full-extract"], point);
     }
     c.ok(&["full-extract"]);

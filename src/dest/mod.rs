@@ -146,83 +146,58 @@ impl Dest {
         )?)
     }
 
-    /// The columns of a table as the server describes them (name, type,
-    /// nullability, key, collation).
-    fn column_shape(&mut self, db: &str, table: &str) -> Result<Vec<mysql::Row>> {
-        Ok(self.conn.exec(
-            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY, COALESCE(COLLATION_NAME, '') \
-             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-            (db, table),
-        )?)
-    }
-
-    /// Makes the target fit the source for a full extract: an existing
-    /// target whose columns differ in any way (names, types, keys) is dropped
-    /// and created anew. The comparison goes through a probe table created
-    /// from the same DDL, so the server spells both the same way.
-    pub fn recreate_target(&mut self, s: &TableSchema) -> Result<()> {
+    /// Before a full extract of `s`: an empty `<table>__ingest_new` with the
+    /// target's DDL receives the snapshot while the old target stays in
+    /// place; helper tables of an older shape are dropped.
+    pub fn prepare_shadow(&mut self, s: &TableSchema) -> Result<()> {
         self.conn.query_drop(sql::create_database(&s.dest_db))?;
-        let have = self.column_shape(&s.dest_db, &s.dest_table)?;
-        if !have.is_empty() {
-            let mut probe = s.clone();
-            probe.dest_table = sql::helper_name(&s.dest_table, "probe");
-            let probe_ref = sql::table_ref(&probe.dest_db, &probe.dest_table);
-            self.conn
-                .query_drop(format!("DROP TABLE IF EXISTS {probe_ref}"))?;
-            self.conn
-                .query_drop(sql::create_target(&probe, &self.flavor))?;
-            let want = self.column_shape(&probe.dest_db, &probe.dest_table)?;
-            self.conn.query_drop(format!("DROP TABLE {probe_ref}"))?;
-            let same = have.len() == want.len()
-                && have
-                    .iter()
-                    .zip(&want)
-                    .all(|(a, b)| a.clone().unwrap() == b.clone().unwrap());
-            if !same {
-                log::info!(
-                    "{}: columns or types changed, recreating {}",
-                    s.source_name(),
-                    s.dest_name()
-                );
-                self.conn.query_drop(format!(
-                    "DROP TABLE {}",
-                    sql::table_ref(&s.dest_db, &s.dest_table)
-                ))?;
-            }
-        }
-        // Helper tables follow the target's columns: rebuild them each time.
-        for h in ["stage", "fill"] {
+        for h in ["new", "stage", "fill"] {
             self.conn.query_drop(format!(
                 "DROP TABLE IF EXISTS {}",
                 sql::table_ref(&s.dest_db, &sql::helper_name(&s.dest_table, h))
             ))?;
         }
-        self.conn.query_drop(sql::create_target(s, &self.flavor))?;
+        let mut shadow = s.clone();
+        shadow.dest_table = sql::helper_name(&s.dest_table, "new");
+        self.conn
+            .query_drop(sql::create_target(&shadow, &self.flavor))?;
         Ok(())
     }
 
-    /// Loads one spool file into staging and merges it into the target, in
-    /// one transaction. `full`: the file is a snapshot that replaces the rows.
-    pub fn load(&mut self, dir: &Path, t: &ManifestTable, full: bool) -> Result<Loaded> {
+    /// Loads one part of a snapshot into `<table>__ingest_new`.
+    pub fn load_part(&mut self, dir: &Path, t: &ManifestTable) -> Result<Loaded> {
         let s = t.schema();
-        self.conn.query_drop(sql::create_stage(&s, &self.flavor))?;
-        self.conn.query_drop(sql::truncate(
-            &s.dest_db,
-            &sql::helper_name(&s.dest_table, "stage"),
-        ))?;
-        let shape = sql::MergeShape {
-            truncate_seq: t.truncate_seq,
-            unchanged: t.unchanged,
-        };
-        if shape.unchanged && !full {
-            self.conn.query_drop(sql::create_fill(&s, &self.flavor))?;
-            self.conn.query_drop(sql::truncate(
-                &s.dest_db,
-                &sql::helper_name(&s.dest_table, "fill"),
-            ))?;
+        let rows = self.load_file(dir, t, &s, sql::LoadInto::Shadow)?;
+        crate::fault::point("staged");
+        Ok(Loaded { rows })
+    }
+
+    /// The loaded snapshot becomes the target.
+    pub fn swap_in(&mut self, s: &TableSchema) -> Result<()> {
+        crate::fault::point("swap");
+        let exists: Option<String> = self.conn.exec_first(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&s.dest_db, &s.dest_table),
+        )?;
+        for st in sql::swap_in(s, &self.flavor, exists.is_some()) {
+            self.conn
+                .query_drop(&st)
+                .with_context(|| format!("putting the new {} in place: {st}", s.dest_name()))?;
         }
+        Ok(())
+    }
+
+    /// Streams a spool file through LOAD DATA LOCAL; checks the row count
+    /// and that the server changed no value.
+    fn load_file(
+        &mut self,
+        dir: &Path,
+        t: &ManifestTable,
+        s: &TableSchema,
+        into: sql::LoadInto,
+    ) -> Result<u64> {
         *self.infile.lock().unwrap_or_else(|p| p.into_inner()) = Some(spool::open_table(dir, t)?);
-        let (affected, warnings) = match self.conn.query_iter(sql::load_data(&s, &t.file)) {
+        let (affected, warnings) = match self.conn.query_iter(sql::load_data(s, &t.file, into)) {
             Ok(r) => {
                 let v = (r.affected_rows(), r.warnings());
                 drop(r);
@@ -256,12 +231,32 @@ impl Dest {
                 t.rows
             );
         }
-        crate::fault::point("staged");
-        let stmts = if full {
-            sql::replace_all(&s)
-        } else {
-            sql::merge(&s, shape)
+        Ok(affected)
+    }
+
+    /// Loads one delta spool file into staging and merges it into the
+    /// target, in one transaction.
+    pub fn load(&mut self, dir: &Path, t: &ManifestTable) -> Result<Loaded> {
+        let s = t.schema();
+        self.conn.query_drop(sql::create_stage(&s, &self.flavor))?;
+        self.conn.query_drop(sql::truncate(
+            &s.dest_db,
+            &sql::helper_name(&s.dest_table, "stage"),
+        ))?;
+        let shape = sql::MergeShape {
+            truncate_seq: t.truncate_seq,
+            unchanged: t.unchanged,
         };
+        if shape.unchanged {
+            self.conn.query_drop(sql::create_fill(&s, &self.flavor))?;
+            self.conn.query_drop(sql::truncate(
+                &s.dest_db,
+                &sql::helper_name(&s.dest_table, "fill"),
+            ))?;
+        }
+        let affected = self.load_file(dir, t, &s, sql::LoadInto::Stage)?;
+        crate::fault::point("staged");
+        let stmts = sql::merge(&s, shape);
         let mut tx = self.conn.start_transaction(mysql::TxOpts::default())?;
         for (i, st) in stmts.iter().enumerate() {
             if i == 1 {

@@ -199,13 +199,35 @@ pub fn truncate(db: &str, table: &str) -> String {
 }
 
 /// `LOAD DATA LOCAL INFILE` of one spool file into the staging table.
-pub fn load_data(s: &TableSchema, file_name: &str) -> String {
-    let mut targets = vec![
-        "`_op`".to_string(),
-        "`_seq`".into(),
-        "`_ts`".into(),
-        "`_unch`".into(),
-    ];
+/// Where a spool file is loaded: the staging table keeps the change
+/// columns; a snapshot goes straight into the new target and drops them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadInto {
+    Stage,
+    Shadow,
+}
+
+pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto) -> String {
+    let (table, mut targets) = match into {
+        LoadInto::Stage => (
+            helper_name(&s.dest_table, "stage"),
+            vec![
+                "`_op`".to_string(),
+                "`_seq`".into(),
+                "`_ts`".into(),
+                "`_unch`".into(),
+            ],
+        ),
+        LoadInto::Shadow => (
+            helper_name(&s.dest_table, "new"),
+            vec![
+                "@_op".to_string(),
+                "@_seq".into(),
+                "@_ts".into(),
+                "@_unch".into(),
+            ],
+        ),
+    };
     let mut sets = vec![];
     for (i, c) in s.columns.iter().enumerate() {
         if c.binary {
@@ -220,7 +242,7 @@ pub fn load_data(s: &TableSchema, file_name: &str) -> String {
          FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' \
          LINES TERMINATED BY '\\n' ({})",
         lit(file_name),
-        table_ref(&s.dest_db, &helper_name(&s.dest_table, "stage")),
+        table_ref(&s.dest_db, &table),
         targets.join(", ")
     );
     if !sets.is_empty() {
@@ -344,20 +366,29 @@ pub fn merge(s: &TableSchema, shape: MergeShape) -> Vec<String> {
     with_fill
 }
 
-/// Full extract: the staged snapshot replaces the target's rows.
-pub fn replace_all(s: &TableSchema) -> Vec<String> {
+/// Full extract: the snapshot was loaded into `<table>__ingest_new`, created
+/// from the target's DDL; it takes the target's place. MySQL/MariaDB rename
+/// both tables in one atomic statement; SingleStore renames one table at a
+/// time (the target is missing for a moment between the two).
+pub fn swap_in(s: &TableSchema, f: &Flavor, target_exists: bool) -> Vec<String> {
     let target = table_ref(&s.dest_db, &s.dest_table);
-    let stage = table_ref(&s.dest_db, &helper_name(&s.dest_table, "stage"));
-    let cols = s
-        .columns
-        .iter()
-        .map(|c| q(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    vec![
-        format!("DELETE FROM {target}"),
-        format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage}"),
-    ]
+    let new = table_ref(&s.dest_db, &helper_name(&s.dest_table, "new"));
+    let old = table_ref(&s.dest_db, &helper_name(&s.dest_table, "old"));
+    let mut out = vec![format!("DROP TABLE IF EXISTS {old}")];
+    match (target_exists, f.dialect) {
+        (false, Dialect::Mysql) => out.push(format!("RENAME TABLE {new} TO {target}")),
+        (false, Dialect::SingleStore) => out.push(format!("ALTER TABLE {new} RENAME TO {target}")),
+        (true, Dialect::Mysql) => {
+            out.push(format!("RENAME TABLE {target} TO {old}, {new} TO {target}"));
+            out.push(format!("DROP TABLE {old}"));
+        }
+        (true, Dialect::SingleStore) => {
+            out.push(format!("ALTER TABLE {target} RENAME TO {old}"));
+            out.push(format!("ALTER TABLE {new} RENAME TO {target}"));
+            out.push(format!("DROP TABLE {old}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -414,7 +445,7 @@ mod tests {
     #[test]
     fn load_data_text() {
         assert_eq!(
-            load_data(&schema(), "001_x.csv.gz"),
+            load_data(&schema(), "001_x.csv.gz", LoadInto::Stage),
             "LOAD DATA LOCAL INFILE '001_x.csv.gz' INTO TABLE `dest`.`Order Lines__ingest_stage` CHARACTER SET utf8mb4 \
              FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n' \
              (`_op`, `_seq`, `_ts`, `_unch`, `id`, `line``no`, `doc`, @b3) SET `img` = UNHEX(@b3)"
@@ -459,6 +490,30 @@ mod tests {
         assert!(m[0].contains("CASE WHEN f.`_g2` = 0 THEN t.`doc` ELSE f.`_f2` END"));
         assert!(m[0].contains("FIND_IN_SET('4', x.`_unch`)"));
         assert_eq!(m[2], "INSERT INTO `dest`.`Order Lines` (`id`, `line``no`, `doc`, `img`) SELECT `id`, `line``no`, `doc`, `img` FROM `dest`.`Order Lines__ingest_fill`");
+    }
+
+    #[test]
+    fn snapshot_loads_into_the_new_table_and_swaps() {
+        let s = schema();
+        let l = load_data(&s, "f", LoadInto::Shadow);
+        assert!(
+            l.contains("INTO TABLE `dest`.`Order Lines__ingest_new`"),
+            "{l}"
+        );
+        assert!(l.contains("(@_op, @_seq, @_ts, @_unch, `id`"), "{l}");
+        let m = Flavor::new(Dialect::Mysql, "x");
+        assert_eq!(
+            swap_in(&s, &m, true)[1],
+            "RENAME TABLE `dest`.`Order Lines` TO `dest`.`Order Lines__ingest_old`, \
+             `dest`.`Order Lines__ingest_new` TO `dest`.`Order Lines`"
+        );
+        assert_eq!(
+            swap_in(&s, &m, false)[1],
+            "RENAME TABLE `dest`.`Order Lines__ingest_new` TO `dest`.`Order Lines`"
+        );
+        let ss = swap_in(&s, &Flavor::new(Dialect::SingleStore, "x"), true);
+        assert_eq!(ss.len(), 4);
+        assert!(ss[1].starts_with("ALTER TABLE `dest`.`Order Lines` RENAME TO"));
     }
 
     #[test]
