@@ -3,17 +3,7 @@
 //! The CLI: parse arguments, load the configuration, run one command, map
 //! its outcome to the exit status (see `error.rs`).
 
-mod clock;
-mod config;
-mod dest;
-mod error;
-mod fault;
-mod instance;
-mod meta;
-mod run;
-mod schema;
-mod source;
-mod spool;
+use ingest::{config, error, instance, run};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -244,7 +244,11 @@ fn wal_level_below_logical_exits_2() {
         "INGEST_PG_BIN is not set (scripts/test-env.sh sets it)"
     );
     // A port the system hands out now is free.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let server = ReplicaServer::start(&env.pg_bin, port);
     let c = Case::new("err_wal");
     edit_config(

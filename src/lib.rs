@@ -1,0 +1,21 @@
+//! `ingest`: replicates PostgreSQL and MySQL/MariaDB tables into SingleStore
+//! in periodic, blocking batch runs.
+//!
+//! The rooms follow the pipeline: `config` (ingest.toml) → `instance`
+//! (state.db, spool, logs) → `run` (plan → extract → load → commit), with
+//! `source` (PostgreSQL pgoutput, MySQL binlog; pure decoders beside the
+//! I/O), `spool` (batch files and MANIFEST), `dest` (SingleStore SQL as text
+//! and the loader), `meta` (state.db) and `schema` (column model and value
+//! conversion). `main.rs` is the CLI on top.
+
+pub mod clock;
+pub mod config;
+pub mod dest;
+pub mod error;
+pub mod fault;
+pub mod instance;
+pub mod meta;
+pub mod run;
+pub mod schema;
+pub mod source;
+pub mod spool;
