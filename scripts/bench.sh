@@ -12,8 +12,11 @@
 #   my-initial      MariaDB -> destination, one table. Native reference:
 #                   mariadb --quick --batch -e "SELECT ..." | mariadb LOAD DATA LOCAL INFILE '/dev/stdin'
 #   pg-4tables-tN   four tables of rows/4 each, load_threads = 1, 2, 4
-# Still to come (issue 4): deltas against a row-by-row reference, a
-# 200-column table, extract_threads, 5M-row memory runs.
+#   pg-delta        rows changes (70% updates, 20% inserts, 10% deletes) over 4
+#                   tables, extract + load + merge. Reference: the same changes as
+#                   single-row statements through one connection (mariadb < file),
+#                   the way a JDBC sink applies them.
+# Still to come (issue 4): a 200-column table, extract_threads, 5M-row memory runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -147,6 +150,55 @@ for threads in 1 2 4; do
 name = "public.quad_*"' "$threads" "dst_quad$threads"
   read -r secs rss < <(run_ingest "$work/quad$threads")
   report "pg-4tables-t$threads" "$((quarter * 4))" "$secs" "$(echo "$quarter * 4 / $secs" | bc -l)" "$(echo "$src_mb / $secs" | bc -l)" "$rss" ""
+done
+
+# --- delta: rows changes over 4 tables, against row-by-row statements
+base=$((rows / 4))
+for k in 1 2 3 4; do
+  pg -d bench -c "CREATE TABLE dt_$k (id bigint PRIMARY KEY, i int, n numeric(12,2), t text, ts timestamptz);
+    INSERT INTO dt_$k SELECT g, g % 1000, g / 100.0, 'row ' || g, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 second'
+    FROM generate_series(1, $base) g;"
+done
+say "pg-delta: full extract of the 4 base tables"
+mkdir -p "$work/delta"
+pg -d bench -c "SELECT pg_drop_replication_slot('bench')" >/dev/null 2>&1 || true
+config "$work/delta/ingest.toml" "$pg_source" '[[table]]
+name = "public.dt_*"' 4 dst_delta
+"$ingest" --config "$work/delta/ingest.toml" full-extract >/dev/null
+my -e "CREATE DATABASE dst_ref"
+for k in 1 2 3 4; do my -e "CREATE TABLE dst_ref.dt_$k LIKE dst_delta.dt_$k; INSERT INTO dst_ref.dt_$k SELECT * FROM dst_delta.dt_$k"; done
+say "pg-delta: $rows changes at the source"
+upd=$((base * 7 / 10)); del_hi=$((base * 8 / 10))
+for k in 1 2 3 4; do
+  pg -d bench -c "UPDATE dt_$k SET i = i + 1, t = t || ' changed' WHERE id <= $upd;
+    DELETE FROM dt_$k WHERE id > $upd AND id <= $del_hi;
+    INSERT INTO dt_$k SELECT g, g % 1000, g / 100.0, 'new ' || g, now() FROM generate_series($base + 1, $base + $base * 2 / 10) g;"
+done
+# The same changes as single-row statements, for the reference.
+for k in 1 2 3 4; do
+  pg -d bench -At -c "SELECT format('UPDATE dt_$k SET i = %s, t = %L WHERE id = %s;', i, t, id) FROM dt_$k WHERE id <= $upd
+    UNION ALL SELECT format('DELETE FROM dt_$k WHERE id = %s;', g) FROM generate_series($upd + 1, $del_hi) g
+    UNION ALL SELECT format('INSERT INTO dt_$k VALUES (%s, %s, %s, %L, %L);', id, i, n, t, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'))
+      FROM dt_$k WHERE id > $base"
+done >"$work/rowbyrow.sql"
+changes=$(wc -l <"$work/rowbyrow.sql")
+say "pg-delta: ingest delta"
+t0=$(now)
+out=$( { /usr/bin/time -f '%e %M' "$ingest" --config "$work/delta/ingest.toml" delta >/dev/null; } 2>&1 | tail -1)
+secs=$(echo "$out" | awk '{print $1}'); rss=$(echo "$out" | awk '{printf "%.0f", $2 / 1024}')
+delta_mb=$(echo "$(stat -c %s "$work/rowbyrow.sql") / 1048576" | bc -l)
+report pg-delta "$changes" "$secs" "$(echo "$changes / $secs" | bc -l)" "$(echo "$delta_mb / $secs" | bc -l)" "$rss" ""
+ingest_delta=$secs
+say "pg-delta: row-by-row reference ($changes statements, one connection)"
+t0=$(now)
+my dst_ref <"$work/rowbyrow.sql"
+t1=$(now)
+rbr=$(echo "$t1 - $t0" | bc -l)
+report row-by-row "$changes" "$rbr" "$(echo "$changes / $rbr" | bc -l)" "$(echo "$delta_mb / $rbr" | bc -l)" "-" ""
+results[-2]="${results[-2]}  ratio $(printf '%.1f' "$(echo "$rbr / $ingest_delta" | bc -l)")x row-by-row"
+for k in 1 2 3 4; do
+  a=$(my -N -e "CHECKSUM TABLE dst_delta.dt_$k" | awk '{print $2}'); b=$(my -N -e "CHECKSUM TABLE dst_ref.dt_$k" | awk '{print $2}')
+  [ "$a" = "$b" ] || echo "bench: dt_$k differs between ingest and the reference ($a vs $b)" >&2
 done
 
 echo
