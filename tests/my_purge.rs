@@ -1,12 +1,16 @@
 //! A binlog purged past the saved position is named, with the fix, and
 //! nothing is skipped silently. Alone in its test binary: it purges the
-//! shared test server's binlogs.
+//! shared test server's binlogs (and, in the second test, its binlog settings).
 
 mod common;
 use common::MyCase;
 
+/// The tests here change server-wide state: one at a time.
+static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn purged_binlogs_are_named_and_full_extract_recovers() {
+    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
     let c = MyCase::new("purge");
     c.sql("CREATE TABLE big (id INT PRIMARY KEY, n INT); INSERT INTO big SELECT seq, seq FROM seq_1_to_100;");
     c.ok(&["full-extract"]);
@@ -47,4 +51,47 @@ fn purged_binlogs_are_named_and_full_extract_recovers() {
     c.sql("UPDATE big SET n = 1 WHERE id = 1;");
     c.ok(&["delta"]);
     c.assert_same("big", "id");
+}
+
+/// Server settings deltas need are checked and named with the fix. (Here
+/// too, because it changes the shared server's globals for a moment.)
+#[test]
+fn binlog_settings_are_checked() {
+    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    use mysql::prelude::Queryable;
+    struct Restore(mysql::Conn);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = self.0.query_drop("SET GLOBAL binlog_format = 'ROW'");
+            let _ = self.0.query_drop("SET GLOBAL binlog_row_image = 'FULL'");
+        }
+    }
+    let c = MyCase::new("settings");
+    c.sql("CREATE TABLE t (id INT PRIMARY KEY)");
+    let mut g = Restore(common::my_connect(&c.env));
+    for (set, needle) in [
+        (
+            "SET GLOBAL binlog_format = 'STATEMENT'",
+            "binlog_format is STATEMENT, deltas need ROW",
+        ),
+        ("SET GLOBAL binlog_format = 'ROW'", ""),
+        (
+            "SET GLOBAL binlog_row_image = 'MINIMAL'",
+            "binlog_row_image is MINIMAL, deltas need FULL",
+        ),
+    ] {
+        g.0.query_drop(set).unwrap();
+        if needle.is_empty() {
+            continue;
+        }
+        let out = c.ingest(&["check"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(needle) && stderr.contains("SET GLOBAL"),
+            "{stderr}"
+        );
+    }
+    drop(g);
+    c.ok(&["check"]);
 }
