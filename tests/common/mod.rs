@@ -284,15 +284,7 @@ load_threads = 2
                         .map(|v| normalize(fams[i], &v))
                 })
                 .collect();
-            let k = keyidx
-                .iter()
-                .map(|&i| vals[i].clone().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("|");
-            assert!(
-                out.insert(k.clone(), vals).is_none(),
-                "duplicate key {k} in source"
-            );
+            insert_keyed(&mut out, &keyidx, vals, "source");
         }
         out
     }
@@ -343,15 +335,7 @@ load_threads = 2
             let vals: Vec<Option<String>> = (0..cols.len())
                 .map(|i| my_value(r.as_ref(i).unwrap()).map(|v| normalize(fams[i], &v)))
                 .collect();
-            let k = keyidx
-                .iter()
-                .map(|&i| vals[i].clone().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("|");
-            assert!(
-                out.insert(k.clone(), vals).is_none(),
-                "duplicate key {k} in destination"
-            );
+            insert_keyed(&mut out, &keyidx, vals, "destination");
         }
         out
     }
@@ -428,6 +412,22 @@ pub fn stall(mut cmd: Command, point: &str) -> std::process::Child {
             panic!("ingest did not reach {point} in 120 s");
         }
     }
+}
+
+type Rows = BTreeMap<String, Vec<Option<String>>>;
+
+/// Files a row under its key (the key columns joined); a key seen twice is a
+/// failure on that side.
+fn insert_keyed(out: &mut Rows, keyidx: &[usize], vals: Vec<Option<String>>, side: &str) {
+    let k = keyidx
+        .iter()
+        .map(|&i| vals[i].clone().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("|");
+    assert!(
+        out.insert(k.clone(), vals).is_none(),
+        "duplicate key {k} in {side}"
+    );
 }
 
 pub fn assert_maps_equal(
