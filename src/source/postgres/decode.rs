@@ -1,0 +1,389 @@
+//! pgoutput messages → spool lines: the decoding half of the PostgreSQL
+//! source (no I/O), and the COPY text-format parser of snapshots.
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, bail, Result};
+
+use super::{lsn_text, parse_lsn};
+use crate::schema::{convert, TableSchema};
+use crate::source::pgoutput::{self, Datum, Message, OldKind};
+use crate::source::{DeltaOutcome, Warnings};
+use crate::spool::{BatchWriter, Op, TableWriter};
+
+/// A new row waiting for values the log did not carry.
+pub(super) struct Deferred {
+    pub(super) table: (String, String),
+    pub(super) seq: u64,
+    pub(super) ts: String,
+    pub(super) row: Vec<Option<Vec<u8>>>,
+    pub(super) unchanged: Vec<bool>,
+}
+
+/// Turns pgoutput messages into spool lines, one writer per table.
+pub(super) struct Decoder<'t> {
+    pub(super) tables: &'t HashMap<(String, String), TableSchema>,
+    types: HashMap<(String, String), Vec<(u32, i32)>>,
+    /// Per table: the LSN read before its snapshot.
+    since: HashMap<(String, String), u64>,
+    /// Column names of Relation messages that do not match, for messages.
+    shapes: HashMap<(String, String), String>,
+    /// Commit LSN of the transaction being read.
+    txn_lsn: u64,
+    /// Relation oid → (schema, table) and the column mapping into the schema.
+    relations: HashMap<u32, Rel>,
+    writers: HashMap<(String, String), TableWriter>,
+    changed: Vec<(String, String)>,
+    seq: u64,
+    pub(super) ts: String,
+    last_lsn: Option<u64>,
+    transactions: u64,
+    pub(super) deferred: Vec<Deferred>,
+    vals: Vec<Option<Vec<u8>>>,
+}
+
+struct Rel {
+    name: (String, String),
+    /// Changes of the table are applied (it is selected and ready).
+    selected: bool,
+    /// The Relation message matches the table's columns and types.
+    same: bool,
+}
+
+impl<'t> Decoder<'t> {
+    pub(super) fn new(
+        tables: &'t HashMap<(String, String), TableSchema>,
+        types: HashMap<(String, String), Vec<(u32, i32)>>,
+        since: HashMap<(String, String), u64>,
+    ) -> Self {
+        Decoder {
+            tables,
+            types,
+            since,
+            shapes: HashMap::new(),
+            txn_lsn: 0,
+            relations: HashMap::new(),
+            writers: HashMap::new(),
+            changed: vec![],
+            seq: 0,
+            ts: String::new(),
+            last_lsn: None,
+            transactions: 0,
+            deferred: vec![],
+            vals: vec![],
+        }
+    }
+
+    pub(super) fn apply(
+        &mut self,
+        msg: Message<'_>,
+        lsn: &str,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<()> {
+        match msg {
+            Message::Begin {
+                commit_ts,
+                final_lsn,
+                ..
+            } => {
+                self.ts = crate::clock::format_micros(commit_ts + pgoutput::PG_EPOCH_UNIX_MICROS);
+                self.txn_lsn = final_lsn;
+            }
+            Message::Commit { .. } => {
+                self.transactions += 1;
+                self.last_lsn = Some(parse_lsn(lsn).ok_or_else(|| anyhow!("bad LSN {lsn}"))?);
+            }
+            Message::Relation(r) => {
+                let name = (r.namespace.clone(), r.name.clone());
+                let (selected, same) = match (self.tables.get(&name), self.types.get(&name)) {
+                    (Some(s), Some(types)) => {
+                        let same =
+                            r.columns.len() == s.columns.len()
+                                && r.columns.iter().zip(&s.columns).zip(types).all(
+                                    |((a, b), t)| {
+                                        a.name == b.name && a.type_oid == t.0 && a.type_mod == t.1
+                                    },
+                                );
+                        if !same {
+                            self.shapes.insert(
+                                name.clone(),
+                                r.columns
+                                    .iter()
+                                    .map(|c| c.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                            );
+                        }
+                        (true, same)
+                    }
+                    _ => (false, false),
+                };
+                self.relations.insert(
+                    r.oid,
+                    Rel {
+                        name,
+                        selected,
+                        same,
+                    },
+                );
+            }
+            Message::Insert { rel, new } => {
+                if let Some(name) = self.selected(rel)? {
+                    self.seq += 1;
+                    self.emit(&name, Op::Insert, self.seq, &new, batch, warnings)?;
+                }
+            }
+            Message::Update { rel, old, new } => {
+                if let Some(name) = self.selected(rel)? {
+                    let s = &self.tables[&name];
+                    let key_changed = match &old {
+                        Some((_, o)) => s.key.iter().any(|&k| o.get(k) != new.get(k)),
+                        None => false,
+                    };
+                    self.seq += 1;
+                    if !key_changed {
+                        return self.emit(&name, Op::Update, self.seq, &new, batch, warnings);
+                    }
+                    let (_, o) = old
+                        .as_ref()
+                        .ok_or_else(|| anyhow!("update without old tuple"))?;
+                    self.emit(&name, Op::Delete, self.seq, o, batch, warnings)?;
+                    self.seq += 1;
+                    // Unchanged values of the new row: FULL identity sends them in the old row.
+                    let mut row = new.clone();
+                    if let Some((OldKind::Full, o)) = &old {
+                        for (i, d) in row.iter_mut().enumerate() {
+                            if *d == Datum::Unchanged {
+                                *d = o.get(i).copied().unwrap_or(Datum::Null);
+                            }
+                        }
+                    }
+                    if row.contains(&Datum::Unchanged) {
+                        // DEFAULT identity: read them from the source once the slot is read.
+                        self.deferred.push(Deferred {
+                            table: name,
+                            seq: self.seq,
+                            ts: self.ts.clone(),
+                            row: row.iter().map(|d| d.bytes().map(<[u8]>::to_vec)).collect(),
+                            unchanged: row.iter().map(|d| *d == Datum::Unchanged).collect(),
+                        });
+                        return Ok(());
+                    }
+                    self.emit(&name, Op::Insert, self.seq, &row, batch, warnings)?;
+                }
+            }
+            Message::Delete { rel, old: (_, o) } => {
+                if let Some(name) = self.selected(rel)? {
+                    self.seq += 1;
+                    self.emit(&name, Op::Delete, self.seq, &o, batch, warnings)?;
+                }
+            }
+            Message::Truncate { rels, .. } => {
+                for rel in rels {
+                    if let Some(name) = self.selected(rel)? {
+                        self.seq += 1;
+                        let seq = self.seq;
+                        self.writer(&name, batch)?.truncate(seq);
+                    }
+                }
+            }
+            Message::Type { .. } | Message::Origin { .. } | Message::Logical { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// The table of a relation, if its changes are applied.
+    /// The table of a relation, if this change of it is applied. A change
+    /// in another shape than the table has now is skipped when it is older
+    /// than the table's snapshot (the snapshot holds it), and otherwise
+    /// fails the table: it needs a new full extract.
+    fn selected(&mut self, rel: u32) -> Result<Option<(String, String)>> {
+        let r = match self.relations.get(&rel) {
+            None => bail!("change for relation {rel} before its Relation message"),
+            Some(r) if !r.selected => return Ok(None),
+            Some(r) => r,
+        };
+        if self.changed.contains(&r.name) {
+            return Ok(None);
+        }
+        if r.same {
+            return Ok(Some(r.name.clone()));
+        }
+        let older = self.since.get(&r.name).is_some_and(|&s| self.txn_lsn < s);
+        if !older {
+            let name = r.name.clone();
+            log::error!(
+                "{}.{}: structure changed at {} (source columns now: {}); its changes are not \
+                 applied: run `ingest full-extract {}.{}`",
+                name.0,
+                name.1,
+                lsn_text(self.txn_lsn),
+                self.shapes.get(&name).map(String::as_str).unwrap_or("?"),
+                name.0,
+                name.1
+            );
+            self.changed.push(name);
+        }
+        Ok(None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn emit(
+        &mut self,
+        name: &(String, String),
+        op: Op,
+        seq: u64,
+        tuple: &[Datum<'_>],
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<()> {
+        let tables = self.tables;
+        let w = match self.writers.entry(name.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(batch.table(&tables[name])?),
+        };
+        write_tuple(
+            &tables[name],
+            w,
+            op,
+            seq,
+            &self.ts,
+            tuple,
+            &mut self.vals,
+            warnings,
+        )?;
+        if seq == 1 {
+            crate::fault::point("delta-row");
+        }
+        Ok(())
+    }
+
+    fn writer(
+        &mut self,
+        name: &(String, String),
+        batch: &mut BatchWriter,
+    ) -> Result<&mut TableWriter> {
+        Ok(match self.writers.entry(name.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(batch.table(&self.tables[name])?)
+            }
+        })
+    }
+
+    pub(super) fn finish(self) -> Result<DeltaOutcome> {
+        let mut tables = vec![];
+        for (_, w) in self.writers {
+            tables.push(w.finish()?);
+        }
+        tables.sort_by(|a, b| a.file.cmp(&b.file));
+        Ok(DeltaOutcome {
+            tables,
+            to_pos: self.last_lsn.map(lsn_text),
+            changed: self.changed,
+            transactions: self.transactions,
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_tuple(
+    s: &TableSchema,
+    w: &mut TableWriter,
+    op: Op,
+    seq: u64,
+    ts: &str,
+    tuple: &[Datum<'_>],
+    vals: &mut Vec<Option<Vec<u8>>>,
+    warnings: &mut Warnings,
+) -> Result<()> {
+    if tuple.len() != s.columns.len() {
+        bail!(
+            "{}: change has {} values for {} columns",
+            s.source_name(),
+            tuple.len(),
+            s.columns.len()
+        );
+    }
+    vals.clear();
+    let mut unchanged = vec![];
+    for (i, d) in tuple.iter().enumerate() {
+        vals.push(match d {
+            Datum::Null => None,
+            Datum::Unchanged => {
+                unchanged.push(i + 1);
+                None
+            }
+            Datum::Text(t) | Datum::Binary(t) => match convert(s.columns[i].conv, t) {
+                Ok(v) => Some(v.into_owned()),
+                Err(why) => {
+                    warnings.add(&s.source_name(), &s.columns[i].name, why);
+                    None
+                }
+            },
+        });
+    }
+    w.write(op, seq, ts, &unchanged, vals.iter().map(|v| v.as_deref()))
+}
+
+/// Splits one line of COPY text format into fields (`\N` is NULL) and
+/// undoes its backslash escapes.
+pub fn parse_copy_text(line: &[u8], out: &mut Vec<Option<Vec<u8>>>) -> Result<(), String> {
+    out.clear();
+    for field in line.split(|&b| b == b'\t') {
+        if field == b"\\N" {
+            out.push(None);
+            continue;
+        }
+        if !field.contains(&b'\\') {
+            out.push(Some(field.to_vec()));
+            continue;
+        }
+        let mut v = Vec::with_capacity(field.len());
+        let mut i = 0;
+        while i < field.len() {
+            let b = field[i];
+            if b != b'\\' {
+                v.push(b);
+                i += 1;
+                continue;
+            }
+            let Some(&e) = field.get(i + 1) else {
+                return Err(format!("field {} ends in a lone backslash", out.len() + 1));
+            };
+            i += 2;
+            match e {
+                b'b' => v.push(8),
+                b'f' => v.push(12),
+                b'n' => v.push(b'\n'),
+                b'r' => v.push(b'\r'),
+                b't' => v.push(b'\t'),
+                b'v' => v.push(11),
+                b'0'..=b'7' => {
+                    let mut n = u32::from(e - b'0');
+                    let mut k = 0;
+                    while k < 2 && matches!(field.get(i), Some(b'0'..=b'7')) {
+                        n = n * 8 + u32::from(field[i] - b'0');
+                        i += 1;
+                        k += 1;
+                    }
+                    v.push(n as u8);
+                }
+                b'x' => {
+                    let mut n = 0u32;
+                    let mut k = 0;
+                    while k < 2 && field.get(i).is_some_and(u8::is_ascii_hexdigit) {
+                        n = n * 16 + (field[i] as char).to_digit(16).unwrap_or(0);
+                        i += 1;
+                        k += 1;
+                    }
+                    v.push(n as u8);
+                }
+                other => v.push(other),
+            }
+        }
+        out.push(Some(v));
+    }
+    Ok(())
+}
