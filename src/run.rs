@@ -163,6 +163,17 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
     let progress: Mutex<HashMap<String, Progress>> = Mutex::new(HashMap::new());
     let fail = |table: &str, dest: &str, e: &anyhow::Error| -> Result<()> {
         let msg = format!("{e:#}");
+        if summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .tables_failed
+            .iter()
+            .any(|(t, _)| t == table)
+        {
+            // Counted once (a part's load and the extract can both fail).
+            log::error!("run {run_id}: {table}: also: {msg}");
+            return Ok(());
+        }
         log::error!("run {run_id}: {table}: {msg}");
         meta.set_table_state(table, dest, "failed", Some(run_id), None, None, Some(&msg))?;
         meta.add_run_table(
@@ -411,10 +422,14 @@ struct Progress {
     t0: Instant,
 }
 
+/// The source connection is gone: the remaining tables would all fail.
 fn is_connection_lost(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<postgres::Error>()
             .is_some_and(|p| p.is_closed())
+            || c.downcast_ref::<mysql::Error>().is_some_and(|m| {
+                matches!(m, mysql::Error::IoError(_) | mysql::Error::DriverError(_))
+            })
     })
 }
 
@@ -672,6 +687,19 @@ fn delta_inner(
         let name = format!("{s}.{t}");
         let dest = match meta.table_state(&name)? {
             Some(st) if st.status == "ready" => st.dest,
+            Some(st) if st.status == "extracting" => {
+                // Its full extract did not finish (killed, or the source went
+                // away): the table is not replicating, say so in the result.
+                let msg =
+                    format!("its full extract did not finish: run `ingest full-extract {name}`");
+                log::error!("run {run_id}: {name}: {msg}");
+                summary
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .tables_failed
+                    .push((name, msg));
+                continue;
+            }
             Some(st) => {
                 log::warn!(
                     "run {run_id}: {name} is {} (not ready): run `ingest full-extract {name}`",

@@ -95,3 +95,22 @@ fn binlog_settings_are_checked() {
     drop(g);
     c.ok(&["check"]);
 }
+
+/// A change another session logged as a statement has no rows in the
+/// binlog: the table fails, named, instead of silently missing it.
+#[test]
+fn statement_logged_changes_fail_the_table() {
+    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let c = MyCase::new("stmt");
+    c.sql("CREATE TABLE t (id INT PRIMARY KEY, v INT); CREATE TABLE u (id INT PRIMARY KEY); INSERT INTO t VALUES (1, 1);");
+    c.ok(&["full-extract"]);
+    c.sql("SET SESSION binlog_format = 'STATEMENT'; UPDATE t SET v = 2 WHERE id = 1; SET SESSION binlog_format = 'ROW'; INSERT INTO u VALUES (1);");
+    let out = c.ingest(&["delta"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}.t", c.src)) && stderr.contains("logged as a statement"),
+        "{stderr}"
+    );
+    c.assert_same("u", "id");
+}

@@ -118,12 +118,20 @@ impl Dest {
         Ok(version)
     }
 
-    /// Creates the database and target table if missing; fails the table if
-    /// an existing target does not have the source's columns.
+    /// Checks that the target exists with the source's columns; fails the
+    /// table otherwise (a full extract creates it).
     pub fn ensure_target(&mut self, s: &TableSchema) -> Result<()> {
-        self.conn.query_drop(sql::create_database(&s.dest_db))?;
-        self.conn.query_drop(sql::create_target(s, &self.flavor))?;
         let have = self.target_columns(s)?;
+        if have.is_empty() {
+            // Merging changes into a new empty table would silently lack
+            // every row the snapshot had.
+            bail!(
+                "destination table {} does not exist (dropped, or a full extract stopped between renames): \
+                 run `ingest full-extract {}`",
+                s.dest_name(),
+                s.source_name()
+            );
+        }
         let want: Vec<String> = s.columns.iter().map(|c| c.name.clone()).collect();
         if have != want {
             bail!(

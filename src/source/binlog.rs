@@ -282,6 +282,11 @@ pub fn value_text<'v>(
             _ => own(datetime_text(*y, *mo, *d, *h, *mi, *s, *us)),
         },
         Value::Time(neg, days, h, mi, s, us) => {
+            // mysql_common 0.37 mis-decodes negative TIME(1)/TIME(2) with a
+            // fraction into impossible fields: never pass those on.
+            if *mi >= 60 || *s >= 60 || *us >= 1_000_000 || *h >= 24 {
+                return Err(Unrepresentable::Malformed);
+            }
             let hours = days * 24 + u32::from(*h);
             own(format!(
                 "{}{hours:02}:{mi:02}:{s:02}.{us:06}",
@@ -371,6 +376,9 @@ pub enum QueryKind {
     },
     /// Structure change of these tables (ALTER, DROP, RENAME, CREATE).
     Ddl(Vec<(String, String)>),
+    /// A data change logged as a statement (a session with binlog_format
+    /// STATEMENT or MIXED): its rows are not in the binlog.
+    Dml(Vec<(String, String)>),
 }
 
 /// Splits SQL into identifiers/keywords (backtick quotes removed), skipping
@@ -490,6 +498,35 @@ pub fn classify_query(schema: &str, sql: &str) -> QueryKind {
                     QueryKind::Truncate { schema, table }
                 }
                 None => QueryKind::Other,
+            }
+        }
+        "INSERT" | "REPLACE" | "UPDATE" | "DELETE" | "LOAD" => {
+            let skip = [
+                "INTO",
+                "IGNORE",
+                "LOW_PRIORITY",
+                "DELAYED",
+                "HIGH_PRIORITY",
+                "QUICK",
+                "FROM",
+                "DATA",
+                "LOCAL",
+                "CONCURRENT",
+            ];
+            // LOAD DATA ... INTO TABLE t: the name follows TABLE.
+            let start = match up.iter().position(|w| w == "TABLE") {
+                Some(p) if kw(0) == "LOAD" => p + 1,
+                _ => 1,
+            };
+            let mut i = start;
+            while skip.contains(&kw(i)) {
+                i += 1;
+            }
+            match t.get(i) {
+                Some(n) if kw(0) != "LOAD" || start > 1 => {
+                    QueryKind::Dml(vec![table_name(n, schema)])
+                }
+                _ => QueryKind::Other,
             }
         }
         "ALTER" | "DROP" | "RENAME" | "CREATE" => {
@@ -640,6 +677,13 @@ mod tests {
             Ok(Some("-26:03:04.000005".into()))
         );
         assert_eq!(
+            t(
+                &col("time", "time(2)"),
+                Value::Time(true, 26, 0, 63, 62, 16_277_216)
+            ),
+            Err(Unrepresentable::Malformed)
+        );
+        assert_eq!(
             t(&col("float", "float"), Value::Float(f32::MAX)),
             Ok(Some("3.4028234663852886e38".into()))
         );
@@ -706,6 +750,18 @@ mod tests {
         assert_eq!(
             classify_query("db", "GRANT SELECT ON *.* TO x"),
             QueryKind::Other
+        );
+        assert_eq!(
+            classify_query("db", "INSERT IGNORE INTO `o`.`t` VALUES (1)"),
+            QueryKind::Dml(vec![("o".into(), "t".into())])
+        );
+        assert_eq!(
+            classify_query("db", "DELETE LOW_PRIORITY FROM t WHERE a = 1"),
+            QueryKind::Dml(vec![("db".into(), "t".into())])
+        );
+        assert_eq!(
+            classify_query("db", "update t set a = 1"),
+            QueryKind::Dml(vec![("db".into(), "t".into())])
         );
         assert_eq!(
             classify_query("db", "ALTER TABLE t RENAME TO u"),
