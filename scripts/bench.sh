@@ -16,7 +16,8 @@
 #                   tables, extract + load + merge. Reference: the same changes as
 #                   single-row statements through one connection (mariadb < file),
 #                   the way a JDBC sink applies them.
-# Still to come (issue 4): a 200-column table, extract_threads, 5M-row memory runs.
+#   pg-200cols      a 200-column table of rows/10 rows (speed only).
+# Still to come (issue 4): extract_threads, 5M-row memory runs, MySQL deltas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -151,6 +152,22 @@ name = "public.quad_*"' "$threads" "dst_quad$threads"
   read -r secs rss < <(run_ingest "$work/quad$threads")
   report "pg-4tables-t$threads" "$((quarter * 4))" "$secs" "$(echo "$quarter * 4 / $secs" | bc -l)" "$(echo "$src_mb / $secs" | bc -l)" "$rss" ""
 done
+
+# --- a 200-column table
+wide_rows=$((rows / 10))
+cols=$(for c in $(seq 1 199); do case $((c % 4)) in
+  0) printf ', c%d int' "$c";; 1) printf ', c%d text' "$c";; 2) printf ', c%d numeric(12,2)' "$c";; 3) printf ', c%d timestamptz' "$c";; esac; done)
+vals=$(for c in $(seq 1 199); do case $((c % 4)) in
+  0) printf ', g + %d' "$c";; 1) printf ", 'v' || g || '-%d'" "$c";; 2) printf ', g / 100.0 + %d' "$c";; 3) printf ", now() - g * interval '1 second'";; esac; done)
+pg -d bench -c "CREATE TABLE wide200 (id bigint PRIMARY KEY$cols); INSERT INTO wide200 SELECT g$vals FROM generate_series(1, $wide_rows) g;"
+wide_mb=$(pg -d bench -At -c "SELECT round(pg_total_relation_size('wide200') / 1048576.0, 1)")
+say "pg-200cols: ingest ($wide_rows rows)"
+mkdir -p "$work/wide"
+pg -d bench -c "SELECT pg_drop_replication_slot('bench')" >/dev/null 2>&1 || true
+config "$work/wide/ingest.toml" "$pg_source" '[[table]]
+name = "public.wide200"' 4 dst_wide
+read -r secs rss < <(run_ingest "$work/wide")
+report pg-200cols "$wide_rows" "$secs" "$(echo "$wide_rows / $secs" | bc -l)" "$(echo "$wide_mb / $secs" | bc -l)" "$rss" ""
 
 # --- delta: rows changes over 4 tables, against row-by-row statements
 base=$((rows / 4))
