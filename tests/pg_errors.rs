@@ -138,12 +138,16 @@ struct ReplicaServer {
     port: u16,
 }
 
-fn as_postgres(cmd: &str, args: &[&str]) -> Command {
-    let root = Command::new("id")
+fn running_as_root() -> bool {
+    Command::new("id")
         .arg("-u")
         .output()
         .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
+        .unwrap_or(false)
+}
+
+fn as_postgres(cmd: &str, args: &[&str]) -> Command {
+    let root = running_as_root();
     if root {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--", cmd]).args(args);
@@ -160,11 +164,7 @@ impl ReplicaServer {
         let dir = std::env::temp_dir().join(format!("ingest-it-replica-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout == b"0\n")
-            .unwrap_or(false);
+        let root = running_as_root();
         if root {
             assert!(Command::new("chown")
                 .args(["postgres", dir.to_str().unwrap()])
