@@ -3,7 +3,8 @@
 # same machine, in the same run (compare ratios, not absolute numbers: these
 # machines are small and noisy).
 #
-#   scripts/bench.sh [rows]        # default 1000000
+#   scripts/bench.sh [rows] [case...]   # default 1000000 rows, every case
+#   scripts/bench.sh 5000000 pg-initial my-initial   # the memory run
 #
 # Cases (each prints rows/s, MB/s of source data, ingest's peak RSS and the
 # ratio ingest/native where a native reference exists):
@@ -11,17 +12,20 @@
 #                   psql "\copy (...) to stdout (format csv)" | mariadb LOAD DATA LOCAL INFILE '/dev/stdin'
 #   my-initial      MariaDB -> destination, one table. Native reference:
 #                   mariadb --quick --batch -e "SELECT ..." | mariadb LOAD DATA LOCAL INFILE '/dev/stdin'
-#   pg-4tables-tN   four tables of rows/4 each, load_threads = 1, 2, 4
+#   pg-4tables      four tables of rows/4 each, load_threads = 1, 2, 4. Native
+#                   reference: the pg-initial pipeline run for each table in turn.
+#   pg-200cols      a 200-column table of rows/10 rows (speed only).
 #   pg-delta        rows changes (70% updates, 20% inserts, 10% deletes) over 4
-#                   tables, extract + load + merge. Reference: the same changes as
+#   my-delta        tables, extract + load + merge. Reference: the same changes as
 #                   single-row statements through one connection (mariadb < file),
 #                   the way a JDBC sink applies them.
-#   pg-200cols      a 200-column table of rows/10 rows (speed only).
-# Still to come (issue 4): extract_threads, 5M-row memory runs, MySQL deltas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 rows=${1:-1000000}
+shift || true
+cases=" ${*:-pg-initial my-initial pg-4tables pg-200cols pg-delta my-delta} "
+want() { [[ $cases == *" $1 "* ]]; }
 command -v /usr/bin/time >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq time >/dev/null; }
 
 cargo build --release --quiet
@@ -54,14 +58,19 @@ pg_table() { # name rows first_id
 
 say "creating $rows rows in PostgreSQL and MariaDB"
 pg -d postgres -c "CREATE DATABASE bench"
-pg_table bench_t "$rows" 1
-src_mb=$(pg -d bench -At -c "SELECT round(pg_total_relation_size('bench_t') / 1048576.0, 1)")
-my -e "CREATE DATABASE mysrc; CREATE TABLE mysrc.bench_t (id BIGINT PRIMARY KEY, i INT, n DECIMAL(12,2), d DOUBLE,
-  t LONGTEXT, v VARCHAR(64), b BOOLEAN, dt DATE, ts DATETIME(6), tz DATETIME(6), bi VARBINARY(16), s SMALLINT)"
-pg -d bench -c "\\copy (SELECT id, i, n, d, t, v, b::int, dt, ts, tz AT TIME ZONE 'UTC', encode(by, 'hex'), s FROM bench_t) to '$work/seed.csv' (format csv, null 'NULL')"
-my --local-infile=1 -e "LOAD DATA LOCAL INFILE '$work/seed.csv' INTO TABLE mysrc.bench_t FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY ''
-  (id, i, n, d, t, v, b, dt, ts, tz, @bi, s) SET bi = UNHEX(@bi)"
-rm -f "$work/seed.csv"
+my -e "CREATE DATABASE mysrc"
+if want pg-initial || want my-initial; then
+  pg_table bench_t "$rows" 1
+  src_mb=$(pg -d bench -At -c "SELECT round(pg_total_relation_size('bench_t') / 1048576.0, 1)")
+fi
+if want my-initial; then
+  my -e "CREATE TABLE mysrc.bench_t (id BIGINT PRIMARY KEY, i INT, n DECIMAL(12,2), d DOUBLE,
+    t LONGTEXT, v VARCHAR(64), b BOOLEAN, dt DATE, ts DATETIME(6), tz DATETIME(6), bi VARBINARY(16), s SMALLINT)"
+  pg -d bench -c "\\copy (SELECT id, i, n, d, t, v, b::int, dt, ts, tz AT TIME ZONE 'UTC', encode(by, 'hex'), s FROM bench_t) to '$work/seed.csv' (format csv, null 'NULL')"
+  my --local-infile=1 -e "LOAD DATA LOCAL INFILE '$work/seed.csv' INTO TABLE mysrc.bench_t FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY ''
+    (id, i, n, d, t, v, b, dt, ts, tz, @bi, s) SET bi = UNHEX(@bi)"
+  rm -f "$work/seed.csv"
+fi
 
 config() { # file source-block tables threads dest-db
   cat >"$1" <<TOML
@@ -101,122 +110,187 @@ run_ingest() { # dir -> prints "seconds rss_mb"
   echo "$out" | awk '{printf "%s %.0f\n", $1, $2 / 1024}'
 }
 
-# --- PostgreSQL -> destination, one table
-say "pg-initial: ingest"
-mkdir -p "$work/pg1"
-config "$work/pg1/ingest.toml" "$pg_source" '[[table]]
-name = "public.bench_t"' 4 dst_pg
-read -r secs rss < <(run_ingest "$work/pg1")
-report pg-initial "$rows" "$secs" "$(echo "$rows / $secs" | bc -l)" "$(echo "$src_mb / $secs" | bc -l)" "$rss" ""
-ingest_pg=$secs
+# The native pipeline for one PostgreSQL table into dst_native.
+pg_native() { # table
+  pg -d bench -c "\\copy (SELECT id, i, n, d, t, v, b::int, dt, ts, tz AT TIME ZONE 'UTC', encode(by, 'hex'), s FROM $1) to stdout (format csv, null 'NULL')" |
+    my --local-infile=1 -e "LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE dst_native.$1 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY ''
+      (id, i, n, d, t, v, b, dt, ts, tz, @by, s) SET \`by\` = UNHEX(@by)"
+}
 
-say "pg-initial: native psql | mariadb LOAD DATA"
-my -e "CREATE DATABASE dst_native; CREATE TABLE dst_native.bench_t LIKE dst_pg.bench_t"
-t0=$(now)
-pg -d bench -c "\\copy (SELECT id, i, n, d, t, v, b::int, dt, ts, tz AT TIME ZONE 'UTC', encode(by, 'hex'), s FROM bench_t) to stdout (format csv, null 'NULL')" |
-  my --local-infile=1 -e "LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE dst_native.bench_t FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY ''
-    (id, i, n, d, t, v, b, dt, ts, tz, @by, s) SET \`by\` = UNHEX(@by)"
-t1=$(now)
-native=$(echo "$t1 - $t0" | bc -l)
-report pg-native "$rows" "$native" "$(echo "$rows / $native" | bc -l)" "$(echo "$src_mb / $native" | bc -l)" "-" ""
-results[-2]="${results[-2]}  ratio $(printf '%.2f' "$(echo "$native / $ingest_pg" | bc -l)")x native"
+# --- PostgreSQL -> destination, one table
+if want pg-initial; then
+  say "pg-initial: ingest"
+  mkdir -p "$work/pg1"
+  config "$work/pg1/ingest.toml" "$pg_source" '[[table]]
+name = "public.bench_t"' 4 dst_pg
+  read -r secs rss < <(run_ingest "$work/pg1")
+  report pg-initial "$rows" "$secs" "$(echo "$rows / $secs" | bc -l)" "$(echo "$src_mb / $secs" | bc -l)" "$rss" ""
+  ingest_pg=$secs
+
+  say "pg-initial: native psql | mariadb LOAD DATA"
+  my -e "DROP DATABASE IF EXISTS dst_native; CREATE DATABASE dst_native; CREATE TABLE dst_native.bench_t LIKE dst_pg.bench_t"
+  t0=$(now)
+  pg_native bench_t
+  t1=$(now)
+  native=$(echo "$t1 - $t0" | bc -l)
+  report pg-native "$rows" "$native" "$(echo "$rows / $native" | bc -l)" "$(echo "$src_mb / $native" | bc -l)" "-" ""
+  results[-2]="${results[-2]}  ratio $(printf '%.2f' "$(echo "$native / $ingest_pg" | bc -l)")x native"
+fi
 
 # --- MariaDB -> destination, one table
-say "my-initial: ingest"
-mkdir -p "$work/my1"
-config "$work/my1/ingest.toml" "$my_source" '[[table]]
+if want my-initial; then
+  say "my-initial: ingest"
+  mkdir -p "$work/my1"
+  config "$work/my1/ingest.toml" "$my_source" '[[table]]
 name = "mysrc.bench_t"' 4 dst_my
-read -r secs rss < <(run_ingest "$work/my1")
-report my-initial "$rows" "$secs" "$(echo "$rows / $secs" | bc -l)" "$(echo "$src_mb / $secs" | bc -l)" "$rss" ""
-ingest_my=$secs
+  read -r secs rss < <(run_ingest "$work/my1")
+  report my-initial "$rows" "$secs" "$(echo "$rows / $secs" | bc -l)" "$(echo "$src_mb / $secs" | bc -l)" "$rss" ""
+  ingest_my=$secs
 
-say "my-initial: native mariadb --quick | mariadb LOAD DATA"
-my -e "DROP DATABASE dst_native; CREATE DATABASE dst_native; CREATE TABLE dst_native.bench_t LIKE dst_my.bench_t"
-t0=$(now)
-my --quick --batch --skip-column-names -e "SELECT id, i, n, d, t, v, b, dt, ts, tz, HEX(bi), s FROM mysrc.bench_t" |
-  my --local-infile=1 -e "LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE dst_native.bench_t (id, i, n, d, t, v, b, dt, ts, tz, @bi, s) SET bi = UNHEX(@bi)"
-t1=$(now)
-native=$(echo "$t1 - $t0" | bc -l)
-report my-native "$rows" "$native" "$(echo "$rows / $native" | bc -l)" "$(echo "$src_mb / $native" | bc -l)" "-" ""
-results[-2]="${results[-2]}  ratio $(printf '%.2f' "$(echo "$native / $ingest_my" | bc -l)")x native"
+  say "my-initial: native mariadb --quick | mariadb LOAD DATA"
+  my -e "DROP DATABASE IF EXISTS dst_native; CREATE DATABASE dst_native; CREATE TABLE dst_native.bench_t LIKE dst_my.bench_t"
+  t0=$(now)
+  my --quick --batch --skip-column-names -e "SELECT id, i, n, d, t, v, b, dt, ts, tz, HEX(bi), s FROM mysrc.bench_t" |
+    my --local-infile=1 -e "LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE dst_native.bench_t (id, i, n, d, t, v, b, dt, ts, tz, @bi, s) SET bi = UNHEX(@bi)"
+  t1=$(now)
+  native=$(echo "$t1 - $t0" | bc -l)
+  report my-native "$rows" "$native" "$(echo "$rows / $native" | bc -l)" "$(echo "$src_mb / $native" | bc -l)" "-" ""
+  results[-2]="${results[-2]}  ratio $(printf '%.2f' "$(echo "$native / $ingest_my" | bc -l)")x native"
+fi
 
-# --- four tables, load_threads 1, 2, 4
-quarter=$((rows / 4))
-for k in 1 2 3 4; do pg_table "quad_$k" "$quarter" $(( (k - 1) * quarter + 1 )); done
-for threads in 1 2 4; do
-  say "pg-4tables: load_threads = $threads"
-  mkdir -p "$work/quad$threads"
-  pg -d bench -c "SELECT pg_drop_replication_slot('bench')" >/dev/null 2>&1 || true
-  config "$work/quad$threads/ingest.toml" "$pg_source" '[[table]]
+# --- four tables, load_threads 1, 2, 4, against the native pipeline run
+# table after table
+if want pg-4tables; then
+  quarter=$((rows / 4))
+  for k in 1 2 3 4; do pg_table "quad_$k" "$quarter" $(( (k - 1) * quarter + 1 )); done
+  quad_mb=$(pg -d bench -At -c "SELECT round(sum(pg_total_relation_size(c.oid)) / 1048576.0, 1) FROM pg_class c WHERE relname LIKE 'quad\\__' AND relkind = 'r'")
+  best=
+  for threads in 1 2 4; do
+    say "pg-4tables: load_threads = $threads"
+    mkdir -p "$work/quad$threads"
+    pg -d bench -c "SELECT pg_drop_replication_slot('bench')" >/dev/null 2>&1 || true
+    config "$work/quad$threads/ingest.toml" "$pg_source" '[[table]]
 name = "public.quad_*"' "$threads" "dst_quad$threads"
-  read -r secs rss < <(run_ingest "$work/quad$threads")
-  report "pg-4tables-t$threads" "$((quarter * 4))" "$secs" "$(echo "$quarter * 4 / $secs" | bc -l)" "$(echo "$src_mb / $secs" | bc -l)" "$rss" ""
-done
+    read -r secs rss < <(run_ingest "$work/quad$threads")
+    report "pg-4tables-t$threads" "$((quarter * 4))" "$secs" "$(echo "$quarter * 4 / $secs" | bc -l)" "$(echo "$quad_mb / $secs" | bc -l)" "$rss" ""
+    quad_secs[$threads]=$secs
+  done
+  say "pg-4tables: native, one table after the other"
+  my -e "DROP DATABASE IF EXISTS dst_native; CREATE DATABASE dst_native"
+  t0=$(now)
+  for k in 1 2 3 4; do
+    my -e "CREATE TABLE dst_native.quad_$k LIKE dst_quad1.quad_$k"
+    pg_native "quad_$k"
+  done
+  t1=$(now)
+  native=$(echo "$t1 - $t0" | bc -l)
+  report pg-4tables-native "$((quarter * 4))" "$native" "$(echo "$quarter * 4 / $native" | bc -l)" "$(echo "$quad_mb / $native" | bc -l)" "-" ""
+  for threads in 1 2 4; do
+    i=$(( ${#results[@]} - 4 + (threads == 1 ? 0 : threads == 2 ? 1 : 2) ))
+    results[i]="${results[i]}  ratio $(printf '%.2f' "$(echo "$native / ${quad_secs[$threads]}" | bc -l)")x native"
+  done
+fi
 
 # --- a 200-column table
-wide_rows=$((rows / 10))
-cols=$(for c in $(seq 1 199); do case $((c % 4)) in
-  0) printf ', c%d int' "$c";; 1) printf ', c%d text' "$c";; 2) printf ', c%d numeric(12,2)' "$c";; 3) printf ', c%d timestamptz' "$c";; esac; done)
-vals=$(for c in $(seq 1 199); do case $((c % 4)) in
-  0) printf ', g + %d' "$c";; 1) printf ", 'v' || g || '-%d'" "$c";; 2) printf ', g / 100.0 + %d' "$c";; 3) printf ", now() - g * interval '1 second'";; esac; done)
-pg -d bench -c "CREATE TABLE wide200 (id bigint PRIMARY KEY$cols); INSERT INTO wide200 SELECT g$vals FROM generate_series(1, $wide_rows) g;"
-wide_mb=$(pg -d bench -At -c "SELECT round(pg_total_relation_size('wide200') / 1048576.0, 1)")
-say "pg-200cols: ingest ($wide_rows rows)"
-mkdir -p "$work/wide"
-pg -d bench -c "SELECT pg_drop_replication_slot('bench')" >/dev/null 2>&1 || true
-config "$work/wide/ingest.toml" "$pg_source" '[[table]]
+if want pg-200cols; then
+  wide_rows=$((rows / 10))
+  cols=$(for c in $(seq 1 199); do case $((c % 4)) in
+    0) printf ', c%d int' "$c";; 1) printf ', c%d text' "$c";; 2) printf ', c%d numeric(12,2)' "$c";; 3) printf ', c%d timestamptz' "$c";; esac; done)
+  vals=$(for c in $(seq 1 199); do case $((c % 4)) in
+    0) printf ', g + %d' "$c";; 1) printf ", 'v' || g || '-%d'" "$c";; 2) printf ', g / 100.0 + %d' "$c";; 3) printf ", now() - g * interval '1 second'";; esac; done)
+  pg -d bench -c "CREATE TABLE wide200 (id bigint PRIMARY KEY$cols); INSERT INTO wide200 SELECT g$vals FROM generate_series(1, $wide_rows) g;"
+  wide_mb=$(pg -d bench -At -c "SELECT round(pg_total_relation_size('wide200') / 1048576.0, 1)")
+  say "pg-200cols: ingest ($wide_rows rows)"
+  mkdir -p "$work/wide"
+  pg -d bench -c "SELECT pg_drop_replication_slot('bench')" >/dev/null 2>&1 || true
+  config "$work/wide/ingest.toml" "$pg_source" '[[table]]
 name = "public.wide200"' 4 dst_wide
-read -r secs rss < <(run_ingest "$work/wide")
-report pg-200cols "$wide_rows" "$secs" "$(echo "$wide_rows / $secs" | bc -l)" "$(echo "$wide_mb / $secs" | bc -l)" "$rss" ""
+  read -r secs rss < <(run_ingest "$work/wide")
+  report pg-200cols "$wide_rows" "$secs" "$(echo "$wide_rows / $secs" | bc -l)" "$(echo "$wide_mb / $secs" | bc -l)" "$rss" ""
+fi
 
-# --- delta: rows changes over 4 tables, against row-by-row statements
+# --- deltas: rows changes over 4 tables (70% updates, 20% inserts, 10%
+# deletes), against the same changes as single-row statements
 base=$((rows / 4))
-for k in 1 2 3 4; do
-  pg -d bench -c "CREATE TABLE dt_$k (id bigint PRIMARY KEY, i int, n numeric(12,2), t text, ts timestamptz);
-    INSERT INTO dt_$k SELECT g, g % 1000, g / 100.0, 'row ' || g, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 second'
-    FROM generate_series(1, $base) g;"
-done
-say "pg-delta: full extract of the 4 base tables"
-mkdir -p "$work/delta"
-pg -d bench -c "SELECT pg_drop_replication_slot('bench')" >/dev/null 2>&1 || true
-config "$work/delta/ingest.toml" "$pg_source" '[[table]]
-name = "public.dt_*"' 4 dst_delta
-"$ingest" --config "$work/delta/ingest.toml" full-extract >/dev/null
-my -e "CREATE DATABASE dst_ref"
-for k in 1 2 3 4; do my -e "CREATE TABLE dst_ref.dt_$k LIKE dst_delta.dt_$k; INSERT INTO dst_ref.dt_$k SELECT * FROM dst_delta.dt_$k"; done
-say "pg-delta: $rows changes at the source"
 upd=$((base * 7 / 10)); del_hi=$((base * 8 / 10))
-for k in 1 2 3 4; do
-  pg -d bench -c "UPDATE dt_$k SET i = i + 1, t = t || ' changed' WHERE id <= $upd;
-    DELETE FROM dt_$k WHERE id > $upd AND id <= $del_hi;
-    INSERT INTO dt_$k SELECT g, g % 1000, g / 100.0, 'new ' || g, now() FROM generate_series($base + 1, $base + $base * 2 / 10) g;"
-done
-# The same changes as single-row statements, for the reference.
-for k in 1 2 3 4; do
-  pg -d bench -At -c "SELECT format('UPDATE dt_$k SET i = %s, t = %L WHERE id = %s;', i, t, id) FROM dt_$k WHERE id <= $upd
-    UNION ALL SELECT format('DELETE FROM dt_$k WHERE id = %s;', g) FROM generate_series($upd + 1, $del_hi) g
-    UNION ALL SELECT format('INSERT INTO dt_$k VALUES (%s, %s, %s, %L, %L);', id, i, n, t, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'))
-      FROM dt_$k WHERE id > $base"
-done >"$work/rowbyrow.sql"
-changes=$(wc -l <"$work/rowbyrow.sql")
-say "pg-delta: ingest delta"
-t0=$(now)
-out=$( { /usr/bin/time -f '%e %M' "$ingest" --config "$work/delta/ingest.toml" delta >/dev/null; } 2>&1 | tail -1)
-secs=$(echo "$out" | awk '{print $1}'); rss=$(echo "$out" | awk '{printf "%.0f", $2 / 1024}')
-delta_mb=$(echo "$(stat -c %s "$work/rowbyrow.sql") / 1048576" | bc -l)
-report pg-delta "$changes" "$secs" "$(echo "$changes / $secs" | bc -l)" "$(echo "$delta_mb / $secs" | bc -l)" "$rss" ""
-ingest_delta=$secs
-say "pg-delta: row-by-row reference ($changes statements, one connection)"
-t0=$(now)
-my dst_ref <"$work/rowbyrow.sql"
-t1=$(now)
-rbr=$(echo "$t1 - $t0" | bc -l)
-report row-by-row "$changes" "$rbr" "$(echo "$changes / $rbr" | bc -l)" "$(echo "$delta_mb / $rbr" | bc -l)" "-" ""
-results[-2]="${results[-2]}  ratio $(printf '%.1f' "$(echo "$rbr / $ingest_delta" | bc -l)")x row-by-row"
-for k in 1 2 3 4; do
-  a=$(my -N -e "CHECKSUM TABLE dst_delta.dt_$k" | awk '{print $2}'); b=$(my -N -e "CHECKSUM TABLE dst_ref.dt_$k" | awk '{print $2}')
-  [ "$a" = "$b" ] || echo "bench: dt_$k differs between ingest and the reference ($a vs $b)" >&2
-done
+delta_case() { # name config-dir statements-file
+  local out secs rss changes delta_mb t0 t1 rbr a b
+  changes=$(wc -l <"$3")
+  say "$1: ingest delta"
+  out=$( { /usr/bin/time -f '%e %M' "$ingest" --config "$2/ingest.toml" delta >/dev/null; } 2>&1 | tail -1)
+  secs=$(echo "$out" | awk '{print $1}'); rss=$(echo "$out" | awk '{printf "%.0f", $2 / 1024}')
+  delta_mb=$(echo "$(stat -c %s "$3") / 1048576" | bc -l)
+  report "$1" "$changes" "$secs" "$(echo "$changes / $secs" | bc -l)" "$(echo "$delta_mb / $secs" | bc -l)" "$rss" ""
+  say "$1: row-by-row reference ($changes statements, one connection)"
+  t0=$(now)
+  my "$4_ref" <"$3"
+  t1=$(now)
+  rbr=$(echo "$t1 - $t0" | bc -l)
+  report "$1-rowbyrow" "$changes" "$rbr" "$(echo "$changes / $rbr" | bc -l)" "$(echo "$delta_mb / $rbr" | bc -l)" "-" ""
+  results[-2]="${results[-2]}  ratio $(printf '%.1f' "$(echo "$rbr / $secs" | bc -l)")x row-by-row"
+  for k in 1 2 3 4; do
+    a=$(my -N -e "CHECKSUM TABLE $4.dt_$k" | awk '{print $2}'); b=$(my -N -e "CHECKSUM TABLE $4_ref.dt_$k" | awk '{print $2}')
+    [ "$a" = "$b" ] || echo "bench: $1 dt_$k differs between ingest and the reference ($a vs $b)" >&2
+  done
+}
+copy_ref() { # dest-db: the reference starts from what the full extract loaded
+  my -e "CREATE DATABASE $1_ref"
+  for k in 1 2 3 4; do my -e "CREATE TABLE $1_ref.dt_$k LIKE $1.dt_$k; INSERT INTO $1_ref.dt_$k SELECT * FROM $1.dt_$k"; done
+}
+
+if want pg-delta; then
+  for k in 1 2 3 4; do
+    pg -d bench -c "CREATE TABLE dt_$k (id bigint PRIMARY KEY, i int, n numeric(12,2), t text, ts timestamptz);
+      INSERT INTO dt_$k SELECT g, g % 1000, g / 100.0, 'row ' || g, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 second'
+      FROM generate_series(1, $base) g;"
+  done
+  say "pg-delta: full extract of the 4 base tables"
+  mkdir -p "$work/delta"
+  pg -d bench -c "SELECT pg_drop_replication_slot('bench')" >/dev/null 2>&1 || true
+  config "$work/delta/ingest.toml" "$pg_source" '[[table]]
+name = "public.dt_*"' 4 dst_delta
+  "$ingest" --config "$work/delta/ingest.toml" full-extract >/dev/null
+  copy_ref dst_delta
+  say "pg-delta: $((base * 4)) changes at the source"
+  for k in 1 2 3 4; do
+    pg -d bench -c "UPDATE dt_$k SET i = i + 1, t = t || ' changed' WHERE id <= $upd;
+      DELETE FROM dt_$k WHERE id > $upd AND id <= $del_hi;
+      INSERT INTO dt_$k SELECT g, g % 1000, g / 100.0, 'new ' || g, now() FROM generate_series($base + 1, $base + $base * 2 / 10) g;"
+  done
+  for k in 1 2 3 4; do
+    pg -d bench -At -c "SELECT format('UPDATE dt_$k SET i = %s, t = %L WHERE id = %s;', i, t, id) FROM dt_$k WHERE id <= $upd
+      UNION ALL SELECT format('DELETE FROM dt_$k WHERE id = %s;', g) FROM generate_series($upd + 1, $del_hi) g
+      UNION ALL SELECT format('INSERT INTO dt_$k VALUES (%s, %s, %s, %L, %L);', id, i, n, t, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'))
+        FROM dt_$k WHERE id > $base"
+  done >"$work/pg-rowbyrow.sql"
+  delta_case pg-delta "$work/delta" "$work/pg-rowbyrow.sql" dst_delta
+fi
+
+if want my-delta; then
+  for k in 1 2 3 4; do
+    my mysrc -e "CREATE TABLE dt_$k (id BIGINT PRIMARY KEY, i INT, n DECIMAL(12,2), t TEXT, ts DATETIME(6));
+      INSERT INTO dt_$k SELECT seq, seq % 1000, seq / 100.0, CONCAT('row ', seq), TIMESTAMP '2020-01-01 00:00:00' + INTERVAL seq SECOND
+      FROM seq_1_to_$base;"
+  done
+  say "my-delta: full extract of the 4 base tables"
+  mkdir -p "$work/mydelta"
+  config "$work/mydelta/ingest.toml" "$my_source" '[[table]]
+name = "mysrc.dt_*"' 4 dst_mydelta
+  "$ingest" --config "$work/mydelta/ingest.toml" full-extract >/dev/null
+  copy_ref dst_mydelta
+  say "my-delta: $((base * 4)) changes at the source"
+  for k in 1 2 3 4; do
+    my mysrc -e "UPDATE dt_$k SET i = i + 1, t = CONCAT(t, ' changed') WHERE id <= $upd;
+      DELETE FROM dt_$k WHERE id > $upd AND id <= $del_hi;
+      INSERT INTO dt_$k SELECT seq, seq % 1000, seq / 100.0, CONCAT('new ', seq), NOW(6) FROM seq_$((base + 1))_to_$((base + base * 2 / 10));"
+  done
+  for k in 1 2 3 4; do
+    my -N --batch --raw mysrc -e "SELECT CONCAT('UPDATE dt_$k SET i = ', i, ', t = ', QUOTE(t), ' WHERE id = ', id, ';') FROM dt_$k WHERE id <= $upd
+      UNION ALL SELECT CONCAT('DELETE FROM dt_$k WHERE id = ', seq, ';') FROM seq_$((upd + 1))_to_$del_hi
+      UNION ALL SELECT CONCAT('INSERT INTO dt_$k VALUES (', id, ', ', i, ', ', n, ', ', QUOTE(t), ', ', QUOTE(ts), ');') FROM dt_$k WHERE id > $base"
+  done >"$work/my-rowbyrow.sql"
+  delta_case my-delta "$work/mydelta" "$work/my-rowbyrow.sql" dst_mydelta
+fi
 
 echo
 echo "ingest bench, $rows rows, $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d)"

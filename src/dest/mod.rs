@@ -251,9 +251,11 @@ impl Dest {
             &s.dest_db,
             &sql::helper_name(&s.dest_table, "stage"),
         ))?;
-        let shape = sql::MergeShape {
+        let mut shape = sql::MergeShape {
             truncate_seq: t.truncate_seq,
             unchanged: t.unchanged,
+            keys_unique: false,
+            deletes: t.deletes,
         };
         if shape.unchanged {
             self.conn.query_drop(sql::create_fill(&s, &self.flavor))?;
@@ -264,7 +266,13 @@ impl Dest {
         }
         let affected = self.load_file(dir, t, &s, sql::LoadInto::Stage)?;
         crate::fault::point("staged");
-        let stmts = sql::merge(&s, shape);
+        if !shape.unchanged {
+            let repeated: Option<u8> = self
+                .conn
+                .query_first(sql::repeated_key(&s, shape.truncate_seq))?;
+            shape.keys_unique = repeated.is_none();
+        }
+        let stmts = sql::merge(&s, shape, &self.flavor);
         let mut tx = self.conn.start_transaction(mysql::TxOpts::default())?;
         for (i, st) in stmts.iter().enumerate() {
             if i == 1 {
