@@ -74,6 +74,54 @@ pub enum BinlogTransport {
     Mysqlbinlog,
 }
 
+/// Parallel snapshots (the manual's Extract Threads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extract {
+    /// Connections reading one big table's key or block ranges at once.
+    pub threads: usize,
+    /// Tables smaller than this are read whole, by one connection.
+    pub split_bytes: u64,
+}
+
+impl Source {
+    pub fn extract(&self) -> Extract {
+        match self {
+            Source::Postgres(p) => p.extract,
+            Source::Mysql(m) => m.extract,
+        }
+    }
+}
+
+fn extract_opts(threads: Option<i64>, split_mb: Option<i64>) -> Result<Extract, ConfigError> {
+    let threads = match threads {
+        None => DEFAULT_EXTRACT_THREADS,
+        Some(n) if (1..=16).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(err(
+                "source.extract_threads",
+                format!("{n} is not between 1 and 16"),
+            ))
+        }
+    };
+    let split_bytes = match split_mb {
+        None => 64 << 20,
+        Some(n) if n >= 0 => (n as u64) << 20,
+        Some(n) => {
+            return Err(err(
+                "source.extract_split_mb",
+                format!("{n} must not be negative"),
+            ))
+        }
+    };
+    Ok(Extract {
+        threads,
+        split_bytes,
+    })
+}
+
+/// Measured by scripts/bench.sh (README, Performance).
+const DEFAULT_EXTRACT_THREADS: usize = 1;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct MysqlSource {
     pub host: String,
@@ -85,6 +133,7 @@ pub struct MysqlSource {
     pub transport: BinlogTransport,
     /// The `mysqlbinlog`/`mariadb-binlog` program, for that transport.
     pub binlog_tool: Option<String>,
+    pub extract: Extract,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +145,7 @@ pub struct PostgresSource {
     pub password: String,
     pub slot: String,
     pub publication: String,
+    pub extract: Extract,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +206,8 @@ struct RawPostgres {
     password: Option<String>,
     slot: Option<String>,
     publication: Option<String>,
+    extract_threads: Option<i64>,
+    extract_split_mb: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +222,8 @@ struct RawMysql {
     server_id: Option<i64>,
     binlog_transport: Option<String>,
     binlog_tool: Option<String>,
+    extract_threads: Option<i64>,
+    extract_split_mb: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -293,6 +347,7 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                     r.publication.unwrap_or_else(|| "ingest".into()),
                     "source.publication",
                 )?,
+                extract: extract_opts(r.extract_threads, r.extract_split_mb)?,
             })
         }
         "mysql" | "mariadb" => {
@@ -327,6 +382,7 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                 server_id,
                 transport,
                 binlog_tool: r.binlog_tool,
+                extract: extract_opts(r.extract_threads, r.extract_split_mb)?,
             })
         }
         other => {
@@ -581,6 +637,24 @@ key = ["id"]
         assert_eq!(e.key, "table[2].name");
         let e = p(&MIN.replace("[destination]", "[destination]\nload_threads = 0")).unwrap_err();
         assert_eq!(e.key, "destination.load_threads");
+        let e =
+            p(&MIN.replace("[destination]", "extract_threads = 17\n[destination]")).unwrap_err();
+        assert_eq!(e.key, "source.extract_threads");
+        let e =
+            p(&MIN.replace("[destination]", "extract_split_mb = -1\n[destination]")).unwrap_err();
+        assert_eq!(e.key, "source.extract_split_mb");
+        let c = p(&MIN.replace(
+            "[destination]",
+            "extract_threads = 4\nextract_split_mb = 10\n[destination]",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.source.extract(),
+            Extract {
+                threads: 4,
+                split_bytes: 10 << 20
+            }
+        );
         let e = p(&MIN.replace("user = \"u\"", "user = \"u\"\nbogus = 1")).unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
         assert!(e.to_string().contains("line"), "{e}");

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use crossbeam::channel;
 
 use crate::config::{Config, Source};
@@ -313,18 +313,24 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
                 },
             );
             let snap_ts = crate::clock::format_micros(crate::clock::now_micros());
-            let part_tx = tx.clone();
-            let mut w = batch.table_in_parts(s, PART_ROWS, move |entry| {
-                part_tx
-                    .send(Job::Part(entry))
-                    .map_err(|_| anyhow!("the load threads stopped"))
-            })?;
-            match src.snapshot(s, &mut w, &snap_ts, &mut warnings) {
-                Ok(n) => {
-                    let last = w.finish()?;
-                    let parts = last.part;
+            match extract_table(
+                cfg,
+                &mut batch,
+                src.as_mut(),
+                s,
+                &snap_ts,
+                &tx,
+                &mut warnings,
+            ) {
+                Ok((n, lasts, ranges)) => {
+                    let parts: u32 = lasts.iter().map(|e| e.part).sum();
+                    let split = if ranges > 1 {
+                        format!(", {ranges} ranges in parallel")
+                    } else {
+                        String::new()
+                    };
                     log::info!(
-                        "run {run_id}: {name} extracted {n} row(s) in {} ms ({parts} part(s))",
+                        "run {run_id}: {name} extracted {n} row(s) in {} ms ({parts} part(s){split})",
                         t0.elapsed().as_millis()
                     );
                     if let Some(pr) = progress
@@ -335,8 +341,10 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
                         pr.parts = Some(parts);
                         pr.extract_ms = ms(t0);
                     }
-                    if tx.send(Job::Part(last)).is_err() || tx.send(Job::End(name.clone())).is_err()
-                    {
+                    let sent = lasts
+                        .into_iter()
+                        .all(|last| tx.send(Job::Part(last)).is_ok());
+                    if !sent || tx.send(Job::End(name.clone())).is_err() {
                         break;
                     }
                 }
@@ -394,6 +402,75 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         summary.rows
     );
     summary.into_result()
+}
+
+/// Snapshots one table into spool parts sent to the load threads as they
+/// fill; returns the row count, the last part of each writer (to send once
+/// the count of parts is known) and the number of ranges read in parallel.
+fn extract_table(
+    cfg: &Config,
+    batch: &mut BatchWriter,
+    src: &mut dyn sources::Source,
+    s: &TableSchema,
+    ts: &str,
+    tx: &channel::Sender<Job>,
+    warnings: &mut Warnings,
+) -> Result<(u64, Vec<ManifestTable>, usize)> {
+    let writer = |batch: &mut BatchWriter| {
+        let part_tx = tx.clone();
+        batch.table_in_parts(s, PART_ROWS, move |entry| {
+            part_tx
+                .send(Job::Part(entry))
+                .map_err(|_| anyhow!("the load threads stopped"))
+        })
+    };
+    let ex = cfg.source.extract();
+    let ranges = if ex.threads > 1 {
+        src.split_snapshot(s, ex.threads, ex.split_bytes)?
+    } else {
+        None
+    };
+    let Some(ranges) = ranges else {
+        let mut w = writer(batch)?;
+        let n = src.snapshot(s, &mut w, ts, warnings)?;
+        return Ok((n, vec![w.finish()?], 1));
+    };
+    let count = ranges.len();
+    let jobs = ranges
+        .into_iter()
+        .map(|r| Ok((r, writer(batch)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let results: Vec<Result<(u64, ManifestTable, Warnings)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|(r, mut w)| {
+                scope.spawn(move || {
+                    let what = r.describe();
+                    let mut local = Warnings::default();
+                    let n = r
+                        .read(&mut w, ts, &mut local)
+                        .with_context(|| format!("range {what}"))?;
+                    Ok((n, w.finish()?, local))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("an extract thread panicked")))
+            })
+            .collect()
+    });
+    let mut rows = 0;
+    let mut lasts = vec![];
+    for r in results {
+        let (n, last, w) = r?;
+        rows += n;
+        lasts.push(last);
+        warnings.merge(w);
+    }
+    Ok((rows, lasts, count))
 }
 
 /// Rows per spool part of a snapshot: parts are loaded while the next ones

@@ -29,6 +29,23 @@ pub struct DeltaOutcome {
     pub transactions: u64,
 }
 
+/// One range of a split snapshot, read on its own thread and connection.
+pub trait SnapshotRange: Send {
+    /// What the range covers, for the log.
+    fn describe(&self) -> String;
+    /// Streams the range's rows into `w`; returns the row count.
+    fn read(self: Box<Self>, w: &mut TableWriter, ts: &str, warnings: &mut Warnings)
+        -> Result<u64>;
+}
+
+/// Even boundaries splitting `[lo, hi]` into `n` ranges: `n - 1` values, each
+/// the first of a range. Fewer when the span is small.
+pub fn split_points(lo: i128, hi: i128, n: usize) -> Vec<i128> {
+    let span = hi - lo + 1;
+    let n = (n as i128).min(span.max(1));
+    (1..n).map(|i| lo + span * i / n).collect()
+}
+
 /// A source database. Positions are the source's own text (PostgreSQL LSN
 /// `X/Y`, MySQL `file:pos`); the run keeps them opaque.
 pub trait Source {
@@ -54,6 +71,18 @@ pub trait Source {
         ts: &str,
         warnings: &mut Warnings,
     ) -> Result<u64>;
+    /// Splits a big table's snapshot into up to `n` key or block ranges,
+    /// each with its own connection, to be read on parallel threads; `None`
+    /// where the table is smaller than `min_bytes` or cannot be split.
+    /// Together the ranges hold each row once, as one snapshot would.
+    fn split_snapshot(
+        &mut self,
+        _s: &TableSchema,
+        _n: usize,
+        _min_bytes: u64,
+    ) -> Result<Option<Vec<Box<dyn SnapshotRange>>>> {
+        Ok(None)
+    }
     /// Where the next delta starts (`committed`: the position in state.db);
     /// `None` if no full extract prepared the source yet.
     fn start_position(&mut self, committed: Option<&str>) -> Result<Option<String>>;
@@ -133,10 +162,31 @@ impl Warnings {
         })
     }
 
+    /// Adds the counts of another thread's warnings.
+    pub fn merge(&mut self, other: Warnings) {
+        for (k, v) in other.0 {
+            *self.0.entry(k).or_default() += v;
+        }
+    }
+
     pub fn add(&mut self, table: &str, column: &str, why: Unrepresentable) {
         *self
             .0
             .entry((table.to_string(), column.to_string(), why))
             .or_default() += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_points;
+
+    #[test]
+    fn split_points_are_even_and_within_the_span() {
+        assert_eq!(split_points(1, 100, 4), vec![26, 51, 76]);
+        assert_eq!(split_points(-10, 9, 2), vec![0]);
+        assert_eq!(split_points(5, 6, 4), vec![6]);
+        assert_eq!(split_points(7, 7, 4), Vec::<i128>::new());
+        assert_eq!(split_points(i64::MIN as i128, i64::MAX as i128, 2), vec![0]);
     }
 }

@@ -21,7 +21,7 @@ use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::BinlogFile;
 
 use super::binlog::{classify_query, value_text, MyCol, Origin, QueryKind};
-use super::{DeltaOutcome, Source, Warnings};
+use super::{DeltaOutcome, SnapshotRange, Source, Warnings};
 use crate::config::{BinlogTransport, Config, MysqlSource};
 use crate::dest::mysql_message;
 use crate::error;
@@ -41,6 +41,83 @@ pub struct MySource {
     mariadb: bool,
     /// Catalog description of each described table, by (database, table).
     cols: HashMap<(String, String), Vec<MyCol>>,
+}
+
+/// Streams the table's rows (those matching `filter`, a `WHERE ...` clause
+/// or empty) into the spool file: one consistent read, without locks.
+fn select_rows(
+    conn: &mut Conn,
+    cols: &[MyCol],
+    s: &TableSchema,
+    filter: &str,
+    w: &mut TableWriter,
+    ts: &str,
+    warnings: &mut Warnings,
+) -> Result<u64> {
+    let list = s
+        .columns
+        .iter()
+        .map(|c| qi(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {list} FROM {}.{}{filter}",
+        qi(&s.schema),
+        qi(&s.name)
+    );
+    let table = s.source_name();
+    let mut n = 0u64;
+    let result = conn
+        .exec_iter(sql.as_str(), ())
+        .map_err(|e| anyhow!("snapshot of {table}: {}", mysql_message(&e)))?;
+    for row in result {
+        let row =
+            row.map_err(|e| anyhow!("snapshot of {table}, row {}: {}", n + 1, mysql_message(&e)))?;
+        let mut vals = Vec::with_capacity(cols.len());
+        for (i, c) in cols.iter().enumerate() {
+            let v = row.as_ref(i).unwrap_or(&Value::NULL);
+            vals.push(warnings.or_null(value_text(c, v, Origin::Snapshot), &table, &c.name));
+        }
+        n += 1;
+        w.write(Op::Insert, n, ts, &[], vals.iter().map(|v| v.as_deref()))?;
+        if n == 1 {
+            crate::fault::point("snapshot-row");
+        }
+    }
+    Ok(n)
+}
+
+/// A key range of a table, read on its own connection. Ranges are read at
+/// slightly different moments: a row whose key moves between them during
+/// the extract may be missed or read twice, and the binlog from the
+/// recorded position replays its full row image (`binlog_row_image =
+/// FULL`), as for a row changed during an unsplit snapshot.
+struct MyRange {
+    conn: Conn,
+    cols: Vec<MyCol>,
+    schema: TableSchema,
+    filter: String,
+}
+
+impl SnapshotRange for MyRange {
+    fn describe(&self) -> String {
+        self.filter.trim_start_matches(" WHERE ").to_string()
+    }
+
+    fn read(
+        self: Box<Self>,
+        w: &mut TableWriter,
+        ts: &str,
+        warnings: &mut Warnings,
+    ) -> Result<u64> {
+        let MyRange {
+            mut conn,
+            cols,
+            schema,
+            filter,
+        } = *self;
+        select_rows(&mut conn, &cols, &schema, &filter, w, ts, warnings)
+    }
 }
 
 /// `file:pos`.
@@ -277,41 +354,15 @@ impl MySource {
         ts: &str,
         warnings: &mut Warnings,
     ) -> Result<u64> {
-        let cols = self
-            .cols
+        let cols = self.described(s)?;
+        select_rows(&mut self.conn, &cols, s, "", w, ts, warnings)
+    }
+
+    fn described(&self, s: &TableSchema) -> Result<Vec<MyCol>> {
+        self.cols
             .get(&(s.schema.clone(), s.name.clone()))
             .cloned()
-            .ok_or_else(|| anyhow!("{} was not described", s.source_name()))?;
-        let list = s
-            .columns
-            .iter()
-            .map(|c| qi(&c.name))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("SELECT {list} FROM {}.{}", qi(&s.schema), qi(&s.name));
-        let table = s.source_name();
-        // A consistent read of the table, without locking it.
-        let mut n = 0u64;
-        let result = self
-            .conn
-            .exec_iter(sql.as_str(), ())
-            .map_err(|e| anyhow!("snapshot of {table}: {}", mysql_message(&e)))?;
-        for row in result {
-            let row = row.map_err(|e| {
-                anyhow!("snapshot of {table}, row {}: {}", n + 1, mysql_message(&e))
-            })?;
-            let mut vals = Vec::with_capacity(cols.len());
-            for (i, c) in cols.iter().enumerate() {
-                let v = row.as_ref(i).unwrap_or(&Value::NULL);
-                vals.push(warnings.or_null(value_text(c, v, Origin::Snapshot), &table, &c.name));
-            }
-            n += 1;
-            w.write(Op::Insert, n, ts, &[], vals.iter().map(|v| v.as_deref()))?;
-            if n == 1 {
-                crate::fault::point("snapshot-row");
-            }
-        }
-        Ok(n)
+            .ok_or_else(|| anyhow!("{} was not described", s.source_name()))
     }
 
     /// The binlog through the replication protocol, from `file:pos` to the
@@ -877,6 +928,67 @@ impl Source for MySource {
         warnings: &mut Warnings,
     ) -> Result<u64> {
         self.select_table(s, w, ts, warnings)
+    }
+
+    /// Ranges of a single integer key, split evenly between its minimum
+    /// and maximum (the first and last ranges are open-ended).
+    fn split_snapshot(
+        &mut self,
+        s: &TableSchema,
+        n: usize,
+        min_bytes: u64,
+    ) -> Result<Option<Vec<Box<dyn SnapshotRange>>>> {
+        let cols = self.described(s)?;
+        let [k] = s.key[..] else { return Ok(None) };
+        let integer = ["tinyint", "smallint", "mediumint", "int", "bigint"];
+        if n < 2 || !integer.contains(&cols[k].data_type.as_str()) {
+            return Ok(None);
+        }
+        let bytes: Option<u64> = self.conn.exec_first(
+            "SELECT DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&s.schema, &s.name),
+        )?;
+        if bytes.unwrap_or(0) < min_bytes {
+            return Ok(None);
+        }
+        let key = qi(&s.columns[k].name);
+        let (lo, hi): (Option<String>, Option<String>) = self
+            .conn
+            .query_first(format!(
+                "SELECT CAST(MIN({key}) AS CHAR), CAST(MAX({key}) AS CHAR) FROM {}.{}",
+                qi(&s.schema),
+                qi(&s.name)
+            ))?
+            .unwrap_or((None, None));
+        let (Some(lo), Some(hi)) = (
+            lo.and_then(|v| v.parse::<i128>().ok()),
+            hi.and_then(|v| v.parse::<i128>().ok()),
+        ) else {
+            return Ok(None);
+        };
+        let points = super::split_points(lo, hi, n);
+        if points.is_empty() {
+            return Ok(None);
+        }
+        let mut out: Vec<Box<dyn SnapshotRange>> = vec![];
+        for i in 0..=points.len() {
+            let mut cond = vec![];
+            if i > 0 {
+                cond.push(format!("{key} >= {}", points[i - 1]));
+            }
+            if let Some(p) = points.get(i) {
+                cond.push(format!("{key} < {p}"));
+            }
+            let conn = Conn::new(self.opts.clone())
+                .map_err(|e| anyhow!("snapshot connection: {}", mysql_message(&e)))?;
+            out.push(Box::new(MyRange {
+                conn,
+                cols: cols.clone(),
+                schema: s.clone(),
+                filter: format!(" WHERE {}", cond.join(" AND ")),
+            }));
+        }
+        Ok(Some(out))
     }
 
     fn start_position(&mut self, committed: Option<&str>) -> Result<Option<String>> {

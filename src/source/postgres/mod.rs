@@ -18,7 +18,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use postgres::{Client, NoTls};
 
 use super::pgoutput::{self, Datum};
-use super::{DeltaOutcome, Source, Warnings};
+use super::{DeltaOutcome, SnapshotRange, Source, Warnings};
 
 mod decode;
 
@@ -37,6 +37,40 @@ pub struct PgSource {
     /// Column type oid and modifier per described table, to notice
     /// structure changes in Relation messages.
     types: HashMap<(String, String), Vec<(u32, i32)>>,
+}
+
+/// A block range of a table, in a snapshot imported from the coordinator.
+struct PgRange {
+    src: PgSource,
+    schema: TableSchema,
+    blocks: (i64, Option<i64>),
+}
+
+impl SnapshotRange for PgRange {
+    fn describe(&self) -> String {
+        match self.blocks {
+            (lo, Some(hi)) => format!("blocks {lo}..{hi}"),
+            (lo, None) => format!("blocks {lo}.."),
+        }
+    }
+
+    fn read(
+        self: Box<Self>,
+        w: &mut TableWriter,
+        ts: &str,
+        warnings: &mut Warnings,
+    ) -> Result<u64> {
+        let PgRange {
+            mut src,
+            schema,
+            blocks,
+        } = *self;
+        let n = src.copy_table(&schema, Some(blocks), w, ts, warnings)?;
+        src.client
+            .batch_execute("COMMIT")
+            .map_err(|e| anyhow!("ending the snapshot: {}", error::pg_message(&e)))?;
+        Ok(n)
+    }
 }
 
 /// `X/Y` text of an LSN.
@@ -467,10 +501,28 @@ impl PgSource {
         ))
     }
 
-    /// Streams the table through `COPY ... TO STDOUT` into the spool file.
+    /// The table's kind (`r` table, `p` partitioned, ...), its size in
+    /// blocks and in bytes.
+    fn relation(&mut self, s: &TableSchema) -> Result<(String, i64, i64)> {
+        let rows = self.q(
+            "SELECT c.relkind::text, pg_relation_size(c.oid) / current_setting('block_size')::bigint, \
+             pg_relation_size(c.oid) \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2",
+            &[&s.schema, &s.name],
+        )?;
+        Ok(rows
+            .first()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .unwrap_or_default())
+    }
+
+    /// Streams the table (or the block range `blocks`) through `COPY ... TO
+    /// STDOUT` into the spool file.
     fn copy_table(
         &mut self,
         s: &TableSchema,
+        blocks: Option<(i64, Option<i64>)>,
         w: &mut TableWriter,
         ts: &str,
         warnings: &mut Warnings,
@@ -483,18 +535,18 @@ impl PgSource {
             .join(", ");
         // A partitioned table's rows live in its partitions; an ordinary
         // table's inheritance children are tables of their own (ONLY).
-        let kind: String = self
-            .q(
-                "SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = $1 AND c.relname = $2",
-                &[&s.schema, &s.name],
-            )?
-            .first()
-            .map(|r| r.get(0))
-            .unwrap_or_default();
+        let (kind, _, _) = self.relation(s)?;
         let only = if kind == "p" { "" } else { "ONLY " };
+        // TID range scans (PostgreSQL 14+) read just the blocks asked for.
+        let range = match blocks {
+            None => String::new(),
+            Some((lo, None)) => format!(" WHERE ctid >= '({lo},0)'::tid"),
+            Some((lo, Some(hi))) => {
+                format!(" WHERE ctid >= '({lo},0)'::tid AND ctid < '({hi},0)'::tid")
+            }
+        };
         let sql = format!(
-            "COPY (SELECT {cols} FROM {only}{}.{}) TO STDOUT",
+            "COPY (SELECT {cols} FROM {only}{}.{}{range}) TO STDOUT",
             qi(&s.schema),
             qi(&s.name)
         );
@@ -714,7 +766,51 @@ impl Source for PgSource {
         ts: &str,
         warnings: &mut Warnings,
     ) -> Result<u64> {
-        self.copy_table(s, w, ts, warnings)
+        self.copy_table(s, None, w, ts, warnings)
+    }
+
+    /// Block ranges of one exported snapshot: every range sees the same
+    /// rows, so a row that moves during the extract is read exactly once.
+    fn split_snapshot(
+        &mut self,
+        s: &TableSchema,
+        n: usize,
+        min_bytes: u64,
+    ) -> Result<Option<Vec<Box<dyn SnapshotRange>>>> {
+        if n < 2 || self.version < 140000 {
+            return Ok(None);
+        }
+        let (kind, blocks, bytes) = self.relation(s)?;
+        if kind != "r" || blocks < 2 || (bytes as u64) < min_bytes {
+            return Ok(None);
+        }
+        self.client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .map_err(|e| anyhow!("snapshot of {}: {}", s.source_name(), error::pg_message(&e)))?;
+        let opened = (|| -> Result<Vec<Box<dyn SnapshotRange>>> {
+            let id: String = self.q("SELECT pg_export_snapshot()", &[])?[0].get(0);
+            let points = super::split_points(0, i128::from(blocks) - 1, n);
+            let mut out: Vec<Box<dyn SnapshotRange>> = vec![];
+            for i in 0..=points.len() {
+                let lo = if i == 0 { 0 } else { points[i - 1] as i64 };
+                let hi = points.get(i).map(|&p| p as i64);
+                let mut conn = PgSource::connect(&self.cfg)?;
+                conn.client
+                    .batch_execute(&format!(
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{id}'"
+                    ))
+                    .map_err(|e| anyhow!("importing snapshot {id}: {}", error::pg_message(&e)))?;
+                out.push(Box::new(PgRange {
+                    src: conn,
+                    schema: s.clone(),
+                    blocks: (lo, hi),
+                }));
+            }
+            Ok(out)
+        })();
+        // The ranges hold the snapshot now; the exporting transaction may end.
+        let _ = self.client.batch_execute("COMMIT");
+        opened.map(Some)
     }
 
     /// The slot's position: the slot, not state.db, is where deltas start.
