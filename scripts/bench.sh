@@ -7,10 +7,14 @@
 #   scripts/bench.sh 5000000 pg-initial my-initial   # the memory run
 #
 # Cases (each prints rows/s, MB/s of source data, ingest's peak RSS and the
-# ratio ingest/native where a native reference exists):
-#   pg-initial      PostgreSQL -> destination, one table. Native reference:
+# ratio ingest/native where a native reference exists). BENCH_SPOOL=none|gzip
+# sets spool_compression (default: ingest's own).
+#
+#   pg-initial      PostgreSQL -> destination, one table, extract_threads = 1
+#                   and 2 (parallel block ranges). Native reference:
 #                   psql "\copy (...) to stdout (format csv)" | mariadb LOAD DATA LOCAL INFILE '/dev/stdin'
-#   my-initial      MariaDB -> destination, one table. Native reference:
+#   my-initial      MariaDB -> destination, one table, extract_threads = 1 and
+#                   2 (integer key ranges). Native reference:
 #                   mariadb --quick --batch -e "SELECT ..." | mariadb LOAD DATA LOCAL INFILE '/dev/stdin'
 #   pg-4tables      four tables of rows/4 each, load_threads = 1, 2, 4. Native
 #                   reference: the pg-initial pipeline run for each table in turn.
@@ -76,6 +80,7 @@ config() { # file source-block tables threads dest-db
   cat >"$1" <<TOML
 [instance]
 name = "bench"
+${BENCH_SPOOL:+spool_compression = \"$BENCH_SPOOL\"}
 [source]
 $2
 [destination]
@@ -117,46 +122,40 @@ pg_native() { # table
       (id, i, n, d, t, v, b, dt, ts, tz, @by, s) SET \`by\` = UNHEX(@by)"
 }
 
-# --- PostgreSQL -> destination, one table
-if want pg-initial; then
-  say "pg-initial: ingest"
-  mkdir -p "$work/pg1"
-  config "$work/pg1/ingest.toml" "$pg_source" '[[table]]
-name = "public.bench_t"' 4 dst_pg
-  read -r secs rss < <(run_ingest "$work/pg1")
-  report pg-initial "$rows" "$secs" "$(echo "$rows / $secs" | bc -l)" "$(echo "$src_mb / $secs" | bc -l)" "$rss" ""
-  ingest_pg=$secs
-
-  say "pg-initial: native psql | mariadb LOAD DATA"
-  my -e "DROP DATABASE IF EXISTS dst_native; CREATE DATABASE dst_native; CREATE TABLE dst_native.bench_t LIKE dst_pg.bench_t"
+# One table with extract_threads = 1 and 2, then the native pipeline; the
+# ingest lines get the ratio.
+initial_case() { # name source-block table dest-prefix native-command
+  local x secs rss native t0 t1 first=${#results[@]}
+  declare -A took
+  for x in 1 2; do
+    say "$1: ingest, extract_threads = $x"
+    mkdir -p "$work/$1-x$x"
+    config "$work/$1-x$x/ingest.toml" "$2
+extract_threads = $x" "[[table]]
+name = \"$3\"" 4 "$4_x$x"
+    read -r secs rss < <(run_ingest "$work/$1-x$x")
+    report "$1-x$x" "$rows" "$secs" "$(echo "$rows / $secs" | bc -l)" "$(echo "$src_mb / $secs" | bc -l)" "$rss" ""
+    took[$x]=$secs
+    pg -d bench -c "SELECT pg_drop_replication_slot('bench')" >/dev/null 2>&1 || true
+  done
+  say "$1: native pipeline"
+  my -e "DROP DATABASE IF EXISTS dst_native; CREATE DATABASE dst_native; CREATE TABLE dst_native.bench_t LIKE $4_x1.bench_t"
   t0=$(now)
-  pg_native bench_t
+  $5
   t1=$(now)
   native=$(echo "$t1 - $t0" | bc -l)
-  report pg-native "$rows" "$native" "$(echo "$rows / $native" | bc -l)" "$(echo "$src_mb / $native" | bc -l)" "-" ""
-  results[-2]="${results[-2]}  ratio $(printf '%.2f' "$(echo "$native / $ingest_pg" | bc -l)")x native"
-fi
-
-# --- MariaDB -> destination, one table
-if want my-initial; then
-  say "my-initial: ingest"
-  mkdir -p "$work/my1"
-  config "$work/my1/ingest.toml" "$my_source" '[[table]]
-name = "mysrc.bench_t"' 4 dst_my
-  read -r secs rss < <(run_ingest "$work/my1")
-  report my-initial "$rows" "$secs" "$(echo "$rows / $secs" | bc -l)" "$(echo "$src_mb / $secs" | bc -l)" "$rss" ""
-  ingest_my=$secs
-
-  say "my-initial: native mariadb --quick | mariadb LOAD DATA"
-  my -e "DROP DATABASE IF EXISTS dst_native; CREATE DATABASE dst_native; CREATE TABLE dst_native.bench_t LIKE dst_my.bench_t"
-  t0=$(now)
+  report "$1-native" "$rows" "$native" "$(echo "$rows / $native" | bc -l)" "$(echo "$src_mb / $native" | bc -l)" "-" ""
+  for x in 1 2; do
+    results[first + x - 1]="${results[first + x - 1]}  ratio $(printf '%.2f' "$(echo "$native / ${took[$x]}" | bc -l)")x native"
+  done
+}
+my_native() {
   my --quick --batch --skip-column-names -e "SELECT id, i, n, d, t, v, b, dt, ts, tz, HEX(bi), s FROM mysrc.bench_t" |
     my --local-infile=1 -e "LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE dst_native.bench_t (id, i, n, d, t, v, b, dt, ts, tz, @bi, s) SET bi = UNHEX(@bi)"
-  t1=$(now)
-  native=$(echo "$t1 - $t0" | bc -l)
-  report my-native "$rows" "$native" "$(echo "$rows / $native" | bc -l)" "$(echo "$src_mb / $native" | bc -l)" "-" ""
-  results[-2]="${results[-2]}  ratio $(printf '%.2f' "$(echo "$native / $ingest_my" | bc -l)")x native"
-fi
+}
+
+want pg-initial && initial_case pg-initial "$pg_source" public.bench_t dst_pg "pg_native bench_t"
+want my-initial && initial_case my-initial "$my_source" mysrc.bench_t dst_my my_native
 
 # --- four tables, load_threads 1, 2, 4, against the native pipeline run
 # table after table

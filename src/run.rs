@@ -246,7 +246,9 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
             let _ = fail(table, &schema.dest_name(), &e);
         }
     };
-    let (tx, rx) = channel::bounded::<Job>(64);
+    // Few parts wait: the extract pauses when the loads fall behind, which
+    // bounds the spool's size on disk (loaded parts are removed at once).
+    let (tx, rx) = channel::bounded::<Job>(cfg.destination.load_threads * 2);
     let threads = cfg.destination.load_threads;
     let mut warnings = Warnings::default();
     let mut extract_err: Option<anyhow::Error> = None;
@@ -255,6 +257,10 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
             load_parallel(cfg, threads, rx, |d, job| match job {
                 Job::Part(entry) => {
                     let r = d.load_part(&dir, &entry);
+                    if r.is_ok() {
+                        // In the new table now; a crash restarts the table.
+                        let _ = std::fs::remove_file(dir.join(&entry.file));
+                    }
                     let mut p = progress.lock().unwrap_or_else(|p| p.into_inner());
                     if let Some(pr) = p.get_mut(&entry.source) {
                         match r {

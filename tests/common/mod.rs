@@ -630,6 +630,8 @@ impl MyCase {
         let text = format!(
             r#"[instance]
 name = "my_{name}"
+# PostgreSQL cases spool plain files (the default); these, gzip.
+spool_compression = "gzip"
 
 [source]
 type = "mysql"
