@@ -43,7 +43,7 @@ pg() { psql -X -q -v ON_ERROR_STOP=1 -h "$INGEST_PG_HOST" -p "$INGEST_PG_PORT" -
 my() { mariadb --default-character-set=utf8mb4 -h "$INGEST_MY_HOST" -P "$INGEST_MY_PORT" -u "$INGEST_MY_USER" -p"$INGEST_MY_PASSWORD" "$@"; }
 now() { date +%s.%N; }
 results=()
-report() { results+=("$(printf '%-16s %10s rows %8.2f s %10.0f rows/s %7.1f MB/s %8s MB RSS %s' "$@")"); }
+report() { results+=("$(printf '%-18s %10s rows %8.2f s %10.0f rows/s %7.1f MB/s %8s MB RSS %s' "$@")"); }
 
 say() { printf '\n== %s\n' "$*" >&2; }
 

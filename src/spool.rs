@@ -378,6 +378,21 @@ pub struct TableWriter {
     parts: Option<Parts>,
 }
 
+/// Appends the decimal digits of `n` (no allocation, unlike `to_string`).
+pub fn push_decimal(line: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    line.extend_from_slice(&digits[i..]);
+}
+
 /// Appends `v` to `line` as a quoted CSV field.
 pub fn push_quoted(line: &mut Vec<u8>, v: &[u8]) {
     line.push(b'"');
@@ -406,7 +421,7 @@ impl TableWriter {
         line.clear();
         line.extend_from_slice(op.code());
         line.extend_from_slice(b",\"");
-        line.extend_from_slice(seq.to_string().as_bytes());
+        push_decimal(line, seq);
         line.extend_from_slice(b"\",\"");
         line.extend_from_slice(ts.as_bytes());
         line.extend_from_slice(b"\",");
@@ -419,7 +434,7 @@ impl TableWriter {
                 if i > 0 {
                     line.push(b',');
                 }
-                line.extend_from_slice(u.to_string().as_bytes());
+                push_decimal(line, *u as u64);
             }
             line.push(b'"');
         }
@@ -549,6 +564,15 @@ mod tests {
             dest_table: "t x".into(),
             columns: vec![col("id", false), col("v", false), col("b", true)],
             key: vec![0],
+        }
+    }
+
+    #[test]
+    fn decimal_digits() {
+        for n in [0u64, 7, 10, 1234567890, u64::MAX] {
+            let mut v = b"x".to_vec();
+            push_decimal(&mut v, n);
+            assert_eq!(v, format!("x{n}").into_bytes());
         }
     }
 

@@ -556,7 +556,8 @@ impl PgSource {
             .map_err(|e| anyhow!("snapshot of {}: {}", s.source_name(), error::pg_message(&e)))?;
         let mut reader = BufReader::with_capacity(256 * 1024, reader);
         let mut line = Vec::with_capacity(4096);
-        let mut fields: Vec<Option<Vec<u8>>> = Vec::with_capacity(s.columns.len());
+        let mut fields = Vec::with_capacity(s.columns.len());
+        let mut unescaped = Vec::with_capacity(1024);
         let mut n = 0u64;
         let table = s.source_name();
         loop {
@@ -570,7 +571,7 @@ impl PgSource {
             if line.last() == Some(&b'\n') {
                 line.pop();
             }
-            parse_copy_text(&line, &mut fields)
+            parse_copy_text(&line, &mut unescaped, &mut fields)
                 .map_err(|m| anyhow!("COPY of {table}, row {}: {m}", n + 1))?;
             if fields.len() != s.columns.len() {
                 bail!(
@@ -582,7 +583,7 @@ impl PgSource {
             }
             let mut vals: Vec<Option<std::borrow::Cow<[u8]>>> = Vec::with_capacity(fields.len());
             for (i, f) in fields.iter().enumerate() {
-                vals.push(match f {
+                vals.push(match f.get(&line, &unescaped) {
                     None => None,
                     Some(text) => warnings.or_null(
                         convert(s.columns[i].conv, text).map(Some),
@@ -877,21 +878,29 @@ mod tests {
 
     #[test]
     fn copy_text_fields() {
-        let mut out = vec![];
-        parse_copy_text(b"1\t\\N\ta\\tb\\\\c\\nd\t\t\\x41\\101", &mut out).unwrap();
+        let (mut buf, mut out) = (vec![], vec![]);
+        let line = b"1\t\\N\ta\\tb\\\\c\\nd\t\t\\x41\\101\tlast";
+        parse_copy_text(line, &mut buf, &mut out).unwrap();
+        let got: Vec<Option<&[u8]>> = out.iter().map(|f| f.get(line, &buf)).collect();
         assert_eq!(
-            out,
+            got,
             vec![
-                Some(b"1".to_vec()),
+                Some(&b"1"[..]),
                 None,
-                Some(b"a\tb\\c\nd".to_vec()),
-                Some(vec![]),
-                Some(b"AA".to_vec())
+                Some(&b"a\tb\\c\nd"[..]),
+                Some(&b""[..]),
+                Some(&b"AA"[..]),
+                Some(&b"last"[..]),
             ]
         );
-        assert!(parse_copy_text(b"a\\", &mut out)
+        // Fields without escapes are not copied.
+        assert!(matches!(out[0], decode::CopyField::Line(_)));
+        assert!(matches!(out[2], decode::CopyField::Buf(_)));
+        assert!(parse_copy_text(b"a\\", &mut buf, &mut out)
             .unwrap_err()
             .contains("field 1"));
+        parse_copy_text(b"", &mut buf, &mut out).unwrap();
+        assert_eq!(out, vec![decode::CopyField::Line(0..0)]);
     }
 
     #[test]
