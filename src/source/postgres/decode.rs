@@ -39,7 +39,6 @@ pub(super) struct Decoder<'t> {
     last_lsn: Option<u64>,
     transactions: u64,
     pub(super) deferred: Vec<Deferred>,
-    vals: Vec<Option<Vec<u8>>>,
 }
 
 struct Rel {
@@ -70,7 +69,6 @@ impl<'t> Decoder<'t> {
             last_lsn: None,
             transactions: 0,
             deferred: vec![],
-            vals: vec![],
         }
     }
 
@@ -243,16 +241,7 @@ impl<'t> Decoder<'t> {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => e.insert(batch.table(&tables[name])?),
         };
-        write_tuple(
-            &tables[name],
-            w,
-            op,
-            seq,
-            &self.ts,
-            tuple,
-            &mut self.vals,
-            warnings,
-        )?;
+        write_tuple(&tables[name], w, op, seq, &self.ts, tuple, warnings)?;
         if seq == 1 {
             crate::fault::point("delta-row");
         }
@@ -295,7 +284,6 @@ fn write_tuple(
     seq: u64,
     ts: &str,
     tuple: &[Datum<'_>],
-    vals: &mut Vec<Option<Vec<u8>>>,
     warnings: &mut Warnings,
 ) -> Result<()> {
     if tuple.len() != s.columns.len() {
@@ -306,24 +294,26 @@ fn write_tuple(
             s.columns.len()
         );
     }
-    vals.clear();
     let mut unchanged = vec![];
-    for (i, d) in tuple.iter().enumerate() {
-        vals.push(match d {
+    // Values borrow the message where no conversion is needed.
+    let vals: Vec<Option<std::borrow::Cow<'_, [u8]>>> = tuple
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
             Datum::Null => None,
             Datum::Unchanged => {
                 unchanged.push(i + 1);
                 None
             }
             Datum::Text(t) | Datum::Binary(t) => match convert(s.columns[i].conv, t) {
-                Ok(v) => Some(v.into_owned()),
+                Ok(v) => Some(v),
                 Err(why) => {
                     warnings.add(&s.source_name(), &s.columns[i].name, why);
                     None
                 }
             },
-        });
-    }
+        })
+        .collect();
     w.write(op, seq, ts, &unchanged, vals.iter().map(|v| v.as_deref()))
 }
 
