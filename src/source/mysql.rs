@@ -133,10 +133,22 @@ pub fn parse_pos(s: &str) -> Option<(String, u64)> {
     Some((f.to_string(), p.parse().ok()?))
 }
 
-/// Binlog positions order by file (names carry a fixed-width sequence
-/// number), then offset.
+/// Binlog files order by their sequence number (`.999999` comes before
+/// `.1000000`, where the fixed width runs out), else by name.
+fn cmp_files(a: &str, b: &str) -> std::cmp::Ordering {
+    let seq = |n: &str| {
+        let (stem, num) = n.rsplit_once('.')?;
+        Some((stem.to_string(), num.parse::<u64>().ok()?))
+    };
+    match (seq(a), seq(b)) {
+        (Some((sa, na)), Some((sb, nb))) if sa == sb => na.cmp(&nb),
+        _ => a.cmp(b),
+    }
+}
+
+/// Binlog positions order by file, then offset.
 fn before(a: &(String, u64), b: &(String, u64)) -> bool {
-    (a.0.as_str(), a.1) < (b.0.as_str(), b.1)
+    cmp_files(&a.0, &b.0).then(a.1.cmp(&b.1)).is_lt()
 }
 
 fn qi(s: &str) -> String {
@@ -434,10 +446,17 @@ impl MySource {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().as_ref() >= first)
+                    .is_some_and(|n| cmp_files(&n.to_string_lossy(), first).is_ge())
             })
             .collect();
-        files.sort();
+        files.sort_by(|a, b| {
+            let name = |p: &std::path::PathBuf| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            };
+            cmp_files(&name(a), &name(b))
+        });
         if files
             .first()
             .and_then(|p| p.file_name())
@@ -1056,6 +1075,15 @@ mod tests {
         assert!(!before(
             &("binlog.000003".into(), 4),
             &("binlog.000002".into(), 5)
+        ));
+        // Past the fixed width, the number decides, not the text.
+        assert!(before(
+            &("binlog.999999".into(), 900),
+            &("binlog.1000000".into(), 4)
+        ));
+        assert!(!before(
+            &("binlog.1000000".into(), 4),
+            &("binlog.999999".into(), 900)
         ));
     }
 }
