@@ -16,6 +16,7 @@
 //! reads; [`classify_query`] finds TRUNCATE and DDL in query events.
 
 use std::borrow::Cow;
+use std::io::Write;
 
 use mysql::Value;
 
@@ -184,11 +185,85 @@ fn hex(b: &[u8]) -> Vec<u8> {
 }
 
 fn date_text(y: u16, m: u8, d: u8) -> String {
-    format!("{y:04}-{m:02}-{d:02}")
+    let mut out = Vec::with_capacity(10);
+    write_date(&mut out, y, m, d);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn write_date(out: &mut Vec<u8>, y: u16, m: u8, d: u8) {
+    let _ = write!(out, "{y:04}-{m:02}-{d:02}");
 }
 
 fn datetime_text(y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32) -> String {
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
+    let mut out = Vec::with_capacity(26);
+    write_datetime(&mut out, y, mo, d, h, mi, s, us);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_datetime(out: &mut Vec<u8>, y: u16, mo: u8, d: u8, h: u8, mi: u8, s: u8, us: u32) {
+    let _ = write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}");
+}
+
+/// A converted value: borrowed from the row as it came, or written into
+/// the row's scratch buffer (one buffer a row instead of one allocation a
+/// value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text<'v> {
+    Row(&'v [u8]),
+    Scratch(std::ops::Range<usize>),
+}
+
+impl<'v> Text<'v> {
+    pub fn get<'a>(&'a self, scratch: &'a [u8]) -> &'a [u8]
+    where
+        'v: 'a,
+    {
+        match self {
+            Text::Row(b) => b,
+            Text::Scratch(r) => &scratch[r.clone()],
+        }
+    }
+}
+
+/// [`value_text`] without an allocation for the common types: integers,
+/// doubles and dates are formatted straight into `scratch`.
+pub fn value_into<'v>(
+    c: &MyCol,
+    v: &'v Value,
+    origin: Origin,
+    scratch: &mut Vec<u8>,
+) -> Result<Option<Text<'v>>, Unrepresentable> {
+    let from = scratch.len();
+    let int = matches!(
+        c.data_type.as_str(),
+        "tinyint" | "smallint" | "int" | "integer" | "bigint"
+    );
+    match v {
+        Value::Int(i) if int && !c.unsigned => {
+            let _ = write!(scratch, "{i}");
+        }
+        Value::UInt(u) if int || c.data_type == "mediumint" => {
+            let _ = write!(scratch, "{u}");
+        }
+        Value::Double(d) if d.is_finite() => {
+            let _ = write!(scratch, "{d:e}");
+        }
+        Value::Date(y, mo, d, ..) if c.data_type == "date" => write_date(scratch, *y, *mo, *d),
+        Value::Date(y, mo, d, h, mi, s, us) => {
+            write_datetime(scratch, *y, *mo, *d, *h, *mi, *s, *us)
+        }
+        _ => {
+            return Ok(value_text(c, v, origin)?.map(|t| match t {
+                Cow::Borrowed(b) => Text::Row(b),
+                Cow::Owned(o) => {
+                    scratch.extend_from_slice(&o);
+                    Text::Scratch(from..scratch.len())
+                }
+            }))
+        }
+    }
+    Ok(Some(Text::Scratch(from..scratch.len())))
 }
 
 /// `TIMESTAMP` as the binlog sends it (`1700000000` or `1700000000.123456`
@@ -589,9 +664,58 @@ pub fn classify_query(schema: &str, sql: &str) -> QueryKind {
 mod tests {
     use super::*;
 
+    /// The value's text, asserting that both conversions agree.
     fn t(c: &MyCol, v: Value) -> Result<Option<String>, Unrepresentable> {
-        value_text(c, &v, Origin::Binlog)
-            .map(|o| o.map(|b| String::from_utf8(b.into_owned()).unwrap()))
+        let text = value_text(c, &v, Origin::Binlog)
+            .map(|o| o.map(|b| String::from_utf8(b.into_owned()).unwrap()));
+        let mut scratch = b"earlier values".to_vec();
+        let into = value_into(c, &v, Origin::Binlog, &mut scratch)
+            .map(|o| o.map(|x| String::from_utf8(x.get(&scratch).to_vec()).unwrap()));
+        assert_eq!(text, into, "{v:?} as {}", c.column_type);
+        text
+    }
+
+    #[test]
+    fn common_types_are_formatted_into_the_scratch_buffer() {
+        let cases = [
+            (
+                col("bigint", "bigint(20)"),
+                Value::Int(i64::MIN),
+                "-9223372036854775808",
+            ),
+            (
+                col("int", "int(10) unsigned"),
+                Value::UInt(4294967295),
+                "4294967295",
+            ),
+            (col("double", "double"), Value::Double(1.5e100), "1.5e100"),
+            (
+                col("date", "date"),
+                Value::Date(2024, 2, 29, 0, 0, 0, 0),
+                "2024-02-29",
+            ),
+            (
+                col("datetime", "datetime(6)"),
+                Value::Date(1, 1, 1, 23, 59, 59, 5),
+                "0001-01-01 23:59:59.000005",
+            ),
+        ];
+        for (c, v, want) in cases {
+            let mut scratch = vec![];
+            let got = value_into(&c, &v, Origin::Snapshot, &mut scratch).unwrap();
+            assert!(matches!(got, Some(Text::Scratch(_))), "{v:?}");
+            assert_eq!(got.unwrap().get(&scratch), want.as_bytes());
+            assert_eq!(t(&c, v), Ok(Some(want.to_string())));
+        }
+        // Text passes through borrowed.
+        let v = Value::Bytes(b"abc".to_vec());
+        let got = value_into(
+            &col("varchar", "varchar(5)"),
+            &v,
+            Origin::Snapshot,
+            &mut vec![],
+        );
+        assert_eq!(got, Ok(Some(Text::Row(b"abc"))));
     }
 
     fn col(dt: &str, ct: &str) -> MyCol {

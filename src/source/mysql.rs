@@ -20,7 +20,7 @@ use mysql::{BinlogDumpFlags, BinlogRequest, Conn, Opts, OptsBuilder, Value};
 use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::BinlogFile;
 
-use super::binlog::{classify_query, value_text, MyCol, Origin, QueryKind};
+use super::binlog::{classify_query, value_into, MyCol, Origin, QueryKind, Text};
 use super::{DeltaOutcome, SnapshotRange, Source, Warnings};
 use crate::config::{BinlogTransport, Config, MysqlSource};
 use crate::dest::mysql_message;
@@ -70,16 +70,25 @@ fn select_rows(
     let result = conn
         .exec_iter(sql.as_str(), ())
         .map_err(|e| anyhow!("snapshot of {table}: {}", mysql_message(&e)))?;
+    let mut scratch = Vec::with_capacity(1024);
     for row in result {
         let row =
             row.map_err(|e| anyhow!("snapshot of {table}, row {}: {}", n + 1, mysql_message(&e)))?;
+        scratch.clear();
         let mut vals = Vec::with_capacity(cols.len());
         for (i, c) in cols.iter().enumerate() {
             let v = row.as_ref(i).unwrap_or(&Value::NULL);
-            vals.push(warnings.or_null(value_text(c, v, Origin::Snapshot), &table, &c.name));
+            let t = value_into(c, v, Origin::Snapshot, &mut scratch);
+            vals.push(warnings.or_null(t, &table, &c.name));
         }
         n += 1;
-        w.write(Op::Insert, n, ts, &[], vals.iter().map(|v| v.as_deref()))?;
+        w.write(
+            Op::Insert,
+            n,
+            ts,
+            &[],
+            vals.iter().map(|v| v.as_ref().map(|t| t.get(&scratch))),
+        )?;
         if n == 1 {
             crate::fault::point("snapshot-row");
         }
@@ -506,7 +515,7 @@ impl MySource {
             changed: vec![],
             seq: 0,
             ts: crate::clock::format_micros(0),
-            vals: vec![],
+            scratch: vec![],
         };
         let mut rd = BinlogRead {
             dec,
@@ -746,7 +755,8 @@ struct RowDecoder<'t> {
     changed: Vec<(String, String)>,
     seq: u64,
     ts: String,
-    vals: Vec<Option<Vec<u8>>>,
+    /// Converted values of the current row (reused).
+    scratch: Vec<u8>,
 }
 
 impl RowDecoder<'_> {
@@ -845,13 +855,17 @@ impl RowDecoder<'_> {
         use mysql::binlog::value::BinlogValue;
         let cols = &self.cols[key];
         let table = format!("{}.{}", key.0, key.1);
-        self.vals.clear();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let mut vals = Vec::with_capacity(cols.len());
         for (i, c) in cols.iter().enumerate() {
             let v = match row.as_ref(i) {
                 None => None,
-                Some(BinlogValue::Value(v)) => warnings
-                    .or_null(value_text(c, v, Origin::Binlog), &table, &c.name)
-                    .map(|t| t.into_owned()),
+                Some(BinlogValue::Value(v)) => warnings.or_null(
+                    value_into(c, v, Origin::Binlog, &mut scratch),
+                    &table,
+                    &c.name,
+                ),
                 Some(BinlogValue::Jsonb(j)) => {
                     // Opaque values (DECIMAL, dates inside JSON) only convert
                     // through the DOM.
@@ -863,7 +877,9 @@ impl RowDecoder<'_> {
                                 .map_err(|e| anyhow!("{table}.{}: JSON value not understood: {e}", c.name))?,
                         ),
                     };
-                    Some(json.to_string().into_bytes())
+                    let from = scratch.len();
+                    serde_json::to_writer(&mut scratch, &json)?;
+                    Some(Text::Scratch(from..scratch.len()))
                 }
                 Some(BinlogValue::JsonDiff(_)) => bail!(
                     "{table}.{}: the binlog holds a partial JSON update; set binlog_row_value_options = '' \
@@ -871,15 +887,22 @@ impl RowDecoder<'_> {
                     c.name
                 ),
             };
-            self.vals.push(v);
+            vals.push(v);
         }
         self.seq += 1;
         let seq = self.seq;
         let ts = self.ts.clone();
-        let vals = std::mem::take(&mut self.vals);
         let w = self.writer(key, batch)?;
-        w.write(op, seq, &ts, &[], vals.iter().map(|v| v.as_deref()))?;
-        self.vals = vals;
+        let written = w.write(
+            op,
+            seq,
+            &ts,
+            &[],
+            vals.iter().map(|v| v.as_ref().map(|t| t.get(&scratch))),
+        );
+        drop(vals);
+        self.scratch = scratch;
+        written?;
         if seq == 1 {
             crate::fault::point("delta-row");
         }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use ingest::config::Compression;
 use ingest::schema::{Column, Conv, TableSchema};
-use ingest::source::binlog::{value_text, MyCol, Origin};
+use ingest::source::binlog::{value_into, MyCol, Origin};
 use ingest::source::pgoutput;
 use ingest::spool::{BatchWriter, Manifest, Op};
 
@@ -96,10 +96,12 @@ fn bench_mysql_values() {
     let n = 300_000;
     let t = Instant::now();
     let mut out = 0usize;
+    let mut scratch = Vec::with_capacity(1024);
     for _ in 0..n {
+        scratch.clear();
         for (c, v) in cols.iter().zip(&row) {
-            if let Ok(Some(text)) = value_text(c, v, Origin::Binlog) {
-                out += text.len();
+            if let Ok(Some(text)) = value_into(c, v, Origin::Binlog, &mut scratch) {
+                out += text.get(&scratch).len();
             }
         }
     }
