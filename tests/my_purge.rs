@@ -1,9 +1,20 @@
 //! A binlog purged past the saved position is named, with the fix, and
 //! nothing is skipped silently. Alone in its test binary: it purges the
-//! shared test server's binlogs (and, in the second test, its binlog settings).
+//! shared test server's binlogs (and, in later tests, its binlog settings).
 
 mod common;
-use common::MyCase;
+use common::{Case, MyCase};
+use mysql::prelude::Queryable;
+
+/// Puts the server's binlog settings back, also when a test fails.
+struct Restore(mysql::Conn);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = self.0.query_drop("SET GLOBAL binlog_format = 'ROW'");
+        let _ = self.0.query_drop("SET GLOBAL binlog_row_image = 'FULL'");
+    }
+}
 
 /// The tests here change server-wide state: one at a time.
 static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -58,14 +69,6 @@ fn purged_binlogs_are_named_and_full_extract_recovers() {
 #[test]
 fn binlog_settings_are_checked() {
     let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
-    use mysql::prelude::Queryable;
-    struct Restore(mysql::Conn);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = self.0.query_drop("SET GLOBAL binlog_format = 'ROW'");
-            let _ = self.0.query_drop("SET GLOBAL binlog_row_image = 'FULL'");
-        }
-    }
     let c = MyCase::new("settings");
     c.sql("CREATE TABLE t (id INT PRIMARY KEY)");
     let mut g = Restore(common::my_connect(&c.env));
@@ -113,4 +116,23 @@ fn statement_logged_changes_fail_the_table() {
         "{stderr}"
     );
     c.assert_same("u", "id");
+}
+
+/// A destination that logs statements (binlog_format = STATEMENT) flags the
+/// merge's INSERT ... SELECT ... ON DUPLICATE KEY UPDATE as unsafe for
+/// statement replicas (warning 1592): that changes no value, and the merge
+/// goes on.
+#[test]
+fn statement_binlog_at_the_destination_does_not_stop_merges() {
+    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let c = Case::new("stmt_dest");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b');");
+    c.ok(&["full-extract"]);
+    c.sql("UPDATE t SET v = 'c' WHERE id = 1; INSERT INTO t VALUES (3, 'd'); DELETE FROM t WHERE id = 2;");
+    let mut g = Restore(common::my_connect(&c.env));
+    g.0.query_drop("SET GLOBAL binlog_format = 'STATEMENT'")
+        .unwrap();
+    c.ok(&["delta"]);
+    drop(g);
+    c.assert_same("public.t", "t", &["id"]);
 }

@@ -283,15 +283,31 @@ impl Dest {
                 .map(|r| r.warnings())
                 .with_context(|| format!("merging into {}: {}", s.dest_name(), st))?;
             if warnings > 0 {
-                let w: Vec<(String, u32, String)> = tx.query("SHOW WARNINGS LIMIT 5")?;
-                let text: Vec<String> = w
-                    .into_iter()
+                let w: Vec<(String, u32, String)> = tx.query("SHOW WARNINGS")?;
+                // 1592: unsafe for a statement-based binlog (the destination
+                // logs statements); no value changed here.
+                let changed: Vec<String> = w
+                    .iter()
+                    .filter(|(_, code, _)| *code != UNSAFE_FOR_STATEMENT_BINLOG)
                     .map(|(_, code, m)| format!("{code}: {m}"))
                     .collect();
+                if changed.is_empty() && w.len() as u16 == warnings {
+                    log::warn!(
+                        "merging into {}: the destination logs statements (binlog_format = STATEMENT), \
+                         and flags this merge as unsafe for statement replicas: use ROW or MIXED there",
+                        s.dest_name()
+                    );
+                    continue;
+                }
                 bail!(
                     "merging into {}: the server changed {warnings} value(s) ({}); rolled back",
                     s.dest_name(),
-                    text.join("; ")
+                    changed
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 );
             }
         }
@@ -300,6 +316,9 @@ impl Dest {
         Ok(Loaded { rows: affected })
     }
 }
+
+/// Warning ER_BINLOG_UNSAFE_STATEMENT.
+const UNSAFE_FOR_STATEMENT_BINLOG: u32 = 1592;
 
 /// A mysql error as one line.
 pub fn mysql_message(e: &mysql::Error) -> String {
