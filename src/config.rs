@@ -307,8 +307,8 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
         }
     };
     let spool_compression = match ri.spool_compression.as_deref() {
-        // Plain files: gzip took a third of the CPU of a 2-core machine and
-        // made initial loads 1.5x slower (README, Performance).
+        // Plain files: initial loads 10-20% faster than with gzip on a
+        // 2-core machine (README, Performance).
         Some("gzip") => Compression::Gzip,
         None | Some("none") => Compression::None,
         Some(other) => {
