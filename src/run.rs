@@ -432,7 +432,17 @@ fn extract_table(
     };
     let ex = cfg.source.extract();
     let ranges = if ex.threads > 1 {
-        src.split_snapshot(s, ex.threads, ex.split_bytes)?
+        // Ranges need connections of their own; without them the table is
+        // read whole, as with extract_threads = 1.
+        src.split_snapshot(s, ex.threads, ex.split_bytes)
+            .unwrap_or_else(|e| {
+                log::warn!(
+                    "{}: cannot read it in {} ranges ({e:#}); reading it whole",
+                    s.source_name(),
+                    ex.threads
+                );
+                None
+            })
     } else {
         None
     };

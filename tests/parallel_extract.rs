@@ -128,3 +128,47 @@ fn mysql_key_ranges_with_changes_during_the_extract() {
     c.ok(&["delta"]);
     c.assert_same("big", "id");
 }
+
+#[test]
+fn mysql_without_spare_connections_reads_the_table_whole() {
+    use mysql::prelude::Queryable;
+    let c = MyCase::new("ranges_limit");
+    c.sql(
+        "CREATE TABLE big (id BIGINT PRIMARY KEY, pad TEXT);
+         INSERT INTO big SELECT seq, REPEAT('p', 100) FROM seq_1_to_3000;",
+    );
+    // A source account allowed one connection: the ranges cannot connect.
+    let mut admin = common::my_connect(&c.env);
+    admin
+        .query_drop("DROP USER IF EXISTS 'ingest_one'@'%'")
+        .unwrap();
+    admin
+        .query_drop(
+            "CREATE USER 'ingest_one'@'%' IDENTIFIED BY 'one-pw' WITH MAX_USER_CONNECTIONS 1",
+        )
+        .unwrap();
+    admin
+        .query_drop("GRANT ALL ON *.* TO 'ingest_one'@'%'")
+        .unwrap();
+    let config = c.dir.join("ingest.toml");
+    enable_ranges(&config);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replacen(
+            &format!("user = \"{}\"", c.env.my_user),
+            "user = \"ingest_one\"",
+            1,
+        )
+        .replacen(
+            &format!("password = \"{}\"", c.env.my_password),
+            "password = \"one-pw\"",
+            1,
+        );
+    std::fs::write(&config, text).unwrap();
+    let log = run_logged(&c, &["full-extract"]);
+    admin.query_drop("DROP USER 'ingest_one'@'%'").unwrap();
+    assert!(log.contains("cannot read it in 3 ranges"), "{log}");
+    assert!(log.contains("reading it whole"), "{log}");
+    assert!(log.contains("extracted 3000 row(s)"), "{log}");
+    c.assert_same("big", "id");
+}
