@@ -23,9 +23,10 @@
 //! ',' OPTIONALLY ENCLOSED BY '"' ESCAPED BY ''` reads this back exactly.
 //! A TRUNCATE is not a line: the MANIFEST records the `_seq` it happened at.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -95,6 +96,11 @@ pub struct ManifestTable {
     /// Some line has a non-NULL `_unch`.
     #[serde(default)]
     pub unchanged: bool,
+    /// Every key appears in one line only (deltas; tracked while writing,
+    /// false when unknown): the merge can load the lines straight into the
+    /// target.
+    #[serde(default)]
+    pub keys_unique: bool,
     pub columns: Vec<ManifestColumn>,
 }
 
@@ -253,6 +259,7 @@ impl BatchWriter {
                 deletes: 0,
                 truncate_seq: None,
                 unchanged: false,
+                keys_unique: false,
                 columns: schema
                     .columns
                     .iter()
@@ -275,6 +282,13 @@ impl BatchWriter {
             compression: self.compression,
             base,
             ext,
+            keys: parts.is_none().then(|| KeyTracker {
+                is_key: (0..schema.columns.len())
+                    .map(|i| schema.is_key(i))
+                    .collect(),
+                seen: HashSet::new(),
+                repeated: false,
+            }),
             parts,
         })
     }
@@ -386,6 +400,32 @@ pub struct TableWriter {
     base: String,
     ext: &'static str,
     parts: Option<Parts>,
+    /// Delta files: hashes of the keys written so far.
+    keys: Option<KeyTracker>,
+}
+
+/// Whether any key repeats within a table's delta file: a set of key
+/// hashes, dropped at the first repeat (or hash collision, which only costs
+/// the slower merge) or once it holds `KEY_TRACK_LIMIT` keys (~16 bytes
+/// each), after which the answer is "unknown", treated as "repeats".
+struct KeyTracker {
+    is_key: Vec<bool>,
+    seen: HashSet<u64>,
+    repeated: bool,
+}
+
+const KEY_TRACK_LIMIT: usize = 1_000_000;
+
+impl KeyTracker {
+    fn add(&mut self, hash: u64) {
+        if self.repeated {
+            return;
+        }
+        if self.seen.len() >= KEY_TRACK_LIMIT || !self.seen.insert(hash) {
+            self.repeated = true;
+            self.seen = HashSet::new();
+        }
+    }
 }
 
 /// Appends the decimal digits of `n` (no allocation, unlike `to_string`).
@@ -448,12 +488,21 @@ impl TableWriter {
             }
             line.push(b'"');
         }
-        for v in values {
+        let mut key_hash = self.keys.as_ref().map(|_| DefaultHasher::new());
+        for (i, v) in values.into_iter().enumerate() {
             line.push(b',');
             match v {
                 Some(v) => push_quoted(line, v),
                 None => line.extend_from_slice(b"NULL"),
             }
+            if let (Some(h), Some(k)) = (key_hash.as_mut(), self.keys.as_ref()) {
+                if k.is_key.get(i) == Some(&true) {
+                    v.hash(h);
+                }
+            }
+        }
+        if let (Some(h), Some(k)) = (key_hash, self.keys.as_mut()) {
+            k.add(h.finish());
         }
         line.push(b'\n');
         self.out
@@ -477,8 +526,9 @@ impl TableWriter {
     }
 
     /// Flushes, fsyncs and renames the file into place.
-    pub fn finish(self) -> Result<ManifestTable> {
+    pub fn finish(mut self) -> Result<ManifestTable> {
         close_file(self.out, &self.tmp)?;
+        self.entry.keys_unique = self.keys.is_some_and(|k| !k.repeated);
         Ok(self.entry)
     }
 
@@ -510,6 +560,68 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
         })?)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Opens a table file for reading only the lines of some operations
+/// (`b'D'`, or `b'I'` and `b'U'`). Lines are CSV records: a quoted value
+/// may hold newlines, so a record ends at a newline outside quotes (an even
+/// count of `"` so far: quotes inside values are doubled).
+pub fn open_table_ops(
+    dir: &Path,
+    t: &ManifestTable,
+    ops: &'static [u8],
+) -> Result<Box<dyn Read + Send>> {
+    Ok(Box::new(OpFilter {
+        inner: BufReader::with_capacity(64 * 1024, open_table(dir, t)?),
+        ops,
+        record: Vec::with_capacity(4096),
+        pos: 0,
+    }))
+}
+
+struct OpFilter<R> {
+    inner: BufReader<R>,
+    ops: &'static [u8],
+    record: Vec<u8>,
+    pos: usize,
+}
+
+impl<R: Read> OpFilter<R> {
+    /// Reads the next record into `self.record`; false at the end.
+    fn next_record(&mut self) -> io::Result<bool> {
+        self.record.clear();
+        self.pos = 0;
+        let mut quotes = 0usize;
+        loop {
+            let from = self.record.len();
+            if self.inner.read_until(b'\n', &mut self.record)? == 0 {
+                return Ok(!self.record.is_empty());
+            }
+            quotes += self.record[from..].iter().filter(|&&b| b == b'"').count();
+            if quotes.is_multiple_of(2) {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for OpFilter<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.record.len() {
+            if !self.next_record()? {
+                return Ok(0);
+            }
+            let op = self.record.get(1).copied().unwrap_or(0);
+            if !self.ops.contains(&op) {
+                self.record.clear();
+                self.pos = 0;
+            }
+        }
+        let n = out.len().min(self.record.len() - self.pos);
+        out[..n].copy_from_slice(&self.record[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -583,6 +695,97 @@ mod tests {
             let mut v = b"x".to_vec();
             push_decimal(&mut v, n);
             assert_eq!(v, format!("x{n}").into_bytes());
+        }
+    }
+
+    fn batch(root: &Path, compression: Compression) -> BatchWriter {
+        let m = Manifest {
+            batch: "b1".into(),
+            kind: "delta".into(),
+            instance: "i".into(),
+            created_at: "now".into(),
+            from_pos: None,
+            to_pos: None,
+            table: vec![],
+        };
+        BatchWriter::create(root, m, compression).unwrap()
+    }
+
+    #[test]
+    fn delta_files_know_whether_keys_repeat() {
+        let root = std::env::temp_dir().join(format!("ingest-keys-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let mut b = batch(&root, Compression::None);
+        let ts = "2024-01-01 00:00:00.000000";
+        // Keys "1", "", NULL and "11" are four different keys.
+        let mut t = b.table(&schema()).unwrap();
+        for (seq, k) in [Some(&b"1"[..]), Some(b""), None, Some(b"11")]
+            .iter()
+            .enumerate()
+        {
+            t.write(Op::Insert, seq as u64, ts, &[], [*k, Some(b"x"), None])
+                .unwrap();
+        }
+        assert!(t.finish().unwrap().keys_unique);
+        let mut t = b.table(&schema()).unwrap();
+        t.write(Op::Insert, 1, ts, &[], [Some(&b"7"[..]), Some(b"a"), None])
+            .unwrap();
+        t.write(Op::Delete, 2, ts, &[], [Some(&b"7"[..]), None, None])
+            .unwrap();
+        assert!(!t.finish().unwrap().keys_unique);
+        // Snapshot parts do not track keys.
+        let mut t = b.table_in_parts(&schema(), 10, |_| Ok(())).unwrap();
+        t.write(Op::Insert, 1, ts, &[], [Some(&b"7"[..]), None, None])
+            .unwrap();
+        assert!(!t.finish().unwrap().keys_unique);
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn op_filter_reads_whole_records() {
+        let root = std::env::temp_dir().join(format!("ingest-ops-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        for compression in [Compression::None, Compression::Gzip] {
+            let mut b = batch(&root, compression);
+            let ts = "2024-01-01 00:00:00.000000";
+            let mut t = b.table(&schema()).unwrap();
+            // A value that holds a newline followed by what looks like a
+            // delete line, and doubled quotes.
+            let tricky = b"a\n\"D\",\"9\"\n\"\"".as_slice();
+            t.write(
+                Op::Update,
+                1,
+                ts,
+                &[],
+                [Some(&b"1"[..]), Some(tricky), None],
+            )
+            .unwrap();
+            t.write(Op::Delete, 2, ts, &[], [Some(&b"2"[..]), None, None])
+                .unwrap();
+            t.write(Op::Insert, 3, ts, &[], [Some(&b"3"[..]), Some(b"b"), None])
+                .unwrap();
+            let entry = t.finish().unwrap();
+            let dir = root.join("b1");
+            let mut all = String::new();
+            open_table(&dir, &entry)
+                .unwrap()
+                .read_to_string(&mut all)
+                .unwrap();
+            let lines: Vec<&str> = all.split_inclusive("NULL\n").collect();
+            assert_eq!(lines.len(), 3, "{all}");
+            let mut upserts = String::new();
+            open_table_ops(&dir, &entry, b"IU")
+                .unwrap()
+                .read_to_string(&mut upserts)
+                .unwrap();
+            assert_eq!(upserts, format!("{}{}", lines[0], lines[2]));
+            let mut deletes = String::new();
+            open_table_ops(&dir, &entry, b"D")
+                .unwrap()
+                .read_to_string(&mut deletes)
+                .unwrap();
+            assert_eq!(deletes, lines[1]);
+            let _ = fs::remove_dir_all(&root);
         }
     }
 

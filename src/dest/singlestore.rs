@@ -208,6 +208,9 @@ pub fn truncate(db: &str, table: &str) -> String {
 pub enum LoadInto {
     Stage,
     Shadow,
+    /// A delta whose keys are unique, straight into the target: a line
+    /// replaces the row of its key (`REPLACE`), inside the merge transaction.
+    Replace,
 }
 
 pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto) -> String {
@@ -221,8 +224,12 @@ pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto) -> String {
                 "`_unch`".into(),
             ],
         ),
-        LoadInto::Shadow => (
-            helper_name(&s.dest_table, "new"),
+        LoadInto::Shadow | LoadInto::Replace => (
+            if into == LoadInto::Shadow {
+                helper_name(&s.dest_table, "new")
+            } else {
+                s.dest_table.clone()
+            },
             vec![
                 "@_op".to_string(),
                 "@_seq".into(),
@@ -240,8 +247,13 @@ pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto) -> String {
             targets.push(q(&c.name));
         }
     }
+    let replace = if into == LoadInto::Replace {
+        "REPLACE "
+    } else {
+        ""
+    };
     let mut sql = format!(
-        "LOAD DATA LOCAL INFILE {} INTO TABLE {} CHARACTER SET utf8mb4 \
+        "LOAD DATA LOCAL INFILE {} {replace}INTO TABLE {} CHARACTER SET utf8mb4 \
          FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' \
          LINES TERMINATED BY '\\n' ({})",
         lit(file_name),
@@ -264,6 +276,17 @@ fn key_join(s: &TableSchema, a: &str, b: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" AND ")
+}
+
+/// Deletes the target rows of the staged lines (the `D` lines of a batch
+/// whose other lines were loaded with [`LoadInto::Replace`]).
+pub fn delete_staged(s: &TableSchema) -> String {
+    format!(
+        "DELETE t FROM {} t JOIN {} s ON {}",
+        table_ref(&s.dest_db, &s.dest_table),
+        table_ref(&s.dest_db, &helper_name(&s.dest_table, "stage")),
+        key_join(s, "t", "s")
+    )
 }
 
 /// What a batch holds for one table, as far as the merge cares.
@@ -638,6 +661,18 @@ mod tests {
             "{l}"
         );
         assert!(l.contains("(@_op, @_seq, @_ts, @_unch, `id`"), "{l}");
+        assert!(!l.contains("REPLACE"), "{l}");
+        let r = load_data(&s, "f", LoadInto::Replace);
+        assert!(
+            r.starts_with("LOAD DATA LOCAL INFILE 'f' REPLACE INTO TABLE `dest`.`Order Lines` "),
+            "{r}"
+        );
+        assert!(r.contains("(@_op, @_seq, @_ts, @_unch, `id`"), "{r}");
+        assert_eq!(
+            delete_staged(&s),
+            "DELETE t FROM `dest`.`Order Lines` t JOIN `dest`.`Order Lines__ingest_stage` s \
+             ON t.`id` = s.`id` AND t.`line``no` = s.`line``no`"
+        );
         let m = Flavor::new(Dialect::Mysql, "x");
         assert_eq!(
             swap_in(&s, &m, true)[1],
