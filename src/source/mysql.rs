@@ -854,18 +854,23 @@ impl RowDecoder<'_> {
     ) -> Result<()> {
         use mysql::binlog::value::BinlogValue;
         let cols = &self.cols[key];
-        let table = format!("{}.{}", key.0, key.1);
+        // The table's name is only needed for messages: not built per row.
+        let table = || format!("{}.{}", key.0, key.1);
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         let mut vals = Vec::with_capacity(cols.len());
         for (i, c) in cols.iter().enumerate() {
             let v = match row.as_ref(i) {
                 None => None,
-                Some(BinlogValue::Value(v)) => warnings.or_null(
-                    value_into(c, v, Origin::Binlog, &mut scratch),
-                    &table,
-                    &c.name,
-                ),
+                Some(BinlogValue::Value(v)) => {
+                    match value_into(c, v, Origin::Binlog, &mut scratch) {
+                        Ok(t) => t,
+                        Err(why) => {
+                            warnings.add(&table(), &c.name, why);
+                            None
+                        }
+                    }
+                }
                 Some(BinlogValue::Jsonb(j)) => {
                     // Opaque values (DECIMAL, dates inside JSON) only convert
                     // through the DOM.
@@ -874,7 +879,7 @@ impl RowDecoder<'_> {
                         Err(_) => serde_json::Value::from(
                             j.clone()
                                 .parse()
-                                .map_err(|e| anyhow!("{table}.{}: JSON value not understood: {e}", c.name))?,
+                                .map_err(|e| anyhow!("{}.{}: JSON value not understood: {e}", table(), c.name))?,
                         ),
                     };
                     let from = scratch.len();
@@ -882,8 +887,9 @@ impl RowDecoder<'_> {
                     Some(Text::Scratch(from..scratch.len()))
                 }
                 Some(BinlogValue::JsonDiff(_)) => bail!(
-                    "{table}.{}: the binlog holds a partial JSON update; set binlog_row_value_options = '' \
+                    "{}.{}: the binlog holds a partial JSON update; set binlog_row_value_options = '' \
                      at the source so that whole values are logged",
+                    table(),
                     c.name
                 ),
             };
