@@ -28,6 +28,8 @@ use std::fs::{self, File};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use flate2::read::MultiGzDecoder;
@@ -190,6 +192,8 @@ pub struct BatchWriter {
     compression: Compression,
     manifest: Manifest,
     next_index: usize,
+    /// Keys the batch's trackers may still hold, all tables together.
+    key_budget: Arc<AtomicUsize>,
 }
 
 impl BatchWriter {
@@ -210,6 +214,7 @@ impl BatchWriter {
             compression,
             manifest,
             next_index: 1,
+            key_budget: Arc::new(AtomicUsize::new(KEY_TRACK_LIMIT)),
         })
     }
 
@@ -288,6 +293,7 @@ impl BatchWriter {
                     .collect(),
                 seen: HashSet::new(),
                 repeated: false,
+                budget: self.key_budget.clone(),
             }),
             parts,
         })
@@ -406,24 +412,31 @@ pub struct TableWriter {
 
 /// Whether any key repeats within a table's delta file: a set of key
 /// hashes, dropped at the first repeat (or hash collision, which only costs
-/// the slower merge) or once it holds `KEY_TRACK_LIMIT` keys (~16 bytes
-/// each), after which the answer is "unknown", treated as "repeats".
+/// the slower merge) or once the batch's tables together hold
+/// `KEY_TRACK_LIMIT` keys (~20 bytes each), after which the answer is
+/// "unknown", treated as "repeats".
 struct KeyTracker {
     is_key: Vec<bool>,
     seen: HashSet<u64>,
     repeated: bool,
+    budget: Arc<AtomicUsize>,
 }
 
-const KEY_TRACK_LIMIT: usize = 1_000_000;
+const KEY_TRACK_LIMIT: usize = 2_000_000;
 
 impl KeyTracker {
     fn add(&mut self, hash: u64) {
         if self.repeated {
             return;
         }
-        if self.seen.len() >= KEY_TRACK_LIMIT || !self.seen.insert(hash) {
+        let granted = self
+            .budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if !(granted && self.seen.insert(hash)) {
             self.repeated = true;
-            self.seen = HashSet::new();
+            let held = std::mem::take(&mut self.seen).len() + usize::from(granted);
+            self.budget.fetch_add(held, Ordering::Relaxed);
         }
     }
 }
@@ -733,6 +746,18 @@ mod tests {
         t.write(Op::Delete, 2, ts, &[], [Some(&b"7"[..]), None, None])
             .unwrap();
         assert!(!t.finish().unwrap().keys_unique);
+        // Past the batch's budget of keys, a table counts as "may repeat".
+        b.key_budget = Arc::new(AtomicUsize::new(3));
+        let mut a = b.table(&schema()).unwrap();
+        let mut c = b.table(&schema()).unwrap();
+        for (seq, k) in [&b"1"[..], b"2"].iter().enumerate() {
+            a.write(Op::Insert, seq as u64, ts, &[], [Some(*k), None, None])
+                .unwrap();
+            c.write(Op::Insert, seq as u64, ts, &[], [Some(*k), None, None])
+                .unwrap();
+        }
+        assert!(a.finish().unwrap().keys_unique);
+        assert!(!c.finish().unwrap().keys_unique);
         // Snapshot parts do not track keys.
         let mut t = b.table_in_parts(&schema(), 10, |_| Ok(())).unwrap();
         t.write(Op::Insert, 1, ts, &[], [Some(&b"7"[..]), None, None])
