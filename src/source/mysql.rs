@@ -145,10 +145,10 @@ pub fn parse_pos(s: &str) -> Option<(String, u64)> {
 /// Binlog files order by their sequence number (`.999999` comes before
 /// `.1000000`, where the fixed width runs out), else by name.
 fn cmp_files(a: &str, b: &str) -> std::cmp::Ordering {
-    let seq = |n: &str| {
+    fn seq(n: &str) -> Option<(&str, u64)> {
         let (stem, num) = n.rsplit_once('.')?;
-        Some((stem.to_string(), num.parse::<u64>().ok()?))
-    };
+        Some((stem, num.parse().ok()?))
+    }
     match (seq(a), seq(b)) {
         (Some((sa, na)), Some((sb, nb))) if sa == sb => na.cmp(&nb),
         _ => a.cmp(b),
