@@ -237,17 +237,23 @@ impl Dest {
         Ok(affected)
     }
 
+    /// The table's staging table, created if missing, empty.
+    fn empty_stage(&mut self, s: &TableSchema) -> Result<()> {
+        self.conn.query_drop(sql::create_stage(s, &self.flavor))?;
+        self.conn.query_drop(sql::truncate(
+            &s.dest_db,
+            &sql::helper_name(&s.dest_table, "stage"),
+        ))?;
+        Ok(())
+    }
+
     /// A delta whose keys each appear once (MySQL/MariaDB): its `D` lines
     /// go to staging, the others straight into the target with `LOAD DATA
     /// ... REPLACE`, then the staged keys are deleted, in one transaction.
     /// Measured 30% less destination work than staging every line and
     /// upserting from there.
     fn load_direct(&mut self, dir: &Path, t: &ManifestTable, s: &TableSchema) -> Result<Loaded> {
-        self.conn.query_drop(sql::create_stage(s, &self.flavor))?;
-        self.conn.query_drop(sql::truncate(
-            &s.dest_db,
-            &sql::helper_name(&s.dest_table, "stage"),
-        ))?;
+        self.empty_stage(s)?;
         if t.deletes > 0 {
             let feed = spool::open_table_ops(dir, t, b"D")?;
             self.load_feed(feed, t, s, sql::LoadInto::Stage, t.deletes)?;
@@ -300,11 +306,7 @@ impl Dest {
         {
             return self.load_direct(dir, t, &s);
         }
-        self.conn.query_drop(sql::create_stage(&s, &self.flavor))?;
-        self.conn.query_drop(sql::truncate(
-            &s.dest_db,
-            &sql::helper_name(&s.dest_table, "stage"),
-        ))?;
+        self.empty_stage(&s)?;
         let mut shape = sql::MergeShape {
             truncate_seq: t.truncate_seq,
             unchanged: t.unchanged,
@@ -321,10 +323,13 @@ impl Dest {
         let affected = self.load_file(dir, t, &s, sql::LoadInto::Stage)?;
         crate::fault::point("staged");
         if !shape.unchanged {
-            let repeated: Option<u8> = self
-                .conn
-                .query_first(sql::repeated_key(&s, shape.truncate_seq))?;
-            shape.keys_unique = repeated.is_none();
+            // The spool writer may know already (for all lines, so also for
+            // those after a truncate); else the staging table tells.
+            shape.keys_unique = t.keys_unique
+                || self
+                    .conn
+                    .query_first::<u8, _>(sql::repeated_key(&s, shape.truncate_seq))?
+                    .is_none();
         }
         let stmts = sql::merge(&s, shape, &self.flavor);
         let mut tx = self.conn.start_transaction(mysql::TxOpts::default())?;
