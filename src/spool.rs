@@ -586,21 +586,21 @@ pub fn open_table_ops(
     ops: &'static [u8],
 ) -> Result<Box<dyn Read + Send>> {
     Ok(Box::new(OpFilter {
-        inner: BufReader::with_capacity(64 * 1024, open_table(dir, t)?),
+        inner: open_table(dir, t)?,
         ops,
         record: Vec::with_capacity(4096),
         pos: 0,
     }))
 }
 
-struct OpFilter<R> {
-    inner: BufReader<R>,
+struct OpFilter {
+    inner: Box<dyn BufRead + Send>,
     ops: &'static [u8],
     record: Vec<u8>,
     pos: usize,
 }
 
-impl<R: Read> OpFilter<R> {
+impl OpFilter {
     /// Reads the next record into `self.record`; false at the end.
     fn next_record(&mut self) -> io::Result<bool> {
         self.record.clear();
@@ -619,7 +619,7 @@ impl<R: Read> OpFilter<R> {
     }
 }
 
-impl<R: Read> Read for OpFilter<R> {
+impl Read for OpFilter {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.record.len() {
             if !self.next_record()? {
@@ -638,13 +638,16 @@ impl<R: Read> Read for OpFilter<R> {
     }
 }
 
-/// Opens a table file for reading (decompressing `.gz`).
-pub fn open_table(dir: &Path, t: &ManifestTable) -> Result<Box<dyn Read + Send>> {
+/// Opens a table file for reading (decompressing `.gz`), buffered.
+pub fn open_table(dir: &Path, t: &ManifestTable) -> Result<Box<dyn BufRead + Send>> {
     let path = dir.join(&t.file);
     let f = File::open(&path).with_context(|| format!("opening spool file {}", path.display()))?;
     let r = BufReader::with_capacity(256 * 1024, f);
     if t.file.ends_with(".gz") {
-        Ok(Box::new(MultiGzDecoder::new(r)))
+        Ok(Box::new(BufReader::with_capacity(
+            64 * 1024,
+            MultiGzDecoder::new(r),
+        )))
     } else {
         Ok(Box::new(r))
     }
