@@ -214,30 +214,19 @@ pub enum LoadInto {
 }
 
 pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto) -> String {
-    let (table, mut targets) = match into {
-        LoadInto::Stage => (
-            helper_name(&s.dest_table, "stage"),
-            vec![
-                "`_op`".to_string(),
-                "`_seq`".into(),
-                "`_ts`".into(),
-                "`_unch`".into(),
-            ],
-        ),
-        LoadInto::Shadow | LoadInto::Replace => (
-            if into == LoadInto::Shadow {
-                helper_name(&s.dest_table, "new")
-            } else {
-                s.dest_table.clone()
-            },
-            vec![
-                "@_op".to_string(),
-                "@_seq".into(),
-                "@_ts".into(),
-                "@_unch".into(),
-            ],
-        ),
+    let (table, replace) = match into {
+        LoadInto::Stage => (helper_name(&s.dest_table, "stage"), ""),
+        LoadInto::Shadow => (helper_name(&s.dest_table, "new"), ""),
+        LoadInto::Replace => (s.dest_table.clone(), "REPLACE "),
     };
+    // Staging keeps the change columns; the others read them into variables.
+    let mut targets: Vec<String> = ["_op", "_seq", "_ts", "_unch"]
+        .iter()
+        .map(|c| match into {
+            LoadInto::Stage => format!("`{c}`"),
+            LoadInto::Shadow | LoadInto::Replace => format!("@{c}"),
+        })
+        .collect();
     let mut sets = vec![];
     for (i, c) in s.columns.iter().enumerate() {
         if c.binary {
@@ -247,11 +236,6 @@ pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto) -> String {
             targets.push(q(&c.name));
         }
     }
-    let replace = if into == LoadInto::Replace {
-        "REPLACE "
-    } else {
-        ""
-    };
     let mut sql = format!(
         "LOAD DATA LOCAL INFILE {} {replace}INTO TABLE {} CHARACTER SET utf8mb4 \
          FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' \
