@@ -118,6 +118,28 @@ fn statement_logged_changes_fail_the_table() {
     c.assert_same("u", "id");
 }
 
+/// A session that logs partial row images (binlog_row_image = MINIMAL)
+/// fails its table with the reason; other tables go on.
+#[test]
+fn minimal_row_images_fail_the_table() {
+    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let c = MyCase::new("minimal");
+    c.sql("CREATE TABLE t (id INT PRIMARY KEY, v INT, w TEXT); CREATE TABLE u (id INT PRIMARY KEY); INSERT INTO t VALUES (1, 1, 'a');");
+    c.ok(&["full-extract"]);
+    c.sql("SET SESSION binlog_row_image = 'MINIMAL'; UPDATE t SET v = 2 WHERE id = 1; SET SESSION binlog_row_image = 'FULL'; INSERT INTO u VALUES (1);");
+    let out = c.ingest(&["delta"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}.t", c.src)) && stderr.contains("binlog_row_image = MINIMAL"),
+        "{stderr}"
+    );
+    c.assert_same("u", "id");
+    // The named remedy works.
+    c.ok(&["full-extract", &format!("{}.t", c.src)]);
+    c.assert_same("t", "id");
+}
+
 /// A destination that logs statements (binlog_format = STATEMENT) flags the
 /// merge's INSERT ... SELECT ... ON DUPLICATE KEY UPDATE as unsafe for
 /// statement replicas (warning 1592): that changes no value, and the merge

@@ -368,42 +368,51 @@ pub fn value_text<'v>(
                 if *neg { "-" } else { "" }
             ))
         }
-        Value::Bytes(b) => {
-            let b = b.as_slice();
-            match c.data_type.as_str() {
-                "timestamp" if !b.contains(&b'-') => match epoch_text(b) {
-                    Some(t) => own(t),
-                    None => Err(Unrepresentable::Malformed),
-                },
-                "binary" => {
-                    // Row events drop BINARY(n)'s trailing zero bytes.
-                    let n = c.length.unwrap_or(b.len()).max(b.len());
-                    let mut full = b.to_vec();
-                    full.resize(n, 0);
-                    Ok(Some(Cow::Owned(hex(&full))))
-                }
-                "bit" => Ok(Some(Cow::Owned(hex(b)))),
-                "year" => match b {
-                    b"0" | b"1900" | b"0000" => Ok(Some(Cow::Borrowed(b"0000"))),
-                    _ => Ok(Some(Cow::Borrowed(b))),
-                },
-                // Row events carry SET and ENUM as little-endian numbers.
-                "set" | "enum" if origin == Origin::Binlog && b.len() <= 8 => {
-                    let mut n = 0u64;
-                    for (i, x) in b.iter().enumerate() {
-                        n |= u64::from(*x) << (8 * i);
-                    }
-                    label(c, n, c.data_type == "set")
-                }
-                _ if c.binary() => Ok(Some(Cow::Owned(hex(b)))),
-                "char" => {
-                    // CHAR's trailing spaces are never part of the value.
-                    let end = b.iter().rposition(|&x| x != b' ').map_or(0, |p| p + 1);
-                    Ok(Some(convert_text(c, &b[..end], origin)))
-                }
-                _ => Ok(Some(convert_text(c, b, origin))),
-            }
+        Value::Bytes(b) => bytes_text(c, b, origin),
+    }
+}
+
+/// Spool text of a value that came as bytes (strings, blobs, DECIMAL,
+/// TIMESTAMP of the binlog, SET bitmaps, BIT), borrowed where no
+/// conversion is needed.
+pub fn bytes_text<'v>(
+    c: &MyCol,
+    b: &'v [u8],
+    origin: Origin,
+) -> Result<Option<Cow<'v, [u8]>>, Unrepresentable> {
+    let own = |s: String| Ok(Some(Cow::Owned(s.into_bytes())));
+    match c.data_type.as_str() {
+        "timestamp" if !b.contains(&b'-') => match epoch_text(b) {
+            Some(t) => own(t),
+            None => Err(Unrepresentable::Malformed),
+        },
+        "binary" => {
+            // Row events drop BINARY(n)'s trailing zero bytes.
+            let n = c.length.unwrap_or(b.len()).max(b.len());
+            let mut full = b.to_vec();
+            full.resize(n, 0);
+            Ok(Some(Cow::Owned(hex(&full))))
         }
+        "bit" => Ok(Some(Cow::Owned(hex(b)))),
+        "year" => match b {
+            b"0" | b"1900" | b"0000" => Ok(Some(Cow::Borrowed(b"0000"))),
+            _ => Ok(Some(Cow::Borrowed(b))),
+        },
+        // Row events carry SET and ENUM as little-endian numbers.
+        "set" | "enum" if origin == Origin::Binlog && b.len() <= 8 => {
+            let mut n = 0u64;
+            for (i, x) in b.iter().enumerate() {
+                n |= u64::from(*x) << (8 * i);
+            }
+            label(c, n, c.data_type == "set")
+        }
+        _ if c.binary() => Ok(Some(Cow::Owned(hex(b)))),
+        "char" => {
+            // CHAR's trailing spaces are never part of the value.
+            let end = b.iter().rposition(|&x| x != b' ').map_or(0, |p| p + 1);
+            Ok(Some(convert_text(c, &b[..end], origin)))
+        }
+        _ => Ok(Some(convert_text(c, b, origin))),
     }
 }
 

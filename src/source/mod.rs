@@ -4,6 +4,7 @@
 //! position first, then snapshots; a delta reads from the committed position.
 
 pub mod binlog;
+pub mod binlog_rows;
 pub mod mysql;
 pub mod pgoutput;
 pub mod postgres;

@@ -11,16 +11,19 @@
 //! merged; the binlog itself keeps everything, so nothing is released.
 //! Values go through [`super::binlog::value_text`] on both paths.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use anyhow::{anyhow, bail, Context, Result};
-use mysql::binlog::events::EventData;
+use mysql::binlog::events::{EventData, RowsEventData};
 use mysql::prelude::Queryable;
 use mysql::{BinlogDumpFlags, BinlogRequest, Conn, Opts, OptsBuilder, Value};
 use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::BinlogFile;
 
-use super::binlog::{classify_query, value_into, MyCol, Origin, QueryKind, Text};
+use super::binlog::{bytes_text, classify_query, value_into, MyCol, Origin, QueryKind, Text};
+use super::binlog_rows::{Raw, RowLayout};
 use super::{DeltaOutcome, SnapshotRange, Source, Warnings};
 use crate::config::{BinlogTransport, Config, MysqlSource};
 use crate::dest::mysql_message;
@@ -28,6 +31,8 @@ use crate::error;
 use crate::schema::{Column, Conv, TableSchema};
 use crate::spool::{BatchWriter, Op, TableWriter};
 
+/// TABLE_MAP_EVENT: the layout of the rows events that follow.
+const TABLE_MAP: u8 = 19;
 /// MariaDB's GTID event (unknown to `mysql_common`): a transaction starts.
 const MARIADB_GTID: u8 = 162;
 /// MariaDB's compressed query and rows events (`log_bin_compress`).
@@ -516,6 +521,7 @@ impl MySource {
             seq: 0,
             ts: crate::clock::format_micros(0),
             scratch: vec![],
+            layouts: Layouts::default(),
         };
         let mut rd = BinlogRead {
             dec,
@@ -632,6 +638,9 @@ impl<'t> BinlogRead<'t> {
         warnings: &mut Warnings,
     ) -> Result<()> {
         let h = ev.header();
+        if h.event_type_raw() == TABLE_MAP {
+            self.dec.layouts.table_map(ev.data());
+        }
         let next = u64::from(h.log_pos());
         if next.saturating_sub(u64::from(h.event_size())) < skip_before {
             return Ok(());
@@ -757,6 +766,44 @@ struct RowDecoder<'t> {
     ts: String,
     /// Converted values of the current row (reused).
     scratch: Vec<u8>,
+    layouts: Layouts,
+}
+
+/// Row layouts by table id, each read once from its table map. The server
+/// repeats a table's map before every transaction's rows: the layout is
+/// dropped only when the map's bytes differ (the table was altered, or the
+/// id reused).
+#[derive(Default)]
+struct Layouts(HashMap<u64, (Vec<u8>, Option<Rc<RowLayout>>)>);
+
+impl Layouts {
+    /// A table map event's data went by.
+    fn table_map(&mut self, data: &[u8]) {
+        let Some(id) = data.get(..6) else { return };
+        let id = id.iter().rev().fold(0u64, |a, &b| (a << 8) | u64::from(b));
+        match self.0.get_mut(&id) {
+            Some((seen, _)) if seen.as_slice() == data => {}
+            _ => {
+                self.0.insert(id, (data.to_vec(), None));
+            }
+        }
+    }
+
+    fn get(
+        &mut self,
+        tme: &mysql::binlog::events::TableMapEvent<'_>,
+    ) -> std::io::Result<Rc<RowLayout>> {
+        let entry = self
+            .0
+            .entry(tme.table_id())
+            .or_insert_with(|| (vec![], None));
+        if let Some(l) = &entry.1 {
+            return Ok(l.clone());
+        }
+        let l = Rc::new(RowLayout::new(tme)?);
+        entry.1 = Some(l.clone());
+        Ok(l)
+    }
 }
 
 impl RowDecoder<'_> {
@@ -817,20 +864,49 @@ impl RowDecoder<'_> {
             self.structure_changed(key, at, &what);
             return Ok(());
         }
-        for r in re.rows(tme) {
-            let (before_row, after_row) = r.with_context(|| {
-                format!(
-                    "decoding rows of {}.{} at {}",
-                    key.0,
-                    key.1,
-                    pos_text(&at.0, at.1)
-                )
-            })?;
-            match (before_row, after_row) {
-                (None, Some(a)) => self.emit(key, Op::Insert, &a, batch, warnings)?,
-                (Some(b), None) => self.emit(key, Op::Delete, &b, batch, warnings)?,
-                (Some(b), Some(a)) => {
-                    let key_changed = s.key.iter().any(|&k| b.as_ref(k) != a.as_ref(k));
+        let at_text = || format!("{}.{} at {}", key.0, key.1, pos_text(&at.0, at.1));
+        let layout = self
+            .layouts
+            .get(tme)
+            .with_context(|| format!("reading the table map of {}", at_text()))?;
+        let n = s.columns.len();
+        let partial = [re.columns_before_image(), re.columns_after_image()]
+            .into_iter()
+            .flatten()
+            .any(|bits| bits.len() < n || bits[..n].not_all());
+        if partial {
+            // Missing columns cannot be told from unchanged ones: like a
+            // statement-logged change, the table needs a full extract.
+            self.structure_changed(
+                key,
+                at,
+                "a rows event with only some columns (the writing session has binlog_row_image = \
+                 MINIMAL or NOBLOB; deltas need FULL images)",
+            );
+            return Ok(());
+        }
+        let shared_image = matches!(re, RowsEventData::PartialUpdateRowsEvent(_));
+        let has_before = re.columns_before_image().is_some();
+        let has_after = re.columns_after_image().is_some();
+        let mut data = mysql_common::io::ParseBuf(re.rows_data());
+        let mut b: Vec<Raw<'_>> = Vec::with_capacity(n);
+        let mut a: Vec<Raw<'_>> = Vec::with_capacity(n);
+        while !data.0.is_empty() {
+            if has_before {
+                layout
+                    .read_image(&mut data, false, &mut b)
+                    .with_context(|| format!("decoding rows of {}", at_text()))?;
+            }
+            if has_after {
+                layout
+                    .read_image(&mut data, shared_image, &mut a)
+                    .with_context(|| format!("decoding rows of {}", at_text()))?;
+            }
+            match (has_before, has_after) {
+                (false, true) => self.emit(key, Op::Insert, &a, batch, warnings)?,
+                (true, false) => self.emit(key, Op::Delete, &b, batch, warnings)?,
+                (true, true) => {
+                    let key_changed = s.key.iter().any(|&k| b[k] != a[k]);
                     if key_changed {
                         self.emit(key, Op::Delete, &b, batch, warnings)?;
                         self.emit(key, Op::Insert, &a, batch, warnings)?;
@@ -838,7 +914,7 @@ impl RowDecoder<'_> {
                         self.emit(key, Op::Update, &a, batch, warnings)?;
                     }
                 }
-                (None, None) => {}
+                (false, false) => break,
             }
         }
         Ok(())
@@ -848,7 +924,7 @@ impl RowDecoder<'_> {
         &mut self,
         key: &(String, String),
         op: Op,
-        row: &mysql::binlog::row::BinlogRow,
+        row: &[Raw<'_>],
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
     ) -> Result<()> {
@@ -860,9 +936,22 @@ impl RowDecoder<'_> {
         scratch.clear();
         let mut vals = Vec::with_capacity(cols.len());
         for (i, c) in cols.iter().enumerate() {
-            let v = match row.as_ref(i) {
-                None => None,
-                Some(BinlogValue::Value(v)) => {
+            let v = match &row[i] {
+                Raw::Null | Raw::Value(BinlogValue::Value(Value::NULL)) => None,
+                Raw::Bytes(b) => match bytes_text(c, b, Origin::Binlog) {
+                    Ok(Some(Cow::Borrowed(b))) => Some(Text::Row(b)),
+                    Ok(Some(Cow::Owned(o))) => {
+                        let from = scratch.len();
+                        scratch.extend_from_slice(&o);
+                        Some(Text::Scratch(from..scratch.len()))
+                    }
+                    Ok(None) => None,
+                    Err(why) => {
+                        warnings.add(&table(), &c.name, why);
+                        None
+                    }
+                },
+                Raw::Value(BinlogValue::Value(v)) => {
                     match value_into(c, v, Origin::Binlog, &mut scratch) {
                         Ok(t) => t,
                         Err(why) => {
@@ -871,7 +960,7 @@ impl RowDecoder<'_> {
                         }
                     }
                 }
-                Some(BinlogValue::Jsonb(j)) => {
+                Raw::Value(BinlogValue::Jsonb(j)) => {
                     // Opaque values (DECIMAL, dates inside JSON) only convert
                     // through the DOM.
                     let json = match serde_json::Value::try_from(j.clone()) {
@@ -886,7 +975,7 @@ impl RowDecoder<'_> {
                     serde_json::to_writer(&mut scratch, &json)?;
                     Some(Text::Scratch(from..scratch.len()))
                 }
-                Some(BinlogValue::JsonDiff(_)) => bail!(
+                Raw::Value(BinlogValue::JsonDiff(_)) => bail!(
                     "{}.{}: the binlog holds a partial JSON update; set binlog_row_value_options = '' \
                      at the source so that whole values are logged",
                     table(),

@@ -1,0 +1,312 @@
+//! Row images of binlog row events, read straight from the event's bytes.
+//!
+//! `mysql_common`'s own row iterator builds a full column description
+//! (names, flags, character set, behind an `Arc`) for every row and finds
+//! each column's metadata by walking the table map from its start, which
+//! made it the largest cost of a MySQL delta. Here the column types and
+//! metadata of a table map are read once ([`RowLayout`]); a row image is
+//! then its null bitmap and its values, strings and blobs borrowed from the
+//! event, other types parsed by `mysql_common`'s value parser
+//! ([`BinlogValue`]), so their decoding stays the library's.
+//!
+//! Only full images are read (every column present, `binlog_row_image =
+//! FULL`): the caller checks the event's column bitmaps first.
+
+use std::io;
+
+use mysql_common::binlog::events::TableMapEvent;
+use mysql_common::binlog::value::BinlogValue;
+use mysql_common::constants::ColumnType;
+use mysql_common::io::ParseBuf;
+
+/// One column value of a row image.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Raw<'d> {
+    Null,
+    /// CHAR, VARCHAR, TEXT, BLOB and GEOMETRY: the bytes as logged.
+    Bytes(&'d [u8]),
+    /// Every other type, as `mysql_common` parses it (signed: the catalog
+    /// says which integers are unsigned).
+    Value(BinlogValue<'d>),
+}
+
+/// What the binlog says of a table's columns: type and metadata, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowLayout {
+    cols: Vec<(ColumnType, Vec<u8>)>,
+    json_cols: usize,
+}
+
+fn invalid(what: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.into())
+}
+
+fn take<'d>(buf: &mut ParseBuf<'d>, n: usize) -> io::Result<&'d [u8]> {
+    if buf.0.len() < n {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "row image ends early ({} bytes left, {n} needed)",
+                buf.0.len()
+            ),
+        ));
+    }
+    let (head, rest) = buf.0.split_at(n);
+    buf.0 = rest;
+    Ok(head)
+}
+
+/// A little-endian length of `n` (1 to 4) bytes.
+fn length(buf: &mut ParseBuf<'_>, n: usize) -> io::Result<usize> {
+    Ok(take(buf, n)?
+        .iter()
+        .rev()
+        .fold(0usize, |acc, &b| (acc << 8) | usize::from(b)))
+}
+
+/// A length-encoded integer of the client protocol.
+fn lenenc(buf: &mut ParseBuf<'_>) -> io::Result<u64> {
+    let first = take(buf, 1)?[0];
+    Ok(match first {
+        0xfc => length(buf, 2)? as u64,
+        0xfd => length(buf, 3)? as u64,
+        0xfe => {
+            let b = take(buf, 8)?;
+            u64::from_le_bytes(b.try_into().expect("8 bytes"))
+        }
+        x => u64::from(x),
+    })
+}
+
+fn meta_byte(meta: &[u8], i: usize) -> io::Result<usize> {
+    meta.get(i)
+        .map(|&b| usize::from(b))
+        .ok_or_else(|| invalid("column metadata too short"))
+}
+
+impl RowLayout {
+    /// The layout of a table map event.
+    pub fn new(tme: &TableMapEvent<'_>) -> io::Result<RowLayout> {
+        let n = tme.columns_count() as usize;
+        let mut cols = Vec::with_capacity(n);
+        for i in 0..n {
+            let ty = tme
+                .get_column_type(i)
+                .map_err(|e| invalid(format!("column {}: {e}", i + 1)))?
+                .ok_or_else(|| invalid(format!("column {}: no type in the table map", i + 1)))?;
+            let meta = tme.get_column_metadata(i).unwrap_or(&[]).to_vec();
+            cols.push((ty, meta));
+        }
+        Ok(RowLayout {
+            cols,
+            json_cols: tme.json_column_count(),
+        })
+    }
+
+    /// A layout from column types and metadata, as a table map holds them.
+    pub fn from_columns(cols: Vec<(ColumnType, Vec<u8>)>) -> RowLayout {
+        let json_cols = cols
+            .iter()
+            .filter(|(t, _)| *t == ColumnType::MYSQL_TYPE_JSON)
+            .count();
+        RowLayout { cols, json_cols }
+    }
+
+    pub fn len(&self) -> usize {
+        self.cols.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cols.is_empty()
+    }
+
+    /// Reads one full row image from `buf` into `out` (cleared first).
+    /// `shared_image`: the after image of a partial-update event, which
+    /// starts with the value options.
+    pub fn read_image<'d>(
+        &'d self,
+        buf: &mut ParseBuf<'d>,
+        shared_image: bool,
+        out: &mut Vec<Raw<'d>>,
+    ) -> io::Result<()> {
+        out.clear();
+        if shared_image {
+            let options = lenenc(buf)?;
+            // PARTIAL_JSON_UPDATES: a bitmap of JSON columns logged as diffs.
+            if options & 1 != 0 {
+                let partial = take(buf, self.json_cols.div_ceil(8))?;
+                if partial.iter().any(|&b| b != 0) {
+                    return Err(invalid(
+                        "the binlog holds a partial JSON update; set binlog_row_value_options = '' \
+                         at the source so that whole values are logged",
+                    ));
+                }
+            }
+        }
+        let nulls = take(buf, self.cols.len().div_ceil(8))?;
+        for (i, (ty, meta)) in self.cols.iter().enumerate() {
+            if nulls[i / 8] & (1 << (i % 8)) != 0 {
+                out.push(Raw::Null);
+                continue;
+            }
+            let v = read_value(buf, *ty, meta)
+                .map_err(|e| io::Error::new(e.kind(), format!("column {}: {e}", i + 1)))?;
+            out.push(v);
+        }
+        Ok(())
+    }
+}
+
+fn read_value<'d>(buf: &mut ParseBuf<'d>, ty: ColumnType, meta: &'d [u8]) -> io::Result<Raw<'d>> {
+    use ColumnType::*;
+    let prefix = match ty {
+        MYSQL_TYPE_VARCHAR | MYSQL_TYPE_VAR_STRING => {
+            let declared = meta_byte(meta, 0)? | (meta_byte(meta, 1)? << 8);
+            if declared < 256 {
+                1
+            } else {
+                2
+            }
+        }
+        MYSQL_TYPE_STRING => {
+            // CHAR(n): the byte length hides in the real-type byte for n > 255.
+            let (b0, b1) = (meta_byte(meta, 0)?, meta_byte(meta, 1)?);
+            let declared = if b0 & 0x30 != 0x30 {
+                b1 | (((b0 & 0x30) ^ 0x30) << 4)
+            } else {
+                b1
+            };
+            if declared < 256 {
+                1
+            } else {
+                2
+            }
+        }
+        MYSQL_TYPE_TINY_BLOB
+        | MYSQL_TYPE_MEDIUM_BLOB
+        | MYSQL_TYPE_LONG_BLOB
+        | MYSQL_TYPE_BLOB
+        | MYSQL_TYPE_GEOMETRY => match meta_byte(meta, 0)? {
+            n @ 1..=4 => n,
+            n => return Err(invalid(format!("BLOB length of {n} bytes"))),
+        },
+        _ => {
+            return Ok(Raw::Value(
+                buf.parse::<BinlogValue<'d>>((ty, meta, false, false))?,
+            ))
+        }
+    };
+    let n = length(buf, prefix)?;
+    Ok(Raw::Bytes(take(buf, n)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mysql_common::value::Value;
+    use ColumnType::*;
+
+    fn layout() -> RowLayout {
+        RowLayout::from_columns(vec![
+            (MYSQL_TYPE_LONG, vec![]),
+            (MYSQL_TYPE_VARCHAR, vec![0x2c, 0x01]), // 300 bytes: 2-byte lengths
+            (MYSQL_TYPE_VARCHAR, vec![40, 0]),
+            (MYSQL_TYPE_STRING, vec![0xfe, 20]),
+            (MYSQL_TYPE_BLOB, vec![2]),
+            (MYSQL_TYPE_LONGLONG, vec![]),
+            (MYSQL_TYPE_DOUBLE, vec![8]),
+            (MYSQL_TYPE_NEWDECIMAL, vec![10, 2]),
+            (MYSQL_TYPE_JSON, vec![4]),
+        ])
+    }
+
+    /// One image: LONG -7, VARCHAR(300) "a,b", VARCHAR(40) NULL, CHAR "xy",
+    /// BLOB [0, 255], LONGLONG NULL, DOUBLE 1.5, DECIMAL(10,2) 12.34,
+    /// JSON NULL.
+    fn image() -> Vec<u8> {
+        let mut b = vec![0b0010_0100, 0b0000_0001];
+        b.extend_from_slice(&(-7i32).to_le_bytes());
+        b.extend_from_slice(&[3, 0]);
+        b.extend_from_slice(b"a,b");
+        b.extend_from_slice(&[2]);
+        b.extend_from_slice(b"xy");
+        b.extend_from_slice(&[2, 0, 0, 255]);
+        b.extend_from_slice(&1.5f64.to_le_bytes());
+        // DECIMAL(10,2) 12.34: 8 integer digits in 4 bytes, 2 fraction
+        // digits in 1 byte, sign bit flipped.
+        b.extend_from_slice(&[0x80, 0, 0, 12, 34]);
+        b
+    }
+
+    #[test]
+    fn a_full_image_reads_every_column() {
+        let data = image();
+        let mut buf = ParseBuf(&data);
+        let mut out = vec![];
+        let l = layout();
+        l.read_image(&mut buf, false, &mut out).unwrap();
+        assert!(buf.0.is_empty(), "{} bytes left", buf.0.len());
+        assert_eq!(out.len(), 9);
+        assert_eq!(out[0], Raw::Value(BinlogValue::Value(Value::Int(-7))));
+        assert_eq!(out[1], Raw::Bytes(b"a,b"));
+        assert_eq!(out[2], Raw::Null);
+        assert_eq!(out[3], Raw::Bytes(b"xy"));
+        assert_eq!(out[4], Raw::Bytes(&[0, 255]));
+        assert_eq!(out[5], Raw::Null);
+        assert_eq!(out[6], Raw::Value(BinlogValue::Value(Value::Double(1.5))));
+        assert_eq!(
+            out[7],
+            Raw::Value(BinlogValue::Value(Value::Bytes(b"12.34".to_vec())))
+        );
+        assert_eq!(out[8], Raw::Null);
+    }
+
+    #[test]
+    fn two_images_in_a_row_and_a_short_one() {
+        let mut data = image();
+        data.extend_from_slice(&image());
+        let mut buf = ParseBuf(&data);
+        let mut out = vec![];
+        let l = layout();
+        l.read_image(&mut buf, false, &mut out).unwrap();
+        l.read_image(&mut buf, false, &mut out).unwrap();
+        assert_eq!(out[1], Raw::Bytes(b"a,b"));
+        assert!(buf.0.is_empty());
+        // Cut inside the BLOB: an error that says where, not a panic.
+        let data = image();
+        let mut buf = ParseBuf(&data[..16]);
+        let err = l.read_image(&mut buf, false, &mut out).unwrap_err();
+        assert!(err.to_string().contains("column 5"), "{err}");
+    }
+
+    #[test]
+    fn long_char_lengths_and_shared_images() {
+        // CHAR(100) in utf8mb4 (400 bytes): 2-byte length, flagged in byte 0.
+        let l = RowLayout::from_columns(vec![
+            (MYSQL_TYPE_STRING, vec![0xee, 0x90]),
+            (MYSQL_TYPE_JSON, vec![4]),
+        ]);
+        let mut data = vec![0b10];
+        data.extend_from_slice(&[5, 0]);
+        data.extend_from_slice(b"hello");
+        let mut out = vec![];
+        l.read_image(&mut ParseBuf(&data), false, &mut out).unwrap();
+        assert_eq!(out, vec![Raw::Bytes(b"hello"), Raw::Null]);
+        // After image of a partial update, no JSON column partial.
+        let mut shared = vec![1, 0];
+        shared.extend_from_slice(&data);
+        l.read_image(&mut ParseBuf(&shared), true, &mut out)
+            .unwrap();
+        assert_eq!(out[0], Raw::Bytes(b"hello"));
+        // The JSON column logged as a diff: refused with the setting to change.
+        let mut partial = vec![1, 1];
+        partial.extend_from_slice(&data);
+        let err = l
+            .read_image(&mut ParseBuf(&partial), true, &mut out)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("binlog_row_value_options"),
+            "{err}"
+        );
+    }
+}
