@@ -230,11 +230,15 @@ fi
 base=$((rows / 4))
 upd=$((base * 7 / 10)); del_hi=$((base * 8 / 10))
 delta_case() { # name config-dir statements-file
-  local out secs rss changes delta_mb t0 t1 rbr a b
+  local out secs rss changes delta_mb t0 t1 rbr a b read_ms
   changes=$(wc -l <"$3")
   settle
   say "$1: ingest delta"
-  out=$( { /usr/bin/time -f '%e %M' "$ingest" --config "$2/ingest.toml" delta >/dev/null; } 2>&1 | tail -1)
+  /usr/bin/time -o "$work/$1.time" -f '%e %M' "$ingest" --verbose --config "$2/ingest.toml" delta >/dev/null 2>"$work/$1.log"
+  out=$(tail -1 "$work/$1.time")
+  # How long reading the changes took (the rest is load and merge).
+  cp "$work/$1.log" "${TMPDIR:-/tmp}/ingest-bench-$1.log"
+  read_ms=$(sed -n 's/.*transaction(s) from .* in \([0-9]*\) ms.*/\1/p' "$work/$1.log" | tail -1)
   secs=$(echo "$out" | awk '{print $1}'); rss=$(echo "$out" | awk '{printf "%.0f", $2 / 1024}')
   delta_mb=$(echo "$(stat -c %s "$3") / 1048576" | bc -l)
   report "$1" "$changes" "$secs" "$(echo "$changes / $secs" | bc -l)" "$(echo "$delta_mb / $secs" | bc -l)" "$rss" ""
@@ -245,7 +249,7 @@ delta_case() { # name config-dir statements-file
   t1=$(now)
   rbr=$(echo "$t1 - $t0" | bc -l)
   report "$1-rowbyrow" "$changes" "$rbr" "$(echo "$changes / $rbr" | bc -l)" "$(echo "$delta_mb / $rbr" | bc -l)" "-" ""
-  results[-2]="${results[-2]}  ratio $(printf '%.1f' "$(echo "$rbr / $secs" | bc -l)")x row-by-row"
+  results[-2]="${results[-2]}  ratio $(printf '%.1f' "$(echo "$rbr / $secs" | bc -l)")x row-by-row (reading changes ${read_ms:-?} ms)"
   for k in 1 2 3 4; do
     a=$(my -N -e "CHECKSUM TABLE $4.dt_$k" | awk '{print $2}'); b=$(my -N -e "CHECKSUM TABLE $4_ref.dt_$k" | awk '{print $2}')
     [ "$a" = "$b" ] || echo "bench: $1 dt_$k differs between ingest and the reference ($a vs $b)" >&2

@@ -14,10 +14,16 @@
 
 use std::io;
 
+use std::borrow::Cow;
+
 use mysql_common::binlog::events::TableMapEvent;
 use mysql_common::binlog::value::BinlogValue;
 use mysql_common::constants::ColumnType;
 use mysql_common::io::ParseBuf;
+use mysql_common::value::Value;
+
+use super::binlog::{bytes_text, value_into, MyCol, Origin, Text};
+use crate::schema::Unrepresentable;
 
 /// One column value of a row image.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,10 +206,68 @@ fn read_value<'d>(buf: &mut ParseBuf<'d>, ty: ColumnType, meta: &'d [u8]) -> io:
     Ok(Raw::Bytes(take(buf, n)?))
 }
 
+/// The spool texts of one row image into `out`: every value converted for
+/// its catalog column, formatted values in `scratch` (both cleared first).
+/// A value the destination cannot hold becomes NULL and goes to `warn`;
+/// `Err` names the column of a value that cannot be read at all.
+pub fn row_texts<'r>(
+    cols: &[MyCol],
+    row: &'r [Raw<'r>],
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<Option<Text<'r>>>,
+    mut warn: impl FnMut(&MyCol, Unrepresentable),
+) -> Result<(), String> {
+    scratch.clear();
+    out.clear();
+    for (c, raw) in cols.iter().zip(row) {
+        let converted = match raw {
+            Raw::Null | Raw::Value(BinlogValue::Value(Value::NULL)) => Ok(None),
+            Raw::Bytes(b) => bytes_text(c, b, Origin::Binlog).map(|t| {
+                t.map(|t| match t {
+                    Cow::Borrowed(b) => Text::Row(b),
+                    Cow::Owned(o) => {
+                        let from = scratch.len();
+                        scratch.extend_from_slice(&o);
+                        Text::Scratch(from..scratch.len())
+                    }
+                })
+            }),
+            Raw::Value(BinlogValue::Value(v)) => value_into(c, v, Origin::Binlog, scratch),
+            Raw::Value(BinlogValue::Jsonb(j)) => {
+                // Opaque values (DECIMAL, dates inside JSON) only convert
+                // through the DOM.
+                let json = match serde_json::Value::try_from(j.clone()) {
+                    Ok(v) => v,
+                    Err(_) => serde_json::Value::from(
+                        j.clone()
+                            .parse()
+                            .map_err(|e| format!("{}: JSON value not understood: {e}", c.name))?,
+                    ),
+                };
+                let from = scratch.len();
+                serde_json::to_writer(&mut *scratch, &json)
+                    .map_err(|e| format!("{}: {e}", c.name))?;
+                Ok(Some(Text::Scratch(from..scratch.len())))
+            }
+            Raw::Value(BinlogValue::JsonDiff(_)) => {
+                return Err(format!(
+                    "{}: the binlog holds a partial JSON update; set binlog_row_value_options = '' \
+                     at the source so that whole values are logged",
+                    c.name
+                ))
+            }
+        };
+        out.push(converted.unwrap_or_else(|why| {
+            warn(c, why);
+            None
+        }));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mysql_common::value::Value;
     use ColumnType::*;
 
     fn layout() -> RowLayout {
@@ -308,5 +372,47 @@ mod tests {
             err.to_string().contains("binlog_row_value_options"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn row_texts_follow_the_catalog() {
+        let cols = [
+            MyCol::new("u", "int", "int(10) unsigned", None),
+            MyCol::new("l", "varchar", "varchar(10)", Some("latin1")),
+            MyCol::new("c", "char", "char(5)", Some("utf8mb4")),
+            MyCol::new("e", "enum", "enum('a','b')", None),
+            MyCol::new("n", "varchar", "varchar(10)", Some("utf8mb4")),
+        ];
+        let row = [
+            Raw::Value(BinlogValue::Value(Value::Int(-1))),
+            Raw::Bytes(b"caf\xe9"),
+            Raw::Bytes(b"ab   "),
+            Raw::Value(BinlogValue::Value(Value::Int(3))),
+            Raw::Null,
+        ];
+        let mut scratch = b"left over".to_vec();
+        let mut out = vec![];
+        let mut warned = vec![];
+        row_texts(&cols, &row, &mut scratch, &mut out, |c, why| {
+            warned.push((c.name.clone(), why))
+        })
+        .unwrap();
+        let texts: Vec<Option<&[u8]>> = out
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.get(&scratch)))
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                Some(&b"4294967295"[..]),
+                Some("café".as_bytes()),
+                Some(b"ab"),
+                None,
+                None
+            ]
+        );
+        // The bytes of a UTF-8 column are passed on without a copy.
+        assert!(matches!(out[2], Some(Text::Row(_))));
+        assert_eq!(warned, vec![("e".to_string(), Unrepresentable::OutOfRange)]);
     }
 }

@@ -11,7 +11,6 @@
 //! merged; the binlog itself keeps everything, so nothing is released.
 //! Values go through [`super::binlog::value_text`] on both paths.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -22,8 +21,8 @@ use mysql::{BinlogDumpFlags, BinlogRequest, Conn, Opts, OptsBuilder, Value};
 use mysql_common::binlog::consts::BinlogVersion;
 use mysql_common::binlog::BinlogFile;
 
-use super::binlog::{bytes_text, classify_query, value_into, MyCol, Origin, QueryKind, Text};
-use super::binlog_rows::{Raw, RowLayout};
+use super::binlog::{classify_query, value_into, MyCol, Origin, QueryKind};
+use super::binlog_rows::{row_texts, Raw, RowLayout};
 use super::{DeltaOutcome, SnapshotRange, Source, Warnings};
 use crate::config::{BinlogTransport, Config, MysqlSource};
 use crate::dest::mysql_message;
@@ -928,70 +927,23 @@ impl RowDecoder<'_> {
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
     ) -> Result<()> {
-        use mysql::binlog::value::BinlogValue;
         let cols = &self.cols[key];
-        // The table's name is only needed for messages: not built per row.
-        let table = || format!("{}.{}", key.0, key.1);
         let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
         let mut vals = Vec::with_capacity(cols.len());
-        for (i, c) in cols.iter().enumerate() {
-            let v = match &row[i] {
-                Raw::Null | Raw::Value(BinlogValue::Value(Value::NULL)) => None,
-                Raw::Bytes(b) => match bytes_text(c, b, Origin::Binlog) {
-                    Ok(Some(Cow::Borrowed(b))) => Some(Text::Row(b)),
-                    Ok(Some(Cow::Owned(o))) => {
-                        let from = scratch.len();
-                        scratch.extend_from_slice(&o);
-                        Some(Text::Scratch(from..scratch.len()))
-                    }
-                    Ok(None) => None,
-                    Err(why) => {
-                        warnings.add(&table(), &c.name, why);
-                        None
-                    }
-                },
-                Raw::Value(BinlogValue::Value(v)) => {
-                    match value_into(c, v, Origin::Binlog, &mut scratch) {
-                        Ok(t) => t,
-                        Err(why) => {
-                            warnings.add(&table(), &c.name, why);
-                            None
-                        }
-                    }
-                }
-                Raw::Value(BinlogValue::Jsonb(j)) => {
-                    // Opaque values (DECIMAL, dates inside JSON) only convert
-                    // through the DOM.
-                    let json = match serde_json::Value::try_from(j.clone()) {
-                        Ok(v) => v,
-                        Err(_) => serde_json::Value::from(
-                            j.clone()
-                                .parse()
-                                .map_err(|e| anyhow!("{}.{}: JSON value not understood: {e}", table(), c.name))?,
-                        ),
-                    };
-                    let from = scratch.len();
-                    serde_json::to_writer(&mut scratch, &json)?;
-                    Some(Text::Scratch(from..scratch.len()))
-                }
-                Raw::Value(BinlogValue::JsonDiff(_)) => bail!(
-                    "{}.{}: the binlog holds a partial JSON update; set binlog_row_value_options = '' \
-                     at the source so that whole values are logged",
-                    table(),
-                    c.name
-                ),
-            };
-            vals.push(v);
-        }
+        row_texts(cols, row, &mut scratch, &mut vals, |c, why| {
+            warnings.add(&format!("{}.{}", key.0, key.1), &c.name, why)
+        })
+        .map_err(|e| anyhow!("{}.{}: {e}", key.0, key.1))?;
         self.seq += 1;
         let seq = self.seq;
-        let ts = self.ts.clone();
-        let w = self.writer(key, batch)?;
+        if !self.writers.contains_key(key) {
+            self.writer(key, batch)?;
+        }
+        let w = self.writers.get_mut(key).expect("writer opened above");
         let written = w.write(
             op,
             seq,
-            &ts,
+            &self.ts,
             &[],
             vals.iter().map(|v| v.as_ref().map(|t| t.get(&scratch))),
         );

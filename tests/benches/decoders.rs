@@ -1,13 +1,14 @@
 //! Micro-benchmarks of the hot pure parts, in MB/s (`cargo bench`):
-//! the pgoutput decoder, MySQL value conversion (what ingest adds on top of
-//! `mysql_common`'s row parser) and the spool writer (plain and gzip).
+//! the pgoutput decoder, the binlog row decoder (row images of a rows event
+//! to spool texts) and the spool writer (plain and gzip).
 //! Wall-clock on a small noisy machine: compare runs made together.
 
 use std::time::Instant;
 
 use ingest::config::Compression;
 use ingest::schema::{Column, Conv, TableSchema};
-use ingest::source::binlog::{value_into, MyCol, Origin};
+use ingest::source::binlog::MyCol;
+use ingest::source::binlog_rows::{row_texts, RowLayout};
 use ingest::source::pgoutput;
 use ingest::spool::{BatchWriter, Manifest, Op};
 
@@ -68,7 +69,34 @@ fn bench_pgoutput() {
     );
 }
 
-fn bench_mysql_values() {
+/// One binlog row image of a 10-column table, as the server logs it.
+fn binlog_image(out: &mut Vec<u8>, i: u32) {
+    out.push(0); // null bitmap: nothing NULL
+    out.push(0);
+    out.extend_from_slice(&i.to_le_bytes()); // INT UNSIGNED
+    out.extend_from_slice(&[0xf0, 0xff, 0xff]); // MEDIUMINT -16
+    out.extend_from_slice(&[0x80, 0, 0, 0x30, 0x39, 67]); // DECIMAL(12,2) 12345.67
+    out.extend_from_slice(&1.5e100f64.to_le_bytes()); // DOUBLE
+    let text = b"some text with, commas and \"quotes\"";
+    out.push(text.len() as u8); // VARCHAR(100) utf8mb4: 2-byte length
+    out.push(0);
+    out.extend_from_slice(text);
+    out.push(2); // ENUM
+                 // DATETIME(6) 2024-02-29 12:34:56.123456
+    let ymd = ((2024u64 * 13 + 2) << 5) | 29;
+    let hms = (12u64 << 12) | (34 << 6) | 56;
+    let packed = ((ymd << 17) | hms) + 0x80_0000_0000;
+    out.extend_from_slice(&packed.to_be_bytes()[3..]);
+    out.extend_from_slice(&123456u32.to_be_bytes()[1..]);
+    // TIMESTAMP(6) 1700000000.123456
+    out.extend_from_slice(&1_700_000_000u32.to_be_bytes());
+    out.extend_from_slice(&123456u32.to_be_bytes()[1..]);
+    out.extend_from_slice(&[4, 0, 255, 16, 171]); // VARBINARY(16)
+    out.extend_from_slice(&1.1f32.to_le_bytes()); // FLOAT
+}
+
+fn bench_binlog_rows() {
+    use mysql_common::constants::ColumnType::*;
     let cols = [
         MyCol::new("a", "int", "int(10) unsigned", None),
         MyCol::new("b", "mediumint", "mediumint(9)", None),
@@ -81,31 +109,48 @@ fn bench_mysql_values() {
         MyCol::new("i", "varbinary", "varbinary(16)", None),
         MyCol::new("j", "float", "float", None),
     ];
-    let row = [
-        mysql::Value::Int(-5),
-        mysql::Value::Int(0xff_fff0),
-        mysql::Value::Bytes(b"12345.67".to_vec()),
-        mysql::Value::Double(1.5e100),
-        mysql::Value::Bytes(b"some text with, commas and \"quotes\"".to_vec()),
-        mysql::Value::Int(2),
-        mysql::Value::Date(2024, 2, 29, 12, 34, 56, 123456),
-        mysql::Value::Bytes(b"1700000000.123456".to_vec()),
-        mysql::Value::Bytes(vec![0, 255, 16, 171]),
-        mysql::Value::Float(1.1),
-    ];
-    let n = 300_000;
-    let t = Instant::now();
-    let mut out = 0usize;
-    let mut scratch = Vec::with_capacity(1024);
-    for _ in 0..n {
-        scratch.clear();
-        for (c, v) in cols.iter().zip(&row) {
-            if let Ok(Some(text)) = value_into(c, v, Origin::Binlog, &mut scratch) {
-                out += text.get(&scratch).len();
-            }
-        }
+    let layout = RowLayout::from_columns(vec![
+        (MYSQL_TYPE_LONG, vec![]),
+        (MYSQL_TYPE_INT24, vec![]),
+        (MYSQL_TYPE_NEWDECIMAL, vec![12, 2]),
+        (MYSQL_TYPE_DOUBLE, vec![8]),
+        (MYSQL_TYPE_VARCHAR, vec![0x90, 0x01]),
+        (MYSQL_TYPE_ENUM, vec![0xf7, 1]),
+        (MYSQL_TYPE_DATETIME2, vec![6]),
+        (MYSQL_TYPE_TIMESTAMP2, vec![6]),
+        (MYSQL_TYPE_VARCHAR, vec![16, 0]),
+        (MYSQL_TYPE_FLOAT, vec![4]),
+    ]);
+    let n = 300_000u32;
+    let mut data = Vec::new();
+    for i in 0..n {
+        binlog_image(&mut data, i);
     }
-    report("mysql value conversion", out, n, t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let mut buf = mysql_common::io::ParseBuf(&data);
+    let (mut raw, mut scratch) = (Vec::new(), Vec::new());
+    let mut out = 0usize;
+    while !buf.0.is_empty() {
+        layout.read_image(&mut buf, false, &mut raw).unwrap();
+        // As the delta reader does: the texts borrow the row's values.
+        let mut texts = Vec::with_capacity(cols.len());
+        row_texts(&cols, &raw, &mut scratch, &mut texts, |c, why| {
+            panic!("{}: {why:?}", c.name)
+        })
+        .unwrap();
+        out += texts
+            .iter()
+            .flatten()
+            .map(|t| t.get(&scratch).len())
+            .sum::<usize>();
+    }
+    assert!(out > n as usize * 100, "{out}");
+    report(
+        "binlog rows decode+convert",
+        data.len(),
+        n as usize,
+        t.elapsed().as_secs_f64(),
+    );
 }
 
 fn bench_spool(compression: Compression, name: &str) {
@@ -171,10 +216,23 @@ fn bench_spool(compression: Compression, name: &str) {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// `cargo bench --bench decoders [name...]`: the benchmarks whose name
+/// contains one of the words (all without).
 fn main() {
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |name: &str| only.is_empty() || only.iter().any(|w| name.contains(w.as_str()));
     println!("micro-benchmarks (MB/s of input text, rows or messages per second)");
-    bench_pgoutput();
-    bench_mysql_values();
-    bench_spool(Compression::None, "spool writer, plain");
-    bench_spool(Compression::Gzip, "spool writer, gzip");
+    if want("pgoutput") {
+        bench_pgoutput();
+    }
+    if want("binlog") {
+        bench_binlog_rows();
+    }
+    if want("spool") {
+        bench_spool(Compression::None, "spool writer, plain");
+        bench_spool(Compression::Gzip, "spool writer, gzip");
+    }
 }
