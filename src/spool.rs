@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -291,7 +291,7 @@ impl BatchWriter {
                 is_key: (0..schema.columns.len())
                     .map(|i| schema.is_key(i))
                     .collect(),
-                seen: HashSet::new(),
+                seen: HashSet::default(),
                 repeated: false,
                 budget: self.key_budget.clone(),
             }),
@@ -417,12 +417,34 @@ pub struct TableWriter {
 /// "unknown", treated as "repeats".
 struct KeyTracker {
     is_key: Vec<bool>,
-    seen: HashSet<u64>,
+    /// Hashes of the keys seen (already SipHash: not hashed again).
+    seen: HashSet<u64, BuildHasherDefault<Prehashed>>,
     repeated: bool,
     budget: Arc<AtomicUsize>,
 }
 
 const KEY_TRACK_LIMIT: usize = 2_000_000;
+
+/// The hasher of a set of hashes: the value is its own hash.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64s go in; anything else still hashes to something usable.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 impl KeyTracker {
     fn add(&mut self, hash: u64) {

@@ -2,6 +2,7 @@
 //! source (no I/O), and the COPY text-format parser of snapshots.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use anyhow::{anyhow, bail, Result};
 
@@ -42,7 +43,8 @@ pub(super) struct Decoder<'t> {
 }
 
 struct Rel {
-    name: (String, String),
+    /// Shared with every change of the relation (no copy per row).
+    name: Rc<(String, String)>,
     /// Changes of the table are applied (it is selected and ready).
     selected: bool,
     /// The Relation message matches the table's columns and types.
@@ -120,7 +122,7 @@ impl<'t> Decoder<'t> {
                 self.relations.insert(
                     r.oid,
                     Rel {
-                        name,
+                        name: Rc::new(name),
                         selected,
                         same,
                     },
@@ -160,7 +162,7 @@ impl<'t> Decoder<'t> {
                     if row.contains(&Datum::Unchanged) {
                         // DEFAULT identity: read them from the source once the slot is read.
                         self.deferred.push(Deferred {
-                            table: name,
+                            table: (*name).clone(),
                             seq: self.seq,
                             ts: self.ts.clone(),
                             row: row.iter().map(|d| d.bytes().map(<[u8]>::to_vec)).collect(),
@@ -196,21 +198,21 @@ impl<'t> Decoder<'t> {
     /// in another shape than the table has now is skipped when it is older
     /// than the table's snapshot (the snapshot holds it), and otherwise
     /// fails the table: it needs a new full extract.
-    fn selected(&mut self, rel: u32) -> Result<Option<(String, String)>> {
+    fn selected(&mut self, rel: u32) -> Result<Option<Rc<(String, String)>>> {
         let r = match self.relations.get(&rel) {
             None => bail!("change for relation {rel} before its Relation message"),
             Some(r) if !r.selected => return Ok(None),
             Some(r) => r,
         };
-        if self.changed.contains(&r.name) {
+        if self.changed.contains(&*r.name) {
             return Ok(None);
         }
         if r.same {
             return Ok(Some(r.name.clone()));
         }
-        let older = self.since.get(&r.name).is_some_and(|&s| self.txn_lsn < s);
+        let older = self.since.get(&*r.name).is_some_and(|&s| self.txn_lsn < s);
         if !older {
-            let name = r.name.clone();
+            let name = (*r.name).clone();
             log::error!(
                 "{}.{}: structure changed at {} (source columns now: {}); its changes are not \
                  applied: run `ingest full-extract {}.{}`",
@@ -236,12 +238,9 @@ impl<'t> Decoder<'t> {
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
     ) -> Result<()> {
-        let tables = self.tables;
-        let w = match self.writers.entry(name.clone()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(batch.table(&tables[name])?),
-        };
-        write_tuple(&tables[name], w, op, seq, &self.ts, tuple, warnings)?;
+        let s = &self.tables[name];
+        let w = writer_for(&mut self.writers, name, s, batch)?;
+        write_tuple(s, w, op, seq, &self.ts, tuple, warnings)?;
         if seq == 1 {
             crate::fault::point("delta-row");
         }
@@ -253,12 +252,7 @@ impl<'t> Decoder<'t> {
         name: &(String, String),
         batch: &mut BatchWriter,
     ) -> Result<&mut TableWriter> {
-        Ok(match self.writers.entry(name.clone()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(batch.table(&self.tables[name])?)
-            }
-        })
+        writer_for(&mut self.writers, name, &self.tables[name], batch)
     }
 
     pub(super) fn finish(self) -> Result<DeltaOutcome> {
@@ -274,6 +268,20 @@ impl<'t> Decoder<'t> {
             transactions: self.transactions,
         })
     }
+}
+
+/// The table's spool writer, opened at its first change (the name is
+/// copied only then).
+fn writer_for<'w>(
+    writers: &'w mut HashMap<(String, String), TableWriter>,
+    name: &(String, String),
+    s: &TableSchema,
+    batch: &mut BatchWriter,
+) -> Result<&'w mut TableWriter> {
+    if !writers.contains_key(name) {
+        writers.insert(name.clone(), batch.table(s)?);
+    }
+    Ok(writers.get_mut(name).expect("writer opened above"))
 }
 
 #[allow(clippy::too_many_arguments)]
