@@ -213,3 +213,40 @@ fn killed_deltas_converge() {
         c.assert_same("big", "id");
     }
 }
+
+/// Repeated keys take the direct merge (each key's last change). Keys
+/// whose bytes change but not their value under the source's collation
+/// (`'a'` -> `'a '`, `'b'` -> `'B'` in utf8mb4_general_ci) are a delete and
+/// an insert; the destination's binary no-pad collation keeps them apart.
+#[test]
+fn repeated_keys_and_key_text_changes() {
+    let c = MyCase::new("repeat");
+    c.write_config(&format!("[[table]]\nname = \"{}.*\"\n", c.src));
+    c.sql(
+        "CREATE TABLE r (id INT PRIMARY KEY, v VARCHAR(40));
+         CREATE TABLE s (k VARCHAR(10) PRIMARY KEY, v VARCHAR(40)) DEFAULT CHARSET = utf8mb4 COLLATE utf8mb4_general_ci;
+         INSERT INTO r SELECT seq, CONCAT('v', seq) FROM seq_1_to_20;
+         INSERT INTO s VALUES ('a', 'one'), ('b', 'two'), ('c', 'three');",
+    );
+    c.ok(&["full-extract"]);
+    c.sql(
+        "UPDATE r SET v = 'once' WHERE id = 1;
+         UPDATE r SET v = 'twice' WHERE id = 1;
+         UPDATE r SET v = 'x' WHERE id = 2;
+         DELETE FROM r WHERE id = 2;
+         DELETE FROM r WHERE id = 3;
+         INSERT INTO r VALUES (3, 'deleted then inserted');
+         INSERT INTO r VALUES (30, 'inserted then deleted');
+         DELETE FROM r WHERE id = 30;
+         UPDATE r SET id = 100 WHERE id = 4;
+         UPDATE r SET id = 4 WHERE id = 100;
+         UPDATE s SET k = 'a ' WHERE k = 'a';
+         UPDATE s SET k = 'B', v = 'two, upper' WHERE k = 'b';
+         UPDATE s SET v = 'again' WHERE k = 'b';
+         UPDATE s SET k = 'C' WHERE k = 'c';
+         DELETE FROM s WHERE k = 'c';",
+    );
+    c.ok(&["delta"]);
+    c.assert_same("r", "id");
+    c.assert_same("s", "k");
+}

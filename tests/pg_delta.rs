@@ -306,3 +306,53 @@ fn a_table_that_keeps_failing_to_load_is_given_up_and_the_rest_moves_on() {
     c.ok(&["delta"]);
     c.assert_same("public.t", "t", &["id"]);
 }
+
+/// Keys that repeat within a batch take the direct merge too (only each
+/// key's last change is applied), and a key whose text changes but not its
+/// value (numeric `1.0` -> `1.00`: a delete of the old text and an insert
+/// of the new) ends inserted, not deleted.
+#[test]
+fn repeated_keys_and_key_text_changes() {
+    let c = Case::new("delta_repeat");
+    c.write_config("[[table]]\nname = \"public.*\"\n", "");
+    c.sql(
+        "CREATE TABLE r (id int PRIMARY KEY, v text);
+         CREATE TABLE n (k numeric PRIMARY KEY, v text);
+         INSERT INTO r SELECT g, 'v' || g FROM generate_series(1, 20) g;
+         INSERT INTO n VALUES (1.0, 'one'), (2, 'two'), (3.5, 'three');",
+    );
+    c.ok(&["full-extract"]);
+    c.sql(
+        "UPDATE r SET v = 'once' WHERE id = 1;
+         UPDATE r SET v = 'twice' WHERE id = 1;
+         UPDATE r SET v = 'x' WHERE id = 2;
+         DELETE FROM r WHERE id = 2;
+         DELETE FROM r WHERE id = 3;
+         INSERT INTO r VALUES (3, 'deleted then inserted');
+         INSERT INTO r VALUES (30, 'inserted then deleted');
+         DELETE FROM r WHERE id = 30;
+         UPDATE r SET id = 100 WHERE id = 4;
+         UPDATE r SET id = 4 WHERE id = 100;
+         UPDATE r SET v = 'back' WHERE id = 4;
+         UPDATE n SET k = 1.00 WHERE k = 1;
+         UPDATE n SET k = 2.000, v = 'two, longer' WHERE k = 2;
+         UPDATE n SET v = 'changed again' WHERE k = 2;
+         UPDATE n SET k = 3.50 WHERE k = 3.5;
+         DELETE FROM n WHERE k = 3.5;",
+    );
+    let out = c.ok(&["delta"]);
+    assert!(out.contains("2 table(s)"), "{out}");
+    c.assert_same("public.r", "r", &["id"]);
+    c.assert_same("public.n", "n", &["k"]);
+    assert_eq!(c.dest_count("n"), 2);
+    assert_eq!(c.dest_count("r"), 19);
+    // The merges went straight into the targets: the staging tables hold
+    // only the deletes.
+    use mysql::prelude::Queryable;
+    let staged: i64 = c
+        .my()
+        .query_first(format!("SELECT COUNT(*) FROM `{}`.`r__ingest_stage`", c.db))
+        .unwrap()
+        .unwrap();
+    assert_eq!(staged, 3, "deletes of keys 2, 30 and 100");
+}

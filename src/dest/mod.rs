@@ -19,6 +19,7 @@ use mysql::{Conn, LocalInfileHandler, OptsBuilder};
 use crate::config::{Destination, Dialect};
 use crate::error;
 use crate::schema::TableSchema;
+use crate::spool::latest::Latest;
 use crate::spool::{self, ManifestTable};
 use singlestore as sql;
 
@@ -247,22 +248,49 @@ impl Dest {
         Ok(())
     }
 
-    /// A delta whose keys each appear once (MySQL/MariaDB): its `D` lines
-    /// go to staging, the others straight into the target with `LOAD DATA
-    /// ... REPLACE`, then the staged keys are deleted, in one transaction.
-    /// Measured 30% less destination work than staging every line and
-    /// upserting from there.
-    fn load_direct(&mut self, dir: &Path, t: &ManifestTable, s: &TableSchema) -> Result<Loaded> {
+    /// A delta of whole rows without TRUNCATE (MySQL/MariaDB): the last
+    /// change of each key decides the row (all lines when keys are unique,
+    /// else those `latest` marks). Its `D` lines go to staging; then, in one
+    /// transaction, the staged keys are deleted and the `I`/`U` lines go
+    /// straight into the target with `LOAD DATA ... REPLACE`. Measured 30%
+    /// less destination work than staging every line and upserting from
+    /// there. Deletes come first: a key whose text changed but not its
+    /// value (`1.0` -> `1.00`, `'a'` -> `'a '`) is a `D` of the old text and
+    /// an `I` of the new one, and the row must end inserted.
+    fn load_direct(
+        &mut self,
+        dir: &Path,
+        t: &ManifestTable,
+        s: &TableSchema,
+        latest: Option<Arc<Latest>>,
+    ) -> Result<Loaded> {
+        let (upserts, deletes) = match &latest {
+            Some(l) => (l.upserts, l.deletes),
+            None => (t.inserts + t.updates, t.deletes),
+        };
         self.empty_stage(s)?;
-        if t.deletes > 0 {
-            let feed = spool::open_table_ops(dir, t, b"D")?;
-            self.load_feed(feed, t, s, sql::LoadInto::Stage, t.deletes)?;
+        if deletes > 0 {
+            let feed = spool::open_table_ops(dir, t, b"D", latest.clone())?;
+            self.load_feed(feed, t, s, sql::LoadInto::Stage, deletes)?;
         }
         crate::fault::point("staged");
-        let upserts = t.inserts + t.updates;
-        *self.infile.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(spool::open_table_ops(dir, t, b"IU")?);
         let mut tx = self.conn.start_transaction(mysql::TxOpts::default())?;
+        if deletes > 0 {
+            let del = sql::delete_staged(s);
+            let w = tx
+                .query_iter(&del)
+                .map(|r| r.warnings())
+                .with_context(|| format!("merging into {}: {del}", s.dest_name()))?;
+            if w > 0 {
+                bail!(
+                    "merging into {}: {w} warning(s) deleting; rolled back",
+                    s.dest_name()
+                );
+            }
+        }
+        crate::fault::point("mid-merge");
+        *self.infile.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(spool::open_table_ops(dir, t, b"IU", latest)?);
         let load = sql::load_data(s, &t.file, sql::LoadInto::Replace);
         let (_, warnings, info) = run_load(&mut tx, &load, t, s)?;
         // REPLACE counts a replaced row twice in the affected rows: the
@@ -276,20 +304,6 @@ impl Dest {
                 first_warnings(&mut tx)?
             );
         }
-        crate::fault::point("mid-merge");
-        if t.deletes > 0 {
-            let del = sql::delete_staged(s);
-            let w = tx
-                .query_iter(&del)
-                .map(|r| r.warnings())
-                .with_context(|| format!("merging into {}: {del}", s.dest_name()))?;
-            if w > 0 {
-                bail!(
-                    "merging into {}: {w} warning(s) deleting; rolled back",
-                    s.dest_name()
-                );
-            }
-        }
         tx.commit()
             .with_context(|| format!("committing merge into {}", s.dest_name()))?;
         Ok(Loaded { rows: t.rows })
@@ -299,12 +313,18 @@ impl Dest {
     /// target, in one transaction.
     pub fn load(&mut self, dir: &Path, t: &ManifestTable) -> Result<Loaded> {
         let s = t.schema();
-        if self.flavor.dialect == Dialect::Mysql
-            && t.keys_unique
-            && !t.unchanged
-            && t.truncate_seq.is_none()
-        {
-            return self.load_direct(dir, t, &s);
+        if self.flavor.dialect == Dialect::Mysql && !t.unchanged && t.truncate_seq.is_none() {
+            if t.keys_unique {
+                return self.load_direct(dir, t, &s, None);
+            }
+            match spool::latest::latest_per_key(dir, t, &s.key)? {
+                Some(l) => return self.load_direct(dir, t, &s, Some(Arc::new(l))),
+                None => log::info!(
+                    "{}: too many keys at once to find each one's last change ({} at most); merging through staging",
+                    s.dest_name(),
+                    spool::latest::KEY_INDEX_LIMIT
+                ),
+            }
         }
         self.empty_stage(&s)?;
         let mut shape = sql::MergeShape {

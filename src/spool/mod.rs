@@ -39,6 +39,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Compression;
 use crate::schema::{Column, Conv, TableSchema};
 
+pub mod latest;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Insert,
@@ -599,41 +601,40 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
 }
 
 /// Opens a table file for reading only the lines of some operations
-/// (`b'D'`, or `b'I'` and `b'U'`). Lines are CSV records: a quoted value
-/// may hold newlines, so a record ends at a newline outside quotes (an even
-/// count of `"` so far: quotes inside values are doubled).
+/// (`b'D'`, or `b'I'` and `b'U'`), and of those only the ones `keep` marks
+/// (the last change of each key) when given.
 pub fn open_table_ops(
     dir: &Path,
     t: &ManifestTable,
     ops: &'static [u8],
+    keep: Option<Arc<latest::Latest>>,
 ) -> Result<Box<dyn Read + Send>> {
     Ok(Box::new(OpFilter {
-        inner: open_table(dir, t)?,
+        records: Records(open_table(dir, t)?),
         ops,
+        keep,
+        index: 0,
         record: Vec::with_capacity(4096),
         pos: 0,
     }))
 }
 
-struct OpFilter {
-    inner: Box<dyn BufRead + Send>,
-    ops: &'static [u8],
-    record: Vec<u8>,
-    pos: usize,
-}
+/// The CSV records of a table file. A quoted value may hold newlines, so a
+/// record ends at a newline outside quotes (an even count of `"` so far:
+/// quotes inside values are doubled).
+struct Records(Box<dyn BufRead + Send>);
 
-impl OpFilter {
-    /// Reads the next record into `self.record`; false at the end.
-    fn next_record(&mut self) -> io::Result<bool> {
-        self.record.clear();
-        self.pos = 0;
+impl Records {
+    /// Reads the next record into `record` (cleared first); false at the end.
+    fn next_into(&mut self, record: &mut Vec<u8>) -> io::Result<bool> {
+        record.clear();
         let mut quotes = 0usize;
         loop {
-            let from = self.record.len();
-            if self.inner.read_until(b'\n', &mut self.record)? == 0 {
-                return Ok(!self.record.is_empty());
+            let from = record.len();
+            if self.0.read_until(b'\n', record)? == 0 {
+                return Ok(!record.is_empty());
             }
-            quotes += self.record[from..].iter().filter(|&&b| b == b'"').count();
+            quotes += record[from..].iter().filter(|&&b| b == b'"').count();
             if quotes.is_multiple_of(2) {
                 return Ok(true);
             }
@@ -641,16 +642,30 @@ impl OpFilter {
     }
 }
 
+struct OpFilter {
+    records: Records,
+    ops: &'static [u8],
+    keep: Option<Arc<latest::Latest>>,
+    /// Index of the next record in the file (all operations counted).
+    index: u64,
+    record: Vec<u8>,
+    pos: usize,
+}
+
 impl Read for OpFilter {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.record.len() {
-            if !self.next_record()? {
+            self.pos = 0;
+            if !self.records.next_into(&mut self.record)? {
                 return Ok(0);
             }
+            let index = self.index;
+            self.index += 1;
             let op = self.record.get(1).copied().unwrap_or(0);
-            if !self.ops.contains(&op) {
+            let wanted =
+                self.ops.contains(&op) && self.keep.as_ref().is_none_or(|k| k.is_last(index));
+            if !wanted {
                 self.record.clear();
-                self.pos = 0;
             }
         }
         let n = out.len().min(self.record.len() - self.pos);
@@ -736,7 +751,7 @@ mod tests {
         }
     }
 
-    fn batch(root: &Path, compression: Compression) -> BatchWriter {
+    pub(super) fn batch(root: &Path, compression: Compression) -> BatchWriter {
         let m = Manifest {
             batch: "b1".into(),
             kind: "delta".into(),
@@ -824,13 +839,13 @@ mod tests {
             let lines: Vec<&str> = all.split_inclusive("NULL\n").collect();
             assert_eq!(lines.len(), 3, "{all}");
             let mut upserts = String::new();
-            open_table_ops(&dir, &entry, b"IU")
+            open_table_ops(&dir, &entry, b"IU", None)
                 .unwrap()
                 .read_to_string(&mut upserts)
                 .unwrap();
             assert_eq!(upserts, format!("{}{}", lines[0], lines[2]));
             let mut deletes = String::new();
-            open_table_ops(&dir, &entry, b"D")
+            open_table_ops(&dir, &entry, b"D", None)
                 .unwrap()
                 .read_to_string(&mut deletes)
                 .unwrap();

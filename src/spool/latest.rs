@@ -1,0 +1,344 @@
+//! The last change of each key in a delta's table file.
+//!
+//! Applying every line straight to the target (`REPLACE` for `I`/`U`,
+//! a delete for `D`) is exact when each key has one line. When keys repeat
+//! (a row changed twice between two runs), the last line of each key alone
+//! decides the row's final state, as long as lines carry whole rows (no
+//! unchanged TOAST values) and no TRUNCATE cuts the batch: this reads the
+//! file once and marks those lines, so a few repeated keys no longer send a
+//! whole table to the staging merge.
+//!
+//! Keys are compared exactly, by their CSV text (a value's text is the same
+//! wherever the key appears). The index keeps the key bytes in one arena and
+//! a table of their hashes; its size is bounded by a budget of keys shared
+//! by the whole process (the loaders run at once), past which the caller
+//! falls back to the staging merge.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher, Hasher};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{bail, Result};
+
+use super::{open_table, ManifestTable, Prehashed, Records};
+
+/// Keys the indexes of all loaders may hold at once (about 40 bytes each).
+pub const KEY_INDEX_LIMIT: usize = 1_000_000;
+
+static BUDGET: AtomicUsize = AtomicUsize::new(KEY_INDEX_LIMIT);
+
+/// Keys taken from the budget at a time.
+const CHUNK: usize = 16_384;
+
+/// Which records of a table file are the last change of their key.
+#[derive(Debug)]
+pub struct Latest {
+    keep: Vec<u64>,
+    /// Kept `I`/`U` lines and kept `D` lines.
+    pub upserts: u64,
+    pub deletes: u64,
+}
+
+impl Latest {
+    /// Whether record `index` (0-based, all operations counted) is the last
+    /// change of its key.
+    pub fn is_last(&self, index: u64) -> bool {
+        self.keep
+            .get((index / 64) as usize)
+            .is_some_and(|w| w & (1 << (index % 64)) != 0)
+    }
+}
+
+/// One distinct key: its text in the arena, and its last line.
+struct Entry {
+    start: u32,
+    len: u32,
+    /// Index of the key's last line (low 30 bits) and whether that line is
+    /// a `D` (top bit).
+    last: u32,
+    /// Next entry with the same hash (`u32::MAX`: none).
+    next: u32,
+}
+
+const DELETE_BIT: u32 = 1 << 31;
+/// Lines a file may have for the index (30 bits of `Entry::last`).
+const MAX_LINES: u64 = 1 << 30;
+
+/// Budget taken by one index, given back when it is dropped.
+struct Reserved<'b> {
+    budget: &'b AtomicUsize,
+    held: usize,
+}
+
+impl Reserved<'_> {
+    fn grow(&mut self) -> bool {
+        let ok = self
+            .budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                n.checked_sub(CHUNK)
+            })
+            .is_ok();
+        if ok {
+            self.held += CHUNK;
+        }
+        ok
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        self.budget.fetch_add(self.held, Ordering::Relaxed);
+    }
+}
+
+/// Appends the CSV text of the key fields of `record` to `out` (each
+/// followed by a comma); false when the record has fewer fields. `key`:
+/// value positions (0-based, after the four bookkeeping fields).
+fn key_text(record: &[u8], key: &[usize], out: &mut Vec<u8>) -> bool {
+    let last = key.iter().copied().max().unwrap_or(0) + 4;
+    let mut pos = 0;
+    for field in 0..=last {
+        let start = pos;
+        if record.get(pos) == Some(&b'"') {
+            pos += 1;
+            loop {
+                match record.get(pos) {
+                    None => return false,
+                    Some(b'"') if record.get(pos + 1) == Some(&b'"') => pos += 2,
+                    Some(b'"') => {
+                        pos += 1;
+                        break;
+                    }
+                    Some(_) => pos += 1,
+                }
+            }
+        } else {
+            while !matches!(record.get(pos), None | Some(b',') | Some(b'\n')) {
+                pos += 1;
+            }
+        }
+        if field >= 4 && key.contains(&(field - 4)) {
+            out.extend_from_slice(&record[start..pos]);
+            out.push(b',');
+        }
+        if field < last {
+            if record.get(pos) != Some(&b',') {
+                return false;
+            }
+            pos += 1;
+        }
+    }
+    true
+}
+
+/// Reads table file `t` and marks the last line of every key (`key`: the
+/// key's value positions). `None` when the process's key budget does not
+/// hold this table's keys: the caller merges through staging instead.
+pub fn latest_per_key(dir: &Path, t: &ManifestTable, key: &[usize]) -> Result<Option<Latest>> {
+    latest_within(dir, t, key, &BUDGET)
+}
+
+fn latest_within(
+    dir: &Path,
+    t: &ManifestTable,
+    key: &[usize],
+    budget: &AtomicUsize,
+) -> Result<Option<Latest>> {
+    let mut reserved = Reserved { budget, held: 0 };
+    let mut records = Records(open_table(dir, t)?);
+    if t.rows >= MAX_LINES {
+        return Ok(None);
+    }
+    // Sized for every line being a new key: at most twice what it needs
+    // when keys repeat, and no growth (which would copy) otherwise.
+    let lines = t.rows as usize;
+    let mut arena: Vec<u8> = Vec::with_capacity(lines * 8);
+    let mut entries: Vec<Entry> = Vec::with_capacity(lines);
+    let mut heads: HashMap<u64, u32, BuildHasherDefault<Prehashed>> =
+        HashMap::with_capacity_and_hasher(lines, Default::default());
+    let (mut record, mut text) = (Vec::with_capacity(4096), Vec::with_capacity(64));
+    let mut index = 0u32;
+    while records.next_into(&mut record)? {
+        if u64::from(index) >= t.rows {
+            bail!("{}: more lines than the MANIFEST's {}", t.file, t.rows);
+        }
+        text.clear();
+        if !key_text(&record, key, &mut text) {
+            bail!(
+                "{}: line {} has fewer fields than the key needs",
+                t.file,
+                index + 1
+            );
+        }
+        let last = index
+            | if record.get(1) == Some(&b'D') {
+                DELETE_BIT
+            } else {
+                0
+            };
+        let mut h = DefaultHasher::new();
+        h.write(&text);
+        let hash = h.finish();
+        let mut at = heads.get(&hash).copied().unwrap_or(u32::MAX);
+        while at != u32::MAX {
+            let e = &mut entries[at as usize];
+            if arena[e.start as usize..(e.start + e.len) as usize] == text[..] {
+                e.last = last;
+                break;
+            }
+            at = e.next;
+        }
+        if at == u32::MAX {
+            if entries.len() == reserved.held && !reserved.grow() {
+                return Ok(None);
+            }
+            let (Ok(start), Ok(len)) = (u32::try_from(arena.len()), u32::try_from(text.len()))
+            else {
+                return Ok(None);
+            };
+            let n = entries.len() as u32;
+            let next = heads.insert(hash, n).unwrap_or(u32::MAX);
+            entries.push(Entry {
+                start,
+                len,
+                last,
+                next,
+            });
+            arena.extend_from_slice(&text);
+        }
+        index += 1;
+    }
+    drop((heads, arena));
+    if u64::from(index) != t.rows {
+        bail!(
+            "{}: {index} line(s) read, the MANIFEST says {}",
+            t.file,
+            t.rows
+        );
+    }
+    let mut keep = vec![0u64; (index as usize).div_ceil(64)];
+    let (mut upserts, mut deletes) = (0, 0);
+    for e in &entries {
+        let line = e.last & !DELETE_BIT;
+        keep[(line / 64) as usize] |= 1 << (line % 64);
+        if e.last & DELETE_BIT != 0 {
+            deletes += 1;
+        } else {
+            upserts += 1;
+        }
+    }
+    Ok(Some(Latest {
+        keep,
+        upserts,
+        deletes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Compression;
+    use crate::schema::{Column, Conv, TableSchema};
+    use crate::spool::Op;
+    use std::io::Read;
+    use std::sync::Arc;
+
+    fn schema() -> TableSchema {
+        let col = |n: &str| Column {
+            name: n.into(),
+            source_type: "text".into(),
+            dest_type: "LONGTEXT".into(),
+            conv: Conv::Verbatim,
+            binary: false,
+            toastable: false,
+            nullable: true,
+        };
+        TableSchema {
+            schema: "public".into(),
+            name: "t".into(),
+            dest_db: "d".into(),
+            dest_table: "t".into(),
+            columns: vec![col("v"), col("k1"), col("k2")],
+            key: vec![1, 2],
+        }
+    }
+
+    #[test]
+    fn the_last_change_of_each_key_is_kept() {
+        let root = std::env::temp_dir().join(format!("ingest-latest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for compression in [Compression::None, Compression::Gzip] {
+            let mut b = super::super::tests::batch(&root, compression);
+            let mut w = b.table(&schema()).unwrap();
+            let ts = "2024-01-01 00:00:00.000000";
+            // (op, v, k1, k2): keys (a,1) three times, (a,"1\n\"D\"") with a
+            // tricky value, ("a,1", NULL) that only looks like (a,1).
+            type Line<'a> = (Op, &'a [u8], &'a [u8], Option<&'a [u8]>);
+            let lines: [Line; 6] = [
+                (Op::Insert, b"first", b"a", Some(b"1")),
+                (Op::Insert, b"x\n\"D\",\"9\"", b"a", Some(b"1\n\"D\"")),
+                (Op::Update, b"second", b"a", Some(b"1")),
+                (Op::Insert, b"other", b"a,1", None),
+                (Op::Delete, b"", b"a", Some(b"1\n\"D\"")),
+                (Op::Update, b"third", b"a", Some(b"1")),
+            ];
+            for (seq, (op, v, k1, k2)) in lines.iter().enumerate() {
+                w.write(*op, seq as u64 + 1, ts, &[], [Some(*v), Some(*k1), *k2])
+                    .unwrap();
+            }
+            let t = w.finish().unwrap();
+            assert!(!t.keys_unique);
+            let dir = root.join("b1");
+            let l = latest_per_key(&dir, &t, &[1, 2]).unwrap().unwrap();
+            let kept: Vec<u64> = (0..6).filter(|&i| l.is_last(i)).collect();
+            assert_eq!(kept, vec![3, 4, 5]);
+            assert_eq!((l.upserts, l.deletes), (2, 1));
+            // The filter passes exactly those lines, whole.
+            let l = Arc::new(l);
+            let mut iu = String::new();
+            super::super::open_table_ops(&dir, &t, b"IU", Some(l.clone()))
+                .unwrap()
+                .read_to_string(&mut iu)
+                .unwrap();
+            assert!(
+                iu.starts_with("\"I\",\"4\",")
+                    && iu.contains("\"U\",\"6\",\"")
+                    && iu.contains("third"),
+                "{iu}"
+            );
+            assert_eq!(iu.matches("\n\"").count(), 1, "{iu}");
+            let mut d = String::new();
+            super::super::open_table_ops(&dir, &t, b"D", Some(l))
+                .unwrap()
+                .read_to_string(&mut d)
+                .unwrap();
+            assert_eq!(
+                d,
+                "\"D\",\"5\",\"2024-01-01 00:00:00.000000\",NULL,\"\",\"a\",\"1\n\"\"D\"\"\"\n"
+            );
+            // Past the budget: no answer, and the budget is given back.
+            let small = AtomicUsize::new(CHUNK - 1);
+            assert!(latest_within(&dir, &t, &[1, 2], &small).unwrap().is_none());
+            assert_eq!(small.load(Ordering::Relaxed), CHUNK - 1);
+            let enough = AtomicUsize::new(CHUNK);
+            assert!(latest_within(&dir, &t, &[1, 2], &enough).unwrap().is_some());
+            assert_eq!(enough.load(Ordering::Relaxed), CHUNK);
+            std::fs::remove_dir_all(&root).unwrap();
+        }
+    }
+
+    #[test]
+    fn key_fields_are_cut_out_exactly() {
+        let rec =
+            b"\"U\",\"7\",\"2024-01-01 00:00:00.000000\",NULL,\"a,\"\"b\",\"1\",NULL,\"x\ny\"\n";
+        let mut out = vec![];
+        assert!(key_text(rec, &[0], &mut out));
+        assert_eq!(out, b"\"a,\"\"b\",");
+        out.clear();
+        assert!(key_text(rec, &[3, 1], &mut out));
+        assert_eq!(out, b"\"1\",\"x\ny\",");
+        out.clear();
+        assert!(!key_text(rec, &[4], &mut out));
+    }
+}
