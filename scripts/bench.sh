@@ -8,7 +8,9 @@
 #
 # Cases (each prints rows/s, MB/s of source data, ingest's peak RSS and the
 # ratio ingest/native where a native reference exists). BENCH_SPOOL=none|gzip
-# sets spool_compression (default: ingest's own).
+# sets spool_compression (default: ingest's own). BENCH_REPEAT=n also updates
+# the first n rows of each delta table a second time (keys that repeat
+# within the batch).
 #
 #   pg-initial      PostgreSQL -> destination, one table, extract_threads = 1
 #                   and 2 (parallel block ranges). Native reference:
@@ -278,6 +280,7 @@ name = "public.dt_*"' 4 dst_delta
     pg -d bench -c "UPDATE dt_$k SET i = i + 1, t = t || ' changed' WHERE id <= $upd;
       DELETE FROM dt_$k WHERE id > $upd AND id <= $del_hi;
       INSERT INTO dt_$k SELECT g, g % 1000, g / 100.0, 'new ' || g, now() FROM generate_series($base + 1, $base + $base * 2 / 10) g;"
+    [ -z "${BENCH_REPEAT:-}" ] || pg -d bench -c "UPDATE dt_$k SET i = i + 1 WHERE id <= $BENCH_REPEAT"
   done
   for k in 1 2 3 4; do
     pg -d bench -At -c "SELECT format('UPDATE dt_$k SET i = %s, t = %L WHERE id = %s;', i, t, id) FROM dt_$k WHERE id <= $upd
@@ -305,6 +308,7 @@ name = "mysrc.dt_*"' 4 dst_mydelta
     my mysrc -e "UPDATE dt_$k SET i = i + 1, t = CONCAT(t, ' changed') WHERE id <= $upd;
       DELETE FROM dt_$k WHERE id > $upd AND id <= $del_hi;
       INSERT INTO dt_$k SELECT seq, seq % 1000, seq / 100.0, CONCAT('new ', seq), NOW(6) FROM seq_$((base + 1))_to_$((base + base * 2 / 10));"
+    [ -z "${BENCH_REPEAT:-}" ] || my mysrc -e "UPDATE dt_$k SET i = i + 1 WHERE id <= $BENCH_REPEAT"
   done
   for k in 1 2 3 4; do
     my -N --batch --raw mysrc -e "SELECT CONCAT('UPDATE dt_$k SET i = ', i, ', t = ', QUOTE(t), ' WHERE id = ', id, ';') FROM dt_$k WHERE id <= $upd

@@ -2,10 +2,11 @@
 //!
 //! Values arrive in two shapes: from the binary protocol of a snapshot
 //! (`SELECT` through a prepared statement) and from row events of the binlog
-//! (parsed by `mysql_common`). Both are [`mysql::Value`]s, with the binlog's
+//! (row images read by [`super::binlog_rows`], values parsed by
+//! `mysql_common`). Both are [`mysql::Value`]s, with the binlog's
 //! known quirks, corrected here from the column's catalog description
 //! ([`MyCol`], from `information_schema.COLUMNS`):
-//! - unsigned integers come back signed (without `binlog_row_metadata=FULL`),
+//! - unsigned integers come back signed (the row reader asks for signed values),
 //! - a signed MEDIUMINT is not sign-extended,
 //! - YEAR 0000 reads as 1900,
 //! - ENUM and SET come as index and bitmask,

@@ -4,7 +4,8 @@
 //! Deltas read the binlog from the committed `file:pos` to its current end
 //! with the replication protocol in non-blocking mode
 //! (`BINLOG_DUMP_NON_BLOCK`: the stream ends by itself at the end of the
-//! log, across rotations), parsed by `mysql_common`. Events of tables that
+//! log, across rotations), parsed by `mysql_common` (row images by
+//! [`super::binlog_rows`]). Events of tables that
 //! are not selected are skipped before their rows are decoded. The position
 //! moves only at transaction boundaries (XID, COMMIT, a standalone
 //! statement), and it is committed in state.db only after the batch is
