@@ -2,11 +2,13 @@
 //!
 //! Applying every line straight to the target (`REPLACE` for `I`/`U`,
 //! a delete for `D`) is exact when each key has one line. When keys repeat
-//! (a row changed twice between two runs), the last line of each key alone
-//! decides the row's final state, as long as lines carry whole rows (no
-//! unchanged TOAST values) and no TRUNCATE cuts the batch: this reads the
-//! file once and marks those lines, so a few repeated keys no longer send a
-//! whole table to the staging merge.
+//! (a row changed twice between two runs), the last change of each key
+//! alone decides the row's final state, as long as lines carry whole rows
+//! (no unchanged TOAST values) and no TRUNCATE cuts the batch: this reads
+//! the file once and marks those lines, so a few repeated keys no longer
+//! send a whole table to the staging merge. "Last" is by `_seq`, not by
+//! position: a PostgreSQL key change whose new row had to be completed from
+//! the source is written after the changes that followed it.
 //!
 //! Keys are compared exactly, by their CSV text (a value's text is the same
 //! wherever the key appears). The index keeps the key bytes in one arena and
@@ -18,12 +20,13 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, DefaultHasher, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::RwLock;
 
 use anyhow::{bail, Result};
 
 use super::{open_table, ManifestTable, Prehashed, Records};
 
-/// Keys the indexes of all loaders may hold at once (about 40 bytes each).
+/// Keys the indexes of all loaders may hold at once (about 60 bytes each).
 pub const KEY_INDEX_LIMIT: usize = 1_000_000;
 
 static BUDGET: AtomicUsize = AtomicUsize::new(KEY_INDEX_LIMIT);
@@ -50,10 +53,12 @@ impl Latest {
     }
 }
 
-/// One distinct key: its text in the arena, and its last line.
+/// One distinct key: its text in the arena, and its last change.
 struct Entry {
     start: u32,
     len: u32,
+    /// `_seq` of the key's last change.
+    seq: u64,
     /// Index of the key's last line (low 30 bits) and whether that line is
     /// a `D` (top bit).
     last: u32,
@@ -90,6 +95,14 @@ impl Drop for Reserved<'_> {
     fn drop(&mut self) {
         self.budget.fetch_add(self.held, Ordering::Relaxed);
     }
+}
+
+/// The `_seq` of a record (its second field, `"123"`).
+fn seq_of(record: &[u8]) -> Option<u64> {
+    let comma = record.iter().position(|&b| b == b',')?;
+    let digits = record.get(comma + 2..)?;
+    let end = digits.iter().position(|&b| b == b'"')?;
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
 /// Appends the CSV text of the key fields of `record` to `out` (each
@@ -132,10 +145,23 @@ fn key_text(record: &[u8], key: &[usize], out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Reads table file `t` and marks the last line of every key (`key`: the
+/// Passes share the budget (read lock); a pass that ran out gives its part
+/// back and runs again alone (write lock: once the passes running now are
+/// done), so tables that fit one at a time do not take the staging merge
+/// just because they came together. No pass waits while holding budget.
+static PASSES: RwLock<()> = RwLock::new(());
+
+/// Reads table file `t` and marks the last change of every key (`key`: the
 /// key's value positions). `None` when the process's key budget does not
-/// hold this table's keys: the caller merges through staging instead.
+/// hold this table's keys even alone: the caller merges through staging.
 pub fn latest_per_key(dir: &Path, t: &ManifestTable, key: &[usize]) -> Result<Option<Latest>> {
+    {
+        let _shared = PASSES.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = latest_within(dir, t, key, &BUDGET)? {
+            return Ok(Some(l));
+        }
+    }
+    let _alone = PASSES.write().unwrap_or_else(|p| p.into_inner());
     latest_within(dir, t, key, &BUDGET)
 }
 
@@ -150,13 +176,15 @@ fn latest_within(
     if t.rows >= MAX_LINES {
         return Ok(None);
     }
-    // Sized for every line being a new key: at most twice what it needs
-    // when keys repeat, and no growth (which would copy) otherwise.
-    let lines = t.rows as usize;
-    let mut arena: Vec<u8> = Vec::with_capacity(lines * 8);
-    let mut entries: Vec<Entry> = Vec::with_capacity(lines);
+    // Sized for every line being a new key up to a quarter of the budget
+    // (no growth, which would hold old and new tables at once, for most
+    // batches); beyond that the index grows only as keys come: sizing for
+    // millions of lines would take the memory the budget is there to bound.
+    let first = (t.rows as usize).min(KEY_INDEX_LIMIT / 4);
+    let mut arena: Vec<u8> = Vec::with_capacity(first * 8);
+    let mut entries: Vec<Entry> = Vec::with_capacity(first);
     let mut heads: HashMap<u64, u32, BuildHasherDefault<Prehashed>> =
-        HashMap::with_capacity_and_hasher(lines, Default::default());
+        HashMap::with_capacity_and_hasher(first, Default::default());
     let (mut record, mut text) = (Vec::with_capacity(4096), Vec::with_capacity(64));
     let mut index = 0u32;
     while records.next_into(&mut record)? {
@@ -164,13 +192,14 @@ fn latest_within(
             bail!("{}: more lines than the MANIFEST's {}", t.file, t.rows);
         }
         text.clear();
-        if !key_text(&record, key, &mut text) {
+        let seq = seq_of(&record);
+        let (Some(seq), true) = (seq, key_text(&record, key, &mut text)) else {
             bail!(
-                "{}: line {} has fewer fields than the key needs",
+                "{}: line {} has no _seq or fewer fields than the key needs",
                 t.file,
                 index + 1
             );
-        }
+        };
         let last = index
             | if record.get(1) == Some(&b'D') {
                 DELETE_BIT
@@ -184,7 +213,9 @@ fn latest_within(
         while at != u32::MAX {
             let e = &mut entries[at as usize];
             if arena[e.start as usize..(e.start + e.len) as usize] == text[..] {
-                e.last = last;
+                if seq > e.seq {
+                    (e.seq, e.last) = (seq, last);
+                }
                 break;
             }
             at = e.next;
@@ -202,6 +233,7 @@ fn latest_within(
             entries.push(Entry {
                 start,
                 len,
+                seq,
                 last,
                 next,
             });
@@ -290,7 +322,9 @@ mod tests {
             let t = w.finish().unwrap();
             assert!(!t.keys_unique);
             let dir = root.join("b1");
-            let l = latest_per_key(&dir, &t, &[1, 2]).unwrap().unwrap();
+            let l = latest_within(&dir, &t, &[1, 2], &AtomicUsize::new(KEY_INDEX_LIMIT))
+                .unwrap()
+                .unwrap();
             let kept: Vec<u64> = (0..6).filter(|&i| l.is_last(i)).collect();
             assert_eq!(kept, vec![3, 4, 5]);
             assert_eq!((l.upserts, l.deletes), (2, 1));
@@ -326,6 +360,70 @@ mod tests {
             assert_eq!(enough.load(Ordering::Relaxed), CHUNK);
             std::fs::remove_dir_all(&root).unwrap();
         }
+    }
+
+    /// A PostgreSQL key change completed from the source comes after the
+    /// changes that followed it: the last change is the highest `_seq`.
+    #[test]
+    fn the_last_change_is_by_seq_not_by_position() {
+        let root = std::env::temp_dir().join(format!("ingest-latest-seq-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mut b = super::super::tests::batch(&root, Compression::None);
+        let mut w = b.table(&schema()).unwrap();
+        let ts = "2024-01-01 00:00:00.000000";
+        for (op, seq, k) in [
+            (Op::Delete, 1, b"1"),
+            (Op::Delete, 3, b"2"),
+            (Op::Insert, 2, b"2"),
+        ] {
+            w.write(op, seq, ts, &[], [None, Some(&b"a"[..]), Some(&k[..])])
+                .unwrap();
+        }
+        let t = w.finish().unwrap();
+        let l = latest_per_key(&root.join("b1"), &t, &[1, 2])
+            .unwrap()
+            .unwrap();
+        let kept: Vec<u64> = (0..3).filter(|&i| l.is_last(i)).collect();
+        assert_eq!(kept, vec![0, 1]);
+        assert_eq!((l.upserts, l.deletes), (0, 2));
+        assert_eq!(seq_of(b"\"U\",\"12345\",\"ts\",NULL"), Some(12345));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// The only test that uses the process's budget.
+    #[test]
+    fn a_pass_that_runs_out_waits_for_the_others_and_runs_alone() {
+        let root = std::env::temp_dir().join(format!("ingest-latest-wait-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mut b = super::super::tests::batch(&root, Compression::None);
+        let mut w = b.table(&schema()).unwrap();
+        for seq in 1..=3u64 {
+            w.write(
+                Op::Update,
+                seq,
+                "ts",
+                &[],
+                [None, Some(&b"k"[..]), Some(&b"1"[..])],
+            )
+            .unwrap();
+        }
+        let t = w.finish().unwrap();
+        // Another pass holds nearly all of the budget for a while.
+        let (held, release) = std::sync::mpsc::channel();
+        let other = std::thread::spawn(move || {
+            let _shared = PASSES.read().unwrap();
+            BUDGET.fetch_sub(KEY_INDEX_LIMIT - 1, Ordering::SeqCst);
+            held.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            BUDGET.fetch_add(KEY_INDEX_LIMIT - 1, Ordering::SeqCst);
+        });
+        release.recv().unwrap();
+        let l = latest_per_key(&root.join("b1"), &t, &[1, 2]).unwrap();
+        other.join().unwrap();
+        let l = l.expect("the second, lone pass has the whole budget");
+        assert!(l.is_last(2) && !l.is_last(0) && !l.is_last(1));
+        assert_eq!(BUDGET.load(Ordering::SeqCst), KEY_INDEX_LIMIT);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
