@@ -212,7 +212,8 @@ fn latest_within(
         let mut at = heads.get(&hash).copied().unwrap_or(u32::MAX);
         while at != u32::MAX {
             let e = &mut entries[at as usize];
-            if arena[e.start as usize..(e.start + e.len) as usize] == text[..] {
+            let from = e.start as usize;
+            if arena[from..from + e.len as usize] == text[..] {
                 if seq > e.seq {
                     (e.seq, e.last) = (seq, last);
                 }
