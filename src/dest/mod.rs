@@ -276,17 +276,7 @@ impl Dest {
         crate::fault::point("staged");
         let mut tx = self.conn.start_transaction(mysql::TxOpts::default())?;
         if deletes > 0 {
-            let del = sql::delete_staged(s);
-            let w = tx
-                .query_iter(&del)
-                .map(|r| r.warnings())
-                .with_context(|| format!("merging into {}: {del}", s.dest_name()))?;
-            if w > 0 {
-                bail!(
-                    "merging into {}: {w} warning(s) deleting; rolled back",
-                    s.dest_name()
-                );
-            }
+            merge_statement(&mut tx, &s.dest_name(), &sql::delete_staged(s))?;
         }
         crate::fault::point("mid-merge");
         *self.infile.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -357,43 +347,48 @@ impl Dest {
             if i == 1 {
                 crate::fault::point("mid-merge");
             }
-            let warnings = tx
-                .query_iter(st)
-                .map(|r| r.warnings())
-                .with_context(|| format!("merging into {}: {}", s.dest_name(), st))?;
-            if warnings > 0 {
-                let w: Vec<(String, u32, String)> = tx.query("SHOW WARNINGS")?;
-                // 1592: unsafe for a statement-based binlog (the destination
-                // logs statements); no value changed here.
-                let changed: Vec<String> = w
-                    .iter()
-                    .filter(|(_, code, _)| *code != UNSAFE_FOR_STATEMENT_BINLOG)
-                    .map(|(_, code, m)| format!("{code}: {m}"))
-                    .collect();
-                if changed.is_empty() && w.len() as u16 == warnings {
-                    log::warn!(
-                        "merging into {}: the destination logs statements (binlog_format = STATEMENT), \
-                         and flags this merge as unsafe for statement replicas: use ROW or MIXED there",
-                        s.dest_name()
-                    );
-                    continue;
-                }
-                bail!(
-                    "merging into {}: the server changed {warnings} value(s) ({}); rolled back",
-                    s.dest_name(),
-                    changed
-                        .iter()
-                        .take(5)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                );
-            }
+            merge_statement(&mut tx, &s.dest_name(), st)?;
         }
         tx.commit()
             .with_context(|| format!("committing merge into {}", s.dest_name()))?;
         Ok(Loaded { rows: affected })
     }
+}
+
+/// Runs one statement of a merge. A warning means the server changed a
+/// value: the merge fails (and rolls back), except for 1592, which a
+/// destination logging statements raises for statements it calls unsafe
+/// for statement replicas, changing nothing.
+fn merge_statement(tx: &mut mysql::Transaction<'_>, table: &str, st: &str) -> Result<()> {
+    let warnings = tx
+        .query_iter(st)
+        .map(|r| r.warnings())
+        .with_context(|| format!("merging into {table}: {st}"))?;
+    if warnings == 0 {
+        return Ok(());
+    }
+    let w: Vec<(String, u32, String)> = tx.query("SHOW WARNINGS")?;
+    let changed: Vec<String> = w
+        .iter()
+        .filter(|(_, code, _)| *code != UNSAFE_FOR_STATEMENT_BINLOG)
+        .map(|(_, code, m)| format!("{code}: {m}"))
+        .collect();
+    if changed.is_empty() && w.len() as u16 == warnings {
+        log::warn!(
+            "merging into {table}: the destination logs statements (binlog_format = STATEMENT), \
+             and flags this merge as unsafe for statement replicas: use ROW or MIXED there"
+        );
+        return Ok(());
+    }
+    bail!(
+        "merging into {table}: the server changed {warnings} value(s) ({}); rolled back",
+        changed
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ")
+    )
 }
 
 /// Runs one LOAD DATA; returns affected rows, warnings and the info text.
