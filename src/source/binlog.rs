@@ -216,6 +216,19 @@ pub enum Text<'v> {
 }
 
 impl<'v> Text<'v> {
+    /// A converted value: borrowed as it is, or an owned one appended to
+    /// `scratch`.
+    pub fn keep(t: Cow<'v, [u8]>, scratch: &mut Vec<u8>) -> Text<'v> {
+        match t {
+            Cow::Borrowed(b) => Text::Row(b),
+            Cow::Owned(o) => {
+                let from = scratch.len();
+                scratch.extend_from_slice(&o);
+                Text::Scratch(from..scratch.len())
+            }
+        }
+    }
+
     pub fn get<'a>(&'a self, scratch: &'a [u8]) -> &'a [u8]
     where
         'v: 'a,
@@ -240,10 +253,13 @@ pub fn value_into<'v>(
         c.data_type.as_str(),
         "tinyint" | "smallint" | "int" | "integer" | "bigint"
     );
-    match v {
-        Value::Int(i) if int && !c.unsigned => {
-            let _ = write!(scratch, "{i}");
+    if let Value::Int(i) = v {
+        if let Some(n) = integer(c, *i) {
+            let _ = write!(scratch, "{n}");
+            return Ok(Some(Text::Scratch(from..scratch.len())));
         }
+    }
+    match v {
         Value::UInt(u) if int || c.data_type == "mediumint" => {
             let _ = write!(scratch, "{u}");
         }
@@ -254,17 +270,25 @@ pub fn value_into<'v>(
         Value::Date(y, mo, d, h, mi, s, us) => {
             write_datetime(scratch, *y, *mo, *d, *h, *mi, *s, *us)
         }
-        _ => {
-            return Ok(value_text(c, v, origin)?.map(|t| match t {
-                Cow::Borrowed(b) => Text::Row(b),
-                Cow::Owned(o) => {
-                    scratch.extend_from_slice(&o);
-                    Text::Scratch(from..scratch.len())
-                }
-            }))
-        }
+        _ => return Ok(value_text(c, v, origin)?.map(|t| Text::keep(t, scratch))),
     }
     Ok(Some(Text::Scratch(from..scratch.len())))
+}
+
+/// A signed integer as the column's value: row events give unsigned
+/// columns as signed (of their width), and a signed MEDIUMINT without its
+/// sign extended. `None` when the column is no integer type.
+fn integer(c: &MyCol, i: i64) -> Option<i128> {
+    Some(match (c.data_type.as_str(), c.unsigned) {
+        ("tinyint", true) => i128::from(i as u8),
+        ("smallint", true) => i128::from(i as u16),
+        ("mediumint", true) => i128::from(i & 0xff_ffff),
+        ("mediumint", false) if i > 0x7f_ffff => i128::from(i - 0x100_0000),
+        ("int" | "integer", true) => i128::from(i as u32),
+        ("bigint", true) => i128::from(i as u64),
+        ("tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint", _) => i128::from(i),
+        _ => return None,
+    })
 }
 
 /// `TIMESTAMP` as the binlog sends it (`1700000000` or `1700000000.123456`
@@ -310,14 +334,8 @@ pub fn value_text<'v>(
                 } else {
                     format!("{i:04}")
                 }),
-                "tinyint" if c.unsigned => own((i as u8).to_string()),
-                "smallint" if c.unsigned => own((i as u16).to_string()),
-                "mediumint" if c.unsigned => own((i & 0xff_ffff).to_string()),
-                "mediumint" if i > 0x7f_ffff => own((i - 0x100_0000).to_string()),
-                "int" | "integer" if c.unsigned => own((i as u32).to_string()),
-                "bigint" if c.unsigned => own((i as u64).to_string()),
                 "bit" => own_hex_bits(c, i as u64),
-                _ => own(i.to_string()),
+                _ => own(integer(c, i).unwrap_or(i128::from(i)).to_string()),
             }
         }
         Value::UInt(u) => match c.data_type.as_str() {

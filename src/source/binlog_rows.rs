@@ -14,8 +14,6 @@
 
 use std::io;
 
-use std::borrow::Cow;
-
 use mysql_common::binlog::events::TableMapEvent;
 use mysql_common::binlog::value::BinlogValue;
 use mysql_common::constants::ColumnType;
@@ -222,16 +220,9 @@ pub fn row_texts<'r>(
     for (c, raw) in cols.iter().zip(row) {
         let converted = match raw {
             Raw::Null | Raw::Value(BinlogValue::Value(Value::NULL)) => Ok(None),
-            Raw::Bytes(b) => bytes_text(c, b, Origin::Binlog).map(|t| {
-                t.map(|t| match t {
-                    Cow::Borrowed(b) => Text::Row(b),
-                    Cow::Owned(o) => {
-                        let from = scratch.len();
-                        scratch.extend_from_slice(&o);
-                        Text::Scratch(from..scratch.len())
-                    }
-                })
-            }),
+            Raw::Bytes(b) => {
+                bytes_text(c, b, Origin::Binlog).map(|t| t.map(|t| Text::keep(t, scratch)))
+            }
             Raw::Value(BinlogValue::Value(v)) => value_into(c, v, Origin::Binlog, scratch),
             Raw::Value(BinlogValue::Jsonb(j)) => {
                 // Opaque values (DECIMAL, dates inside JSON) only convert
