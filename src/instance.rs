@@ -5,6 +5,7 @@
 //! the same lines on stderr. The logger is the program's only global.
 
 use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use simplelog::{
@@ -46,9 +47,50 @@ pub fn open(cfg: &Config, verbose: bool) -> Result<Instance> {
         .with_context(|| format!("creating state_dir {}", cfg.instance.state_dir.display()))?;
     std::fs::create_dir_all(&cfg.instance.spool_dir)
         .with_context(|| format!("creating spool_dir {}", cfg.instance.spool_dir.display()))?;
+    check_folders(cfg)?;
     init_logging(cfg, verbose)?;
     let meta = Meta::open(&cfg.state_db())?;
     Ok(Instance { meta })
+}
+
+/// Refuses a spool folder that shares ground with the state or the
+/// configuration: deltas delete unfinished batch folders from the spool, and
+/// a spool that holds `state.db`, the logs or the configuration invites
+/// mistakes. The spool may live inside the configuration's folder (the
+/// default, `spool` next to `ingest.toml`).
+fn check_folders(cfg: &Config) -> Result<()> {
+    let canon =
+        |p: &Path| std::fs::canonicalize(p).with_context(|| format!("resolving {}", p.display()));
+    let config_dir = match cfg.path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let spool = canon(&cfg.instance.spool_dir)?;
+    let state = canon(&cfg.instance.state_dir)?;
+    let config = canon(&config_dir)?;
+    if let Some(why) = folder_conflict(&spool, &state, &config) {
+        return Err(crate::error::config(format!(
+            "configuration: instance.spool_dir {} {why}: give the spool a folder of its own \
+             (the default is \"spool\" next to the configuration file)",
+            cfg.instance.spool_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Why a spool folder may not be used, given canonical paths.
+pub fn folder_conflict(spool: &Path, state: &Path, config: &Path) -> Option<&'static str> {
+    if spool == state {
+        Some("is the state_dir")
+    } else if spool.starts_with(state) {
+        Some("is inside the state_dir")
+    } else if state.starts_with(spool) {
+        Some("holds the state_dir")
+    } else if config.starts_with(spool) {
+        Some("is or holds the configuration file's folder")
+    } else {
+        None
+    }
 }
 
 fn init_logging(cfg: &Config, verbose: bool) -> Result<()> {
@@ -93,4 +135,25 @@ fn init_logging(cfg: &Config, verbose: bool) -> Result<()> {
         WriteLogger::new(LevelFilter::Error, lc, open(format!("errors-{month}.log"))?),
     ]);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::folder_conflict;
+    use std::path::Path;
+
+    #[test]
+    fn the_spool_keeps_away_from_state_and_configuration() {
+        let p = Path::new;
+        let ok = |spool, state, config| folder_conflict(p(spool), p(state), p(config));
+        assert_eq!(ok("/i/spool", "/i/state", "/i"), None);
+        assert_eq!(ok("/data/spool", "/i/state", "/i"), None);
+        assert!(ok("/i/state", "/i/state", "/i").is_some());
+        assert!(ok("/i/state/spool", "/i/state", "/i").is_some());
+        assert!(ok("/i", "/i/state", "/i").is_some());
+        assert!(ok("/", "/i/state", "/etc/ingest").is_some());
+        assert!(ok("/etc", "/var/lib/ingest", "/etc/ingest").is_some());
+        // Path components, not text: /i/spool2 is not inside /i/spool.
+        assert_eq!(ok("/i/sp", "/i/spool", "/x"), None);
+    }
 }

@@ -699,7 +699,21 @@ pub fn remove_batch(spool_dir: &Path, batch: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether a folder name is one [`batch_id`] makes: `YYYYMMDD-HHMMSSmmm-r<run>`.
+/// Only such folders are ever deleted from the spool: anything else in it
+/// (a user's files, another program's) is left alone.
+pub fn is_batch_id(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() > 20
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'-'
+        && b[9..18].iter().all(u8::is_ascii_digit)
+        && &b[18..20] == b"-r"
+        && b[20..].iter().all(u8::is_ascii_digit)
+}
+
 /// Lists batch folders in the spool: (id, has MANIFEST), oldest first.
+/// Folders whose names are not batch ids are not listed.
 pub fn list_batches(spool_dir: &Path) -> Result<Vec<(String, bool)>> {
     let mut out = BTreeMap::new();
     let rd = match fs::read_dir(spool_dir) {
@@ -709,8 +723,8 @@ pub fn list_batches(spool_dir: &Path) -> Result<Vec<(String, bool)>> {
     };
     for e in rd {
         let e = e?;
-        if e.file_type()?.is_dir() {
-            let name = e.file_name().to_string_lossy().to_string();
+        let name = e.file_name().to_string_lossy().to_string();
+        if e.file_type()?.is_dir() && is_batch_id(&name) {
             let done = e.path().join(MANIFEST).exists();
             out.insert(name, done);
         }
@@ -858,9 +872,12 @@ mod tests {
     fn writes_quoted_lines_and_manifest_last() {
         let root = std::env::temp_dir().join(format!("ingest-spool-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
+        let id = batch_id(7);
+        assert!(is_batch_id(&id), "{id}");
+        assert!(!is_batch_id("b1") && !is_batch_id("log") && !is_batch_id("20250301-101502123-r"));
         for compression in [Compression::None, Compression::Gzip] {
             let m = Manifest {
-                batch: "b1".into(),
+                batch: id.clone(),
                 kind: "delta".into(),
                 instance: "i".into(),
                 created_at: "now".into(),
@@ -897,7 +914,7 @@ mod tests {
             b.add(e);
             b.set_to_pos(Some("0/2".into()));
             let m = b.finish().unwrap();
-            let dir = root.join("b1");
+            let dir = root.join(&id);
             let back = read_manifest(&dir).unwrap().unwrap();
             assert_eq!(back, m);
             assert_eq!(back.table[0].schema().key, vec![0]);
@@ -911,7 +928,9 @@ mod tests {
                 "\"I\",\"1\",\"2024-01-01 00:00:00.000000\",NULL,\"1\",\"a\"\"b,\r\n\",NULL\n\
                  \"U\",\"2\",\"2024-01-01 00:00:00.000000\",\"2,3\",\"1\",\"\",\"NULL\"\n"
             );
-            assert_eq!(list_batches(&root).unwrap(), vec![("b1".to_string(), true)]);
+            // Other folders in the spool are neither listed nor touched.
+            fs::create_dir_all(root.join("not-a-batch")).unwrap();
+            assert_eq!(list_batches(&root).unwrap(), vec![(id.clone(), true)]);
         }
         let _ = fs::remove_dir_all(&root);
     }
