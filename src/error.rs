@@ -11,20 +11,38 @@ pub enum Fatal {
     Config(String),
     /// A database could not be reached or refused the login (exit 3).
     Connect(String),
-    /// The run finished; these tables failed (exit 1).
-    TablesFailed(Vec<String>),
+    /// The run finished; these tables failed, each with why (exit 1).
+    TablesFailed(Vec<(String, String)>),
 }
 
 impl fmt::Display for Fatal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fatal::Config(m) | Fatal::Connect(m) => f.write_str(m),
-            Fatal::TablesFailed(t) => write!(f, "{} table(s) failed: {}", t.len(), t.join(", ")),
+            Fatal::TablesFailed(t) => {
+                write!(f, "{} table(s) failed: ", t.len())?;
+                for (i, (table, why)) in t.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{table} ({})", short(why))?;
+                }
+                Ok(())
+            }
         }
     }
 }
 
 impl std::error::Error for Fatal {}
+
+/// The first line of a reason, at most 200 characters: the log has it whole.
+fn short(why: &str) -> String {
+    let line = why.lines().next().unwrap_or("");
+    match line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &line[..i]),
+        None => line.to_string(),
+    }
+}
 
 pub fn config(msg: impl Into<String>) -> anyhow::Error {
     Fatal::Config(msg.into()).into()

@@ -37,10 +37,7 @@ impl Summary {
         if self.tables_failed.is_empty() {
             Ok(self)
         } else {
-            Err(
-                Fatal::TablesFailed(self.tables_failed.iter().map(|(t, _)| t.clone()).collect())
-                    .into(),
-            )
+            Err(Fatal::TablesFailed(self.tables_failed).into())
         }
     }
 }
@@ -796,10 +793,20 @@ fn delta_inner(
                 continue;
             }
             Some(st) => {
-                log::warn!(
-                    "run {run_id}: {name} is {} (not ready): run `ingest full-extract {name}`",
-                    st.status
+                // Failed earlier: it stays in the exit status of every delta
+                // until its full extract, so that no run looks all well.
+                let msg = format!(
+                    "is {} since {} ({}): its changes are not applied until `ingest full-extract {name}`",
+                    st.status,
+                    st.updated_at,
+                    st.error.as_deref().unwrap_or("no reason recorded")
                 );
+                log::error!("run {run_id}: {name} {msg}");
+                summary
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .tables_failed
+                    .push((name, msg));
                 continue;
             }
             None => {

@@ -240,13 +240,23 @@ fn structure_changes_fail_only_that_table_until_its_full_extract() {
             .any(|l| l.contains("public.t") && l.contains("failed")),
         "{status}"
     );
-    // Later deltas leave t alone (and say so) until its full extract.
+    // Later deltas leave t alone until its full extract, and each of them
+    // exits 1 naming it with the fix (cron sees it every time, not once).
     c.sql(
         "UPDATE t SET v = 'ignored for now' WHERE id = 3; UPDATE other SET v = 'o3' WHERE id = 1;",
     );
-    let out = c.ingest(&["delta"]);
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("public.t is failed"));
+    for _ in 0..2 {
+        let out = c.ingest(&["delta"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("public.t is failed")
+                && stderr.contains("1 table(s) failed: public.t (")
+                && stderr.contains("full-extract public.t"),
+            "{stderr}"
+        );
+        c.assert_same("public.other", "other", &["id"]);
+    }
     c.ok(&["full-extract", "public.t"]);
     c.assert_same("public.t", "t", &["id"]);
     c.sql("UPDATE t SET v = 'after' WHERE id = 4;");
@@ -293,9 +303,13 @@ fn a_table_that_keeps_failing_to_load_is_given_up_and_the_rest_moves_on() {
             );
         }
     }
-    // The batch was released without t: other's later changes flow again.
+    // The batch was released without t: other's later changes flow again,
+    // while every delta names t as failed until its full extract.
     c.sql("UPDATE other SET v = 'second';");
-    c.ok(&["delta"]);
+    let out = c.ingest(&["delta"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("public.t is failed"), "{stderr}");
     c.assert_same("public.other", "other", &["id"]);
     // Once the destination accepts it, a full extract brings t back.
     c.my()
