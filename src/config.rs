@@ -247,6 +247,68 @@ struct RawTable {
     key: Option<Vec<String>>,
 }
 
+/// The `[source]` section as the struct of its type, read from the text
+/// again so that errors point at the line (the section's type decides which
+/// struct, so it cannot be read in the first pass).
+fn source_section<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> Result<T, ConfigError> {
+    #[derive(Deserialize)]
+    struct Only<T> {
+        source: T,
+    }
+    toml::from_str::<Only<T>>(text)
+        .map(|o| o.source)
+        .map_err(|e| de_error(&e, text, path))
+}
+
+/// A TOML or type error as a [`ConfigError`] naming the key and line. The
+/// offending value is never repeated: it may be a password.
+fn de_error(e: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
+    let msg = scrub_value(e.message());
+    let Some(span) = e.span() else {
+        return err("", format!("{}: {msg}", path.display()));
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let section = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(['[', ']']).trim().to_string());
+    let key = match (section, line.split_once('=')) {
+        (Some(sec), Some((k, _))) => format!("{sec}.{}", k.trim()),
+        (None, Some((k, _))) => k.trim().to_string(),
+        _ => String::new(),
+    };
+    err(key, format!("{msg} ({}, line {line_no})", path.display()))
+}
+
+/// serde's "invalid type: integer `1234`, expected a string" without the
+/// value: "invalid type: integer, expected a string".
+fn scrub_value(msg: &str) -> String {
+    for head in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = msg.strip_prefix(head) {
+            let (got, expected) = rest.split_once(", expected").unwrap_or((rest, ""));
+            let kind: Vec<&str> = got
+                .split(' ')
+                .take_while(|w| !w.starts_with(['`', '"', '\'']))
+                .collect();
+            let tail = if expected.is_empty() {
+                String::new()
+            } else {
+                format!(", expected{expected}")
+            };
+            return format!("{head}{}{tail}", kind.join(" "));
+        }
+    }
+    msg.to_string()
+}
+
 fn required(v: Option<String>, key: &str) -> Result<String, ConfigError> {
     match v {
         Some(s) if !s.trim().is_empty() => Ok(s),
@@ -273,17 +335,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses configuration text; `base` resolves relative directories.
 pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let msg = e.message().to_string();
-        let at = e
-            .span()
-            .map(|s| {
-                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                format!(" (line {line})")
-            })
-            .unwrap_or_default();
-        err("", format!("{}: {msg}{at}", path.display()))
-    })?;
+    let raw: RawConfig = toml::from_str(text).map_err(|e| de_error(&e, text, path))?;
 
     let ri = raw
         .instance
@@ -335,9 +387,7 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
     };
     let source = match stype.as_str() {
         "postgres" => {
-            let r: RawPostgres = toml::Value::Table(rs)
-                .try_into()
-                .map_err(|e: toml::de::Error| err("source", e.message().to_string()))?;
+            let r: RawPostgres = source_section(text, path)?;
             Source::Postgres(PostgresSource {
                 host: r.host.unwrap_or_else(|| "127.0.0.1".into()),
                 port: r.port.unwrap_or(5432),
@@ -353,9 +403,7 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
             })
         }
         "mysql" | "mariadb" => {
-            let r: RawMysql = toml::Value::Table(rs)
-                .try_into()
-                .map_err(|e: toml::de::Error| err("source", e.message().to_string()))?;
+            let r: RawMysql = source_section(text, path)?;
             let server_id = match r.server_id {
                 None => default_server_id(&instance.name),
                 Some(n) if (1..=u32::MAX as i64).contains(&n) => n as u32,
@@ -689,6 +737,32 @@ key = ["id"]
         ))
         .unwrap_err();
         assert_eq!(e.key, "source.binlog_transport");
+    }
+
+    #[test]
+    fn wrong_types_name_the_key_and_never_the_value() {
+        let e = p(&MIN.replace("password = \"pw\"", "password = 123456")).unwrap_err();
+        assert_eq!(e.key, "source.password");
+        assert!(!e.to_string().contains("123456"), "{e}");
+        assert!(
+            e.to_string().contains("expected a string") && e.to_string().contains("line 8"),
+            "{e}"
+        );
+        let e = p(&MIN.replace("user = \"u\"", "user = \"u\"\npassword = 98765")).unwrap_err();
+        assert_eq!(e.key, "destination.password");
+        assert!(!e.to_string().contains("98765"), "{e}");
+        let mysql = MIN.replace(
+            "type = \"postgres\"",
+            "type = \"mysql\"\nserver_id = \"secret-ish\"",
+        );
+        let e = p(&mysql.replace("database = \"src\"\n", "")).unwrap_err();
+        assert_eq!(e.key, "source.server_id");
+        assert!(!e.to_string().contains("secret-ish"), "{e}");
+        assert_eq!(
+            scrub_value("invalid type: floating point `1.5`, expected a string"),
+            "invalid type: floating point, expected a string"
+        );
+        assert_eq!(scrub_value("missing field `x`"), "missing field `x`");
     }
 
     #[test]
