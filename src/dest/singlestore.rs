@@ -104,15 +104,24 @@ fn key_list(s: &TableSchema) -> String {
         .join(", ")
 }
 
-/// Helper-table index: a prefix of each string key column is enough to
-/// find a key's lines quickly, and keeps within the key budget.
+/// Helper-table index: a prefix of each long string key column is enough
+/// to find a key's lines quickly, and keeps within the key budget. A prefix
+/// may not be longer than its column (MariaDB and MySQL refuse `CHAR(36)`
+/// indexed as `(64)`), so shorter columns are indexed whole.
 fn helper_key_list(s: &TableSchema) -> String {
     s.key
         .iter()
         .map(|&i| {
-            let t = column_type(s, i);
-            if t.starts_with("VARCHAR") || t.starts_with("VARBINARY") || t.starts_with("CHAR") {
-                format!("{}(64)", q(&s.columns[i].name))
+            let t = column_type(s, i).to_ascii_uppercase();
+            let string = ["VARCHAR", "VARBINARY", "CHAR", "BINARY"]
+                .iter()
+                .any(|p| t.starts_with(p));
+            let len: Option<u64> = t
+                .split_once('(')
+                .and_then(|(_, r)| r.split(')').next())
+                .and_then(|n| n.trim().parse().ok());
+            if string && len.is_none_or(|n| n > HELPER_PREFIX) {
+                format!("{}({HELPER_PREFIX})", q(&s.columns[i].name))
             } else {
                 q(&s.columns[i].name)
             }
@@ -120,6 +129,10 @@ fn helper_key_list(s: &TableSchema) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Characters (bytes for binary columns) of a long string key column that
+/// the helper tables index.
+const HELPER_PREFIX: u64 = 64;
 
 pub fn create_database(db: &str) -> String {
     format!("CREATE DATABASE IF NOT EXISTS {}", q(db))
@@ -493,6 +506,30 @@ mod tests {
                 col("img", "LONGBLOB", true, true),
             ],
             key: vec![0, 1],
+        }
+    }
+
+    #[test]
+    fn helper_prefixes_are_never_longer_than_their_column() {
+        let mut s = schema();
+        let stage = create_stage(&s, &Flavor::new(Dialect::Mysql, "utf8mb4_bin"));
+        assert!(
+            stage.contains("PRIMARY KEY (`id`, `line``no`(64), `_seq`)"),
+            "{stage}"
+        );
+        for (t, indexed) in [
+            ("CHAR(36)", "`line``no`"),
+            ("char(36)", "`line``no`"),
+            ("VARCHAR(64)", "`line``no`"),
+            ("varbinary(200)", "`line``no`(64)"),
+            ("BINARY(16)", "`line``no`"),
+        ] {
+            s.columns[1].dest_type = t.into();
+            let stage = create_stage(&s, &Flavor::new(Dialect::Mysql, "utf8mb4_bin"));
+            assert!(
+                stage.contains(&format!("PRIMARY KEY (`id`, {indexed}, `_seq`)")),
+                "{t}: {stage}"
+            );
         }
     }
 
