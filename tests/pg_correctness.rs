@@ -81,3 +81,30 @@ fn short_string_keys_stage() {
     c.assert_same("public.u", "u", &["id"]);
     c.assert_same("public.c", "c", &["code", "n"]);
 }
+
+const BIG: &str =
+    "(SELECT string_agg(md5(random()::text || g), '') FROM generate_series(1, 400) g)";
+
+/// Source columns named like the helper tables' bookkeeping columns
+/// (`_op`, `_seq`, `_ts`, `_unch`, `_rn`) once made every delta of their
+/// table fail with a duplicate column; they replicate on every merge path.
+#[test]
+fn bookkeeping_names_are_free_for_source_columns() {
+    let c = Case::new("bk_names");
+    c.sql(&format!(
+        "CREATE TABLE t (id int PRIMARY KEY, _op text, _seq int, _ts timestamptz, _unch text, _rn int, _ingest_op text, doc text);
+         INSERT INTO t SELECT g, 'op' || g, g, now(), 'u', g, 'x', CASE WHEN g <= 3 THEN {BIG} ELSE 'small' END
+         FROM generate_series(1, 20) g;"
+    ));
+    c.ok(&["full-extract"]);
+    // Unique keys (direct path), then repeated keys, then unchanged TOAST.
+    c.sql("UPDATE t SET _op = 'changed', _ts = '2020-01-01' WHERE id <= 5; DELETE FROM t WHERE id = 20;");
+    c.ok(&["delta"]);
+    c.assert_same("public.t", "t", &["id"]);
+    c.sql("UPDATE t SET _seq = -1 WHERE id = 6; UPDATE t SET _seq = -2 WHERE id = 6; INSERT INTO t (id) VALUES (30); DELETE FROM t WHERE id = 30;");
+    c.ok(&["delta"]);
+    c.assert_same("public.t", "t", &["id"]);
+    c.sql("UPDATE t SET _unch = 'kept toast' WHERE id = 1; UPDATE t SET _rn = 7 WHERE id = 1; TRUNCATE t; INSERT INTO t (id, _op) VALUES (1, 'after');");
+    c.ok(&["delta"]);
+    c.assert_same("public.t", "t", &["id"]);
+}

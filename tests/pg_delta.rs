@@ -376,7 +376,7 @@ fn repeated_keys_and_key_text_changes() {
     use mysql::prelude::Queryable;
     let staged: i64 = c
         .my()
-        .query_first(format!("SELECT COUNT(*) FROM `{}`.`r__ingest_stage`", c.db))
+        .query_first(format!("SELECT COUNT(*) FROM `{}`.`r__ingest_delta`", c.db))
         .unwrap()
         .unwrap();
     assert_eq!(staged, 3, "deletes of keys 2, 30 and 100");

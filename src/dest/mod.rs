@@ -160,7 +160,10 @@ impl Dest {
     /// place; helper tables of an older shape are dropped.
     pub fn prepare_shadow(&mut self, s: &TableSchema) -> Result<()> {
         self.conn.query_drop(sql::create_database(&s.dest_db))?;
-        for h in ["new", "stage", "fill"] {
+        for h in ["new", sql::STAGE, sql::FILL]
+            .into_iter()
+            .chain(sql::OLD_HELPERS)
+        {
             self.conn.query_drop(format!(
                 "DROP TABLE IF EXISTS {}",
                 sql::table_ref(&s.dest_db, &sql::helper_name(&s.dest_table, h))
@@ -243,7 +246,7 @@ impl Dest {
         self.conn.query_drop(sql::create_stage(s, &self.flavor))?;
         self.conn.query_drop(sql::truncate(
             &s.dest_db,
-            &sql::helper_name(&s.dest_table, "stage"),
+            &sql::helper_name(&s.dest_table, sql::STAGE),
         ))?;
         Ok(())
     }
@@ -327,7 +330,7 @@ impl Dest {
             self.conn.query_drop(sql::create_fill(&s, &self.flavor))?;
             self.conn.query_drop(sql::truncate(
                 &s.dest_db,
-                &sql::helper_name(&s.dest_table, "fill"),
+                &sql::helper_name(&s.dest_table, sql::FILL),
             ))?;
         }
         let affected = self.load_file(dir, t, &s, sql::LoadInto::Stage)?;

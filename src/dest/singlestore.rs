@@ -50,7 +50,7 @@ pub fn table_ref(db: &str, table: &str) -> String {
     format!("{}.{}", q(db), q(table))
 }
 
-/// Name of a helper table next to `table` (`<table>__ingest_stage`), kept
+/// Name of a helper table next to `table` (`<table>__ingest_delta`), kept
 /// within MySQL's 64-character limit.
 pub fn helper_name(table: &str, suffix: &str) -> String {
     let full = format!("{table}__ingest_{suffix}");
@@ -65,6 +65,15 @@ pub fn helper_name(table: &str, suffix: &str) -> String {
     let head: String = table.chars().take(40).collect();
     format!("{head}_{h:08x}__ingest_{suffix}")
 }
+
+/// Suffixes of the helper tables of deltas: `<table>__ingest_delta` holds a
+/// batch's lines, `<table>__ingest_merge` the rows of a merge that fills
+/// unchanged columns. (Before the bookkeeping columns were renamed they
+/// were `__ingest_stage` and `__ingest_fill`; a full extract drops those.)
+pub const STAGE: &str = "delta";
+pub const FILL: &str = "merge";
+/// Helper tables of older layouts, dropped by a full extract.
+pub const OLD_HELPERS: [&str; 2] = ["stage", "fill"];
 
 /// Bytes an index key may take in MySQL/MariaDB (InnoDB).
 const KEY_BYTES: usize = 3072;
@@ -159,12 +168,65 @@ pub fn create_target(s: &TableSchema, f: &Flavor) -> String {
     )
 }
 
+/// Names of the bookkeeping columns of the helper tables (the spool line's
+/// `_op`, `_seq`, `_ts`, `_unch`, and those the merge computes). They start
+/// with `_ingest_`, one more `_` in front as long as some column of the
+/// table starts with that (compared as MySQL does, ignoring case), so they
+/// never meet a source column: a source column `_ts` once made every delta
+/// of its table fail (duplicate column).
+pub struct Bk {
+    prefix: String,
+}
+
+impl Bk {
+    pub fn of(s: &TableSchema) -> Bk {
+        let mut prefix = "_ingest_".to_string();
+        while s
+            .columns
+            .iter()
+            .any(|c| c.name.to_lowercase().starts_with(&prefix))
+        {
+            prefix.insert(0, '_');
+        }
+        Bk { prefix }
+    }
+
+    /// A bookkeeping column, quoted.
+    fn col(&self, name: &str) -> String {
+        q(&format!("{}{name}", self.prefix))
+    }
+
+    pub fn op(&self) -> String {
+        self.col("op")
+    }
+    pub fn seq(&self) -> String {
+        self.col("seq")
+    }
+    pub fn ts(&self) -> String {
+        self.col("ts")
+    }
+    pub fn unch(&self) -> String {
+        self.col("unch")
+    }
+    fn rn(&self) -> String {
+        self.col("rn")
+    }
+    /// Per unchanged-capable column `i`: its group, and the group's value.
+    fn group(&self, i: usize) -> String {
+        self.col(&format!("g{i}"))
+    }
+    fn first(&self, i: usize) -> String {
+        self.col(&format!("f{i}"))
+    }
+}
+
 fn helper_columns(s: &TableSchema) -> Vec<String> {
+    let b = Bk::of(s);
     let mut cols = vec![
-        "`_op` CHAR(1) NOT NULL".to_string(),
-        "`_seq` BIGINT NOT NULL".to_string(),
-        "`_ts` DATETIME(6) NULL".to_string(),
-        "`_unch` TEXT NULL".to_string(),
+        format!("{} CHAR(1) NOT NULL", b.op()),
+        format!("{} BIGINT NOT NULL", b.seq()),
+        format!("{} DATETIME(6) NULL", b.ts()),
+        format!("{} TEXT NULL", b.unch()),
     ];
     cols.extend((0..s.columns.len()).map(|i| {
         // Key columns are in the staging table's primary key.
@@ -179,7 +241,11 @@ pub fn create_stage(s: &TableSchema, f: &Flavor) -> String {
     let mut cols = helper_columns(s);
     // Clustered by key and order: one index to fill, and the merge reads
     // each key's lines in order. `_seq` is unique within a batch.
-    cols.push(format!("PRIMARY KEY ({}, `_seq`)", helper_key_list(s)));
+    cols.push(format!(
+        "PRIMARY KEY ({}, {})",
+        helper_key_list(s),
+        Bk::of(s).seq()
+    ));
     let kind = if f.dialect == Dialect::SingleStore {
         "ROWSTORE "
     } else {
@@ -187,7 +253,7 @@ pub fn create_stage(s: &TableSchema, f: &Flavor) -> String {
     };
     format!(
         "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = {}",
-        table_ref(&s.dest_db, &helper_name(&s.dest_table, "stage")),
+        table_ref(&s.dest_db, &helper_name(&s.dest_table, STAGE)),
         cols.join(",\n  "),
         f.collation
     )
@@ -204,7 +270,7 @@ pub fn create_fill(s: &TableSchema, f: &Flavor) -> String {
     };
     format!(
         "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = {}",
-        table_ref(&s.dest_db, &helper_name(&s.dest_table, "fill")),
+        table_ref(&s.dest_db, &helper_name(&s.dest_table, FILL)),
         cols.join(",\n  "),
         f.collation
     )
@@ -228,18 +294,20 @@ pub enum LoadInto {
 
 pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto) -> String {
     let (table, replace) = match into {
-        LoadInto::Stage => (helper_name(&s.dest_table, "stage"), ""),
+        LoadInto::Stage => (helper_name(&s.dest_table, STAGE), ""),
         LoadInto::Shadow => (helper_name(&s.dest_table, "new"), ""),
         LoadInto::Replace => (s.dest_table.clone(), "REPLACE "),
     };
     // Staging keeps the change columns; the others read them into variables.
-    let mut targets: Vec<String> = ["_op", "_seq", "_ts", "_unch"]
-        .iter()
-        .map(|c| match into {
-            LoadInto::Stage => format!("`{c}`"),
-            LoadInto::Shadow | LoadInto::Replace => format!("@{c}"),
-        })
-        .collect();
+    let b = Bk::of(s);
+    let mut targets: Vec<String> = match into {
+        LoadInto::Stage => vec![b.op(), b.seq(), b.ts(), b.unch()],
+        // User variables: no column of the table can clash with them.
+        LoadInto::Shadow | LoadInto::Replace => ["@_op", "@_seq", "@_ts", "@_unch"]
+            .iter()
+            .map(|v| v.to_string())
+            .collect(),
+    };
     let mut sets = vec![];
     for (i, c) in s.columns.iter().enumerate() {
         if c.binary {
@@ -281,7 +349,7 @@ pub fn delete_staged(s: &TableSchema) -> String {
     format!(
         "DELETE t FROM {} t JOIN {} s ON {}",
         table_ref(&s.dest_db, &s.dest_table),
-        table_ref(&s.dest_db, &helper_name(&s.dest_table, "stage")),
+        table_ref(&s.dest_db, &helper_name(&s.dest_table, STAGE)),
         key_join(s, "t", "s")
     )
 }
@@ -301,21 +369,24 @@ pub struct MergeShape {
 /// Asks whether a key appears more than once in the staged lines that
 /// count; answers one row when it does. Uses the staging table's index.
 pub fn repeated_key(s: &TableSchema, truncate_seq: Option<u64>) -> String {
+    let b = Bk::of(s);
     let after = match truncate_seq {
-        Some(t) => format!(" WHERE `_seq` > {t}"),
+        Some(t) => format!(" WHERE {} > {t}", b.seq()),
         None => String::new(),
     };
     format!(
         "SELECT 1 FROM {}{after} GROUP BY {} HAVING COUNT(*) > 1 LIMIT 1",
-        table_ref(&s.dest_db, &helper_name(&s.dest_table, "stage")),
+        table_ref(&s.dest_db, &helper_name(&s.dest_table, STAGE)),
         key_list(s)
     )
 }
 
 /// The statements of one merge, to run in order inside one transaction.
 pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
+    let b = Bk::of(s);
+    let (op, seq, ts, unch, rn) = (b.op(), b.seq(), b.ts(), b.unch(), b.rn());
     let target = table_ref(&s.dest_db, &s.dest_table);
-    let stage = table_ref(&s.dest_db, &helper_name(&s.dest_table, "stage"));
+    let stage = table_ref(&s.dest_db, &helper_name(&s.dest_table, STAGE));
     let keys = key_list(s);
     let cols = s
         .columns
@@ -324,7 +395,7 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
         .collect::<Vec<_>>()
         .join(", ");
     let after = match shape.truncate_seq {
-        Some(t) => format!(" WHERE `_seq` > {t}"),
+        Some(t) => format!(" WHERE {seq} > {t}"),
         None => String::new(),
     };
     let mut out = vec![];
@@ -334,7 +405,7 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
         match shape.truncate_seq {
             Some(_) => out.push(format!("DELETE FROM {target}")),
             None if shape.deletes > 0 => out.push(format!(
-                "DELETE t FROM {target} t JOIN {stage} s ON {} WHERE s.`_op` = 'D'",
+                "DELETE t FROM {target} t JOIN {stage} s ON {} WHERE s.{op} = 'D'",
                 key_join(s, "t", "s")
             )),
             None => {}
@@ -364,11 +435,11 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(", ");
         let and_after = match shape.truncate_seq {
-            Some(t) => format!(" AND s.`_seq` > {t}"),
+            Some(t) => format!(" AND s.{seq} > {t}"),
             None => String::new(),
         };
         out.push(format!(
-            "INSERT INTO {target} ({cols}) SELECT {scols} FROM {stage} s WHERE s.`_op` <> 'D'{and_after} \
+            "INSERT INTO {target} ({cols}) SELECT {scols} FROM {stage} s WHERE s.{op} <> 'D'{and_after} \
              ON DUPLICATE KEY UPDATE {}",
             sets.join(", ")
         ));
@@ -383,8 +454,8 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
         ));
     }
     let last = format!(
-        "SELECT x.* FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY `_seq` DESC) AS `_rn` \
-         FROM {stage} s{after}) x WHERE x.`_rn` = 1 AND x.`_op` <> 'D'"
+        "SELECT x.* FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {seq} DESC) AS {rn} \
+         FROM {stage} s{after}) x WHERE x.{rn} = 1 AND x.{op} <> 'D'"
     );
     if !shape.unchanged {
         out.push(format!(
@@ -395,30 +466,38 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
     // Fill unchanged columns: from the latest earlier line that carried the
     // value (running count of "carried" per key gives the group), else from
     // the target as it was. This must run before the DELETE above.
-    let fill = table_ref(&s.dest_db, &helper_name(&s.dest_table, "fill"));
+    let fill = table_ref(&s.dest_db, &helper_name(&s.dest_table, FILL));
     let toast: Vec<usize> = (0..s.columns.len())
         .filter(|&i| s.columns[i].toastable && !s.is_key(i))
         .collect();
     let carried = |i: usize| {
         format!(
-            "(x.`_unch` IS NULL OR FIND_IN_SET('{}', x.`_unch`) = 0)",
+            "(x.{unch} IS NULL OR FIND_IN_SET('{}', x.{unch}) = 0)",
             i + 1
         )
     };
     let mut groups = String::new();
     for &i in &toast {
         groups.push_str(&format!(
-            ", SUM(CASE WHEN {} THEN 1 ELSE 0 END) OVER (PARTITION BY {keys} ORDER BY x.`_seq` \
-             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS `_g{i}`",
-            carried(i)
+            ", SUM(CASE WHEN {} THEN 1 ELSE 0 END) OVER (PARTITION BY {keys} ORDER BY x.{seq} \
+             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {}",
+            carried(i),
+            b.group(i)
         ));
     }
     let mut firsts = String::new();
     for &i in &toast {
         firsts.push_str(&format!(
-            ", FIRST_VALUE(g.{c}) OVER (PARTITION BY {gkeys}, g.`_g{i}` ORDER BY g.`_seq`) AS `_f{i}`",
+            ", FIRST_VALUE(g.{c}) OVER (PARTITION BY {gkeys}, g.{g} ORDER BY g.{seq}) AS {f}",
             c = q(&s.columns[i].name),
-            gkeys = s.key.iter().map(|&k| format!("g.{}", q(&s.columns[k].name))).collect::<Vec<_>>().join(", ")
+            g = b.group(i),
+            f = b.first(i),
+            gkeys = s
+                .key
+                .iter()
+                .map(|&k| format!("g.{}", q(&s.columns[k].name)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     let select_cols = s
@@ -428,8 +507,10 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
         .map(|(i, c)| {
             if toast.contains(&i) {
                 format!(
-                    "CASE WHEN f.`_g{i}` = 0 THEN t.{n} ELSE f.`_f{i}` END",
-                    n = q(&c.name)
+                    "CASE WHEN f.{g} = 0 THEN t.{n} ELSE f.{f} END",
+                    n = q(&c.name),
+                    g = b.group(i),
+                    f = b.first(i)
                 )
             } else {
                 format!("f.{}", q(&c.name))
@@ -438,11 +519,11 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
         .collect::<Vec<_>>()
         .join(", ");
     let fill_sql = format!(
-        "INSERT INTO {fill} (`_op`, `_seq`, `_ts`, `_unch`, {cols}) \
-         SELECT f.`_op`, f.`_seq`, f.`_ts`, NULL, {select_cols} FROM (\
-         SELECT g.*, ROW_NUMBER() OVER (PARTITION BY {gk} ORDER BY g.`_seq` DESC) AS `_rn`{firsts} FROM (\
+        "INSERT INTO {fill} ({op}, {seq}, {ts}, {unch}, {cols}) \
+         SELECT f.{op}, f.{seq}, f.{ts}, NULL, {select_cols} FROM (\
+         SELECT g.*, ROW_NUMBER() OVER (PARTITION BY {gk} ORDER BY g.{seq} DESC) AS {rn}{firsts} FROM (\
          SELECT x.*{groups} FROM {stage} x{after}) g) f \
-         LEFT JOIN {target} t ON {join} WHERE f.`_rn` = 1 AND f.`_op` <> 'D'",
+         LEFT JOIN {target} t ON {join} WHERE f.{rn} = 1 AND f.{op} <> 'D'",
         gk = s.key.iter().map(|&k| format!("g.{}", q(&s.columns[k].name))).collect::<Vec<_>>().join(", "),
         join = key_join(s, "t", "f"),
     );
@@ -514,7 +595,7 @@ mod tests {
         let mut s = schema();
         let stage = create_stage(&s, &Flavor::new(Dialect::Mysql, "utf8mb4_bin"));
         assert!(
-            stage.contains("PRIMARY KEY (`id`, `line``no`(64), `_seq`)"),
+            stage.contains("PRIMARY KEY (`id`, `line``no`(64), `_ingest_seq`)"),
             "{stage}"
         );
         for (t, indexed) in [
@@ -527,10 +608,43 @@ mod tests {
             s.columns[1].dest_type = t.into();
             let stage = create_stage(&s, &Flavor::new(Dialect::Mysql, "utf8mb4_bin"));
             assert!(
-                stage.contains(&format!("PRIMARY KEY (`id`, {indexed}, `_seq`)")),
+                stage.contains(&format!("PRIMARY KEY (`id`, {indexed}, `_ingest_seq`)")),
                 "{t}: {stage}"
             );
         }
+    }
+
+    #[test]
+    fn bookkeeping_columns_never_meet_source_columns() {
+        let mut s = schema();
+        for n in ["_op", "_seq", "_ts", "_unch", "_rn", "_g2", "_f2"] {
+            s.columns.push(Column {
+                name: n.into(),
+                ..s.columns[2].clone()
+            });
+        }
+        assert_eq!(Bk::of(&s).seq(), "`_ingest_seq`");
+        s.columns[2].name = "_Ingest_Op".into();
+        let b = Bk::of(&s);
+        assert_eq!(
+            (b.op(), b.seq()),
+            ("`__ingest_op`".into(), "`__ingest_seq`".into())
+        );
+        let f = Flavor::new(Dialect::Mysql, "utf8mb4_bin");
+        let stage = create_stage(&s, &f);
+        assert!(
+            stage.contains("`__ingest_op` CHAR(1)") && stage.contains("`_op` LONGTEXT"),
+            "{stage}"
+        );
+        let shape = MergeShape {
+            unchanged: true,
+            ..Default::default()
+        };
+        let m = merge(&s, shape, &f).join(";");
+        assert!(
+            m.contains("AS `__ingest_rn`") && m.contains("AS `__ingest_g2`"),
+            "{m}"
+        );
     }
 
     #[test]
@@ -549,7 +663,7 @@ mod tests {
         );
         assert!(
             create_stage(&s, &Flavor::new(Dialect::SingleStore, "utf8mb4_bin")).starts_with(
-                "CREATE ROWSTORE TABLE IF NOT EXISTS `dest`.`Order Lines__ingest_stage`"
+                "CREATE ROWSTORE TABLE IF NOT EXISTS `dest`.`Order Lines__ingest_delta`"
             )
         );
     }
@@ -558,9 +672,9 @@ mod tests {
     fn load_data_text() {
         assert_eq!(
             load_data(&schema(), "001_x.csv.gz", LoadInto::Stage),
-            "LOAD DATA LOCAL INFILE '001_x.csv.gz' INTO TABLE `dest`.`Order Lines__ingest_stage` CHARACTER SET utf8mb4 \
+            "LOAD DATA LOCAL INFILE '001_x.csv.gz' INTO TABLE `dest`.`Order Lines__ingest_delta` CHARACTER SET utf8mb4 \
              FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n' \
-             (`_op`, `_seq`, `_ts`, `_unch`, `id`, `line``no`, `doc`, @b3) SET `img` = UNHEX(@b3)"
+             (`_ingest_op`, `_ingest_seq`, `_ingest_ts`, `_ingest_unch`, `id`, `line``no`, `doc`, @b3) SET `img` = UNHEX(@b3)"
         );
     }
 
@@ -572,11 +686,13 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(
             m[0],
-            "DELETE t FROM `dest`.`Order Lines` t JOIN (SELECT DISTINCT `id`, `line``no` FROM `dest`.`Order Lines__ingest_stage`) s \
+            "DELETE t FROM `dest`.`Order Lines` t JOIN (SELECT DISTINCT `id`, `line``no` FROM `dest`.`Order Lines__ingest_delta`) s \
              ON t.`id` = s.`id` AND t.`line``no` = s.`line``no`"
         );
         assert!(
-            m[1].contains("ROW_NUMBER() OVER (PARTITION BY `id`, `line``no` ORDER BY `_seq` DESC)"),
+            m[1].contains(
+                "ROW_NUMBER() OVER (PARTITION BY `id`, `line``no` ORDER BY `_ingest_seq` DESC)"
+            ),
             "{}",
             m[1]
         );
@@ -591,7 +707,7 @@ mod tests {
             &my,
         );
         assert_eq!(m[0], "DELETE FROM `dest`.`Order Lines`");
-        assert!(m[1].contains("WHERE `_seq` > 7"));
+        assert!(m[1].contains("WHERE `_ingest_seq` > 7"));
         let m = merge(
             &s,
             MergeShape {
@@ -603,12 +719,12 @@ mod tests {
             &my,
         );
         assert_eq!(m.len(), 3);
-        assert!(m[0].starts_with("INSERT INTO `dest`.`Order Lines__ingest_fill`"));
+        assert!(m[0].starts_with("INSERT INTO `dest`.`Order Lines__ingest_merge`"));
         // key columns are never filled; toastable non-key columns are.
-        assert!(!m[0].contains("`_g1`"));
-        assert!(m[0].contains("CASE WHEN f.`_g2` = 0 THEN t.`doc` ELSE f.`_f2` END"));
-        assert!(m[0].contains("FIND_IN_SET('4', x.`_unch`)"));
-        assert_eq!(m[2], "INSERT INTO `dest`.`Order Lines` (`id`, `line``no`, `doc`, `img`) SELECT `id`, `line``no`, `doc`, `img` FROM `dest`.`Order Lines__ingest_fill`");
+        assert!(!m[0].contains("`_ingest_g1`"));
+        assert!(m[0].contains("CASE WHEN f.`_ingest_g2` = 0 THEN t.`doc` ELSE f.`_ingest_f2` END"));
+        assert!(m[0].contains("FIND_IN_SET('4', x.`_ingest_unch`)"));
+        assert_eq!(m[2], "INSERT INTO `dest`.`Order Lines` (`id`, `line``no`, `doc`, `img`) SELECT `id`, `line``no`, `doc`, `img` FROM `dest`.`Order Lines__ingest_merge`");
     }
 
     #[test]
@@ -623,12 +739,12 @@ mod tests {
         assert_eq!(
             m,
             vec![
-                "DELETE t FROM `dest`.`Order Lines` t JOIN `dest`.`Order Lines__ingest_stage` s \
-                 ON t.`id` = s.`id` AND t.`line``no` = s.`line``no` WHERE s.`_op` = 'D'"
+                "DELETE t FROM `dest`.`Order Lines` t JOIN `dest`.`Order Lines__ingest_delta` s \
+                 ON t.`id` = s.`id` AND t.`line``no` = s.`line``no` WHERE s.`_ingest_op` = 'D'"
                     .to_string(),
                 "INSERT INTO `dest`.`Order Lines` (`id`, `line``no`, `doc`, `img`) \
-                 SELECT s.`id`, s.`line``no`, s.`doc`, s.`img` FROM `dest`.`Order Lines__ingest_stage` s \
-                 WHERE s.`_op` <> 'D' ON DUPLICATE KEY UPDATE `doc` = s.`doc`, `img` = s.`img`"
+                 SELECT s.`id`, s.`line``no`, s.`doc`, s.`img` FROM `dest`.`Order Lines__ingest_delta` s \
+                 WHERE s.`_ingest_op` <> 'D' ON DUPLICATE KEY UPDATE `doc` = s.`doc`, `img` = s.`img`"
                     .to_string(),
             ]
         );
@@ -642,13 +758,13 @@ mod tests {
         );
         assert_eq!(m[0], "DELETE FROM `dest`.`Order Lines`");
         assert!(
-            m[1].ends_with("AND s.`_seq` > 9 ON DUPLICATE KEY UPDATE `doc` = VALUES(`doc`), `img` = VALUES(`img`)"),
+            m[1].ends_with("AND s.`_ingest_seq` > 9 ON DUPLICATE KEY UPDATE `doc` = VALUES(`doc`), `img` = VALUES(`img`)"),
             "{}",
             m[1]
         );
         assert_eq!(
             repeated_key(&s, Some(9)),
-            "SELECT 1 FROM `dest`.`Order Lines__ingest_stage` WHERE `_seq` > 9 \
+            "SELECT 1 FROM `dest`.`Order Lines__ingest_delta` WHERE `_ingest_seq` > 9 \
              GROUP BY `id`, `line``no` HAVING COUNT(*) > 1 LIMIT 1"
         );
         // A table of key columns only still needs one assignment.
@@ -691,7 +807,7 @@ mod tests {
         assert!(r.contains("(@_op, @_seq, @_ts, @_unch, `id`"), "{r}");
         assert_eq!(
             delete_staged(&s),
-            "DELETE t FROM `dest`.`Order Lines` t JOIN `dest`.`Order Lines__ingest_stage` s \
+            "DELETE t FROM `dest`.`Order Lines` t JOIN `dest`.`Order Lines__ingest_delta` s \
              ON t.`id` = s.`id` AND t.`line``no` = s.`line``no`"
         );
         let m = Flavor::new(Dialect::Mysql, "x");
@@ -712,9 +828,9 @@ mod tests {
     #[test]
     fn long_names_stay_within_64() {
         let long = "x".repeat(70);
-        let a = helper_name(&long, "stage");
+        let a = helper_name(&long, STAGE);
         assert!(a.chars().count() <= 64, "{a}");
-        assert_ne!(a, helper_name(&"x".repeat(71), "stage"));
+        assert_ne!(a, helper_name(&"x".repeat(71), STAGE));
         assert_eq!(lit("a'b\\c"), "'a''b\\\\c'");
     }
 }
