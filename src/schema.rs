@@ -104,6 +104,21 @@ impl TableSchema {
     }
 }
 
+/// Refuses key columns that allow NULL (only a configured `key` can have
+/// them: primary keys are NOT NULL). A row with NULL there has no key to
+/// merge by, the destination's primary key cannot hold it, and a snapshot
+/// split in key ranges reads it in no range.
+pub fn key_not_null(table: &str, columns: &[Column], key: &[usize]) -> anyhow::Result<()> {
+    match key.iter().map(|&k| &columns[k]).find(|c| c.nullable) {
+        Some(c) => Err(crate::error::config(format!(
+            "table {table}: key column \"{}\" allows NULL, and a row with NULL there cannot be merged \
+             by its key: declare it NOT NULL at the source, or configure other key columns",
+            c.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Converts one value's text; `Ok(None)` never happens for a present value.
 pub fn convert<'a>(
     conv: Conv,

@@ -108,3 +108,13 @@ fn bookkeeping_names_are_free_for_source_columns() {
     c.ok(&["delta"]);
     c.assert_same("public.t", "t", &["id"]);
 }
+
+/// A configured key column that allows NULL is refused, named.
+#[test]
+fn nullable_key_columns_are_refused() {
+    let c = Case::new("null_key");
+    c.write_config("[[table]]\nname = \"public.t\"\nkey = [\"k\"]\n", "");
+    c.sql("CREATE TABLE t (k int, v text); ALTER TABLE t REPLICA IDENTITY FULL; INSERT INTO t VALUES (1, 'a'), (NULL, 'b');");
+    expect_exit(&c, &["full-extract"], 2, &["key column \"k\" allows NULL"]);
+    assert!(!c.slot_exists(), "nothing is created for a refused table");
+}

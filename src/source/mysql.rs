@@ -360,6 +360,7 @@ impl MySource {
                 }
             }
         }
+        crate::schema::key_not_null(&name, &columns, &key)?;
         let (dest_db, dest_table) = cfg.dest_name("", db, table);
         self.cols
             .insert((db.to_string(), table.to_string()), mycols);

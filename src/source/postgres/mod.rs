@@ -355,6 +355,7 @@ impl PgSource {
             }
             None => pk.into_iter().map(|(_, i)| i).collect(),
         };
+        crate::schema::key_not_null(&name, &columns, &key)?;
         let (dest_db, dest_table) = cfg.dest_name(&self.cfg.database, schema, table);
         self.types
             .insert((schema.to_string(), table.to_string()), type_ids);
