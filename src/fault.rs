@@ -2,10 +2,22 @@
 //! environment the process announces `ingest: stalled at <point>` on stderr
 //! and sleeps there, so a test can kill it (SIGKILL) at a known moment.
 //! Without the variable a point costs one environment lookup.
+//!
+//! With `INGEST_TEST_FAIL=<name>`, [`fail`] makes the named operation return
+//! an error, for tests of failure paths that no server can be made to take
+//! on cue (a state.db write failing, say).
 
 pub fn point(name: &str) {
     if std::env::var("INGEST_TEST_STALL").is_ok_and(|v| v == name) {
         eprintln!("ingest: stalled at {name}");
         std::thread::sleep(std::time::Duration::from_secs(600));
     }
+}
+
+/// An injected error where `INGEST_TEST_FAIL` names this operation.
+pub fn fail(name: &str) -> anyhow::Result<()> {
+    if std::env::var("INGEST_TEST_FAIL").is_ok_and(|v| v == name) {
+        anyhow::bail!("injected failure: {name}");
+    }
+    Ok(())
 }

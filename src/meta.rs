@@ -304,6 +304,7 @@ impl Meta {
 
     /// Counts a failed load of a batch table; returns the attempts so far.
     pub fn fail_batch_table(&self, batch_id: &str, table: &str, error: &str) -> Result<i64> {
+        crate::fault::fail("state-fail-batch-table")?;
         let db = self.db();
         db.execute(
             "UPDATE batch_tables SET status = 'failed', error = ?3, attempts = attempts + 1 \

@@ -658,7 +658,16 @@ fn load_batch(
                 }
             };
             if let Err(e) = rec {
-                log::error!("run {run_id}: recording {}: {e:#}", entry.source);
+                // What state.db does not hold did not happen: the batch stays
+                // unreleased and the next run loads the table again (a merge
+                // that did commit gives the same rows twice).
+                let msg = format!("recording the outcome in state.db: {e:#}");
+                log::error!("run {run_id}: {}: {msg}", entry.source);
+                *all_ok.lock().unwrap_or_else(|p| p.into_inner()) = false;
+                let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
+                if !s.tables_failed.iter().any(|(t, _)| *t == entry.source) {
+                    s.tables_failed.push((entry.source.clone(), msg));
+                }
             }
         },
     )?;

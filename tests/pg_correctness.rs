@@ -118,3 +118,36 @@ fn nullable_key_columns_are_refused() {
     expect_exit(&c, &["full-extract"], 2, &["key column \"k\" allows NULL"]);
     assert!(!c.slot_exists(), "nothing is created for a refused table");
 }
+
+/// A table whose load fails while state.db cannot record that failure: the
+/// batch stays unreleased (it was released, and the table's changes were
+/// gone), and the next delta merges them.
+#[test]
+fn a_failure_that_cannot_be_recorded_keeps_the_batch() {
+    use mysql::prelude::Queryable;
+    let c = Case::new("unrecorded");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a');");
+    c.ok(&["full-extract"]);
+    // The destination table is away: the load fails.
+    let db = c.db.clone();
+    c.my()
+        .query_drop(format!("RENAME TABLE `{db}`.t TO `{db}`.t_away"))
+        .unwrap();
+    c.sql("INSERT INTO t VALUES (2, 'b'); UPDATE t SET v = 'c' WHERE id = 1;");
+    let out = c
+        .command(&["delta"])
+        .env("INGEST_TEST_FAIL", "state-fail-batch-table")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    c.my()
+        .query_drop(format!("RENAME TABLE `{db}`.t_away TO `{db}`.t"))
+        .unwrap();
+    c.ok(&["delta"]);
+    c.assert_same("public.t", "t", &["id"]);
+    assert!(
+        stderr.contains("recording the outcome in state.db"),
+        "{stderr}"
+    );
+}
