@@ -15,6 +15,7 @@ pub mod error;
 pub mod fault;
 pub mod instance;
 pub mod meta;
+pub mod position;
 pub mod run;
 pub mod schema;
 pub mod source;

@@ -674,13 +674,29 @@ fn load_batch(
     Ok(all_ok.into_inner().unwrap_or(false))
 }
 
+/// Makes `to` the committed position, unless that would move it backwards:
+/// a batch read before a full extract of every table ends behind the
+/// position that full extract recorded.
+fn commit_position(meta: &Meta, to: &str) -> Result<()> {
+    let current = meta.position()?;
+    if crate::position::moves_forward(current.as_deref(), to) {
+        meta.set_position(to)
+    } else {
+        log::info!(
+            "position stays at {} ({to}, released now, is behind it)",
+            current.as_deref().unwrap_or("-")
+        );
+        Ok(())
+    }
+}
+
 /// Releases a merged batch: slot advanced, then state.db, then the spool.
 fn release(cfg: &Config, meta: &Meta, src: &mut dyn sources::Source, b: &Batch) -> Result<()> {
     if let Some(to) = b.to_pos.as_deref() {
         src.release(to)
             .map_err(|e| anyhow!("batch {}: releasing {to} at the source: {e:#}", b.id))?;
         crate::fault::point("advanced");
-        meta.set_position(to)?;
+        commit_position(meta, to)?;
     }
     meta.set_batch_status(&b.id, "released")?;
     spool::remove_batch(&cfg.instance.spool_dir, &b.id)?;
@@ -904,7 +920,7 @@ fn delta_inner(
         spool::remove_batch(spool_dir, &batch_id)?;
         if let Some(to) = &to_pos {
             src.release(to)?;
-            meta.set_position(to)?;
+            commit_position(meta, to)?;
         }
         return Ok(to_pos);
     }

@@ -147,18 +147,7 @@ pub fn parse_pos(s: &str) -> Option<(String, u64)> {
     Some((f.to_string(), p.parse().ok()?))
 }
 
-/// Binlog files order by their sequence number (`.999999` comes before
-/// `.1000000`, where the fixed width runs out), else by name.
-fn cmp_files(a: &str, b: &str) -> std::cmp::Ordering {
-    fn seq(n: &str) -> Option<(&str, u64)> {
-        let (stem, num) = n.rsplit_once('.')?;
-        Some((stem, num.parse().ok()?))
-    }
-    match (seq(a), seq(b)) {
-        (Some((sa, na)), Some((sb, nb))) if sa == sb => na.cmp(&nb),
-        _ => a.cmp(b),
-    }
-}
+use crate::position::cmp_binlog_files as cmp_files;
 
 /// Binlog positions order by file, then offset.
 fn before(a: &(String, u64), b: &(String, u64)) -> bool {
