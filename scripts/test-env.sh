@@ -80,7 +80,7 @@ start() {
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir/pg'
 wal_level = logical
-max_replication_slots = 32
+max_replication_slots = 100
 max_wal_senders = 16
 fsync = off
 synchronous_commit = on

@@ -394,9 +394,13 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                 database: required(r.database, "source.database")?,
                 user: required(r.user, "source.user")?,
                 password: r.password.unwrap_or_default(),
-                slot: ident_like(r.slot.unwrap_or_else(|| "ingest".into()), "source.slot")?,
+                slot: ident_like(
+                    r.slot.unwrap_or_else(|| default_slot(&instance.name)),
+                    "source.slot",
+                )?,
                 publication: ident_like(
-                    r.publication.unwrap_or_else(|| "ingest".into()),
+                    r.publication
+                        .unwrap_or_else(|| default_slot(&instance.name)),
                     "source.publication",
                 )?,
                 extract: extract_opts(r.extract_threads, r.extract_split_mb)?,
@@ -532,14 +536,44 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
     })
 }
 
+/// The default slot and publication name of an instance: `ingest_<name>`,
+/// so that two instances on one database never share a slot (each would
+/// consume the other's changes). Names that are not already lower-case
+/// letters, digits and `_` are lowered, `-` becomes `_`, and a hash of the
+/// original name is appended so that `Demo` and `demo` stay apart; the
+/// result fits PostgreSQL's 63 bytes.
+pub fn default_slot(instance: &str) -> String {
+    let plain: String = instance
+        .chars()
+        .map(|c| {
+            if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    let mut name = format!("ingest_{plain}");
+    let hashed = plain != instance || name.len() > 63;
+    if hashed {
+        name.truncate(54);
+        name.push_str(&format!("_{:08x}", fnv1a(instance)));
+    }
+    name
+}
+
+fn fnv1a(s: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
 /// A replica id derived from the instance name (FNV-1a), away from the
 /// small ids people give their servers by hand.
 pub fn default_server_id(instance: &str) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in instance.bytes() {
-        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    1_000_000 + h % 1_000_000_000
+    1_000_000 + fnv1a(instance) % 1_000_000_000
 }
 
 fn ident_like(s: String, key: &str) -> Result<String, ConfigError> {
@@ -655,8 +689,14 @@ key = ["id"]
         };
         assert_eq!(
             (s.port, s.slot.as_str(), s.publication.as_str()),
-            (5432, "ingest", "ingest")
+            (5432, "ingest_demo", "ingest_demo")
         );
+        assert_eq!(default_slot("prod_1"), "ingest_prod_1");
+        let (a, b) = (default_slot("Demo"), default_slot("demo"));
+        assert!(a.starts_with("ingest_demo_") && a != b, "{a}");
+        assert_ne!(default_slot("a-b"), default_slot("a_b"));
+        let long = default_slot(&"x".repeat(100));
+        assert!(long.len() <= 63 && long.starts_with("ingest_xxx"), "{long}");
         assert_eq!(c.destination.dialect, Dialect::Mysql);
         assert_eq!(c.destination.load_threads, 4);
         assert_eq!(

@@ -132,6 +132,23 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
     if created || meta.position()?.is_none() {
         meta.set_position(&pos_text)?;
     }
+    if created && !only.is_empty() {
+        // A new slot keeps changes from now on only: the tables not
+        // extracted now missed everything since the old slot went away.
+        for st in meta.table_states()? {
+            let extracted = names.iter().any(|(s, t)| format!("{s}.{t}") == st.table);
+            if st.status == "ready" && !extracted {
+                let msg = format!(
+                    "the change log was started anew at {pos_text} by the full extract of other tables \
+                     (the old one was gone): changes before it are lost to this table; \
+                     run `ingest full-extract {}`",
+                    st.table
+                );
+                log::error!("{}: {msg}", st.table);
+                meta.set_table_state(&st.table, &st.dest, "failed", None, None, None, Some(&msg))?;
+            }
+        }
+    }
     let run_id = meta.start_run("full-extract", Some(&pos_text))?;
     log::info!(
         "run {run_id}: full extract of {} table(s) from {pos_text}",
@@ -674,6 +691,28 @@ fn load_batch(
     Ok(all_ok.into_inner().unwrap_or(false))
 }
 
+/// The furthest position this instance let the source go of: state.db's
+/// committed position, or the end of a batch whose release a crash may have
+/// interrupted after the source let go and before state.db recorded it.
+fn released_upto(meta: &Meta) -> Result<Option<String>> {
+    use crate::position::Position;
+    let mut best = meta.position()?;
+    for b in meta.open_batches()? {
+        let Some(to) = b.to_pos else { continue };
+        let later = match (
+            best.as_deref().and_then(Position::parse),
+            Position::parse(&to),
+        ) {
+            (Some(cur), Some(new)) => new > cur,
+            _ => best.is_none(),
+        };
+        if later {
+            best = Some(to);
+        }
+    }
+    Ok(best)
+}
+
 /// Makes `to` the committed position, unless that would move it backwards:
 /// a batch read before a full extract of every table ends behind the
 /// position that full extract recorded.
@@ -706,6 +745,7 @@ fn release(cfg: &Config, meta: &Meta, src: &mut dyn sources::Source, b: &Batch) 
 /// `ingest delta`.
 pub fn delta(cfg: &Config, meta: &Meta) -> Result<Summary> {
     let (mut src, _dest, _, _) = connect_all(cfg)?;
+    src.check_position(released_upto(meta)?.as_deref())?;
     let Some(start) = src.start_position(meta.position()?.as_deref())? else {
         return Err(error::config(
             "no change position yet (no full extract prepared the source): run `ingest full-extract` first",
@@ -919,8 +959,11 @@ fn delta_inner(
         drop(bw);
         spool::remove_batch(spool_dir, &batch_id)?;
         if let Some(to) = &to_pos {
-            src.release(to)?;
+            // state.db first: no batch records this read, so a crash between
+            // the two must leave the source behind state.db (read again,
+            // harmlessly), never ahead of it (refused as consumed by others).
             commit_position(meta, to)?;
+            src.release(to)?;
         }
         return Ok(to_pos);
     }

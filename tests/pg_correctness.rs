@@ -151,3 +151,143 @@ fn a_failure_that_cannot_be_recorded_keeps_the_batch() {
         "{stderr}"
     );
 }
+
+/// A second instance on the same source database: its own folder,
+/// destination database and instance name; `slot`/`publication` left to
+/// their defaults unless given.
+fn second_instance(c: &Case, name: &str, slot: Option<&str>) -> common::Bin {
+    let dir = c.dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(c.config_path()).unwrap();
+    let mut out = vec![];
+    for line in text.lines() {
+        if line.starts_with("slot =") || line.starts_with("publication =") {
+            if let (Some(s), true) = (slot, line.starts_with("slot =")) {
+                out.push(format!("slot = \"{s}\""));
+                out.push(format!("publication = \"{s}\""));
+            }
+            continue;
+        }
+        if line.starts_with("name =")
+            && out.iter().any(|l: &String| l == "[instance]")
+            && !out.iter().any(|l| l.starts_with("name ="))
+        {
+            out.push(format!("name = \"{name}\""));
+            continue;
+        }
+        if line.starts_with("schema_for_all_tables") {
+            out.push(format!("schema_for_all_tables = \"{}_{name}\"", c.db));
+            continue;
+        }
+        out.push(line.to_string());
+    }
+    let path = dir.join("ingest.toml");
+    std::fs::write(&path, out.join("\n")).unwrap();
+    common::Bin { config: path }
+}
+
+fn drop_dest(c: &Case, db: &str) {
+    use mysql::prelude::Queryable;
+    c.my()
+        .query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .unwrap();
+}
+
+/// Two instances on one database, with the default slot names: each has
+/// its own slot (named after the instance), so neither consumes the
+/// other's changes. Two instances configured with the same slot: the one
+/// whose changes the other consumed refuses to go on (exit 2).
+#[test]
+fn two_instances_on_one_database() {
+    let c = Case::new("two_inst");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' FROM generate_series(1, 10) g;");
+    let a = second_instance(&c, "pair_a", None);
+    let b = second_instance(&c, "pair_b", None);
+    for (bin, name) in [(&a, "pair_a"), (&b, "pair_b")] {
+        drop_dest(&c, &format!("{}_{name}", c.db));
+        bin.ok(&["full-extract"]);
+    }
+    assert!(a.ok(&["check"]).contains("slot ingest_pair_a exists"));
+    c.sql("UPDATE t SET v = 'w' WHERE id <= 5; DELETE FROM t WHERE id = 10; INSERT INTO t VALUES (11, 'new');");
+    a.ok(&["delta"]);
+    b.ok(&["delta"]);
+    let src = c.source_rows("public.t", &["id"]);
+    for name in ["pair_a", "pair_b"] {
+        let dst = c.dest_rows_in(&format!("{}_{name}", c.db), "public.t", "t", &["id"]);
+        common::assert_maps_equal(name, &src, &dst);
+    }
+
+    // Same slot on purpose: the second delta finds the slot past what it
+    // released and refuses, naming the slot and the fix.
+    let shared = format!("shared_{}", c.db);
+    let x = second_instance(&c, "same_x", Some(&shared));
+    let y = second_instance(&c, "same_y", Some(&shared));
+    drop_dest(&c, &format!("{}_same_x", c.db));
+    drop_dest(&c, &format!("{}_same_y", c.db));
+    x.ok(&["full-extract"]);
+    y.ok(&["full-extract"]);
+    c.sql("UPDATE t SET v = 'x' WHERE id = 1;");
+    x.ok(&["delta"]);
+    let out = y.ingest(&["delta"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("slot {shared} is at")) && stderr.contains("full-extract"),
+        "{stderr}"
+    );
+}
+
+/// The slot dropped and created again while changes happened: the delta
+/// refuses (the changes in between are gone) until a full extract. And a
+/// full extract of one table that has to create the slot marks the other
+/// tables as needing theirs: they missed every change since.
+#[test]
+fn a_slot_dropped_and_created_again_is_noticed() {
+    let c = Case::new("slot_again");
+    c.sql(
+        "CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY, v text);
+         INSERT INTO a VALUES (1, 'a'); INSERT INTO b VALUES (1, 'b');",
+    );
+    c.ok(&["full-extract"]);
+    let mut admin = c.pg();
+    let slot = c.db.clone();
+    c.sql("UPDATE a SET v = 'lost?' WHERE id = 1;");
+    admin
+        .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+        .unwrap();
+    admin
+        .execute(
+            "SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
+            &[&slot],
+        )
+        .unwrap();
+    c.sql("UPDATE b SET v = 'seen' WHERE id = 1;");
+    expect_exit(
+        &c,
+        &["delta"],
+        2,
+        &[&format!("slot {slot} is at"), "full-extract"],
+    );
+    c.ok(&["full-extract"]);
+    c.ok(&["delta"]);
+    c.assert_same("public.a", "a", &["id"]);
+    c.assert_same("public.b", "b", &["id"]);
+
+    // Slot gone; the full extract of a alone creates it again.
+    admin
+        .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+        .unwrap();
+    c.sql("UPDATE b SET v = 'missed' WHERE id = 1;");
+    c.ok(&["full-extract", "public.a"]);
+    c.sql("UPDATE a SET v = 'after' WHERE id = 1;");
+    expect_exit(
+        &c,
+        &["delta"],
+        1,
+        &["public.b is failed", "full-extract public.b"],
+    );
+    c.assert_same("public.a", "a", &["id"]);
+    c.ok(&["full-extract", "public.b"]);
+    c.ok(&["delta"]);
+    c.assert_same("public.b", "b", &["id"]);
+}

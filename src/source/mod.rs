@@ -87,6 +87,13 @@ pub trait Source {
     /// Where the next delta starts (`committed`: the position in state.db);
     /// `None` if no full extract prepared the source yet.
     fn start_position(&mut self, committed: Option<&str>) -> Result<Option<String>>;
+    /// Before a delta: refuses a change log that went past `released`, the
+    /// furthest position this instance ever let go of (state.db's position
+    /// or the end of a batch not yet recorded as released): changes in
+    /// between were consumed by someone else.
+    fn check_position(&mut self, _released: Option<&str>) -> Result<()> {
+        Ok(())
+    }
     /// Why a selected, loaded table's changes would not be read, if so.
     fn unreadable(&mut self, schema: &str, table: &str) -> Result<Option<String>>;
     /// The end of the change log now: read before a table's snapshot, so

@@ -146,7 +146,7 @@ impl Case {
         let mut admin = pg_connect(&env, "postgres");
         admin
             .execute(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 OR database = $1",
                 &[&db],
             )
             .unwrap();
@@ -297,6 +297,17 @@ load_threads = 2
         dest_table: &str,
         key: &[&str],
     ) -> BTreeMap<String, Vec<Option<String>>> {
+        self.dest_rows_in(&self.db, table, dest_table, key)
+    }
+
+    /// [`Case::dest_rows`] of a table in another destination database.
+    pub fn dest_rows_in(
+        &self,
+        dest_db: &str,
+        table: &str,
+        dest_table: &str,
+        key: &[&str],
+    ) -> BTreeMap<String, Vec<Option<String>>> {
         let mut pg = self.pg();
         let (schema, name) = table.split_once('.').unwrap();
         let cols: Vec<(String, String)> = pg
@@ -325,7 +336,7 @@ load_threads = 2
         let sql = format!(
             "SELECT {} FROM `{}`.`{}`",
             exprs.join(", "),
-            self.db,
+            dest_db,
             dest_table.replace('`', "``")
         );
         let mut my = self.my();

@@ -820,6 +820,30 @@ impl Source for PgSource {
         Ok(self.slot_position()?.map(lsn_text))
     }
 
+    /// The slot must not be beyond what this instance released: another
+    /// instance on the same slot, or a slot dropped and created again, would
+    /// otherwise skip changes without a word.
+    fn check_position(&mut self, released: Option<&str>) -> Result<()> {
+        let (Some(slot), Some(released)) = (self.slot_position()?, released) else {
+            return Ok(());
+        };
+        let Some(released_lsn) = parse_lsn(released.split_whitespace().next().unwrap_or("")) else {
+            return Ok(());
+        };
+        if slot <= released_lsn {
+            return Ok(());
+        }
+        Err(error::config(format!(
+            "replication slot {} is at {}, beyond {released}, the last position this instance released: \
+             the changes in between were consumed by someone else (another ingest instance or program \
+             using slot {}, or the slot was dropped and created again) and are lost to this instance; \
+             give each instance its own slot, then run `ingest full-extract` of every table",
+            self.cfg.slot,
+            lsn_text(slot),
+            self.cfg.slot
+        )))
+    }
+
     fn unreadable(&mut self, schema: &str, table: &str) -> Result<Option<String>> {
         if self.published(schema, table)? {
             return Ok(None);
