@@ -134,9 +134,26 @@ impl<'t> Decoder<'t> {
                     self.emit(&name, Op::Insert, self.seq, &new, batch, warnings)?;
                 }
             }
-            Message::Update { rel, old, new } => {
+            Message::Update { rel, old, mut new } => {
                 if let Some(name) = self.selected(rel)? {
                     let s = &self.tables[&name];
+                    // A key column marked unchanged holds the old key's value:
+                    // PostgreSQL 15+ logs the old key when a key value is
+                    // stored out of line, even if the update left it alone.
+                    for &k in &s.key {
+                        if new.get(k) == Some(&Datum::Unchanged) {
+                            match &old {
+                                Some((_, o)) => new[k] = o.get(k).copied().unwrap_or(Datum::Null),
+                                None => bail!(
+                                    "{}: an update at {lsn} carries no value for key column {} \
+                                     (stored out of line and unchanged; PostgreSQL before 15 does not \
+                                     log it): use a key that is never TOASTed",
+                                    s.source_name(),
+                                    s.columns[k].name
+                                ),
+                            }
+                        }
+                    }
                     let key_changed = match &old {
                         Some((_, o)) => s.key.iter().any(|&k| o.get(k) != new.get(k)),
                         None => false,
