@@ -211,7 +211,7 @@ pub enum OldKind {
 }
 
 /// One column value of a tuple. Borrows from the input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Datum<'a> {
     /// `n`: SQL NULL.
     Null,

@@ -2,6 +2,7 @@
 //! source (no I/O), and the COPY text-format parser of snapshots.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use anyhow::{anyhow, bail, Result};
@@ -40,6 +41,7 @@ pub(super) struct Decoder<'t> {
     last_lsn: Option<u64>,
     transactions: u64,
     pub(super) deferred: Vec<Deferred>,
+    puts: Puts,
 }
 
 struct Rel {
@@ -47,8 +49,97 @@ struct Rel {
     name: Rc<(String, String)>,
     /// Changes of the table are applied (it is selected and ready).
     selected: bool,
-    /// The Relation message matches the table's columns and types.
+    /// The Relation message matches the table's columns and types, and
+    /// its replica identity holds the key.
     same: bool,
+    /// REPLICA IDENTITY FULL: deletes carry the whole old row.
+    full: bool,
+}
+
+/// The row this batch last put at each key of a REPLICA IDENTITY FULL table,
+/// as hashes, to tell which row a delete removes.
+///
+/// Within one statement on a table whose unique key is checked at the end
+/// (`DEFERRABLE`), two rows can hold one key for a moment: `UPDATE t SET id =
+/// id + 1` moves row 1 to key 2 while row 2 is still there, and row 2's own
+/// move then deletes key 2 (`id = 3 - id` swaps do the same). Each move is a
+/// delete of the old key and an insert of the new row, and "last change per
+/// key" would take that delete for the end of the row just put at key 2:
+/// 1,000 shifted rows left one. Under FULL identity a delete carries its old
+/// row: when that differs from the row this batch last put at its key, it
+/// removes the older row, which the put already replaced, and is dropped.
+/// (A row identical to the one put, key included, cannot be told apart:
+/// then the delete is applied, as always before.)
+#[derive(Default)]
+pub(super) struct Puts(HashMap<(String, String), HashMap<u64, Put>>);
+
+/// Hash of a put row's values, over the columns it carried (unchanged
+/// TOAST values excluded; their positions kept, usually none).
+struct Put {
+    row: u64,
+    unchanged: Box<[usize]>,
+}
+
+impl Puts {
+    fn key_hash(s: &TableSchema, tuple: &[Datum<'_>]) -> u64 {
+        let mut h = std::hash::DefaultHasher::new();
+        for &k in &s.key {
+            tuple.get(k).hash(&mut h);
+        }
+        h.finish()
+    }
+
+    fn row_hash(tuple: &[Datum<'_>], skip: &[usize]) -> u64 {
+        let mut h = std::hash::DefaultHasher::new();
+        for (i, d) in tuple.iter().enumerate() {
+            if !skip.contains(&i) {
+                d.hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+
+    pub(super) fn put(&mut self, s: &TableSchema, name: &(String, String), tuple: &[Datum<'_>]) {
+        let unchanged: Box<[usize]> = (0..tuple.len())
+            .filter(|&i| tuple[i] == Datum::Unchanged)
+            .collect();
+        let row = Self::row_hash(tuple, &unchanged);
+        let key = Self::key_hash(s, tuple);
+        if !self.0.contains_key(name) {
+            self.0.insert(name.clone(), HashMap::new());
+        }
+        if let Some(t) = self.0.get_mut(name) {
+            t.insert(key, Put { row, unchanged });
+        }
+    }
+
+    /// Whether a delete (its whole old row) removes an older row than the
+    /// one this batch put at its key: then it must not be applied. A delete
+    /// that is applied ends what the batch put there.
+    pub(super) fn stale_delete(
+        &mut self,
+        s: &TableSchema,
+        name: &(String, String),
+        old: &[Datum<'_>],
+    ) -> bool {
+        let Some(t) = self.0.get_mut(name) else {
+            return false;
+        };
+        let key = Self::key_hash(s, old);
+        match t.get(&key) {
+            Some(p) if p.row != Self::row_hash(old, &p.unchanged) => true,
+            Some(_) => {
+                t.remove(&key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// A TRUNCATE: nothing put before it is left.
+    pub(super) fn truncate(&mut self, name: &(String, String)) {
+        self.0.remove(name);
+    }
 }
 
 impl<'t> Decoder<'t> {
@@ -71,6 +162,7 @@ impl<'t> Decoder<'t> {
             last_lsn: None,
             transactions: 0,
             deferred: vec![],
+            puts: Puts::default(),
         }
     }
 
@@ -98,21 +190,42 @@ impl<'t> Decoder<'t> {
                 let name = (r.namespace.clone(), r.name.clone());
                 let (selected, same) = match (self.tables.get(&name), self.types.get(&name)) {
                     (Some(s), Some(types)) => {
-                        let same =
+                        let columns_same =
                             r.columns.len() == s.columns.len()
                                 && r.columns.iter().zip(&s.columns).zip(types).all(
                                     |((a, b), t)| {
                                         a.name == b.name && a.type_oid == t.0 && a.type_mod == t.1
                                     },
                                 );
-                        if !same {
+                        // Deletes and key changes carry the replica identity's
+                        // columns: the key must be among them (the identity
+                        // can be switched to another index mid-stream).
+                        let key_sent = columns_same && s.key.iter().all(|&k| r.columns[k].key);
+                        let same = columns_same && key_sent;
+                        if !columns_same {
                             self.shapes.insert(
                                 name.clone(),
-                                r.columns
-                                    .iter()
-                                    .map(|c| c.name.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", "),
+                                format!(
+                                    "source columns now: {}",
+                                    r.columns
+                                        .iter()
+                                        .map(|c| c.name.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            );
+                        } else if !key_sent {
+                            self.shapes.insert(
+                                name.clone(),
+                                format!(
+                                    "its replica identity is now ({}), which does not hold the key",
+                                    r.columns
+                                        .iter()
+                                        .filter(|c| c.key)
+                                        .map(|c| c.name.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
                             );
                         }
                         (true, same)
@@ -125,17 +238,21 @@ impl<'t> Decoder<'t> {
                         name: Rc::new(name),
                         selected,
                         same,
+                        full: r.replica_identity == b'f',
                     },
                 );
             }
             Message::Insert { rel, new } => {
-                if let Some(name) = self.selected(rel)? {
+                if let Some((name, full)) = self.selected(rel)? {
                     self.seq += 1;
                     self.emit(&name, Op::Insert, self.seq, &new, batch, warnings)?;
+                    if full {
+                        self.puts.put(&self.tables[&name], &name, &new);
+                    }
                 }
             }
             Message::Update { rel, old, mut new } => {
-                if let Some(name) = self.selected(rel)? {
+                if let Some((name, full)) = self.selected(rel)? {
                     let s = &self.tables[&name];
                     // A key column marked unchanged holds the old key's value:
                     // PostgreSQL 15+ logs the old key when a key value is
@@ -160,12 +277,18 @@ impl<'t> Decoder<'t> {
                     };
                     self.seq += 1;
                     if !key_changed {
-                        return self.emit(&name, Op::Update, self.seq, &new, batch, warnings);
+                        self.emit(&name, Op::Update, self.seq, &new, batch, warnings)?;
+                        if full {
+                            self.puts.put(s, &name, &new);
+                        }
+                        return Ok(());
                     }
-                    let (_, o) = old
+                    let (kind, o) = old
                         .as_ref()
                         .ok_or_else(|| anyhow!("update without old tuple"))?;
-                    self.emit(&name, Op::Delete, self.seq, o, batch, warnings)?;
+                    if !(*kind == OldKind::Full && self.puts.stale_delete(s, &name, o)) {
+                        self.emit(&name, Op::Delete, self.seq, o, batch, warnings)?;
+                    }
                     self.seq += 1;
                     // Unchanged values of the new row: FULL identity sends them in the old row.
                     let mut row = new.clone();
@@ -188,17 +311,27 @@ impl<'t> Decoder<'t> {
                         return Ok(());
                     }
                     self.emit(&name, Op::Insert, self.seq, &row, batch, warnings)?;
+                    if full {
+                        self.puts.put(&self.tables[&name], &name, &row);
+                    }
                 }
             }
-            Message::Delete { rel, old: (_, o) } => {
-                if let Some(name) = self.selected(rel)? {
+            Message::Delete {
+                rel,
+                old: (kind, o),
+            } => {
+                if let Some((name, _)) = self.selected(rel)? {
                     self.seq += 1;
-                    self.emit(&name, Op::Delete, self.seq, &o, batch, warnings)?;
+                    let s = &self.tables[&name];
+                    if !(kind == OldKind::Full && self.puts.stale_delete(s, &name, &o)) {
+                        self.emit(&name, Op::Delete, self.seq, &o, batch, warnings)?;
+                    }
                 }
             }
             Message::Truncate { rels, .. } => {
                 for rel in rels {
-                    if let Some(name) = self.selected(rel)? {
+                    if let Some((name, _)) = self.selected(rel)? {
+                        self.puts.truncate(&name);
                         self.seq += 1;
                         let seq = self.seq;
                         self.writer(&name, batch)?.truncate(seq);
@@ -215,7 +348,8 @@ impl<'t> Decoder<'t> {
     /// in another shape than the table has now is skipped when it is older
     /// than the table's snapshot (the snapshot holds it), and otherwise
     /// fails the table: it needs a new full extract.
-    fn selected(&mut self, rel: u32) -> Result<Option<Rc<(String, String)>>> {
+    /// Also says whether the table has REPLICA IDENTITY FULL.
+    fn selected(&mut self, rel: u32) -> Result<Option<(Rc<(String, String)>, bool)>> {
         let r = match self.relations.get(&rel) {
             None => bail!("change for relation {rel} before its Relation message"),
             Some(r) if !r.selected => return Ok(None),
@@ -225,13 +359,13 @@ impl<'t> Decoder<'t> {
             return Ok(None);
         }
         if r.same {
-            return Ok(Some(r.name.clone()));
+            return Ok(Some((r.name.clone(), r.full)));
         }
         let older = self.since.get(&*r.name).is_some_and(|&s| self.txn_lsn < s);
         if !older {
             let name = (*r.name).clone();
             log::error!(
-                "{}.{}: structure changed at {} (source columns now: {}); its changes are not \
+                "{}.{}: structure changed at {} ({}); its changes are not \
                  applied: run `ingest full-extract {}.{}`",
                 name.0,
                 name.1,
