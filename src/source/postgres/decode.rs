@@ -44,9 +44,12 @@ pub(super) struct Decoder<'t> {
     puts: Puts,
 }
 
+/// A table's (schema, name), shared by every change of it.
+type SharedName = Rc<(String, String)>;
+
 struct Rel {
     /// Shared with every change of the relation (no copy per row).
-    name: Rc<(String, String)>,
+    name: SharedName,
     /// Changes of the table are applied (it is selected and ready).
     selected: bool,
     /// The Relation message matches the table's columns and types, and
@@ -349,7 +352,7 @@ impl<'t> Decoder<'t> {
     /// than the table's snapshot (the snapshot holds it), and otherwise
     /// fails the table: it needs a new full extract.
     /// Also says whether the table has REPLICA IDENTITY FULL.
-    fn selected(&mut self, rel: u32) -> Result<Option<(Rc<(String, String)>, bool)>> {
+    fn selected(&mut self, rel: u32) -> Result<Option<(SharedName, bool)>> {
         let r = match self.relations.get(&rel) {
             None => bail!("change for relation {rel} before its Relation message"),
             Some(r) if !r.selected => return Ok(None),
