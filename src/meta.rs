@@ -16,6 +16,7 @@ use crate::clock;
 const MIGRATIONS: &[&str] = &[
     include_str!("../sql/state_v1.sql"),
     include_str!("../sql/state_v2.sql"),
+    include_str!("../sql/state_v3.sql"),
 ];
 
 pub struct Meta {
@@ -49,6 +50,10 @@ pub struct TableState {
     pub rows: i64,
     pub updated_at: String,
     pub error: Option<String>,
+    /// Key columns at the last full extract (JSON array), if recorded.
+    pub key_cols: Option<String>,
+    /// The source's fingerprint of the table at the last full extract.
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -362,7 +367,8 @@ impl Meta {
         Ok(self
             .db()
             .query_row(
-                "SELECT table_name, dest, status, full_pos, rows, updated_at, error FROM tables WHERE table_name = ?1",
+                "SELECT table_name, dest, status, full_pos, rows, updated_at, error, key_cols, fingerprint \
+                 FROM tables WHERE table_name = ?1",
                 [table],
                 table_state_row,
             )
@@ -372,7 +378,8 @@ impl Meta {
     pub fn table_states(&self) -> Result<Vec<TableState>> {
         let db = self.db();
         let mut st = db.prepare(
-            "SELECT table_name, dest, status, full_pos, rows, updated_at, error FROM tables ORDER BY table_name",
+            "SELECT table_name, dest, status, full_pos, rows, updated_at, error, key_cols, fingerprint \
+             FROM tables ORDER BY table_name",
         )?;
         let rows = st.query_map([], table_state_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -397,6 +404,29 @@ impl Meta {
                 full_pos = COALESCE(excluded.full_pos, full_pos),
                 rows = COALESCE(?6, rows), updated_at = excluded.updated_at, error = excluded.error",
             params![table, dest, status, run_id, full_pos, rows, clock::now(), error],
+        )?;
+        Ok(())
+    }
+
+    /// Records what a full extract saw of the table's key and shape.
+    pub fn set_table_shape(
+        &self,
+        table: &str,
+        key_cols: &str,
+        fingerprint: Option<&str>,
+    ) -> Result<()> {
+        self.db().execute(
+            "UPDATE tables SET key_cols = ?2, fingerprint = ?3 WHERE table_name = ?1",
+            params![table, key_cols, fingerprint],
+        )?;
+        Ok(())
+    }
+
+    /// A new fingerprint of a table, accepted by a delta.
+    pub fn set_fingerprint(&self, table: &str, fingerprint: Option<&str>) -> Result<()> {
+        self.db().execute(
+            "UPDATE tables SET fingerprint = ?2 WHERE table_name = ?1",
+            params![table, fingerprint],
         )?;
         Ok(())
     }
@@ -459,6 +489,8 @@ fn table_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TableState> {
         rows: r.get(4)?,
         updated_at: r.get(5)?,
         error: r.get(6)?,
+        key_cols: r.get(7)?,
+        fingerprint: r.get(8)?,
     })
 }
 

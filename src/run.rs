@@ -301,9 +301,12 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         for s in &schemas {
             let name = s.source_name();
             let t0 = Instant::now();
-            let prepared = dest.prepare_shadow(s).and_then(|_| src.current_position());
+            let prepared = dest
+                .prepare_shadow(s)
+                .and_then(|_| src.current_position())
+                .and_then(|p| Ok((p, src.fingerprint(s)?)));
             // Changes older than this, in another shape, are in the snapshot.
-            let since = match prepared {
+            let (since, fingerprint) = match prepared {
                 Ok(p) => p,
                 Err(e) => {
                     fail(&name, &s.dest_name(), &e)?;
@@ -319,6 +322,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
                 None,
                 None,
             )?;
+            meta.set_table_shape(&name, &key_text(s), fingerprint.as_deref())?;
             progress.lock().unwrap_or_else(|p| p.into_inner()).insert(
                 name.clone(),
                 Progress {
@@ -786,6 +790,8 @@ fn delta_inner(
     // 1. Batches a crash left behind: unfinished extracts are dropped (the
     //    slot still has their changes); recorded ones are loaded and released.
     let open = meta.open_batches()?;
+    // Tables truncated whole in a batch merged by this run.
+    let mut truncated: Vec<String> = vec![];
     for (id, done) in spool::list_batches(spool_dir)? {
         if !open.iter().any(|b| b.id == id) {
             log::info!("run {run_id}: removing unfinished spool folder {id} (done: {done}); the slot still holds it");
@@ -815,6 +821,12 @@ fn delta_inner(
             return Ok(None);
         }
         release(cfg, meta, src, b)?;
+        truncated.extend(
+            m.table
+                .iter()
+                .filter(|t| t.truncate_seq.is_some())
+                .map(|t| t.source.clone()),
+        );
     }
     // 2. New batch. A table that was loaded but whose changes cannot be
     //    read now fails and needs a new full extract: the position moves on
@@ -840,10 +852,13 @@ fn delta_inner(
         }
     }
     let mut tables: HashMap<(String, String), TableSchema> = HashMap::new();
+    // Tables whose files were rewritten since the last delta: (table, new
+    // fingerprint, why it may be a loss).
+    let mut suspects: Vec<(String, String, String)> = vec![];
     for (s, t) in names {
         let name = format!("{s}.{t}");
-        let dest = match meta.table_state(&name)? {
-            Some(st) if st.status == "ready" => st.dest,
+        let st = match meta.table_state(&name)? {
+            Some(st) if st.status == "ready" => st,
             Some(st) if st.status == "extracting" => {
                 // Its full extract did not finish (killed, or the source went
                 // away): the table is not replicating, say so in the result.
@@ -881,16 +896,29 @@ fn delta_inner(
                 continue;
             }
         };
+        let dest = st.dest.clone();
         if let Some(msg) = src.unreadable(&s, &t)? {
             fail_table(&name, &dest, msg)?;
             continue;
         }
-        match src.describe(cfg, &s, &t) {
-            Ok(schema) => {
-                tables.insert((s, t), schema);
+        let schema = match src.describe(cfg, &s, &t) {
+            Ok(schema) => schema,
+            Err(e) => {
+                fail_table(&name, &dest, format!("{e:#}"))?;
+                continue;
             }
-            Err(e) => fail_table(&name, &dest, format!("{e:#}"))?,
+        };
+        match unlogged_change(src, meta, &st, &schema)? {
+            Unlogged::None => {}
+            Unlogged::Failed(msg) => {
+                fail_table(&name, &dest, msg)?;
+                continue;
+            }
+            Unlogged::Rewritten(now, why) => {
+                suspects.push((name.clone(), now, why));
+            }
         }
+        tables.insert((s, t), schema);
     }
     let from = src
         .start_position(meta.position()?.as_deref())?
@@ -917,7 +945,35 @@ fn delta_inner(
             since.insert((s.clone(), t.clone()), p);
         }
     }
-    let outcome = src.changes(&from, &tables, &since, &mut bw, &mut warnings)?;
+    let mut outcome = src.changes(&from, &tables, &since, &mut bw, &mut warnings)?;
+    // A rewritten partition is explained by a TRUNCATE of the whole table
+    // (published, and it rewrites every partition); else it may have been
+    // a TRUNCATE of that partition alone, which is not published.
+    let mut accepted = vec![];
+    for (name, now, why) in suspects {
+        let whole = truncated.contains(&name)
+            || outcome
+                .tables
+                .iter()
+                .any(|t| t.source == name && t.truncate_seq.is_some());
+        if whole {
+            accepted.push((name, now));
+            continue;
+        }
+        let dest = outcome
+            .tables
+            .iter()
+            .find(|t| t.source == name)
+            .map(|t| format!("{}.{}", t.dest_db, t.dest_table))
+            .or_else(|| meta.table_state(&name).ok().flatten().map(|st| st.dest))
+            .unwrap_or_default();
+        outcome.tables.retain(|t| t.source != name);
+        fail_table(
+            &name,
+            &dest,
+            format!("{why}: run `ingest full-extract {name}`"),
+        )?;
+    }
     record_warnings(meta, run_id, &warnings)?;
     for (s, t) in &outcome.changed {
         let name = format!("{s}.{t}");
@@ -965,6 +1021,9 @@ fn delta_inner(
             commit_position(meta, to)?;
             src.release(to)?;
         }
+        for (name, now) in &accepted {
+            meta.set_fingerprint(name, Some(now))?;
+        }
         return Ok(to_pos);
     }
     crate::fault::point("spooled");
@@ -994,8 +1053,65 @@ fn delta_inner(
     if load_batch(cfg, meta, run_id, &batch, &m, summary)? {
         crate::fault::point("merged");
         release(cfg, meta, src, &batch)?;
+        for (name, now) in &accepted {
+            meta.set_fingerprint(name, Some(now))?;
+        }
     }
     Ok(to_pos)
+}
+
+/// The key columns of a table as state.db records them (JSON array).
+fn key_text(s: &TableSchema) -> String {
+    let names: Vec<&str> = s.key.iter().map(|&k| s.columns[k].name.as_str()).collect();
+    serde_json::to_string(&names).unwrap_or_default()
+}
+
+/// What a delta finds changed at the source outside the change log.
+enum Unlogged {
+    None,
+    /// The table must not be merged: the reason, with the fix.
+    Failed(String),
+    /// Files rewritten: the new fingerprint and why it may be a loss.
+    Rewritten(String, String),
+}
+
+/// Compares a ready table's key and fingerprint with those of its full
+/// extract (tables extracted before they were recorded get them now).
+fn unlogged_change(
+    src: &mut dyn sources::Source,
+    meta: &Meta,
+    st: &crate::meta::TableState,
+    schema: &TableSchema,
+) -> Result<Unlogged> {
+    let name = &st.table;
+    let key_now = key_text(schema);
+    let now = src.fingerprint(schema)?;
+    let Some(key_then) = &st.key_cols else {
+        meta.set_table_shape(name, &key_now, now.as_deref())?;
+        return Ok(Unlogged::None);
+    };
+    if *key_then != key_now {
+        return Ok(Unlogged::Failed(format!(
+            "its key changed from {key_then} to {key_now} since its full extract (another replica \
+             identity index, or another configured key): run `ingest full-extract {name}`"
+        )));
+    }
+    let (then, now) = match (&st.fingerprint, now) {
+        (None, None) => return Ok(Unlogged::None),
+        (Some(then), Some(now)) => (then, now),
+        _ => {
+            return Ok(Unlogged::Failed(format!(
+                "it is not partitioned as at its full extract: run `ingest full-extract {name}`"
+            )))
+        }
+    };
+    Ok(match src.fingerprint_change(then, &now) {
+        sources::FingerprintChange::Same => Unlogged::None,
+        sources::FingerprintChange::Changed(why) => {
+            Unlogged::Failed(format!("{why}: run `ingest full-extract {name}`"))
+        }
+        sources::FingerprintChange::Rewritten(why) => Unlogged::Rewritten(now, why),
+    })
 }
 
 /// `ingest check`: connections and prerequisites, one line each.

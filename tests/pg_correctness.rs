@@ -341,3 +341,111 @@ fn keys_moved_within_one_statement() {
     c.ok(&["delta"]);
     c.assert_same("public.t", "t", &["id"]);
 }
+
+/// REPLICA IDENTITY USING INDEX on a unique index, without a primary key:
+/// the index's columns are the key. The identity index rebuilt converges;
+/// switched to another index, the key changed: the table fails with the
+/// fix, and its full extract brings it back. NOTHING is refused before the
+/// table is added to the publication.
+#[test]
+fn replica_identity_using_index_and_nothing() {
+    let c = Case::new("replident");
+    c.sql(
+        "CREATE TABLE ui (a int NOT NULL, b int NOT NULL, v text);
+         CREATE UNIQUE INDEX ui_a ON ui (a);
+         CREATE UNIQUE INDEX ui_b ON ui (b);
+         ALTER TABLE ui REPLICA IDENTITY USING INDEX ui_a;
+         INSERT INTO ui SELECT g, 100 + g, 'v' FROM generate_series(1, 10) g;",
+    );
+    c.ok(&["full-extract"]);
+    c.assert_same("public.ui", "ui", &["a"]);
+    c.sql("UPDATE ui SET a = -a WHERE a = 1; UPDATE ui SET v = 'w' WHERE a = 2; DELETE FROM ui WHERE a = 3;");
+    c.ok(&["delta"]);
+    c.assert_same("public.ui", "ui", &["a"]);
+    c.sql("REINDEX INDEX ui_a; UPDATE ui SET v = 'after reindex' WHERE a = 4;");
+    c.ok(&["delta"]);
+    c.assert_same("public.ui", "ui", &["a"]);
+    c.sql("ALTER TABLE ui REPLICA IDENTITY USING INDEX ui_b; UPDATE ui SET a = 50 WHERE a = 5; DELETE FROM ui WHERE a = 6;");
+    expect_exit(&c, &["delta"], 1, &["public.ui", "full-extract public.ui"]);
+    c.ok(&["full-extract", "public.ui"]);
+    c.sql("UPDATE ui SET b = 500 WHERE a = 7;");
+    c.ok(&["delta"]);
+    c.assert_same("public.ui", "ui", &["b"]);
+
+    c.sql(
+        "CREATE TABLE nothing_t (id int PRIMARY KEY, v text); ALTER TABLE nothing_t REPLICA IDENTITY NOTHING;
+         INSERT INTO nothing_t VALUES (1, 'a');",
+    );
+    expect_exit(
+        &c,
+        &["full-extract", "public.nothing_t"],
+        2,
+        &["REPLICA IDENTITY NOTHING"],
+    );
+    let published = c
+        .pg()
+        .query(
+            "SELECT 1 FROM pg_publication_tables WHERE tablename = 'nothing_t'",
+            &[],
+        )
+        .unwrap();
+    assert!(
+        published.is_empty(),
+        "the table was added to the publication"
+    );
+    c.sql("UPDATE nothing_t SET v = 'the application still updates it';");
+}
+
+/// A TRUNCATE, DETACH or ATTACH of a single partition is not published
+/// under publish_via_partition_root: the table fails with the fix instead
+/// of keeping the destination wrong. A TRUNCATE of the whole table is
+/// published and needs nothing.
+#[test]
+fn partition_changes_that_are_not_published_fail_the_table() {
+    let c = Case::new("partitions");
+    c.sql(
+        "CREATE TABLE parted (id int, region text, v text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+         CREATE TABLE parted_eu PARTITION OF parted FOR VALUES IN ('eu');
+         CREATE TABLE parted_us PARTITION OF parted FOR VALUES IN ('us');
+         CREATE TABLE other (id int PRIMARY KEY, v text);
+         INSERT INTO parted SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END, 'p' FROM generate_series(1, 20) g;
+         INSERT INTO other VALUES (1, 'o');",
+    );
+    c.ok(&["full-extract"]);
+    let same = |c: &Case| {
+        c.assert_same("public.parted", "parted", &["id", "region"]);
+        c.assert_same("public.other", "other", &["id"]);
+    };
+    // The whole table truncated: published, nothing to do.
+    c.sql("TRUNCATE parted; INSERT INTO parted VALUES (1, 'eu', 'again'), (2, 'us', 'again'), (3, 'us', 'x');");
+    c.ok(&["delta"]);
+    same(&c);
+    // One partition truncated.
+    c.sql("TRUNCATE parted_us; UPDATE other SET v = 'o2';");
+    expect_exit(
+        &c,
+        &["delta"],
+        1,
+        &["parted_us truncated", "full-extract public.parted"],
+    );
+    c.assert_same("public.other", "other", &["id"]);
+    c.ok(&["full-extract", "public.parted"]);
+    same(&c);
+    // One partition detached, another attached with rows.
+    c.sql(
+        "INSERT INTO parted VALUES (4, 'us', 'u');
+         ALTER TABLE parted DETACH PARTITION parted_us;
+         CREATE TABLE parted_asia (LIKE parted); INSERT INTO parted_asia VALUES (9, 'asia', 'a');
+         ALTER TABLE parted ATTACH PARTITION parted_asia FOR VALUES IN ('asia');",
+    );
+    expect_exit(
+        &c,
+        &["delta"],
+        1,
+        &["parted_us detached", "parted_asia attached"],
+    );
+    c.ok(&["full-extract", "public.parted"]);
+    c.sql("UPDATE parted SET v = 'after' WHERE id = 9;");
+    c.ok(&["delta"]);
+    same(&c);
+}

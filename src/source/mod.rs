@@ -30,6 +30,17 @@ pub struct DeltaOutcome {
     pub transactions: u64,
 }
 
+/// What a table's fingerprint says happened since its full extract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FingerprintChange {
+    Same,
+    /// Files rewritten: harmless when the batch holds a TRUNCATE of the
+    /// whole table (which rewrites them all), else a loss (the reason).
+    Rewritten(String),
+    /// Rows came or went without changes in the log (the reason).
+    Changed(String),
+}
+
 /// One range of a split snapshot, read on its own thread and connection.
 pub trait SnapshotRange: Send {
     /// What the range covers, for the log.
@@ -93,6 +104,20 @@ pub trait Source {
     /// between were consumed by someone else.
     fn check_position(&mut self, _released: Option<&str>) -> Result<()> {
         Ok(())
+    }
+    /// Text that changes when the table changes at the source in a way its
+    /// change log does not carry (PostgreSQL: a partitioned table's leaf
+    /// partitions and their files); `None` where there is no such way.
+    fn fingerprint(&mut self, _s: &TableSchema) -> Result<Option<String>> {
+        Ok(None)
+    }
+    /// What changed between a table's recorded fingerprint and today's.
+    fn fingerprint_change(&self, saved: &str, now: &str) -> FingerprintChange {
+        if saved == now {
+            FingerprintChange::Same
+        } else {
+            FingerprintChange::Changed(format!("was {saved}, now {now}"))
+        }
     }
     /// Why a selected, loaded table's changes would not be read, if so.
     fn unreadable(&mut self, schema: &str, table: &str) -> Result<Option<String>>;

@@ -18,7 +18,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use postgres::{Client, NoTls};
 
 use super::pgoutput::{self, Datum};
-use super::{DeltaOutcome, SnapshotRange, Source, Warnings};
+use super::{DeltaOutcome, FingerprintChange, SnapshotRange, Source, Warnings};
 
 mod decode;
 
@@ -169,6 +169,129 @@ fn numeric_type(nums: &[i32]) -> (String, Conv, bool) {
     }
 }
 
+/// Compares two partition fingerprints (lines `oid name relfilenode`).
+pub fn partition_change(saved: &str, now: &str) -> FingerprintChange {
+    let parse = |t: &str| -> Vec<(String, String, String)> {
+        t.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let mut w = l.splitn(3, ' ');
+                let oid = w.next().unwrap_or("").to_string();
+                let name = w.next().unwrap_or("").to_string();
+                (oid, name, w.next().unwrap_or("").to_string())
+            })
+            .collect()
+    };
+    let (a, b) = (parse(saved), parse(now));
+    let names = |v: &[(String, String, String)], other: &[(String, String, String)]| {
+        v.iter()
+            .filter(|p| !other.iter().any(|o| o.0 == p.0))
+            .map(|p| p.1.clone())
+            .collect::<Vec<_>>()
+    };
+    let (gone, came) = (names(&a, &b), names(&b, &a));
+    if !gone.is_empty() || !came.is_empty() {
+        let mut what = vec![];
+        if !gone.is_empty() {
+            what.push(format!(
+                "partition(s) {} detached or dropped",
+                gone.join(", ")
+            ));
+        }
+        if !came.is_empty() {
+            what.push(format!(
+                "partition(s) {} attached or created",
+                came.join(", ")
+            ));
+        }
+        return FingerprintChange::Changed(format!(
+            "{} since its full extract; neither is published, so the destination may hold rows \
+             the source no longer has, or lack rows it has",
+            what.join(" and ")
+        ));
+    }
+    let rewritten: Vec<String> = a
+        .iter()
+        .filter(|p| b.iter().any(|o| o.0 == p.0 && o.2 != p.2))
+        .map(|p| p.1.clone())
+        .collect();
+    if rewritten.is_empty() {
+        FingerprintChange::Same
+    } else {
+        FingerprintChange::Rewritten(format!(
+            "partition(s) {} truncated or rewritten since the last delta (TRUNCATE, VACUUM FULL, CLUSTER); \
+             a TRUNCATE of a single partition is not published, so the destination may still hold its rows",
+            rewritten.join(", ")
+        ))
+    }
+}
+
+/// What a table's catalog says about its keys.
+pub struct Identity<'a> {
+    pub table: (&'a str, &'a str),
+    pub columns: &'a [&'a str],
+    /// Primary key columns, in key order.
+    pub primary: Vec<usize>,
+    /// Columns of the `REPLICA IDENTITY USING INDEX` index, in index order.
+    pub index: Vec<usize>,
+    /// `relreplident`: `d` default (primary key), `i` index, `f` full, `n` nothing.
+    pub setting: u8,
+}
+
+/// The key ingest merges a table by. Deletes and key changes carry the old
+/// values of the replica identity's columns only, so the key must be those
+/// columns (the primary key under DEFAULT, the index's columns under USING
+/// INDEX), unless the identity is FULL, where any configured key works.
+/// NOTHING is refused: adding such a table to the publication would make
+/// the source application's own UPDATEs and DELETEs fail.
+pub fn resolve_key(t: &Identity<'_>, configured: Option<&[String]>) -> Result<Vec<usize>> {
+    let name = format!("{}.{}", t.table.0, t.table.1);
+    let alter = format!("ALTER TABLE {}.{}", qi(t.table.0), qi(t.table.1));
+    if t.setting == b'n' {
+        return Err(error::config(format!(
+            "table {name} has REPLICA IDENTITY NOTHING: in a publication its UPDATEs and DELETEs would \
+             fail at the source; run {alter} REPLICA IDENTITY DEFAULT (with a primary key) or FULL"
+        )));
+    }
+    let (identity, what) = match t.setting {
+        b'i' => (&t.index, "its replica identity index"),
+        _ => (&t.primary, "its primary key"),
+    };
+    let Some(names) = configured else {
+        if identity.is_empty() {
+            return Err(error::config(format!(
+                "table {name} has no primary key: add `key = [\"col\", ...]` to its [[table]] entry \
+                 (and run {alter} REPLICA IDENTITY FULL)"
+            )));
+        }
+        return Ok(identity.clone());
+    };
+    let mut key = vec![];
+    for n in names {
+        match t.columns.iter().position(|c| c == n) {
+            Some(i) => key.push(i),
+            None => {
+                return Err(error::config(format!(
+                    "table {name}: key column \"{n}\" does not exist (columns: {})",
+                    t.columns.join(", ")
+                )))
+            }
+        }
+    }
+    if t.setting != b'f' && key != *identity {
+        let why = if identity.is_empty() {
+            "has no primary key".to_string()
+        } else {
+            format!("is keyed by other columns than {what}")
+        };
+        return Err(error::config(format!(
+            "table {name} {why}: deletes and updates carry the old key only with \
+             {alter} REPLICA IDENTITY FULL"
+        )));
+    }
+    Ok(key)
+}
+
 /// Types whose values PostgreSQL may store out of line (TOAST) and then send
 /// as "unchanged" in an update.
 fn toastable(typlen: i16) -> bool {
@@ -268,11 +391,14 @@ impl PgSource {
                     t.typlen, a.attnotnull, \
                     COALESCE(a.attnum = ANY(i.indkey), false), \
                     COALESCE(array_position(i.indkey::int2[], a.attnum), 0), c.relreplident::text, \
-                    a.atttypid, a.atttypmod \
+                    a.atttypid, a.atttypmod, \
+                    COALESCE(a.attnum = ANY(ri.indkey), false), \
+                    COALESCE(array_position(ri.indkey::int2[], a.attnum), 0) \
              FROM pg_attribute a \
              JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary \
+             LEFT JOIN pg_index ri ON ri.indrelid = c.oid AND ri.indisreplident \
              WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
                AND a.attgenerated = '' \
              ORDER BY a.attnum",
@@ -287,6 +413,7 @@ impl PgSource {
         }
         let mut columns = vec![];
         let mut pk: Vec<(i32, usize)> = vec![];
+        let mut replident: Vec<(i32, usize)> = vec![];
         let mut identity = String::new();
         let mut type_ids = vec![];
         for (i, r) in rows.iter().enumerate() {
@@ -312,49 +439,24 @@ impl PgSource {
             }
             identity = r.get(8);
             type_ids.push((r.get::<_, u32>(9), r.get::<_, i32>(10)));
+            // int2vector subscripts start at 0: membership is asked apart.
+            if r.get::<_, bool>(11) {
+                replident.push((r.get(12), i));
+            }
         }
         pk.sort();
-        let rule = cfg.rule_for(schema, table);
-        let key: Vec<usize> = match rule.and_then(|r| r.key.as_ref()) {
-            Some(names) => {
-                let mut k = vec![];
-                for n in names {
-                    match columns.iter().position(|c| &c.name == n) {
-                        Some(i) => k.push(i),
-                        None => {
-                            return Err(error::config(format!(
-                                "table {name}: key column \"{n}\" does not exist (columns: {})",
-                                columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-                            )))
-                        }
-                    }
-                }
-                let pk_cols: Vec<usize> = pk.iter().map(|&(_, i)| i).collect();
-                if identity != "f" && pk_cols != k {
-                    let why = if pk.is_empty() {
-                        "has no primary key".to_string()
-                    } else {
-                        "is keyed by other columns than its primary key".to_string()
-                    };
-                    return Err(error::config(format!(
-                        "table {name} {why}: deletes and updates carry the old key only with \
-                         ALTER TABLE {}.{} REPLICA IDENTITY FULL",
-                        qi(schema),
-                        qi(table)
-                    )));
-                }
-                k
-            }
-            None if pk.is_empty() => {
-                return Err(error::config(format!(
-                    "table {name} has no primary key: add `key = [\"col\", ...]` to its [[table]] entry \
-                     (and run ALTER TABLE {}.{} REPLICA IDENTITY FULL)",
-                    qi(schema),
-                    qi(table)
-                )))
-            }
-            None => pk.into_iter().map(|(_, i)| i).collect(),
-        };
+        replident.sort();
+        let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        let key = resolve_key(
+            &Identity {
+                table: (schema, table),
+                columns: &names,
+                primary: pk.iter().map(|&(_, i)| i).collect(),
+                index: replident.iter().map(|&(_, i)| i).collect(),
+                setting: identity.bytes().next().unwrap_or(b'd'),
+            },
+            cfg.rule_for(schema, table).and_then(|r| r.key.as_deref()),
+        )?;
         crate::schema::key_not_null(&name, &columns, &key)?;
         let (dest_db, dest_table) = cfg.dest_name(&self.cfg.database, schema, table);
         self.types
@@ -844,6 +946,40 @@ impl Source for PgSource {
         )))
     }
 
+    /// A partitioned table's leaf partitions, each as `oid name relfilenode`:
+    /// a partition attached, detached or dropped changes the list, and a
+    /// TRUNCATE of one partition (never published under
+    /// `publish_via_partition_root`) gives it a new file.
+    fn fingerprint(&mut self, s: &TableSchema) -> Result<Option<String>> {
+        let (kind, _, _) = self.relation(s)?;
+        if kind != "p" {
+            return Ok(None);
+        }
+        let rows = self.q(
+            "SELECT c.oid::bigint, c.oid::regclass::text, c.relfilenode::bigint \
+             FROM pg_partition_tree(format('%I.%I', $1::text, $2::text)::regclass) pt \
+             JOIN pg_class c ON c.oid = pt.relid WHERE pt.isleaf ORDER BY 1",
+            &[&s.schema, &s.name],
+        )?;
+        Ok(Some(
+            rows.iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {}",
+                        r.get::<_, i64>(0),
+                        r.get::<_, String>(1),
+                        r.get::<_, i64>(2)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ))
+    }
+
+    fn fingerprint_change(&self, saved: &str, now: &str) -> FingerprintChange {
+        partition_change(saved, now)
+    }
+
     fn unreadable(&mut self, schema: &str, table: &str) -> Result<Option<String>> {
         if self.published(schema, table)? {
             return Ok(None);
@@ -926,6 +1062,69 @@ mod tests {
             .contains("field 1"));
         parse_copy_text(b"", &mut buf, &mut out).unwrap();
         assert_eq!(out, vec![decode::CopyField::Line(0..0)]);
+    }
+
+    #[test]
+    fn partition_changes() {
+        let saved = "16400 public.p_eu 16400\n16405 public.p_us 16405";
+        assert_eq!(partition_change(saved, saved), FingerprintChange::Same);
+        let truncated = "16400 public.p_eu 16410\n16405 public.p_us 16405";
+        assert!(
+            matches!(partition_change(saved, truncated), FingerprintChange::Rewritten(w) if w.contains("public.p_eu"))
+        );
+        let detached = "16405 public.p_us 16405";
+        assert!(
+            matches!(partition_change(saved, detached), FingerprintChange::Changed(w) if w.contains("p_eu detached"))
+        );
+        let attached = format!("{saved}\n16420 public.p_asia 16420");
+        assert!(
+            matches!(partition_change(saved, &attached), FingerprintChange::Changed(w) if w.contains("p_asia attached"))
+        );
+    }
+
+    #[test]
+    fn keys_follow_the_replica_identity() {
+        let cols = ["id", "code", "v"];
+        let t = |setting, primary: Vec<usize>, index: Vec<usize>| Identity {
+            table: ("public", "t"),
+            columns: &cols,
+            primary,
+            index,
+            setting,
+        };
+        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            resolve_key(&t(b'd', vec![0], vec![]), None).unwrap(),
+            vec![0]
+        );
+        // USING INDEX: the index's columns, with or without a primary key.
+        assert_eq!(
+            resolve_key(&t(b'i', vec![], vec![1]), None).unwrap(),
+            vec![1]
+        );
+        assert_eq!(
+            resolve_key(&t(b'i', vec![0], vec![1]), None).unwrap(),
+            vec![1]
+        );
+        assert_eq!(
+            resolve_key(&t(b'i', vec![], vec![1]), Some(&own(&["code"]))).unwrap(),
+            vec![1]
+        );
+        let e = resolve_key(&t(b'i', vec![0], vec![1]), Some(&own(&["id"]))).unwrap_err();
+        assert!(e.to_string().contains("replica identity index"), "{e}");
+        // FULL takes any configured key; DEFAULT only the primary key.
+        assert_eq!(
+            resolve_key(&t(b'f', vec![], vec![]), Some(&own(&["v", "id"]))).unwrap(),
+            vec![2, 0]
+        );
+        assert!(resolve_key(&t(b'd', vec![0], vec![]), Some(&own(&["v"]))).is_err());
+        assert!(resolve_key(&t(b'd', vec![], vec![]), None)
+            .unwrap_err()
+            .to_string()
+            .contains("no primary key"));
+        let e = resolve_key(&t(b'n', vec![0], vec![]), None).unwrap_err();
+        assert!(e.to_string().contains("REPLICA IDENTITY NOTHING"), "{e}");
+        assert!(resolve_key(&t(b'f', vec![0], vec![]), Some(&own(&["nope"]))).is_err());
     }
 
     #[test]
