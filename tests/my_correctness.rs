@@ -3,6 +3,7 @@
 
 mod common;
 use common::MyCase;
+use mysql::prelude::Queryable;
 
 /// Source columns named like the helper tables' bookkeeping columns
 /// replicate on every merge path.
@@ -75,4 +76,40 @@ fn keys_shifted_within_one_statement() {
     c.sql("UPDATE t SET id = id - 1 ORDER BY id; UPDATE t SET id = id + 5000 WHERE id < 10;");
     c.ok(&["delta"]);
     c.assert_same("t", "id");
+}
+
+/// The binlog rotates while a delta reads it, into a file created after
+/// the delta listed the files: MariaDB names it in a fake Rotate event, and
+/// the saved name lost 4 characters (`binlog.000011` → `binlog.00`), so
+/// the next delta called the file purged.
+#[test]
+fn a_rotation_during_a_delta_keeps_the_file_name() {
+    let c = MyCase::new("rotate_mid");
+    c.sql("CREATE TABLE t (id INT PRIMARY KEY, pad VARCHAR(200)); CREATE TABLE u (id INT PRIMARY KEY);");
+    c.ok(&["full-extract"]);
+    // Enough binlog after the first row that the server is still sending
+    // when the delta pauses there.
+    c.sql("INSERT INTO t SELECT seq, REPEAT('x', 200) FROM seq_1_to_60000;");
+    let mut newest = String::new();
+    let (ok, stderr) = common::paused(&c, &["delta"], "delta-row", || {
+        c.sql("FLUSH BINARY LOGS");
+        c.sql("INSERT INTO u VALUES (1);");
+        let r: mysql::Row = common::my_connect(&c.env)
+            .query_first("SHOW MASTER STATUS")
+            .unwrap()
+            .unwrap();
+        newest = r.get(0).unwrap();
+    });
+    assert!(ok, "{stderr}");
+    // The position saved is in the new file, named in full.
+    let status = c.ok(&["status"]);
+    let position = status.lines().next().unwrap_or("");
+    assert!(
+        position.contains(&format!("{newest}:")),
+        "{newest} not in: {position}"
+    );
+    c.sql("INSERT INTO u VALUES (2); UPDATE t SET pad = 'y' WHERE id = 7;");
+    c.ok(&["delta"]);
+    c.assert_same("t", "id");
+    c.assert_same("u", "id");
 }

@@ -517,7 +517,6 @@ impl MySource {
             dec,
             tables,
             cur_file: file,
-            known_files: files,
             committed: None,
             transactions: 0,
         };
@@ -583,24 +582,39 @@ impl MySource {
     }
 }
 
-/// The file a fake rotate names: one the server listed that its name starts
-/// with (the longest), else, for a file created since, the name without
-/// the 4 trailing checksum bytes if it keeps the base name of `current`.
-fn fake_rotate_file(raw: &[u8], current: &str, known: &[String]) -> Option<String> {
-    let name = String::from_utf8_lossy(raw);
-    if let Some(f) = known
-        .iter()
-        .filter(|f| name.starts_with(f.as_str()))
-        .max_by_key(|f| f.len())
-    {
-        return Some(f.clone());
+/// The file a fake Rotate event names. The server sends one at the start
+/// of every file it reads; the first arrives before the FORMAT_DESCRIPTION
+/// event that tells the reader whether events end in a CRC32, so its name
+/// may still carry the event's 4 checksum bytes (which may look like
+/// digits). They are cut only when they are that checksum: the CRC32 of the
+/// header and the body before them. Later fake rotates come without them,
+/// and a name is never cut otherwise (it lost 4 characters, `binlog.000011`
+/// becoming `binlog.00`, for files created after the delta started).
+fn fake_rotate_file(header: &[u8; 19], body: &[u8]) -> String {
+    // Body: 8 bytes of position, then the name.
+    let name = body.get(8..).unwrap_or_default();
+    if name.len() > 4 {
+        let (text, tail) = body.split_at(body.len() - 4);
+        let mut crc = flate2::Crc::new();
+        crc.update(header);
+        crc.update(text);
+        if crc.sum().to_le_bytes() == tail {
+            return String::from_utf8_lossy(&name[..name.len() - 4]).into_owned();
+        }
     }
-    let base = current.rsplit_once('.').map(|(b, _)| b)?;
-    let cut = raw.len().checked_sub(4)?;
-    let stripped = std::str::from_utf8(&raw[..cut]).ok()?;
-    let (b, n) = stripped.rsplit_once('.')?;
-    (b == base && !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
-        .then(|| stripped.to_string())
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// An event header's 19 bytes, as they were on the wire.
+fn header_bytes(h: &mysql::binlog::events::BinlogEventHeader) -> [u8; 19] {
+    let mut b = [0u8; 19];
+    b[0..4].copy_from_slice(&h.timestamp().to_le_bytes());
+    b[4] = h.event_type_raw();
+    b[5..9].copy_from_slice(&h.server_id().to_le_bytes());
+    b[9..13].copy_from_slice(&h.event_size().to_le_bytes());
+    b[13..17].copy_from_slice(&h.log_pos().to_le_bytes());
+    b[17..19].copy_from_slice(&h.flags_raw().to_le_bytes());
+    b
 }
 
 /// Follows the binlog event by event: positions, transactions, statements.
@@ -608,8 +622,6 @@ struct BinlogRead<'t> {
     dec: RowDecoder<'t>,
     tables: &'t HashMap<(String, String), TableSchema>,
     cur_file: String,
-    /// Binlog files the server listed before reading.
-    known_files: Vec<String>,
     /// The position after the last transaction read in full.
     committed: Option<String>,
     transactions: u64,
@@ -653,11 +665,7 @@ impl<'t> BinlogRead<'t> {
                     // A "fake" rotate: the file the server reads from now. It
                     // names the file we asked for, or, after a server restart
                     // (no real rotate at the end of the old file), the next one.
-                    // The name can carry the 4 checksum bytes, which may look
-                    // like digits: match it against the files the server lists.
-                    if let Some(f) = fake_rotate_file(name.as_bytes(), &self.cur_file, &self.known_files) {
-                        self.cur_file = f;
-                    }
+                    self.cur_file = fake_rotate_file(&header_bytes(&h), ev.data());
                 }
             }
             Some(EventData::RowsEvent(re)) => {
@@ -1113,6 +1121,38 @@ impl Source for MySource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fake_rotate_names_lose_only_their_checksum() {
+        let event = |name: &[u8], with_crc: bool| {
+            let mut body = 4u64.to_le_bytes().to_vec();
+            body.extend_from_slice(name);
+            let size = 19 + body.len() as u32 + if with_crc { 4 } else { 0 };
+            let mut h = [0u8; 19];
+            h[4] = 4; // ROTATE_EVENT
+            h[5..9].copy_from_slice(&1u32.to_le_bytes());
+            h[9..13].copy_from_slice(&size.to_le_bytes());
+            h[17..19].copy_from_slice(&0x20u16.to_le_bytes());
+            if with_crc {
+                let mut crc = flate2::Crc::new();
+                crc.update(&h);
+                crc.update(&body);
+                body.extend_from_slice(&crc.sum().to_le_bytes());
+            }
+            (h, body)
+        };
+        // The first fake rotate, before the FORMAT_DESCRIPTION event: the
+        // checksum is still on the name.
+        let (h, b) = event(b"binlog.000011", true);
+        assert_eq!(fake_rotate_file(&h, &b), "binlog.000011");
+        // Later ones (files created since the delta started): whole names.
+        let (h, b) = event(b"binlog.000012", false);
+        assert_eq!(fake_rotate_file(&h, &b), "binlog.000012");
+        let (h, b) = event(b"mysql-bin.1000000", false);
+        assert_eq!(fake_rotate_file(&h, &b), "mysql-bin.1000000");
+        let (h, b) = event(b"b.1", true);
+        assert_eq!(fake_rotate_file(&h, &b), "b.1");
+    }
 
     #[test]
     fn positions() {

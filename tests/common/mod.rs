@@ -80,6 +80,7 @@ impl Bin {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
         c.arg("--config").arg(&self.config).args(args);
         c.env_remove("INGEST_TEST_STALL");
+        c.env_remove("INGEST_TEST_PAUSE");
         c
     }
 
@@ -388,6 +389,45 @@ load_threads = 2
             .unwrap();
         n.is_some()
     }
+}
+
+/// Runs `args` paused at `point`: once ingest stands there, `meanwhile`
+/// runs, then ingest goes on; returns its output (stderr whole).
+pub fn paused(bin: &Bin, args: &[&str], point: &str, meanwhile: impl FnOnce()) -> (bool, String) {
+    let resume =
+        std::env::temp_dir().join(format!("ingest-resume-{}-{}", std::process::id(), point));
+    let _ = std::fs::remove_file(&resume);
+    let mut cmd = bin.command(args);
+    cmd.env("INGEST_TEST_PAUSE", point)
+        .env("INGEST_TEST_RESUME", &resume)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = cmd.spawn().expect("spawning ingest");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut seen = String::new();
+        let mut told = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if !told && line.contains("paused at") {
+                let _ = tx.send(());
+                told = true;
+            }
+        }
+        seen
+    });
+    let reached = rx.recv_timeout(Duration::from_secs(120)).is_ok();
+    if reached {
+        meanwhile();
+    }
+    std::fs::write(&resume, "go").unwrap();
+    let status = child.wait().unwrap();
+    let seen = reader.join().unwrap();
+    let _ = std::fs::remove_file(&resume);
+    assert!(reached, "ingest did not reach {point}:\n{seen}");
+    (status.success(), seen)
 }
 
 /// Starts `cmd` with `INGEST_TEST_STALL=point` and returns once it stands
