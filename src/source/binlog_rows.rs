@@ -14,7 +14,7 @@
 
 use std::io;
 
-use mysql_common::binlog::events::TableMapEvent;
+use mysql_common::binlog::events::{OptionalMetadataField, TableMapEvent};
 use mysql_common::binlog::value::BinlogValue;
 use mysql_common::constants::ColumnType;
 use mysql_common::io::ParseBuf;
@@ -39,6 +39,8 @@ pub enum Raw<'d> {
 pub struct RowLayout {
     cols: Vec<(ColumnType, Vec<u8>)>,
     json_cols: usize,
+    /// Column names, where the server logs them (`binlog_row_metadata = FULL`).
+    names: Option<Vec<String>>,
 }
 
 fn invalid(what: impl Into<String>) -> io::Error {
@@ -101,10 +103,50 @@ impl RowLayout {
             let meta = tme.get_column_metadata(i).unwrap_or(&[]).to_vec();
             cols.push((ty, meta));
         }
+        let mut names = None;
+        for field in tme.iter_optional_meta() {
+            if let Ok(OptionalMetadataField::ColumnName(n)) = field {
+                names = n
+                    .iter_names()
+                    .map(|x| x.map(|x| x.name().into_owned()))
+                    .collect::<io::Result<Vec<String>>>()
+                    .ok();
+            }
+        }
         Ok(RowLayout {
             cols,
             json_cols: tme.json_column_count(),
+            names,
         })
+    }
+
+    /// Why rows of this layout are not rows of the table the catalog
+    /// describes (an event written before an ALTER TABLE), if so: another
+    /// column count, a column of another type or size, or (where the
+    /// server logs names) another name.
+    pub fn differs_from(&self, cols: &[MyCol]) -> Option<String> {
+        if self.cols.len() != cols.len() {
+            return Some(format!(
+                "{} columns in the binlog, {} in the table",
+                self.cols.len(),
+                cols.len()
+            ));
+        }
+        for (i, ((ty, meta), c)) in self.cols.iter().zip(cols).enumerate() {
+            if let Some(why) = c.map_differs(*ty as u8, meta) {
+                return Some(why);
+            }
+            if let Some(name) = self.names.as_ref().and_then(|n| n.get(i)) {
+                if !name.eq_ignore_ascii_case(&c.name) {
+                    return Some(format!(
+                        "column {} is {name} in the binlog, {} in the table",
+                        i + 1,
+                        c.name
+                    ));
+                }
+            }
+        }
+        None
     }
 
     /// A layout from column types and metadata, as a table map holds them.
@@ -113,7 +155,11 @@ impl RowLayout {
             .iter()
             .filter(|(t, _)| *t == ColumnType::MYSQL_TYPE_JSON)
             .count();
-        RowLayout { cols, json_cols }
+        RowLayout {
+            cols,
+            json_cols,
+            names: None,
+        }
     }
 
     pub fn len(&self) -> usize {

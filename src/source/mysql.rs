@@ -512,6 +512,7 @@ impl MySource {
             ts: crate::clock::format_micros(0),
             scratch: vec![],
             layouts: Layouts::default(),
+            verdicts: HashMap::new(),
         };
         let mut rd = BinlogRead {
             dec,
@@ -765,7 +766,12 @@ struct RowDecoder<'t> {
     /// Converted values of the current row (reused).
     scratch: Vec<u8>,
     layouts: Layouts,
+    /// Per layout: why its rows are not of the described table, if so.
+    verdicts: HashMap<usize, LayoutVerdict>,
 }
+
+/// A layout (held, so its address stays its own) and how it compares.
+type LayoutVerdict = (Rc<RowLayout>, Option<String>);
 
 /// Row layouts by table id, each read once from its table map. The server
 /// repeats a table's map before every transaction's rows: the layout is
@@ -855,18 +861,27 @@ impl RowDecoder<'_> {
             return Ok(());
         }
         let s = &self.tables[key];
-        if tme.columns_count() as usize != s.columns.len() {
-            // Older than the snapshot, in another shape: the snapshot has it;
-            // otherwise the table is marked changed.
-            let what = format!("{} columns in the binlog", tme.columns_count());
-            self.structure_changed(key, at, &what);
-            return Ok(());
-        }
         let at_text = || format!("{}.{} at {}", key.0, key.1, pos_text(&at.0, at.1));
         let layout = self
             .layouts
             .get(tme)
             .with_context(|| format!("reading the table map of {}", at_text()))?;
+        // A layout is compared with the catalog once (per table map seen).
+        let id = Rc::as_ptr(&layout) as usize;
+        let differs = match self.verdicts.get(&id) {
+            Some((l, v)) if Rc::ptr_eq(l, &layout) => v.clone(),
+            _ => {
+                let v = layout.differs_from(&self.cols[key]);
+                self.verdicts.insert(id, (layout.clone(), v.clone()));
+                v
+            }
+        };
+        if let Some(what) = differs {
+            // Older than the snapshot, in another shape: the snapshot has
+            // it; otherwise the table is marked changed.
+            self.structure_changed(key, at, &what);
+            return Ok(());
+        }
         let n = s.columns.len();
         let partial = [re.columns_before_image(), re.columns_after_image()]
             .into_iter()
