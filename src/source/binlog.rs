@@ -94,6 +94,11 @@ impl MyCol {
         }
         match self.data_type.as_str() {
             "json" => "JSON".into(),
+            // MariaDB's own types, as their text (SingleStore and MySQL
+            // have no such types).
+            "uuid" => "CHAR(36)".into(),
+            "inet4" => "VARCHAR(15)".into(),
+            "inet6" => "VARCHAR(45)".into(),
             // MariaDB reports its JSON columns as longtext with a check.
             _ => self.column_type.replace(" zerofill", ""),
         }
@@ -240,6 +245,9 @@ impl MyCol {
             "mediumblob" | "mediumtext" => with(&[T_BLOB], vec![3]),
             "longblob" | "longtext" => with(&[T_BLOB], vec![4]),
             "json" => with(&[T_JSON, T_BLOB], vec![4]),
+            // MariaDB's fixed-size binary types.
+            "uuid" | "inet6" => with(&[T_STRING], vec![T_STRING, 16]),
+            "inet4" => with(&[T_STRING], vec![T_STRING, 4]),
             _ if self.is_geometry() => with(&[T_GEOMETRY], vec![4]),
             _ => None,
         }
@@ -562,6 +570,21 @@ pub fn bytes_text<'v>(
             Ok(Some(Cow::Owned(hex(&full))))
         }
         "bit" => Ok(Some(Cow::Owned(hex(b)))),
+        // Row events hold MariaDB's UUID, INET4 and INET6 as their bytes
+        // (trailing zero bytes dropped, like BINARY's); snapshots as text.
+        "uuid" | "inet4" | "inet6" if origin == Origin::Binlog => {
+            let n = if c.data_type == "inet4" { 4 } else { 16 };
+            if b.len() > n {
+                return Err(Unrepresentable::Malformed);
+            }
+            let mut full = [0u8; 16];
+            full[..b.len()].copy_from_slice(b);
+            own(match c.data_type.as_str() {
+                "uuid" => uuid_text(&full),
+                "inet4" => format!("{}.{}.{}.{}", full[0], full[1], full[2], full[3]),
+                _ => inet6_text(&full),
+            })
+        }
         "year" => match b {
             b"0" | b"1900" | b"0000" => Ok(Some(Cow::Borrowed(b"0000"))),
             _ => Ok(Some(Cow::Borrowed(b))),
@@ -582,6 +605,68 @@ pub fn bytes_text<'v>(
         }
         _ => Ok(Some(convert_text(c, b, origin))),
     }
+}
+
+/// `6ccd780c-baba-1026-9564-5b8c656024db`: MariaDB's UUID text.
+fn uuid_text(b: &[u8; 16]) -> String {
+    let h = String::from_utf8(hex(b)).unwrap_or_default();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// MariaDB's INET6 text (the BIND `inet_ntop` rules, except that a single
+/// zero group is compressed too, as MariaDB 10.11 does): the longest run of
+/// zero groups becomes `::` (the first of equal runs), groups in lower-case
+/// hex without leading zeros, and IPv4 compatible (`::1.2.3.4`) and mapped
+/// (`::ffff:1.2.3.4`) addresses end in dotted decimal.
+fn inet6_text(b: &[u8; 16]) -> String {
+    let words: Vec<u16> = b
+        .chunks(2)
+        .map(|w| u16::from_be_bytes([w[0], w[1]]))
+        .collect();
+    let (mut best, mut cur): ((usize, usize), Option<(usize, usize)>) = ((0, 0), None);
+    for (i, &w) in words.iter().enumerate() {
+        if w == 0 {
+            let c = cur.map_or((i, 1), |(s, n)| (s, n + 1));
+            cur = Some(c);
+            if c.1 > best.1 {
+                best = c;
+            }
+        } else {
+            cur = None;
+        }
+    }
+    if best.1 == 0 {
+        best = (usize::MAX, 0);
+    }
+    let mut out = String::new();
+    let mut i = 0;
+    while i < 8 {
+        if i == best.0 {
+            out.push(':');
+            if i + best.1 == 8 {
+                out.push(':');
+            }
+            i += best.1;
+            continue;
+        }
+        if i > 0 {
+            out.push(':');
+        }
+        if i == 6 && best.0 == 0 && (best.1 == 6 || (best.1 == 5 && words[5] == 0xffff)) {
+            out.push_str(&format!("{}.{}.{}.{}", b[12], b[13], b[14], b[15]));
+            break;
+        }
+        out.push_str(&format!("{:x}", words[i]));
+        i += 1;
+    }
+    out
 }
 
 fn convert_text<'v>(c: &MyCol, b: &'v [u8], origin: Origin) -> Cow<'v, [u8]> {
@@ -897,6 +982,48 @@ mod tests {
 
     fn col(dt: &str, ct: &str) -> MyCol {
         MyCol::new("c", dt, ct, None)
+    }
+
+    #[test]
+    fn mariadb_network_types_read_as_their_text() {
+        let hexb = |h: &str| -> Vec<u8> {
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let text = |dt: &str, h: &str| {
+            let b = hexb(h);
+            let v = bytes_text(&col(dt, dt), &b, Origin::Binlog)
+                .unwrap()
+                .unwrap();
+            String::from_utf8(v.into_owned()).unwrap()
+        };
+        assert_eq!(
+            text("uuid", "6ccd780cbaba102695645b8c656024db"),
+            "6ccd780c-baba-1026-9564-5b8c656024db"
+        );
+        // Trailing zero bytes are dropped in row events, as for BINARY.
+        assert_eq!(text("uuid", "01"), "01000000-0000-0000-0000-000000000000");
+        assert_eq!(text("inet4", ""), "0.0.0.0");
+        assert_eq!(text("inet4", "01020304"), "1.2.3.4");
+        for (h, want) in [
+            ("20010db8000000000000ff0000428329", "2001:db8::ff00:42:8329"),
+            ("00000000000000000000ffff01020304", "::ffff:1.2.3.4"),
+            ("00000000000000000000000001020304", "::1.2.3.4"),
+            ("", "::"),
+            ("00000000000000000000000000000001", "::1"),
+            ("00010000000100010001000100010001", "1::1:1:1:1:1:1"),
+            ("00010000000000010000000000000001", "1:0:0:1::1"),
+            ("20010db8000000000000000000000000", "2001:db8::"),
+            (
+                "fe800000000000000202b3fffe1e8329",
+                "fe80::202:b3ff:fe1e:8329",
+            ),
+        ] {
+            assert_eq!(text("inet6", h), want, "{h}");
+        }
+        assert_eq!(col("uuid", "uuid").dest_type(), "CHAR(36)");
     }
 
     #[test]
