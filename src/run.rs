@@ -102,8 +102,25 @@ where
 /// `ingest full-extract`.
 pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summary> {
     let (mut src, mut dest, _, _) = connect_all(cfg)?;
-    let mut names = sources::selected(src.as_mut(), cfg)?;
-    if names.is_empty() {
+    let (mut names, missing) = sources::selected_and_missing(src.as_mut(), cfg)?;
+    // Problems of one table fail that table; the others are extracted.
+    let mut early: Vec<(String, String)> = vec![];
+    for m in missing {
+        match src.missing_reason(&m)? {
+            Some(why) if only.is_empty() || only.iter().any(|p| crate::config::glob_match(p, &m)) => {
+                early.push((m, why))
+            }
+            Some(_) => {}
+            None => {
+                return Err(error::config(format!(
+                    "table {m} not found in source {} database {} (check [[table]] name; `ingest tables` lists them)",
+                    src.kind(),
+                    src.database()
+                )))
+            }
+        }
+    }
+    if names.is_empty() && early.is_empty() {
         return Err(error::config(
             "no source table matches the [[table]] entries (`ingest tables` lists them)",
         ));
@@ -126,7 +143,27 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
     }
     let mut schemas = vec![];
     for (s, t) in &names {
-        schemas.push(src.describe(cfg, s, t)?);
+        match src.describe(cfg, s, t) {
+            Ok(schema) => schemas.push(schema),
+            // The configuration must change: stop before anything is created.
+            Err(e) if error::exit_code(&e) == 2 => return Err(e),
+            Err(e) => early.push((format!("{s}.{t}"), format!("{e:#}"))),
+        }
+    }
+    names.retain(|(s, t)| schemas.iter().any(|x| x.schema == *s && x.name == *t));
+    if schemas.is_empty() {
+        let run_id = meta.start_run("full-extract", None)?;
+        let mut summary = Summary {
+            run_id,
+            ..Default::default()
+        };
+        for (name, msg) in early {
+            log::error!("run {run_id}: {name}: {msg}");
+            meta.set_table_state(&name, "", "failed", Some(run_id), None, None, Some(&msg))?;
+            summary.tables_failed.push((name, msg));
+        }
+        meta.finish_run(run_id, "failed", None, None)?;
+        return summary.into_result();
     }
     let (pos_text, created) = src.prepare_full(&names)?;
     if created || meta.position()?.is_none() {
@@ -207,6 +244,9 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
             .push((table.to_string(), msg));
         Ok(())
     };
+    for (name, msg) in &early {
+        fail(name, "", &anyhow!("{msg}"))?;
+    }
     // A part or the end of a table is done: the last one puts the new table
     // in place and records the table as ready.
     let settle = |d: &mut Dest, table: &str| {
@@ -842,13 +882,34 @@ fn delta_inner(
             .push((name.to_string(), msg));
         Ok(())
     };
+    // Failed earlier: it stays in the exit status of every delta until its
+    // full extract, so that no run looks all well.
+    let still_failed = |name: &str, st: &crate::meta::TableState| {
+        let msg = format!(
+            "is {} since {} ({}): its changes are not applied until `ingest full-extract {name}`",
+            st.status,
+            st.updated_at,
+            st.error.as_deref().unwrap_or("no reason recorded")
+        );
+        log::error!("run {run_id}: {name} {msg}");
+        summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .tables_failed
+            .push((name.to_string(), msg));
+    };
     for name in missing {
-        if let Some(st) = meta.table_state(&name)?.filter(|st| st.status == "ready") {
-            fail_table(
-                &name,
-                &st.dest,
-                "not found at the source any more".to_string(),
-            )?;
+        match meta.table_state(&name)? {
+            Some(st) if st.status == "ready" => {
+                let why = src
+                    .missing_reason(&name)?
+                    .unwrap_or_else(|| "not found at the source any more".to_string());
+                fail_table(&name, &st.dest, why)?;
+            }
+            Some(st) => still_failed(&name, &st),
+            None => log::warn!(
+                "run {run_id}: {name} is named in the configuration but not found at the source"
+            ),
         }
     }
     let mut tables: HashMap<(String, String), TableSchema> = HashMap::new();
@@ -873,20 +934,7 @@ fn delta_inner(
                 continue;
             }
             Some(st) => {
-                // Failed earlier: it stays in the exit status of every delta
-                // until its full extract, so that no run looks all well.
-                let msg = format!(
-                    "is {} since {} ({}): its changes are not applied until `ingest full-extract {name}`",
-                    st.status,
-                    st.updated_at,
-                    st.error.as_deref().unwrap_or("no reason recorded")
-                );
-                log::error!("run {run_id}: {name} {msg}");
-                summary
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .tables_failed
-                    .push((name, msg));
+                still_failed(&name, &st);
                 continue;
             }
             None => {

@@ -197,3 +197,60 @@ fn mariadb_uuid_and_inet_types_read_the_same_on_both_paths() {
     c.assert_same("nt", "id");
     c.assert_same("ku", "v");
 }
+
+/// A table with a problem of its own (a character set ingest cannot
+/// convert, no SELECT grant for the user) fails alone: the other tables are
+/// extracted, and the run, and each delta after it, exits 1 naming it.
+#[test]
+fn a_problem_of_one_table_fails_that_table_only() {
+    let c = MyCase::new("one_bad");
+    c.sql(
+        "CREATE TABLE good (id INT PRIMARY KEY, v VARCHAR(20));
+         CREATE TABLE odd (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET cp1251);
+         CREATE TABLE hidden (id INT PRIMARY KEY);
+         INSERT INTO good VALUES (1, 'a'); INSERT INTO odd VALUES (1, 'b'); INSERT INTO hidden VALUES (1);",
+    );
+    let mut my = common::my_connect(&c.env);
+    my.query_drop("DROP USER IF EXISTS 'partial'@'%'").unwrap();
+    my.query_drop("CREATE USER 'partial'@'%' IDENTIFIED BY 'partial'")
+        .unwrap();
+    my.query_drop("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'partial'@'%'")
+        .unwrap();
+    for t in ["good", "odd"] {
+        my.query_drop(format!(
+            "GRANT SELECT ON `{}`.`{t}` TO 'partial'@'%'",
+            c.src
+        ))
+        .unwrap();
+    }
+    c.write_config(&format!(
+        "[[table]]\nname = \"{db}.*\"\n\n[[table]]\nname = \"{db}.hidden\"\n",
+        db = c.src
+    ));
+    let path = c.dir.join("ingest.toml");
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    let (head, tail) = cfg.split_once("[destination]").unwrap();
+    let head = head
+        .replace(
+            &format!("user = \"{}\"", c.env.my_user),
+            "user = \"partial\"",
+        )
+        .replace(
+            &format!("password = \"{}\"", c.env.my_password),
+            "password = \"partial\"",
+        );
+    std::fs::write(&path, format!("{head}[destination]{tail}")).unwrap();
+    let odd = format!("{}.odd", c.src);
+    let hidden = format!("{}.hidden", c.src);
+    let stderr = expect_exit(
+        &c,
+        &["full-extract"],
+        1,
+        &[&odd, "cp1251", &hidden, "GRANT SELECT"],
+    );
+    assert!(stderr.contains("2 table(s) failed"), "{stderr}");
+    c.assert_same("good", "id");
+    c.sql("UPDATE good SET v = 'changed';");
+    expect_exit(&c, &["delta"], 1, &[&odd, &hidden]);
+    c.assert_same("good", "id");
+}

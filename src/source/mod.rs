@@ -105,6 +105,12 @@ pub trait Source {
     fn check_position(&mut self, _released: Option<&str>) -> Result<()> {
         Ok(())
     }
+    /// Why a table named in the configuration is not listed, when it exists
+    /// but this user may not read it (the fix included); `None` when it
+    /// does not exist.
+    fn missing_reason(&mut self, _name: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
     /// Text that changes when the table changes at the source in a way its
     /// change log does not carry (PostgreSQL: a partitioned table's leaf
     /// partitions and their files); `None` where there is no such way.

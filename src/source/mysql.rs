@@ -1098,6 +1098,38 @@ impl Source for MySource {
         Ok(committed.map(str::to_string))
     }
 
+    /// A table this user has no privilege on is hidden from the catalog:
+    /// reading it tells that from a table that does not exist.
+    fn missing_reason(&mut self, name: &str) -> Result<Option<String>> {
+        let Some((db, table)) = name.split_once('.') else {
+            return Ok(None);
+        };
+        match self
+            .conn
+            .query_drop(format!("SELECT 1 FROM {}.{} LIMIT 0", qi(db), qi(table)))
+        {
+            Ok(()) => Ok(Some(format!(
+                "table {name} exists but the catalog does not describe it to user {}: \
+                 run GRANT SELECT ON {}.{} TO '{}'",
+                self.cfg.user,
+                qi(db),
+                qi(table),
+                self.cfg.user
+            ))),
+            // ER_TABLEACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR
+            Err(mysql::Error::MySqlError(e)) if e.code == 1142 || e.code == 1044 => {
+                Ok(Some(format!(
+                    "user {} may not read table {name}: run GRANT SELECT ON {}.{} TO '{}'",
+                    self.cfg.user,
+                    qi(db),
+                    qi(table),
+                    self.cfg.user
+                )))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
     fn unreadable(&mut self, _schema: &str, _table: &str) -> Result<Option<String>> {
         Ok(None)
     }
