@@ -99,6 +99,49 @@ where
     Ok(())
 }
 
+/// Tries of one destination step when its errors are transient (lock
+/// waits, deadlocks, dropped connections), each on a fresh connection.
+const TRANSIENT_TRIES: u32 = 5;
+
+/// Runs `step` on `d`; a transient error is tried again on a new
+/// connection after a pause (1, 2, 4, 8 s), without counting as a failed
+/// load. Merges are idempotent, so a step that did commit before its
+/// connection broke gives the same rows when run again. A connection that
+/// broke is never used again, also when the step finally fails.
+fn with_retries<T>(
+    cfg: &Config,
+    d: &mut Dest,
+    what: &str,
+    mut step: impl FnMut(&mut Dest) -> Result<T>,
+) -> Result<T> {
+    let mut tries = 1;
+    loop {
+        let e = match step(d) {
+            Ok(v) => return Ok(v),
+            Err(e) if crate::dest::is_transient(&e) => e,
+            Err(e) => return Err(e),
+        };
+        if tries >= TRANSIENT_TRIES {
+            if let Ok(fresh) = Dest::connect(&cfg.destination) {
+                *d = fresh;
+            }
+            return Err(e.context(format!("{what}: still failing after {tries} tries")));
+        }
+        let pause = std::time::Duration::from_secs(1 << (tries - 1));
+        log::warn!(
+            "{what}: {e:#}; trying again in {} s on a new connection ({} of {TRANSIENT_TRIES})",
+            pause.as_secs(),
+            tries + 1
+        );
+        std::thread::sleep(pause);
+        tries += 1;
+        match Dest::connect(&cfg.destination) {
+            Ok(fresh) => *d = fresh,
+            Err(ce) => log::warn!("{what}: reconnecting: {ce:#}"),
+        }
+    }
+}
+
 /// `ingest full-extract`.
 pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summary> {
     let (mut src, mut dest, _, _) = connect_all(cfg)?;
@@ -261,7 +304,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
             (pr.schema.clone(), pr.rows, pr.extract_ms, pr.t0)
         };
         let (schema, rows, ems, t0) = finished;
-        let res = d.swap_in(&schema).and_then(|_| {
+        let res = with_retries(cfg, d, table, |d| d.swap_in(&schema)).and_then(|_| {
             log::info!(
                 "run {run_id}: {table} loaded {rows} row(s) into {}",
                 schema.dest_name()
@@ -310,7 +353,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         let loader = scope.spawn(|| {
             load_parallel(cfg, threads, rx, |d, job| match job {
                 Job::Part(entry) => {
-                    let r = d.load_part(&dir, &entry);
+                    let r = with_retries(cfg, d, &entry.source, |d| d.load_part(&dir, &entry));
                     if r.is_ok() {
                         // In the new table now; a crash restarts the table.
                         let _ = std::fs::remove_file(dir.join(&entry.file));
@@ -632,7 +675,9 @@ fn load_batch(
         |d, entry| {
             let t0 = Instant::now();
             let schema = entry.schema();
-            let r = d.ensure_target(&schema).and_then(|_| d.load(&dir, &entry));
+            let r = with_retries(cfg, d, &entry.source, |d| {
+                d.ensure_target(&schema).and_then(|_| d.load(&dir, &entry))
+            });
             let counts = Counts {
                 inserts: entry.inserts as i64,
                 updates: entry.updates as i64,

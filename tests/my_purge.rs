@@ -211,3 +211,42 @@ fn logged_column_names_tell_old_rows_apart() {
     drop(g);
     c.assert_same("t", "id");
 }
+
+/// A lock held at the destination longer than its lock wait timeout: the
+/// merge is tried again on a fresh connection after a pause, without
+/// counting as a failed load, and lands once the lock is gone.
+#[test]
+fn lock_waits_at_the_destination_are_tried_again() {
+    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let c = Case::new("lock_wait");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'a' FROM generate_series(1, 10) g;");
+    c.ok(&["full-extract"]);
+    c.sql("UPDATE t SET v = 'b'; INSERT INTO t VALUES (11, 'new');");
+    let g = Restore(common::my_connect(&c.env));
+    let mut g = g;
+    g.0.query_drop("SET GLOBAL innodb_lock_wait_timeout = 1")
+        .unwrap();
+    // Another session holds every row of the target for 4 s.
+    let mut holder = common::my_connect(&c.env);
+    holder.query_drop("START TRANSACTION").unwrap();
+    holder
+        .query_drop(format!("SELECT * FROM `{}`.t FOR UPDATE", c.db))
+        .unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        holder.query_drop("COMMIT").unwrap();
+    });
+    let out = c.ingest(&["delta"]);
+    release.join().unwrap();
+    drop(g);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("trying again") && stderr.contains("1205"),
+        "{stderr}"
+    );
+    c.assert_same("public.t", "t", &["id"]);
+    // No failed load was counted.
+    let st = c.ok(&["status"]);
+    assert!(!st.contains("failed"), "{st}");
+}

@@ -449,3 +449,40 @@ fn partition_changes_that_are_not_published_fail_the_table() {
     c.ok(&["delta"]);
     same(&c);
 }
+
+/// The destination connection killed in the middle of a load: the load is
+/// tried again on a fresh connection, not counted as a failed load.
+#[test]
+fn a_dropped_destination_connection_is_replaced() {
+    use mysql::prelude::Queryable;
+    let c = Case::new("conn_killed");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'a' FROM generate_series(1, 10) g;");
+    // This instance's destination connections are the ones on its database.
+    c.my()
+        .query_drop(format!("CREATE DATABASE IF NOT EXISTS `{}`", c.db))
+        .unwrap();
+    edit_config(
+        &c,
+        "database = \"mysql\"",
+        &format!("database = \"{}\"", c.db),
+    );
+    c.ok(&["full-extract"]);
+    c.sql("UPDATE t SET v = 'b' WHERE id < 5; DELETE FROM t WHERE id = 9;");
+    let db = c.db.clone();
+    let (ok, stderr) = common::paused(&c, &["delta"], "staged", || {
+        let mut my = c.my();
+        let ids: Vec<u64> = my
+            .exec(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
+                (&db,),
+            )
+            .unwrap();
+        assert!(!ids.is_empty(), "no destination connection to kill");
+        for id in ids {
+            let _ = my.query_drop(format!("KILL {id}"));
+        }
+    });
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("trying again"), "{stderr}");
+    c.assert_same("public.t", "t", &["id"]);
+}

@@ -403,13 +403,37 @@ fn run_load(
 ) -> Result<(u64, u16, String)> {
     match q.query_iter(load) {
         Ok(r) => Ok((r.affected_rows(), r.warnings(), r.info_str().into_owned())),
-        Err(e) => bail!(
-            "LOAD DATA of {} into {}: {}",
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "LOAD DATA of {} into {}",
             t.file,
-            s.dest_name(),
-            mysql_message(&e)
-        ),
+            s.dest_name()
+        ))),
     }
+}
+
+/// Whether an error of the destination is worth trying again on a fresh
+/// connection: a lock wait timeout, a deadlock, or a connection that broke
+/// (lost, killed, the server shutting down). Anything else, such as a value
+/// the server refuses, would fail the same way again.
+pub fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| match c.downcast_ref::<mysql::Error>() {
+        Some(mysql::Error::MySqlError(m)) => matches!(
+            m.code,
+            // lock wait timeout, deadlock, server shutdown, connection killed
+            // (MariaDB), query interrupted by KILL, server gone, lost
+            1205 | 1213 | 1053 | 1927 | 1317 | 2006 | 2013
+        ),
+        Some(mysql::Error::IoError(_)) => true,
+        Some(mysql::Error::DriverError(d)) => matches!(
+            d,
+            mysql::DriverError::PacketOutOfSync
+                | mysql::DriverError::UnexpectedPacket
+                | mysql::DriverError::Timeout
+                | mysql::DriverError::ConnectTimeout
+                | mysql::DriverError::CouldNotConnect(_)
+        ),
+        _ => false,
+    })
 }
 
 /// The server's first five warnings, as "code: message; ...".
