@@ -38,9 +38,9 @@ impl Position {
         if file.is_empty() {
             return None;
         }
+        // `gtid=` with nothing after it: GTIDs followed, none yet.
         let gtid = words
             .find_map(|w| w.strip_prefix("gtid="))
-            .filter(|g| !g.is_empty())
             .map(str::to_string);
         Some(Position::Binlog {
             file: file.to_string(),

@@ -250,3 +250,39 @@ fn lock_waits_at_the_destination_are_tried_again() {
     let st = c.ok(&["status"]);
     assert!(!st.contains("failed"), "{st}");
 }
+
+/// RESET MASTER starts the binlog again at binlog.000001: the saved
+/// `file:pos` then points into other transactions (or past the end). The
+/// GTIDs saved with it tell: the delta refuses with the fix instead of
+/// reading from a wrong place, and a full extract recovers.
+#[test]
+fn a_reset_binlog_is_noticed_by_its_gtids() {
+    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let c = MyCase::new("reset");
+    let mut my = common::my_connect(&c.env);
+    my.query_drop("RESET MASTER").unwrap();
+    c.sql("CREATE TABLE t (id INT PRIMARY KEY, pad VARCHAR(200)); INSERT INTO t VALUES (1, 'a');");
+    c.ok(&["full-extract"]);
+    c.sql("INSERT INTO t SELECT seq, REPEAT('x', 100) FROM seq_2_to_50;");
+    c.ok(&["delta"]);
+    let saved = c.ok(&["status"]);
+    assert!(
+        saved.lines().next().unwrap().contains("gtid=0-1-"),
+        "{saved}"
+    );
+    my.query_drop("RESET MASTER").unwrap();
+    // The new binlog.000001 grows past the saved offset.
+    c.sql("INSERT INTO t SELECT seq, REPEAT('y', 100) FROM seq_100_to_300;");
+    c.sql("UPDATE t SET pad = 'z' WHERE id = 1;");
+    let out = c.ingest(&["delta"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("RESET MASTER") && stderr.contains("full-extract"),
+        "{stderr}"
+    );
+    c.ok(&["full-extract"]);
+    c.sql("UPDATE t SET pad = 'after' WHERE id = 2;");
+    c.ok(&["delta"]);
+    c.assert_same("t", "id");
+}

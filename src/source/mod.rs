@@ -5,6 +5,7 @@
 
 pub mod binlog;
 pub mod binlog_rows;
+pub mod gtid;
 pub mod mysql;
 pub mod pgoutput;
 pub mod postgres;

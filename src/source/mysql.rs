@@ -24,10 +24,12 @@ use mysql_common::binlog::BinlogFile;
 
 use super::binlog::{classify_query, value_into, MyCol, Origin, QueryKind};
 use super::binlog_rows::{row_texts, Raw, RowLayout};
+use super::gtid::{self, GtidSet};
 use super::{DeltaOutcome, SnapshotRange, Source, Warnings};
 use crate::config::{BinlogTransport, Config, MysqlSource};
 use crate::dest::mysql_message;
 use crate::error;
+use crate::position::Position;
 use crate::schema::{Column, Conv, TableSchema};
 use crate::spool::{BatchWriter, Op, TableWriter};
 
@@ -132,6 +134,17 @@ impl SnapshotRange for MyRange {
         } = *self;
         select_rows(&mut conn, &cols, &schema, &filter, w, ts, warnings)
     }
+}
+
+/// File and offset of a `SHOW MASTER STATUS` row.
+fn status_file_pos(row: &mysql::Row) -> Result<(String, u64)> {
+    let file: String = row
+        .get(0)
+        .ok_or_else(|| anyhow!("SHOW MASTER STATUS: no file"))?;
+    let pos: u64 = row
+        .get(1)
+        .ok_or_else(|| anyhow!("SHOW MASTER STATUS: no position"))?;
+    Ok((file, pos))
 }
 
 /// `file:pos`.
@@ -271,23 +284,47 @@ impl MySource {
 
     /// The binlog's current end.
     fn master_status(&mut self) -> Result<(String, u64)> {
+        let row = self.master_status_row()?;
+        status_file_pos(&row)
+    }
+
+    fn master_status_row(&mut self) -> Result<mysql::Row> {
         let row: Option<mysql::Row> = match self.conn.query_first("SHOW MASTER STATUS") {
             Ok(r) => r,
             // MySQL 8.4 renamed it.
             Err(_) => self.conn.query_first("SHOW BINARY LOG STATUS")?,
         };
-        let row = row.ok_or_else(|| {
+        row.ok_or_else(|| {
             error::config(
                 "the source reports no binary log (SHOW MASTER STATUS is empty): turn log_bin on",
             )
-        })?;
-        let file: String = row
-            .get(0)
-            .ok_or_else(|| anyhow!("SHOW MASTER STATUS: no file"))?;
-        let pos: u64 = row
-            .get(1)
-            .ok_or_else(|| anyhow!("SHOW MASTER STATUS: no position"))?;
-        Ok((file, pos))
+        })
+    }
+
+    /// The GTID position (MariaDB) or set (MySQL with `gtid_mode = ON`) at
+    /// `file:pos`, read consistently with it; `None` where GTIDs are off.
+    /// MariaDB computes it for any offset (`BINLOG_GTID_POS`); MySQL only for
+    /// the binlog's end (`SHOW MASTER STATUS`' Executed_Gtid_Set), which
+    /// `end` says `file:pos` is.
+    fn gtid_at(
+        &mut self,
+        file: &str,
+        pos: u64,
+        end: Option<&mysql::Row>,
+    ) -> Result<Option<String>> {
+        if self.mariadb {
+            let g: Option<Option<String>> = self
+                .conn
+                .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file, pos))?;
+            return Ok(g.flatten());
+        }
+        let on: Option<String> = self.conn.query_first("SELECT @@gtid_mode").unwrap_or(None);
+        if on.as_deref() != Some("ON") {
+            return Ok(None);
+        }
+        Ok(end
+            .and_then(|r| r.get::<Option<String>, usize>(4).flatten())
+            .map(|g| g.replace(['\n', ' '], "")))
     }
 
     fn describe_table(&mut self, cfg: &Config, db: &str, table: &str) -> Result<TableSchema> {
@@ -502,6 +539,25 @@ impl MySource {
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), parse_pos(v)?)))
             .collect();
+        // The GTIDs at the start, followed event by event: saved with the
+        // position, so that the next delta can check the binlog is the same.
+        // MariaDB can tell them for a position saved without them.
+        let saved = Position::parse(from).and_then(|p| match p {
+            Position::Binlog { gtid, .. } => gtid,
+            Position::Lsn(_) => None,
+        });
+        let start_gtids = match saved {
+            Some(g) => Some(g),
+            None if self.mariadb => self.gtid_at(&file, pos, None)?,
+            None => None,
+        };
+        let gtids = start_gtids.and_then(|g| GtidSet::parse(&g, self.mariadb));
+        if pos > u64::from(u32::MAX) && self.cfg.transport == BinlogTransport::Stream {
+            return Err(error::config(format!(
+                "the saved position {from} is past 4 GiB into its file, which the replication \
+                 protocol's dump request cannot name: set binlog_transport = \"mysqlbinlog\" for this delta"
+            )));
+        }
         let dec = RowDecoder {
             tables,
             cols: &self.cols,
@@ -518,8 +574,11 @@ impl MySource {
             dec,
             tables,
             cur_file: file,
+            offset: pos,
             committed: None,
             transactions: 0,
+            gtids,
+            pending_gtid: None,
         };
         match self.cfg.transport {
             BinlogTransport::Stream => {
@@ -618,17 +677,50 @@ fn header_bytes(h: &mysql::binlog::events::BinlogEventHeader) -> [u8; 19] {
     b
 }
 
+/// A transaction's GTID, applied to the set when it commits.
+enum PendingGtid {
+    MariaDb { domain: u32, server: u32, seq: u64 },
+    Mysql { sid: [u8; 16], gno: u64 },
+}
+
 /// Follows the binlog event by event: positions, transactions, statements.
 struct BinlogRead<'t> {
     dec: RowDecoder<'t>,
     tables: &'t HashMap<(String, String), TableSchema>,
     cur_file: String,
+    /// The last offset known in `cur_file` (binlog offsets are 64-bit; an
+    /// event header holds 32 bits of them).
+    offset: u64,
     /// The position after the last transaction read in full.
     committed: Option<String>,
     transactions: u64,
+    /// The GTIDs committed up to `committed`, where they are followed.
+    gtids: Option<GtidSet>,
+    /// The GTID of the transaction being read.
+    pending_gtid: Option<PendingGtid>,
 }
 
 impl<'t> BinlogRead<'t> {
+    /// A transaction ended at `next`: the position (and GTIDs) to save.
+    fn commit(&mut self, next: u64) {
+        self.transactions += 1;
+        if let (Some(set), Some(p)) = (self.gtids.as_mut(), self.pending_gtid.take()) {
+            match p {
+                PendingGtid::MariaDb {
+                    domain,
+                    server,
+                    seq,
+                } => set.add_mariadb(domain, server, seq),
+                PendingGtid::Mysql { sid, gno } => set.add_mysql(&sid, gno),
+            }
+        }
+        let mut text = pos_text(&self.cur_file, next);
+        if let Some(set) = &self.gtids {
+            text.push_str(&format!(" gtid={set}"));
+        }
+        self.committed = Some(text);
+    }
+
     /// Handles one event; `skip_before`: events that start before this
     /// offset (of the first file read) were merged already. `tme` finds the
     /// table map of a rows event.
@@ -644,7 +736,12 @@ impl<'t> BinlogRead<'t> {
         if h.event_type_raw() == TABLE_MAP {
             self.dec.layouts.table_map(ev.data());
         }
-        let next = u64::from(h.log_pos());
+        // Artificial events (a fake rotate) have no position of their own.
+        let next = match h.log_pos() {
+            0 => self.offset,
+            low => gtid::widen(self.offset, low),
+        };
+        self.offset = next;
         if next.saturating_sub(u64::from(h.event_size())) < skip_before {
             return Ok(());
         }
@@ -660,6 +757,7 @@ impl<'t> BinlogRead<'t> {
         match data {
             Some(EventData::RotateEvent(r)) => {
                 let name = r.name();
+                self.offset = r.position();
                 if h.log_pos() != 0 || h.timestamp() != 0 {
                     self.cur_file = name.to_string();
                 } else {
@@ -685,9 +783,12 @@ impl<'t> BinlogRead<'t> {
                     dec.rows(&key, &re, tme, &here, batch, warnings)?;
                 }
             }
-            Some(EventData::XidEvent(_)) => {
-                self.transactions += 1;
-                self.committed = Some(pos_text(&self.cur_file, next));
+            Some(EventData::XidEvent(_)) => self.commit(next),
+            Some(EventData::GtidEvent(g)) => {
+                self.pending_gtid = Some(PendingGtid::Mysql {
+                    sid: g.sid(),
+                    gno: g.gno(),
+                });
             }
             Some(EventData::QueryEvent(q)) => {
                 let sql = q.query();
@@ -732,11 +833,17 @@ impl<'t> BinlogRead<'t> {
                     QueryKind::Commit | QueryKind::Other => {}
                 }
                 // COMMIT, or a statement that commits by itself.
-                self.transactions += 1;
-                self.committed = Some(pos_text(&self.cur_file, next));
+                self.commit(next);
             }
             None if h.event_type_raw() == MARIADB_GTID => {
                 dec.ts = crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000);
+                self.pending_gtid = gtid::mariadb_gtid_event(ev.data()).map(|(seq, domain)| {
+                    PendingGtid::MariaDb {
+                        domain,
+                        server: h.server_id(),
+                        seq,
+                    }
+                });
             }
             None if (MARIADB_COMPRESSED_FIRST..=MARIADB_COMPRESSED_LAST).contains(&h.event_type_raw()) => {
                 bail!(
@@ -1002,25 +1109,57 @@ impl Source for MySource {
     /// The binlog keeps everything: the position is just its end now, with
     /// the GTID set where GTIDs are on.
     fn prepare_full(&mut self, _tables: &[(String, String)]) -> Result<(String, bool)> {
-        let (f, p) = self.master_status()?;
-        let gtid: Option<String> = if self.mariadb {
-            self.conn.query_first("SELECT @@gtid_binlog_pos")?
-        } else {
-            let on: Option<String> = self.conn.query_first("SELECT @@gtid_mode").unwrap_or(None);
-            if on.as_deref() == Some("ON") {
-                self.conn.query_first("SELECT @@gtid_executed")?
-            } else {
-                None
-            }
-        };
+        let row = self.master_status_row()?;
+        let (f, p) = status_file_pos(&row)?;
+        let gtid = self.gtid_at(&f, p, Some(&row))?;
         let mut pos = pos_text(&f, p);
-        if let Some(g) = gtid
-            .map(|g| g.replace(['\n', ' '], ""))
-            .filter(|g| !g.is_empty())
-        {
+        if let Some(g) = gtid {
             pos.push_str(&format!(" gtid={g}"));
         }
         Ok((pos, false))
+    }
+
+    /// A saved position carries the GTIDs there: the binlog at that offset
+    /// must still be the one this instance read. After RESET MASTER, or on
+    /// another server after a failover, file names and offsets start again
+    /// and the same `file:pos` is somewhere else entirely.
+    fn check_position(&mut self, released: Option<&str>) -> Result<()> {
+        let Some(Position::Binlog {
+            file,
+            pos,
+            gtid: Some(saved),
+        }) = released.and_then(Position::parse)
+        else {
+            return Ok(());
+        };
+        let refuse = |there: &str| {
+            error::config(format!(
+                "the binlog at {file}:{pos} is not where this instance stopped (GTIDs there: \"{there}\", \
+                 saved: \"{saved}\"): the source's binary log was reset (RESET MASTER) or this is another \
+                 server (a failover); changes may be lost to ingest: run `ingest full-extract` of every table"
+            ))
+        };
+        if self.mariadb {
+            if !self.binlog_files()?.contains(&file) {
+                return Ok(()); // purged: reading says so, with the fix
+            }
+            // NULL: no event starts at that offset, or the file is shorter.
+            let there = self
+                .gtid_at(&file, pos, None)?
+                .unwrap_or_else(|| "no event starts there".to_string());
+            let same = GtidSet::parse(&there, true)
+                .is_some_and(|t| Some(t) == GtidSet::parse(&saved, true));
+            return if same { Ok(()) } else { Err(refuse(&there)) };
+        }
+        let subset: Option<i64> = self
+            .conn
+            .exec_first("SELECT GTID_SUBSET(?, @@gtid_executed)", (&saved,))
+            .unwrap_or(None);
+        if subset == Some(0) {
+            let now: Option<String> = self.conn.query_first("SELECT @@gtid_executed")?;
+            return Err(refuse(&now.unwrap_or_default()));
+        }
+        Ok(())
     }
 
     fn snapshot(
