@@ -90,6 +90,30 @@ impl Source {
             Source::Mysql(m) => m.extract,
         }
     }
+
+    /// Changes one delta batch reads at most (then it is merged and the
+    /// next one read).
+    pub fn max_batch_changes(&self) -> u64 {
+        match self {
+            Source::Postgres(p) => p.max_batch_changes,
+            Source::Mysql(m) => m.max_batch_changes,
+        }
+    }
+}
+
+/// Measured by scripts/bench.sh: 1,000,000 changes a batch keep a delta's
+/// memory near that of the 1M-change bench (README, Performance).
+const DEFAULT_MAX_BATCH_CHANGES: u64 = 1_000_000;
+
+fn max_batch_changes(v: Option<i64>) -> Result<u64, ConfigError> {
+    match v {
+        None => Ok(DEFAULT_MAX_BATCH_CHANGES),
+        Some(n) if (1000..=1_000_000_000).contains(&n) => Ok(n as u64),
+        Some(n) => Err(err(
+            "source.max_batch_changes",
+            format!("{n} is not between 1000 and 1000000000"),
+        )),
+    }
 }
 
 fn extract_opts(threads: Option<i64>, split_mb: Option<i64>) -> Result<Extract, ConfigError> {
@@ -124,6 +148,8 @@ const DEFAULT_EXTRACT_THREADS: usize = 1;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MysqlSource {
+    /// Changes one delta batch reads at most.
+    pub max_batch_changes: u64,
     pub host: String,
     pub port: u16,
     pub user: String,
@@ -138,6 +164,8 @@ pub struct MysqlSource {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PostgresSource {
+    /// Changes one delta batch reads at most.
+    pub max_batch_changes: u64,
     pub host: String,
     pub port: u16,
     pub database: String,
@@ -199,6 +227,7 @@ struct RawInstance {
 struct RawPostgres {
     #[allow(dead_code)]
     r#type: String,
+    max_batch_changes: Option<i64>,
     host: Option<String>,
     port: Option<u16>,
     database: Option<String>,
@@ -215,6 +244,7 @@ struct RawPostgres {
 struct RawMysql {
     #[allow(dead_code)]
     r#type: String,
+    max_batch_changes: Option<i64>,
     host: Option<String>,
     port: Option<u16>,
     user: Option<String>,
@@ -389,6 +419,7 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
         "postgres" => {
             let r: RawPostgres = source_section(text, path)?;
             Source::Postgres(PostgresSource {
+                max_batch_changes: max_batch_changes(r.max_batch_changes)?,
                 host: r.host.unwrap_or_else(|| "127.0.0.1".into()),
                 port: r.port.unwrap_or(5432),
                 database: required(r.database, "source.database")?,
@@ -429,6 +460,7 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                 }
             };
             Source::Mysql(MysqlSource {
+                max_batch_changes: max_batch_changes(r.max_batch_changes)?,
                 host: r.host.unwrap_or_else(|| "127.0.0.1".into()),
                 port: r.port.unwrap_or(3306),
                 user: required(r.user, "source.user")?,
@@ -733,6 +765,10 @@ key = ["id"]
         let e =
             p(&MIN.replace("[destination]", "extract_split_mb = -1\n[destination]")).unwrap_err();
         assert_eq!(e.key, "source.extract_split_mb");
+        let e =
+            p(&MIN.replace("[destination]", "max_batch_changes = 10\n[destination]")).unwrap_err();
+        assert_eq!(e.key, "source.max_batch_changes");
+        assert_eq!(p(MIN).unwrap().source.max_batch_changes(), 1_000_000);
         let c = p(&MIN.replace(
             "[destination]",
             "extract_threads = 4\nextract_split_mb = 10\n[destination]",

@@ -17,6 +17,7 @@ use crate::config::{Config, Source};
 use crate::dest::{Dest, Loaded};
 use crate::error::{self, Fatal};
 use crate::meta::{Batch, Counts, Meta};
+use crate::position::Position;
 use crate::schema::TableSchema;
 use crate::source::postgres::PgSource;
 use crate::source::{self as sources, Warnings};
@@ -1013,10 +1014,77 @@ fn delta_inner(
         }
         tables.insert((s, t), schema);
     }
+    // The change log is read in batches of at most max_batch_changes
+    // changes, each merged and released before the next is read, until the
+    // position the log had when the delta started: memory, the spool and
+    // the source's resources stay bounded after a long outage.
+    let end_at_start = src.current_position()?;
+    let mut suspects = Some(suspects);
+    let mut last = None;
+    loop {
+        let (to_pos, more, released) = read_and_merge(
+            cfg,
+            meta,
+            src,
+            run_id,
+            summary,
+            &mut tables,
+            &mut suspects,
+            &truncated,
+        )?;
+        if !released {
+            return Ok(to_pos);
+        }
+        let behind = match (
+            to_pos.as_deref().and_then(Position::parse),
+            Position::parse(&end_at_start),
+        ) {
+            (Some(at), Some(end)) => at < end,
+            _ => true,
+        };
+        if to_pos.is_some() {
+            last = to_pos;
+        }
+        if !(more && behind) {
+            return Ok(last);
+        }
+        log::info!(
+            "run {run_id}: more changes than max_batch_changes ({}): reading the next batch from {}",
+            cfg.source.max_batch_changes(),
+            last.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+/// Reads one batch of changes (at most max_batch_changes), writes it to the
+/// spool, records it, merges it and releases it. Returns the position read
+/// up to, whether the log holds more, and whether the batch was released.
+#[allow(clippy::too_many_arguments)]
+fn read_and_merge(
+    cfg: &Config,
+    meta: &Meta,
+    src: &mut dyn sources::Source,
+    run_id: i64,
+    summary: &Mutex<Summary>,
+    tables: &mut HashMap<(String, String), TableSchema>,
+    suspects: &mut Option<Vec<(String, String, String)>>,
+    truncated: &[String],
+) -> Result<(Option<String>, bool, bool)> {
+    let spool_dir = &cfg.instance.spool_dir;
+    let fail_table = |name: &str, dest: &str, msg: String| -> Result<()> {
+        log::error!("run {run_id}: {name}: {msg}");
+        meta.set_table_state(name, dest, "failed", None, None, None, Some(&msg))?;
+        summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .tables_failed
+            .push((name.to_string(), msg));
+        Ok(())
+    };
     let from = src
         .start_position(meta.position()?.as_deref())?
         .ok_or_else(|| anyhow!("the source lost its change position: run `ingest full-extract`"))?;
-    let batch_id = spool::batch_id(run_id);
+    let batch_id = spool::new_batch_id(spool_dir, run_id);
     let manifest = Manifest {
         batch: batch_id.clone(),
         kind: "delta".into(),
@@ -1038,12 +1106,14 @@ fn delta_inner(
             since.insert((s.clone(), t.clone()), p);
         }
     }
-    let mut outcome = src.changes(&from, &tables, &since, &mut bw, &mut warnings)?;
+    let max = cfg.source.max_batch_changes();
+    let mut outcome = src.changes(&from, tables, &since, &mut bw, &mut warnings, max)?;
+    let more = outcome.more;
     // A rewritten partition is explained by a TRUNCATE of the whole table
     // (published, and it rewrites every partition); else it may have been
     // a TRUNCATE of that partition alone, which is not published.
     let mut accepted = vec![];
-    for (name, now, why) in suspects {
+    for (name, now, why) in suspects.take().unwrap_or_default() {
         let whole = truncated.contains(&name)
             || outcome
                 .tables
@@ -1117,7 +1187,8 @@ fn delta_inner(
         for (name, now) in &accepted {
             meta.set_fingerprint(name, Some(now))?;
         }
-        return Ok(to_pos);
+        forget_failed(tables, summary);
+        return Ok((to_pos, more, true));
     }
     crate::fault::point("spooled");
     let m = bw.finish()?;
@@ -1143,14 +1214,22 @@ fn delta_inner(
         )?;
     }
     crate::fault::point("recorded");
-    if load_batch(cfg, meta, run_id, &batch, &m, summary)? {
-        crate::fault::point("merged");
-        release(cfg, meta, src, &batch)?;
-        for (name, now) in &accepted {
-            meta.set_fingerprint(name, Some(now))?;
-        }
+    if !load_batch(cfg, meta, run_id, &batch, &m, summary)? {
+        return Ok((to_pos, more, false));
     }
-    Ok(to_pos)
+    crate::fault::point("merged");
+    release(cfg, meta, src, &batch)?;
+    for (name, now) in &accepted {
+        meta.set_fingerprint(name, Some(now))?;
+    }
+    forget_failed(tables, summary);
+    Ok((to_pos, more, true))
+}
+
+/// Tables that failed in this run are not read in its next batches.
+fn forget_failed(tables: &mut HashMap<(String, String), TableSchema>, summary: &Mutex<Summary>) {
+    let s = summary.lock().unwrap_or_else(|p| p.into_inner());
+    tables.retain(|_, t| !s.tables_failed.iter().any(|(n, _)| *n == t.source_name()));
 }
 
 /// The key columns of a table as state.db records them (JSON array).

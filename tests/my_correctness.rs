@@ -254,3 +254,35 @@ fn a_problem_of_one_table_fails_that_table_only() {
     expect_exit(&c, &["delta"], 1, &[&odd, &hidden]);
     c.assert_same("good", "id");
 }
+
+/// A delta reads at most max_batch_changes changes a batch (stopping at a
+/// transaction's end): a backlog is merged and released batch by batch.
+#[test]
+fn a_backlog_is_read_in_bounded_batches() {
+    let c = MyCase::new("batches");
+    let path = c.dir.join("ingest.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "type = \"mysql\"",
+            "type = \"mysql\"\nmax_batch_changes = 1000",
+        ),
+    )
+    .unwrap();
+    c.sql("CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t SELECT seq, 0 FROM seq_1_to_2500;");
+    c.ok(&["full-extract"]);
+    for i in 0..5 {
+        c.sql(&format!("UPDATE t SET v = v + 1 WHERE id % 5 = {i};"));
+    }
+    c.sql("UPDATE t SET id = id + 10000 ORDER BY id DESC;");
+    let out = c.command(&["-v", "delta"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // 2 x 500, 2 x 500, then 500 + the 5,000 lines of the key shift.
+    assert!(
+        stderr.matches("reading the next batch").count() >= 2,
+        "{stderr}"
+    );
+    c.assert_same("t", "id");
+}

@@ -486,3 +486,40 @@ fn a_dropped_destination_connection_is_replaced() {
     assert!(stderr.contains("trying again"), "{stderr}");
     c.assert_same("public.t", "t", &["id"]);
 }
+
+/// A delta reads at most max_batch_changes changes a batch: a backlog is
+/// merged and released batch by batch in one run, each batch committed.
+/// Key changes whose new rows lack unchanged TOAST values (DEFAULT
+/// identity) are completed from the source in groups while the slot is
+/// read, not all held until its end.
+#[test]
+fn a_backlog_is_read_in_bounded_batches() {
+    let c = Case::new("batches");
+    c.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, v int, doc text);
+         ALTER TABLE t ALTER COLUMN doc SET STORAGE EXTERNAL;
+         INSERT INTO t SELECT g, 0, repeat(md5(g::text), 100) FROM generate_series(1, 2500) g;",
+    );
+    edit_config(&c, "slot = ", "max_batch_changes = 1000\nslot = ");
+    c.ok(&["full-extract"]);
+    // 2,500 key changes with unchanged TOAST (one transaction), then many
+    // small transactions.
+    c.sql("UPDATE t SET id = id + 10000;");
+    for i in 0..30 {
+        c.sql(&format!("UPDATE t SET v = {i} WHERE id % 30 = {i};"));
+    }
+    let out = c.command(&["-v", "delta"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("reading the next batch"), "{stderr}");
+    c.assert_same("public.t", "t", &["id"]);
+    let batches: i64 = rusqlite::Connection::open(c.dir.join("state").join("state.db"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM batches WHERE status = 'released' AND run_id = (SELECT max(id) FROM runs)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(batches >= 3, "{batches} batch(es)");
+}

@@ -29,6 +29,8 @@ pub struct DeltaOutcome {
     /// Tables whose structure no longer matches: they need a full extract.
     pub changed: Vec<(String, String)>,
     pub transactions: u64,
+    /// The read stopped at the batch's limit of changes: the log holds more.
+    pub more: bool,
 }
 
 /// What a table's fingerprint says happened since its full extract.
@@ -131,7 +133,8 @@ pub trait Source {
     /// The end of the change log now: read before a table's snapshot, so
     /// that older changes in another shape can be told apart.
     fn current_position(&mut self) -> Result<String>;
-    /// Reads the changes from `from` to the current end into the batch.
+    /// Reads the changes from `from` to the current end into the batch,
+    /// stopping at the first transaction end after `max_changes` changes.
     /// `since`: per table, the position read before its snapshot.
     fn changes(
         &mut self,
@@ -140,6 +143,7 @@ pub trait Source {
         since: &HashMap<(String, String), String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
+        max_changes: u64,
     ) -> Result<DeltaOutcome>;
     /// Everything up to `to` is merged: the source may forget it.
     fn release(&mut self, to: &str) -> Result<()>;

@@ -525,6 +525,7 @@ impl MySource {
         since: &HashMap<(String, String), String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
+        max_changes: u64,
     ) -> Result<DeltaOutcome> {
         let (file, pos) = parse_pos(from).ok_or_else(|| anyhow!("bad binlog position '{from}'"))?;
         let files = self.binlog_files()?;
@@ -579,6 +580,8 @@ impl MySource {
             transactions: 0,
             gtids,
             pending_gtid: None,
+            max_changes,
+            full: false,
         };
         match self.cfg.transport {
             BinlogTransport::Stream => {
@@ -592,6 +595,9 @@ impl MySource {
                         )
                     })?;
                     rd.event(&ev, 0, |id| stream.get_tme(id), batch, warnings)?;
+                    if rd.full {
+                        break;
+                    }
                 }
             }
             BinlogTransport::Mysqlbinlog => {
@@ -617,6 +623,12 @@ impl MySource {
                             batch,
                             warnings,
                         )?;
+                        if rd.full {
+                            break;
+                        }
+                    }
+                    if rd.full {
+                        break;
                     }
                 }
                 let _ = std::fs::remove_dir_all(&dir);
@@ -626,6 +638,7 @@ impl MySource {
             dec,
             committed,
             transactions,
+            full,
             ..
         } = rd;
         let mut out = vec![];
@@ -638,6 +651,7 @@ impl MySource {
             to_pos: committed,
             changed: dec.changed,
             transactions,
+            more: full,
         })
     }
 }
@@ -698,6 +712,10 @@ struct BinlogRead<'t> {
     gtids: Option<GtidSet>,
     /// The GTID of the transaction being read.
     pending_gtid: Option<PendingGtid>,
+    /// Changes a batch holds at most: the read stops at the first
+    /// transaction end after that many (`full`).
+    max_changes: u64,
+    full: bool,
 }
 
 impl<'t> BinlogRead<'t> {
@@ -719,6 +737,9 @@ impl<'t> BinlogRead<'t> {
             text.push_str(&format!(" gtid={set}"));
         }
         self.committed = Some(text);
+        if self.dec.seq >= self.max_changes {
+            self.full = true;
+        }
     }
 
     /// Handles one event; `skip_before`: events that start before this
@@ -1285,8 +1306,9 @@ impl Source for MySource {
         since: &HashMap<(String, String), String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
+        max_changes: u64,
     ) -> Result<DeltaOutcome> {
-        self.read_binlog(from, tables, since, batch, warnings)
+        self.read_binlog(from, tables, since, batch, warnings, max_changes)
     }
 
     /// Nothing to release: the position lives in state.db.

@@ -163,6 +163,18 @@ pub fn batch_id(run_id: i64) -> String {
     format!("{}-{}-r{run_id}", &compact[..8], &compact[8..])
 }
 
+/// A batch id no folder in the spool has yet (one run may write several
+/// batches, each read in its own moment).
+pub fn new_batch_id(spool_dir: &Path, run_id: i64) -> String {
+    loop {
+        let id = batch_id(run_id);
+        if !spool_dir.join(&id).exists() {
+            return id;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| {

@@ -420,6 +420,7 @@ impl<'t> Decoder<'t> {
             to_pos: self.last_lsn.map(lsn_text),
             changed: self.changed,
             transactions: self.transactions,
+            more: false,
         })
     }
 }

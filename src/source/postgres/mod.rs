@@ -292,6 +292,22 @@ pub fn resolve_key(t: &Identity<'_>, configured: Option<&[String]>) -> Result<Ve
     Ok(key)
 }
 
+/// Rows waiting for unchanged values that are completed at once, and keys
+/// a lookup query asks for at once.
+const DEFERRED_AT_ONCE: usize = 2_000;
+const LOOKUP_KEYS: usize = 500;
+
+/// A row's key values as text.
+type KeyTexts = Vec<Vec<u8>>;
+
+/// A deferred row's key values as text, to find its row in a lookup.
+fn key_texts(s: &TableSchema, row: &[Option<Vec<u8>>]) -> KeyTexts {
+    s.key
+        .iter()
+        .map(|&k| row[k].clone().unwrap_or_default())
+        .collect()
+}
+
 /// Types whose values PostgreSQL may store out of line (TOAST) and then send
 /// as "unchanged" in an update.
 fn toastable(typlen: i16) -> bool {
@@ -710,8 +726,9 @@ impl PgSource {
         parse_lsn(&s).ok_or_else(|| anyhow!("bad LSN {s}"))
     }
 
-    /// Reads the changes from the slot up to `upto` into the batch; returns
-    /// the LSN to advance to once the batch is merged (`None`: nothing read).
+    /// Reads the changes from the slot up to `upto` into the batch, stopping
+    /// at the first transaction end after `max` messages; returns the LSN to
+    /// advance to once the batch is merged (`None`: nothing read).
     fn peek_changes(
         &mut self,
         upto: u64,
@@ -719,18 +736,26 @@ impl PgSource {
         since: &HashMap<(String, String), String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
+        max: u64,
     ) -> Result<DeltaOutcome> {
         let slot = self.cfg.slot.clone();
         let publication = self.cfg.publication.clone();
-        let sql = "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes($1, $2::text::pg_lsn, NULL, \
-                   'proto_version', '1', 'publication_names', $3)";
+        let sql = "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes($1, $2::text::pg_lsn, \
+                   $4::int, 'proto_version', '1', 'publication_names', $3)";
         let upto_text = lsn_text(upto);
-        let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&slot, &upto_text, &publication];
+        let limit = i32::try_from(max).unwrap_or(i32::MAX);
+        let params: [&(dyn postgres::types::ToSql + Sync); 4] =
+            [&slot, &upto_text, &publication, &limit];
         let since = since
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), parse_lsn(v)?)))
             .collect();
         let mut dec = Decoder::new(tables, self.types.clone(), since);
+        // Rows waiting for values the log did not carry are completed in
+        // groups on a connection of their own while the slot is read, so
+        // that they never pile up in memory.
+        let mut lookup: Option<PgSource> = None;
+        let mut messages = 0u64;
         {
             let mut rows = self
                 .client
@@ -741,79 +766,154 @@ impl PgSource {
                 .next()
                 .map_err(|e| anyhow!("reading slot {slot}: {}", error::pg_message(&e)))?
             {
+                messages += 1;
                 let lsn: &str = row.get(0);
                 let data: &[u8] = row.get(1);
                 let msg =
                     pgoutput::parse(data).map_err(|e| anyhow!("slot {slot} at {lsn}: {e}"))?;
                 dec.apply(msg, lsn, batch, warnings)?;
+                if dec.deferred.len() >= DEFERRED_AT_ONCE {
+                    if lookup.is_none() {
+                        lookup = Some(PgSource::connect(&self.cfg)?);
+                    }
+                    if let Some(l) = lookup.as_mut() {
+                        let waiting = std::mem::take(&mut dec.deferred);
+                        l.fill_unchanged(waiting, &mut dec, batch, warnings)?;
+                    }
+                }
             }
         }
-        for d in std::mem::take(&mut dec.deferred) {
-            self.fill_unchanged(d, &mut dec, batch, warnings)?;
-        }
-        dec.finish()
+        let waiting = std::mem::take(&mut dec.deferred);
+        self.fill_unchanged(waiting, &mut dec, batch, warnings)?;
+        let mut out = dec.finish()?;
+        out.more = messages >= max;
+        Ok(out)
     }
 
-    /// A key change whose new row has unchanged (TOAST) values that the log
-    /// does not carry: the values are read from the source by the new key.
-    /// Anything newer than this change is in later changes of the slot, so
-    /// the destination converges.
+    /// Key changes whose new rows have unchanged (TOAST) values that the log
+    /// does not carry: the values are read from the source by the new keys,
+    /// [`LOOKUP_KEYS`] keys a query. Anything newer than a change is in later
+    /// changes of the slot, so the destination converges.
     fn fill_unchanged(
         &mut self,
-        mut d: Deferred,
+        waiting: Vec<Deferred>,
         dec: &mut Decoder<'_>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
     ) -> Result<()> {
-        let s = &dec.tables[&d.table];
-        let wanted: Vec<usize> = (0..s.columns.len()).filter(|&i| d.unchanged[i]).collect();
-        let sel = wanted
+        // The stream may be in the middle of a transaction: its time stays.
+        let ts = std::mem::take(&mut dec.ts);
+        let r = self.fill_waiting(waiting, dec, batch, warnings);
+        dec.ts = ts;
+        r
+    }
+
+    fn fill_waiting(
+        &mut self,
+        waiting: Vec<Deferred>,
+        dec: &mut Decoder<'_>,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<()> {
+        let mut by_table: HashMap<(String, String), Vec<Deferred>> = HashMap::new();
+        for d in waiting {
+            by_table.entry(d.table.clone()).or_default().push(d);
+        }
+        for (table, rows) in by_table {
+            let s = &dec.tables[&table];
+            for chunk in rows.chunks(LOOKUP_KEYS) {
+                let found = self.lookup_rows(s, chunk)?;
+                for d in chunk {
+                    let key = key_texts(s, &d.row);
+                    let values = found.get(&key);
+                    let tuple: Vec<Datum<'_>> = d
+                        .row
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            if d.unchanged[i] {
+                                values
+                                    .and_then(|vals| vals[i].as_deref())
+                                    .map_or(Datum::Null, Datum::Text)
+                            } else {
+                                v.as_deref().map_or(Datum::Null, Datum::Text)
+                            }
+                        })
+                        .collect();
+                    dec.ts = d.ts.clone();
+                    dec.emit(&table, Op::Insert, d.seq, &tuple, batch, warnings)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The source rows of these keys: key texts → each column's text (only
+    /// the columns some row lacks are read; the others stay `None`).
+    fn lookup_rows(
+        &mut self,
+        s: &TableSchema,
+        rows: &[Deferred],
+    ) -> Result<HashMap<KeyTexts, Vec<Option<Vec<u8>>>>> {
+        let wanted: Vec<usize> = (0..s.columns.len())
+            .filter(|&i| rows.iter().any(|d| d.unchanged[i]))
+            .collect();
+        let cols = s
+            .key
             .iter()
+            .chain(&wanted)
             .map(|&i| format!("{}::text", qi(&s.columns[i].name)))
             .collect::<Vec<_>>()
             .join(", ");
-        let cond = s
+        let key_cols = s
             .key
             .iter()
-            .enumerate()
-            .map(|(n, &k)| {
-                format!(
-                    "{} = CAST(${}::text AS {})",
-                    qi(&s.columns[k].name),
-                    n + 1,
-                    s.columns[k].source_type
-                )
-            })
+            .map(|&k| qi(&s.columns[k].name))
             .collect::<Vec<_>>()
-            .join(" AND ");
-        let sql = format!(
-            "SELECT {sel} FROM {}.{} WHERE {cond}",
-            qi(&s.schema),
-            qi(&s.name)
-        );
-        let keys: Vec<String> = s
-            .key
-            .iter()
-            .map(|&k| String::from_utf8_lossy(d.row[k].as_deref().unwrap_or_default()).into_owned())
-            .collect();
-        let params: Vec<&(dyn postgres::types::ToSql + Sync)> = keys
-            .iter()
-            .map(|k| k as &(dyn postgres::types::ToSql + Sync))
-            .collect();
-        let rows = self.q(&sql, &params)?;
-        for (n, &i) in wanted.iter().enumerate() {
-            d.row[i] = rows
-                .first()
-                .and_then(|r| r.get::<_, Option<String>>(n))
-                .map(String::into_bytes);
+            .join(", ");
+        let mut params: Vec<String> = vec![];
+        let mut tuples = vec![];
+        for d in rows {
+            let mut one = vec![];
+            for &k in &s.key {
+                params.push(
+                    String::from_utf8_lossy(d.row[k].as_deref().unwrap_or_default()).into_owned(),
+                );
+                one.push(format!(
+                    "CAST(${}::text AS {})",
+                    params.len(),
+                    s.columns[k].source_type
+                ));
+            }
+            tuples.push(format!("({})", one.join(", ")));
         }
-        let tuple: Vec<Datum<'_>> = d
-            .row
+        let sql = format!(
+            "SELECT {cols} FROM {}.{} WHERE ({key_cols}) IN ({})",
+            qi(&s.schema),
+            qi(&s.name),
+            tuples.join(", ")
+        );
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
             .iter()
-            .map(|v| v.as_deref().map_or(Datum::Null, Datum::Text))
+            .map(|p| p as &(dyn postgres::types::ToSql + Sync))
             .collect();
-        dec.ts = d.ts;
-        dec.emit(&d.table, Op::Insert, d.seq, &tuple, batch, warnings)
+        let mut out = HashMap::new();
+        for r in self.q(&sql, &refs)? {
+            let nk = s.key.len();
+            let key: Vec<Vec<u8>> = (0..nk)
+                .map(|i| {
+                    r.get::<_, Option<String>>(i)
+                        .unwrap_or_default()
+                        .into_bytes()
+                })
+                .collect();
+            let mut values = vec![None; s.columns.len()];
+            for (n, &i) in wanted.iter().enumerate() {
+                values[i] = r.get::<_, Option<String>>(nk + n).map(String::into_bytes);
+            }
+            out.insert(key, values);
+        }
+        Ok(out)
     }
 
     /// Releases everything up to `lsn` from the slot.
@@ -997,9 +1097,10 @@ impl Source for PgSource {
         since: &HashMap<(String, String), String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
+        max_changes: u64,
     ) -> Result<DeltaOutcome> {
         let upto = self.current_lsn()?;
-        self.peek_changes(upto, tables, since, batch, warnings)
+        self.peek_changes(upto, tables, since, batch, warnings, max_changes)
     }
 
     fn current_position(&mut self) -> Result<String> {
