@@ -25,6 +25,12 @@
 #   my-delta        tables, extract + load + merge. Reference: the same changes as
 #                   single-row statements through one connection (mariadb < file),
 #                   the way a JDBC sink applies them.
+#   pg-backlog      not run by default: 10 x rows changes (ten UPDATEs of a
+#                   rows-row table) waiting in the slot, read by one delta in
+#                   batches of max_batch_changes (default 1,000,000): the
+#                   delta's time and peak RSS, and both sides' row count and
+#                   sum compared. `scripts/bench.sh 1000000 pg-backlog` is the
+#                   10M-change memory run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -316,6 +322,29 @@ name = "mysrc.dt_*"' 4 dst_mydelta
       UNION ALL SELECT CONCAT('INSERT INTO dt_$k VALUES (', id, ', ', i, ', ', n, ', ', QUOTE(t), ', ', QUOTE(ts), ');') FROM dt_$k WHERE id > $base"
   done >"$work/my-rowbyrow.sql"
   delta_case my-delta "$work/mydelta" "$work/my-rowbyrow.sql" dst_mydelta
+fi
+
+if want pg-backlog; then
+  pg -d bench -c "CREATE TABLE backlog (id bigint PRIMARY KEY, i int, t text);
+    INSERT INTO backlog SELECT g, 0, 'row ' || g FROM generate_series(1, $rows) g;"
+  say "pg-backlog: full extract of $rows rows"
+  mkdir -p "$work/backlog"
+  pg -d bench -c "SELECT pg_drop_replication_slot('bench')" >/dev/null 2>&1 || true
+  config "$work/backlog/ingest.toml" "$pg_source" '[[table]]
+name = "public.backlog"' 4 dst_backlog
+  "$ingest" --config "$work/backlog/ingest.toml" full-extract >/dev/null
+  say "pg-backlog: $((rows * 10)) changes at the source (ten UPDATEs of every row)"
+  for r in $(seq 1 10); do pg -d bench -c "UPDATE backlog SET i = i + 1"; done
+  settle
+  say "pg-backlog: one delta"
+  /usr/bin/time -o "$work/backlog.time" -f '%e %M' "$ingest" --verbose --config "$work/backlog/ingest.toml" delta >/dev/null 2>"$work/backlog.log"
+  out=$(tail -1 "$work/backlog.time")
+  secs=$(echo "$out" | awk '{print $1}'); rss=$(echo "$out" | awk '{printf "%.0f", $2 / 1024}')
+  batches=$(grep -c "merged .* change(s)" "$work/backlog.log" || true)
+  src_sum=$(pg -d bench -At -c "SELECT count(*) || ' ' || sum(i) FROM backlog")
+  dst_sum=$(my -N -e "SELECT CONCAT(COUNT(*), ' ', SUM(i)) FROM dst_backlog.backlog")
+  [ "$src_sum" = "$dst_sum" ] || echo "bench: pg-backlog differs: source $src_sum, destination $dst_sum" >&2
+  report pg-backlog "$((rows * 10))" "$secs" "$(echo "$rows * 10 / $secs" | bc -l)" 0 "$rss" "  $batches batches; source and destination count/sum: $src_sum / $dst_sum"
 fi
 
 echo
