@@ -918,15 +918,8 @@ fn delta_inner(
     //    read now fails and needs a new full extract: the position moves on
     //    without it.
     let (names, missing) = sources::selected_and_missing(src, cfg)?;
-    let fail_table = |name: &str, dest: &str, msg: String| -> Result<()> {
-        log::error!("run {run_id}: {name}: {msg}");
-        meta.set_table_state(name, dest, "failed", None, None, None, Some(&msg))?;
-        summary
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .tables_failed
-            .push((name.to_string(), msg));
-        Ok(())
+    let fail_table = |name: &str, dest: &str, msg: String| {
+        fail_ready_table(meta, summary, run_id, name, dest, msg)
     };
     // Failed earlier: it stays in the exit status of every delta until its
     // full extract, so that no run looks all well.
@@ -1071,15 +1064,8 @@ fn read_and_merge(
     truncated: &[String],
 ) -> Result<(Option<String>, bool, bool)> {
     let spool_dir = &cfg.instance.spool_dir;
-    let fail_table = |name: &str, dest: &str, msg: String| -> Result<()> {
-        log::error!("run {run_id}: {name}: {msg}");
-        meta.set_table_state(name, dest, "failed", None, None, None, Some(&msg))?;
-        summary
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .tables_failed
-            .push((name.to_string(), msg));
-        Ok(())
+    let fail_table = |name: &str, dest: &str, msg: String| {
+        fail_ready_table(meta, summary, run_id, name, dest, msg)
     };
     let from = src
         .start_position(meta.position()?.as_deref())?
@@ -1224,6 +1210,26 @@ fn read_and_merge(
     }
     forget_failed(tables, summary);
     Ok((to_pos, more, true))
+}
+
+/// Marks a table failed in state.db and in the run's summary (it needs a
+/// new full extract: `msg` says why, with the fix).
+fn fail_ready_table(
+    meta: &Meta,
+    summary: &Mutex<Summary>,
+    run_id: i64,
+    name: &str,
+    dest: &str,
+    msg: String,
+) -> Result<()> {
+    log::error!("run {run_id}: {name}: {msg}");
+    meta.set_table_state(name, dest, "failed", None, None, None, Some(&msg))?;
+    summary
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .tables_failed
+        .push((name.to_string(), msg));
+    Ok(())
 }
 
 /// Tables that failed in this run are not read in its next batches.

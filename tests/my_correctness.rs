@@ -23,16 +23,6 @@ fn bookkeeping_names_are_free_for_source_columns() {
     c.assert_same("t", "id");
 }
 
-fn expect_exit(c: &MyCase, args: &[&str], code: i32, needles: &[&str]) -> String {
-    let out = c.ingest(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(code), "ingest {args:?}: {stderr}");
-    for n in needles {
-        assert!(stderr.contains(n), "ingest {args:?}: no {n:?} in: {stderr}");
-    }
-    stderr
-}
-
 /// A configured key column that allows NULL is refused, named: with
 /// `extract_threads` > 1 its NULL rows fell in no key range and were lost.
 #[test]
@@ -56,8 +46,8 @@ fn nullable_key_columns_are_refused() {
         "CREATE TABLE t (k INT NULL, v VARCHAR(20));
          INSERT INTO t SELECT seq, 'v' FROM seq_1_to_300; INSERT INTO t VALUES (NULL, 'lost');",
     );
-    expect_exit(&c, &["full-extract"], 2, &["key column \"k\" allows NULL"]);
-    expect_exit(&c, &["check"], 2, &["key column \"k\" allows NULL"]);
+    c.expect(&["full-extract"], 2, &["key column \"k\" allows NULL"]);
+    c.expect(&["check"], 2, &["key column \"k\" allows NULL"]);
 }
 
 /// MySQL checks a unique key row by row, so a shift of keys is written in
@@ -242,8 +232,7 @@ fn a_problem_of_one_table_fails_that_table_only() {
     std::fs::write(&path, format!("{head}[destination]{tail}")).unwrap();
     let odd = format!("{}.odd", c.src);
     let hidden = format!("{}.hidden", c.src);
-    let stderr = expect_exit(
-        &c,
+    let stderr = c.expect(
         &["full-extract"],
         1,
         &[&odd, "cp1251", &hidden, "GRANT SELECT"],
@@ -251,7 +240,7 @@ fn a_problem_of_one_table_fails_that_table_only() {
     assert!(stderr.contains("2 table(s) failed"), "{stderr}");
     c.assert_same("good", "id");
     c.sql("UPDATE good SET v = 'changed';");
-    expect_exit(&c, &["delta"], 1, &[&odd, &hidden]);
+    c.expect(&["delta"], 1, &[&odd, &hidden]);
     c.assert_same("good", "id");
 }
 

@@ -11,16 +11,6 @@ fn edit_config(c: &Case, from: &str, to: &str) {
     std::fs::write(&path, text.replace(from, to)).unwrap();
 }
 
-fn expect_exit(c: &Case, args: &[&str], code: i32, needles: &[&str]) -> String {
-    let out = c.ingest(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(code), "ingest {args:?}: {stderr}");
-    for n in needles {
-        assert!(stderr.contains(n), "ingest {args:?}: no {n:?} in: {stderr}");
-    }
-    stderr
-}
-
 /// Deltas delete unfinished batch folders from the spool: only folders
 /// named like batches, and never a spool that holds the state, the logs or
 /// the configuration (`spool_dir = "."` once unlinked state.db).
@@ -38,7 +28,7 @@ fn the_spool_folder_is_its_own() {
             "spool_dir = \"spool\"",
             &format!("spool_dir = \"{spool}\""),
         );
-        expect_exit(&c, &["status"], 2, &["instance.spool_dir", why]);
+        c.expect(&["status"], 2, &["instance.spool_dir", why]);
         edit_config(
             &c,
             &format!("spool_dir = \"{spool}\""),
@@ -115,7 +105,7 @@ fn nullable_key_columns_are_refused() {
     let c = Case::new("null_key");
     c.write_config("[[table]]\nname = \"public.t\"\nkey = [\"k\"]\n", "");
     c.sql("CREATE TABLE t (k int, v text); ALTER TABLE t REPLICA IDENTITY FULL; INSERT INTO t VALUES (1, 'a'), (NULL, 'b');");
-    expect_exit(&c, &["full-extract"], 2, &["key column \"k\" allows NULL"]);
+    c.expect(&["full-extract"], 2, &["key column \"k\" allows NULL"]);
     assert!(!c.slot_exists(), "nothing is created for a refused table");
 }
 
@@ -262,8 +252,7 @@ fn a_slot_dropped_and_created_again_is_noticed() {
         )
         .unwrap();
     c.sql("UPDATE b SET v = 'seen' WHERE id = 1;");
-    expect_exit(
-        &c,
+    c.expect(
         &["delta"],
         2,
         &[&format!("slot {slot} is at"), "full-extract"],
@@ -280,8 +269,7 @@ fn a_slot_dropped_and_created_again_is_noticed() {
     c.sql("UPDATE b SET v = 'missed' WHERE id = 1;");
     c.ok(&["full-extract", "public.a"]);
     c.sql("UPDATE a SET v = 'after' WHERE id = 1;");
-    expect_exit(
-        &c,
+    c.expect(
         &["delta"],
         1,
         &["public.b is failed", "full-extract public.b"],
@@ -366,7 +354,7 @@ fn replica_identity_using_index_and_nothing() {
     c.ok(&["delta"]);
     c.assert_same("public.ui", "ui", &["a"]);
     c.sql("ALTER TABLE ui REPLICA IDENTITY USING INDEX ui_b; UPDATE ui SET a = 50 WHERE a = 5; DELETE FROM ui WHERE a = 6;");
-    expect_exit(&c, &["delta"], 1, &["public.ui", "full-extract public.ui"]);
+    c.expect(&["delta"], 1, &["public.ui", "full-extract public.ui"]);
     c.ok(&["full-extract", "public.ui"]);
     c.sql("UPDATE ui SET b = 500 WHERE a = 7;");
     c.ok(&["delta"]);
@@ -376,8 +364,7 @@ fn replica_identity_using_index_and_nothing() {
         "CREATE TABLE nothing_t (id int PRIMARY KEY, v text); ALTER TABLE nothing_t REPLICA IDENTITY NOTHING;
          INSERT INTO nothing_t VALUES (1, 'a');",
     );
-    expect_exit(
-        &c,
+    c.expect(
         &["full-extract", "public.nothing_t"],
         2,
         &["REPLICA IDENTITY NOTHING"],
@@ -422,8 +409,7 @@ fn partition_changes_that_are_not_published_fail_the_table() {
     same(&c);
     // One partition truncated.
     c.sql("TRUNCATE parted_us; UPDATE other SET v = 'o2';");
-    expect_exit(
-        &c,
+    c.expect(
         &["delta"],
         1,
         &["parted_us truncated", "full-extract public.parted"],
@@ -438,8 +424,7 @@ fn partition_changes_that_are_not_published_fail_the_table() {
          CREATE TABLE parted_asia (LIKE parted); INSERT INTO parted_asia VALUES (9, 'asia', 'a');
          ALTER TABLE parted ATTACH PARTITION parted_asia FOR VALUES IN ('asia');",
     );
-    expect_exit(
-        &c,
+    c.expect(
         &["delta"],
         1,
         &["parted_us detached", "parted_asia attached"],

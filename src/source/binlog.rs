@@ -607,8 +607,9 @@ pub fn bytes_text<'v>(
     }
 }
 
-/// `6ccd780c-baba-1026-9564-5b8c656024db`: MariaDB's UUID text.
-fn uuid_text(b: &[u8; 16]) -> String {
+/// `6ccd780c-baba-1026-9564-5b8c656024db`: a UUID's text (MariaDB's UUID
+/// type, MySQL's server UUIDs in GTIDs).
+pub fn uuid_text(b: &[u8; 16]) -> String {
     let h = String::from_utf8(hex(b)).unwrap_or_default();
     format!(
         "{}-{}-{}-{}-{}",

@@ -73,15 +73,7 @@ impl GtidSet {
     /// A MySQL transaction `uuid:gno` was committed.
     pub fn add_mysql(&mut self, sid: &[u8; 16], gno: u64) {
         if let GtidSet::Mysql(m) = self {
-            let h: String = sid.iter().map(|b| format!("{b:02x}")).collect();
-            let uuid = format!(
-                "{}-{}-{}-{}-{}",
-                &h[..8],
-                &h[8..12],
-                &h[12..16],
-                &h[16..20],
-                &h[20..]
-            );
+            let uuid = super::binlog::uuid_text(sid);
             insert_range(m.entry(uuid).or_default(), gno, gno);
         }
     }

@@ -101,6 +101,18 @@ impl Bin {
         stdout
     }
 
+    /// Runs ingest and asserts its exit status and that stderr holds each
+    /// of `needles`; returns stderr.
+    pub fn expect(&self, args: &[&str], code: i32, needles: &[&str]) -> String {
+        let out = self.ingest(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(code), "ingest {args:?}: {stderr}");
+        for n in needles {
+            assert!(stderr.contains(n), "ingest {args:?}: no {n:?} in: {stderr}");
+        }
+        stderr
+    }
+
     /// Starts ingest with `INGEST_TEST_STALL=point` and returns once it
     /// stands there.
     pub fn stall(&self, args: &[&str], point: &str) -> std::process::Child {
