@@ -33,6 +33,15 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// A table loaded `rows` (added up when a delta merges several batches).
+    fn add_ok(&mut self, table: &str, rows: u64) {
+        match self.tables_ok.iter_mut().find(|(t, _)| t == table) {
+            Some((_, n)) => *n += rows,
+            None => self.tables_ok.push((table.to_string(), rows)),
+        }
+        self.rows += rows;
+    }
+
     /// Ok, or the error that gives exit status 1 naming the failed tables.
     pub fn into_result(self) -> Result<Summary> {
         if self.tables_failed.is_empty() {
@@ -336,8 +345,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
                 None,
             )?;
             let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
-            s.tables_ok.push((table.to_string(), rows));
-            s.rows += rows;
+            s.add_ok(table, rows);
             Ok(())
         });
         if let Err(e) = res {
@@ -693,10 +701,10 @@ fn load_batch(
                         schema.dest_name(),
                         batch.id
                     );
-                    let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
-                    s.tables_ok.push((entry.source.clone(), rows));
-                    s.rows += rows;
-                    drop(s);
+                    summary
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .add_ok(&entry.source, rows);
                     meta.set_batch_table(&batch.id, &entry.source, "loaded", None)
                         .and_then(|_| {
                             meta.add_run_table(
