@@ -175,10 +175,10 @@ pub fn partition_change(saved: &str, now: &str) -> FingerprintChange {
         t.lines()
             .filter(|l| !l.is_empty())
             .map(|l| {
-                let mut w = l.splitn(3, ' ');
-                let oid = w.next().unwrap_or("").to_string();
-                let name = w.next().unwrap_or("").to_string();
-                (oid, name, w.next().unwrap_or("").to_string())
+                // oid, name (which may hold spaces), relfilenode
+                let (oid, rest) = l.split_once(' ').unwrap_or((l, ""));
+                let (name, file) = rest.rsplit_once(' ').unwrap_or((rest, ""));
+                (oid.to_string(), name.to_string(), file.to_string())
             })
             .collect()
     };
@@ -862,7 +862,14 @@ impl PgSource {
             .key
             .iter()
             .chain(&wanted)
-            .map(|&i| format!("{}::text", qi(&s.columns[i].name)))
+            .map(|&i| {
+                // The type's output function, as pgoutput uses: `::text`
+                // differs for some types (char(n) drops its padding, inet
+                // adds /32, boolean spells true), and keys are matched by
+                // their text.
+                let c = qi(&s.columns[i].name);
+                format!("CASE WHEN {c} IS NULL THEN NULL ELSE format('%s', {c}) END")
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let key_cols = s
@@ -1178,6 +1185,11 @@ mod tests {
             matches!(partition_change(saved, detached), FingerprintChange::Changed(w) if w.contains("p_eu detached"))
         );
         let attached = format!("{saved}\n16420 public.p_asia 16420");
+        // A name with spaces, renamed: not a rewrite.
+        assert_eq!(
+            partition_change("1 public.\"p eu\" 5", "1 public.\"p europe\" 5"),
+            FingerprintChange::Same
+        );
         assert!(
             matches!(partition_change(saved, &attached), FingerprintChange::Changed(w) if w.contains("p_asia attached"))
         );
