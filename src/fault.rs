@@ -39,3 +39,19 @@ pub fn fail(name: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// An injected error the first time the operation runs:
+/// `INGEST_TEST_FAIL_ONCE=<name>:<file>` fails it while `<file>` does not
+/// exist, and creates the file (tries after that go through).
+pub fn fail_once(name: &str) -> anyhow::Result<()> {
+    let Ok(v) = std::env::var("INGEST_TEST_FAIL_ONCE") else {
+        return Ok(());
+    };
+    match v.split_once(':') {
+        Some((n, file)) if n == name && !std::path::Path::new(file).exists() => {
+            let _ = std::fs::write(file, name);
+            anyhow::bail!("injected failure: {name}");
+        }
+        _ => Ok(()),
+    }
+}

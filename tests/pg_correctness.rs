@@ -524,3 +524,29 @@ fn completed_rows_are_found_for_padded_and_boolean_keys() {
     c.ok(&["delta"]);
     c.assert_same("public.ck", "ck", &["code", "flag", "n"]);
 }
+
+/// A swap whose end was not seen (the connection lost after the renames)
+/// is tried again without moving the new table away.
+#[test]
+fn a_swap_tried_again_keeps_the_new_table() {
+    let c = Case::new("swap_again");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a');");
+    c.ok(&["full-extract"]);
+    c.sql("UPDATE t SET v = 'b';");
+    let marker = c.dir.join("swap-unseen");
+    let out = c
+        .command(&["full-extract"])
+        .env(
+            "INGEST_TEST_FAIL_ONCE",
+            format!("swap-unseen:{}", marker.display()),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        marker.exists() && stderr.contains("trying again"),
+        "{stderr}"
+    );
+    c.assert_same("public.t", "t", &["id"]);
+}
