@@ -195,7 +195,7 @@ impl Dest {
             "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)",
             (&s.dest_db, &s.dest_table, &new),
         )?;
-        let target_exists = present.iter().any(|t| *t == s.dest_table);
+        let target_exists = present.contains(&s.dest_table);
         if target_exists && !present.contains(&new) {
             let old = sql::table_ref(&s.dest_db, &sql::helper_name(&s.dest_table, "old"));
             self.conn
