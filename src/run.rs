@@ -1020,7 +1020,7 @@ fn delta_inner(
     // position the log had when the delta started: memory, the spool and
     // the source's resources stay bounded after a long outage.
     let end_at_start = src.current_position()?;
-    let mut suspects = Some(suspects);
+    let mut suspects = suspects;
     let mut last = None;
     loop {
         let (to_pos, more, released) = read_and_merge(
@@ -1047,6 +1047,17 @@ fn delta_inner(
             last = to_pos;
         }
         if !(more && behind) {
+            // No batch of the run held a TRUNCATE of the whole table that
+            // explains its rewritten partitions: one may have been truncated
+            // alone, which is not published.
+            for (name, _, why) in suspects {
+                let dest = meta
+                    .table_state(&name)?
+                    .map(|st| st.dest)
+                    .unwrap_or_default();
+                let msg = format!("{why}: run `ingest full-extract {name}`");
+                fail_ready_table(meta, summary, run_id, &name, &dest, msg)?;
+            }
             return Ok(last);
         }
         log::info!(
@@ -1068,13 +1079,10 @@ fn read_and_merge(
     run_id: i64,
     summary: &Mutex<Summary>,
     tables: &mut HashMap<(String, String), TableSchema>,
-    suspects: &mut Option<Vec<(String, String, String)>>,
+    suspects: &mut Vec<(String, String, String)>,
     truncated: &[String],
 ) -> Result<(Option<String>, bool, bool)> {
     let spool_dir = &cfg.instance.spool_dir;
-    let fail_table = |name: &str, dest: &str, msg: String| {
-        fail_ready_table(meta, summary, run_id, name, dest, msg)
-    };
     let from = src
         .start_position(meta.position()?.as_deref())?
         .ok_or_else(|| anyhow!("the source lost its change position: run `ingest full-extract`"))?;
@@ -1101,36 +1109,23 @@ fn read_and_merge(
         }
     }
     let max = cfg.source.max_batch_changes();
-    let mut outcome = src.changes(&from, tables, &since, &mut bw, &mut warnings, max)?;
+    let outcome = src.changes(&from, tables, &since, &mut bw, &mut warnings, max)?;
     let more = outcome.more;
     // A rewritten partition is explained by a TRUNCATE of the whole table
-    // (published, and it rewrites every partition); else it may have been
-    // a TRUNCATE of that partition alone, which is not published.
+    // (published, and it rewrites every partition) in any batch of the run;
+    // the tables left unexplained when the run has read everything fail.
     let mut accepted = vec![];
-    for (name, now, why) in suspects.take().unwrap_or_default() {
-        let whole = truncated.contains(&name)
+    suspects.retain(|(name, now, _)| {
+        let whole = truncated.contains(name)
             || outcome
                 .tables
                 .iter()
-                .any(|t| t.source == name && t.truncate_seq.is_some());
+                .any(|t| t.source == *name && t.truncate_seq.is_some());
         if whole {
-            accepted.push((name, now));
-            continue;
+            accepted.push((name.clone(), now.clone()));
         }
-        let dest = outcome
-            .tables
-            .iter()
-            .find(|t| t.source == name)
-            .map(|t| format!("{}.{}", t.dest_db, t.dest_table))
-            .or_else(|| meta.table_state(&name).ok().flatten().map(|st| st.dest))
-            .unwrap_or_default();
-        outcome.tables.retain(|t| t.source != name);
-        fail_table(
-            &name,
-            &dest,
-            format!("{why}: run `ingest full-extract {name}`"),
-        )?;
-    }
+        !whole
+    });
     record_warnings(meta, run_id, &warnings)?;
     for (s, t) in &outcome.changed {
         let name = format!("{s}.{t}");

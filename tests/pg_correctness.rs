@@ -433,6 +433,16 @@ fn partition_changes_that_are_not_published_fail_the_table() {
     c.sql("UPDATE parted SET v = 'after' WHERE id = 9;");
     c.ok(&["delta"]);
     same(&c);
+    // A TRUNCATE of the whole table in a later batch of the run explains
+    // the rewritten partitions as well.
+    edit_config(&c, "slot = ", "max_batch_changes = 1000\nslot = ");
+    c.sql("INSERT INTO other SELECT g, 'x' FROM generate_series(2, 1500) g;");
+    c.sql("TRUNCATE parted; INSERT INTO parted VALUES (5, 'eu', 'after truncate');");
+    let out = c.command(&["-v", "delta"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("reading the next batch"), "{stderr}");
+    same(&c);
 }
 
 /// The destination connection killed in the middle of a load: the load is

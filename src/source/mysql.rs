@@ -612,6 +612,8 @@ impl MySource {
                     if let Some(name) = path.file_name() {
                         rd.cur_file = name.to_string_lossy().into_owned();
                     }
+                    // A downloaded file is read from its start.
+                    rd.offset = 0;
                     // The first file is read from the saved position on.
                     let skip_before = if n == 0 { pos } else { 0 };
                     while let Some(ev) = file.next() {
@@ -1163,6 +1165,10 @@ impl Source for MySource {
         if self.mariadb {
             if !self.binlog_files()?.contains(&file) {
                 return Ok(()); // purged: reading says so, with the fix
+            }
+            if pos > u64::from(u32::MAX) {
+                // BINLOG_GTID_POS takes 32-bit offsets only.
+                return Ok(());
             }
             // NULL: no event starts at that offset, or the file is shorter.
             let there = self
