@@ -1020,7 +1020,6 @@ fn delta_inner(
     // position the log had when the delta started: memory, the spool and
     // the source's resources stay bounded after a long outage.
     let end_at_start = src.current_position()?;
-    let mut suspects = suspects;
     let mut last = None;
     loop {
         let (to_pos, more, released) = read_and_merge(
