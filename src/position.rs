@@ -99,7 +99,12 @@ impl PartialOrd for Position {
                 Position::Binlog {
                     file: fb, pos: pb, ..
                 },
-            ) => Some(cmp_binlog_files(fa, fb).then(pa.cmp(pb))),
+            ) => {
+                // Files of another base name (log_bin renamed, or another
+                // server) are on no common line.
+                let stem = |f: &str| f.rsplit_once('.').map_or(f, |(s, _)| s).to_string();
+                (stem(fa) == stem(fb)).then(|| cmp_binlog_files(fa, fb).then(pa.cmp(pb)))
+            }
             _ => None,
         }
     }
@@ -148,6 +153,16 @@ mod tests {
         assert!(p("binlog.000002:4") < p("binlog.000002:5 gtid=0-1-9"));
         assert!(p("binlog.999999:900") < p("binlog.1000000:4"));
         assert_eq!(p("0/1").partial_cmp(&p("b.1:4")), None);
+        // log_bin renamed: positions of other base names do not compare,
+        // so the position moves on.
+        assert_eq!(
+            p("mysql-bin.000009:4").partial_cmp(&p("binlog.000001:4")),
+            None
+        );
+        assert!(moves_forward(
+            Some("mysql-bin.000009:500"),
+            "binlog.000001:4"
+        ));
         assert!(moves_forward(Some("b.000003:10"), "b.000003:10"));
         assert!(moves_forward(Some("b.000003:10"), "b.000004:4"));
         assert!(!moves_forward(

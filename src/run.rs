@@ -33,6 +33,13 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// A table failed: named once (the first reason kept; the log has all).
+    pub fn add_failed(&mut self, table: &str, why: String) {
+        if !self.tables_failed.iter().any(|(t, _)| t == table) {
+            self.tables_failed.push((table.to_string(), why));
+        }
+    }
+
     /// A table loaded `rows` (added up when a delta merges several batches).
     fn add_ok(&mut self, table: &str, rows: u64) {
         match self.tables_ok.iter_mut().find(|(t, _)| t == table) {
@@ -213,7 +220,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         for (name, msg) in early {
             log::error!("run {run_id}: {name}: {msg}");
             meta.set_table_state(&name, "", "failed", Some(run_id), None, None, Some(&msg))?;
-            summary.tables_failed.push((name, msg));
+            summary.add_failed(&name, msg);
         }
         meta.finish_run(run_id, "failed", None, None)?;
         return summary.into_result();
@@ -293,8 +300,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         summary
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .tables_failed
-            .push((table.to_string(), msg));
+            .add_failed(table, msg);
         Ok(())
     };
     for (name, msg) in &early {
@@ -725,8 +731,7 @@ fn load_batch(
                     summary
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .tables_failed
-                        .push((entry.source.clone(), msg.clone()));
+                        .add_failed(&entry.source, msg.clone());
                     meta.fail_batch_table(&batch.id, &entry.source, &msg)
                         .and_then(|attempts| {
                             if attempts < MAX_ATTEMPTS {
@@ -780,9 +785,7 @@ fn load_batch(
                 log::error!("run {run_id}: {}: {msg}", entry.source);
                 *all_ok.lock().unwrap_or_else(|p| p.into_inner()) = false;
                 let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
-                if !s.tables_failed.iter().any(|(t, _)| *t == entry.source) {
-                    s.tables_failed.push((entry.source.clone(), msg));
-                }
+                s.add_failed(&entry.source, msg);
             }
         },
     )?;
@@ -942,8 +945,7 @@ fn delta_inner(
         summary
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .tables_failed
-            .push((name.to_string(), msg));
+            .add_failed(name, msg);
     };
     for name in missing {
         match meta.table_state(&name)? {
@@ -976,8 +978,7 @@ fn delta_inner(
                 summary
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .tables_failed
-                    .push((name, msg));
+                    .add_failed(&name, msg);
                 continue;
             }
             Some(st) => {
@@ -1126,10 +1127,9 @@ fn read_and_merge(
         !whole
     });
     record_warnings(meta, run_id, &warnings)?;
-    for (s, t) in &outcome.changed {
+    for ((s, t), msg) in &outcome.changed {
         let name = format!("{s}.{t}");
-        let msg =
-            "structure changed at the source: run `ingest full-extract` of the table".to_string();
+        let msg = msg.clone();
         let dest = tables
             .get(&(s.clone(), t.clone()))
             .map(|x| x.dest_name())
@@ -1138,8 +1138,7 @@ fn read_and_merge(
         summary
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .tables_failed
-            .push((name, msg));
+            .add_failed(&name, msg);
     }
     let to_pos = outcome.to_pos.clone();
     log::info!(
@@ -1229,8 +1228,7 @@ fn fail_ready_table(
     summary
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .tables_failed
-        .push((name.to_string(), msg));
+        .add_failed(name, msg);
     Ok(())
 }
 

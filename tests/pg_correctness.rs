@@ -560,3 +560,25 @@ fn a_swap_tried_again_keeps_the_new_table() {
     );
     c.assert_same("public.t", "t", &["id"]);
 }
+
+/// An instance set up while `ingest` was every instance's default slot,
+/// its configuration without `slot`: the delta names the old slot and the
+/// setting, instead of asking for a new full extract.
+#[test]
+fn the_old_default_slot_is_named() {
+    let c = Case::new("old_default");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);");
+    let slot_line = format!("slot = \"{}\"\npublication = \"{}\"\n", c.db, c.db);
+    edit_config(
+        &c,
+        &slot_line,
+        "slot = \"ingest\"\npublication = \"ingest\"\n",
+    );
+    c.ok(&["full-extract"]);
+    edit_config(&c, "slot = \"ingest\"\npublication = \"ingest\"\n", "");
+    c.expect(
+        &["delta"],
+        2,
+        &["slot ingest of database", "slot = \"ingest\""],
+    );
+}

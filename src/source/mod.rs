@@ -26,8 +26,9 @@ pub struct DeltaOutcome {
     /// The position after the last transaction read: committed (and
     /// released at the source) once the batch is merged. `None`: nothing read.
     pub to_pos: Option<String>,
-    /// Tables whose structure no longer matches: they need a full extract.
-    pub changed: Vec<(String, String)>,
+    /// Tables whose changes cannot be applied any more (their structure
+    /// changed, say), each with why and the fix: they need a full extract.
+    pub changed: Vec<((String, String), String)>,
     pub transactions: u64,
     /// The read stopped at the batch's limit of changes: the log holds more.
     pub more: bool,

@@ -890,7 +890,7 @@ struct RowDecoder<'t> {
     cols: &'t HashMap<(String, String), Vec<MyCol>>,
     since: HashMap<(String, String), (String, u64)>,
     writers: HashMap<(String, String), TableWriter>,
-    changed: Vec<(String, String)>,
+    changed: Vec<((String, String), String)>,
     seq: u64,
     ts: String,
     /// Converted values of the current row (reused).
@@ -964,16 +964,15 @@ impl RowDecoder<'_> {
         if self.since.get(key).is_some_and(|s| before(at, s)) {
             return false;
         }
-        if !self.changed.contains(key) {
-            log::error!(
-                "{}.{}: structure changed at {} ({what}); its changes are not applied: run `ingest full-extract {}.{}`",
-                key.0,
-                key.1,
+        if !self.changed.iter().any(|(k, _)| k == key) {
+            let why = format!(
+                "structure changed at {} ({what}); its changes are not applied: run `ingest full-extract {}.{}`",
                 pos_text(&at.0, at.1),
                 key.0,
                 key.1
             );
-            self.changed.push(key.clone());
+            log::error!("{}.{}: {why}", key.0, key.1);
+            self.changed.push((key.clone(), why));
         }
         true
     }
@@ -987,7 +986,7 @@ impl RowDecoder<'_> {
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
     ) -> Result<()> {
-        if self.changed.contains(key) {
+        if self.changed.iter().any(|(k, _)| k == key) {
             return Ok(());
         }
         let s = &self.tables[key];
@@ -1145,7 +1144,10 @@ impl Source for MySource {
     /// A saved position carries the GTIDs there: the binlog at that offset
     /// must still be the one this instance read. After RESET MASTER, or on
     /// another server after a failover, file names and offsets start again
-    /// and the same `file:pos` is somewhere else entirely.
+    /// and the same `file:pos` is somewhere else entirely. MariaDB tells the
+    /// GTIDs at any offset, so both are caught; MySQL only says which GTIDs
+    /// it executed: a reset is caught, a failover to a replica that ran the
+    /// same transactions is not.
     fn check_position(&mut self, released: Option<&str>) -> Result<()> {
         let Some(Position::Binlog {
             file,

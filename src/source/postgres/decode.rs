@@ -35,7 +35,7 @@ pub(super) struct Decoder<'t> {
     /// Relation oid → (schema, table) and the column mapping into the schema.
     relations: HashMap<u32, Rel>,
     writers: HashMap<(String, String), TableWriter>,
-    changed: Vec<(String, String)>,
+    changed: Vec<((String, String), String)>,
     seq: u64,
     pub(super) ts: String,
     last_lsn: Option<u64>,
@@ -264,13 +264,20 @@ impl<'t> Decoder<'t> {
                         if new.get(k) == Some(&Datum::Unchanged) {
                             match &old {
                                 Some((_, o)) => new[k] = o.get(k).copied().unwrap_or(Datum::Null),
-                                None => bail!(
-                                    "{}: an update at {lsn} carries no value for key column {} \
-                                     (stored out of line and unchanged; PostgreSQL before 15 does not \
-                                     log it): use a key that is never TOASTed",
-                                    s.source_name(),
-                                    s.columns[k].name
-                                ),
+                                None => {
+                                    // This table's changes stop; the others go on.
+                                    let why = format!(
+                                        "an update at {lsn} carries no value for key column {} (stored \
+                                         out of line and unchanged; PostgreSQL before 15 does not log \
+                                         it): use a key that is never stored out of line, then run \
+                                         `ingest full-extract {}`",
+                                        s.columns[k].name,
+                                        s.source_name()
+                                    );
+                                    log::error!("{}: {why}", s.source_name());
+                                    self.changed.push(((*name).clone(), why));
+                                    return Ok(());
+                                }
                             }
                         }
                     }
@@ -358,7 +365,7 @@ impl<'t> Decoder<'t> {
             Some(r) if !r.selected => return Ok(None),
             Some(r) => r,
         };
-        if self.changed.contains(&*r.name) {
+        if self.changed.iter().any(|(n, _)| *n == *r.name) {
             return Ok(None);
         }
         if r.same {
@@ -367,17 +374,15 @@ impl<'t> Decoder<'t> {
         let older = self.since.get(&*r.name).is_some_and(|&s| self.txn_lsn < s);
         if !older {
             let name = (*r.name).clone();
-            log::error!(
-                "{}.{}: structure changed at {} ({}); its changes are not \
-                 applied: run `ingest full-extract {}.{}`",
-                name.0,
-                name.1,
+            let why = format!(
+                "structure changed at {} ({}); its changes are not applied: run `ingest full-extract {}.{}`",
                 lsn_text(self.txn_lsn),
                 self.shapes.get(&name).map(String::as_str).unwrap_or("?"),
                 name.0,
                 name.1
             );
-            self.changed.push(name);
+            log::error!("{}.{}: {why}", name.0, name.1);
+            self.changed.push((name, why));
         }
         Ok(None)
     }

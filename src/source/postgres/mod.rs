@@ -1033,7 +1033,25 @@ impl Source for PgSource {
     /// instance on the same slot, or a slot dropped and created again, would
     /// otherwise skip changes without a word.
     fn check_position(&mut self, released: Option<&str>) -> Result<()> {
-        let (Some(slot), Some(released)) = (self.slot_position()?, released) else {
+        let Some(released) = released else {
+            return Ok(());
+        };
+        let Some(slot) = self.slot_position()? else {
+            // The default slot name changed from `ingest` to one per
+            // instance: an instance set up before still has its old slot.
+            let db = self.cfg.database.clone();
+            let old = self.q(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'ingest' AND database = $1",
+                &[&db],
+            )?;
+            if !old.is_empty() && self.cfg.slot != "ingest" {
+                return Err(error::config(format!(
+                    "replication slot {} does not exist, but slot ingest of database {} does: before \
+                     2026-11-29 it was every instance's default; set slot = \"ingest\" and publication = \
+                     \"ingest\" in [source] to go on with it (or drop it and run `ingest full-extract`)",
+                    self.cfg.slot, self.cfg.database
+                )));
+            }
             return Ok(());
         };
         let Some(released_lsn) = parse_lsn(released.split_whitespace().next().unwrap_or("")) else {
