@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "ingest",
     version,
-    about = "Replicates PostgreSQL tables into SingleStore in batch runs"
+    about = "Replicates PostgreSQL and MySQL/MariaDB tables into SingleStore (or MySQL/MariaDB) in batch runs"
 )]
 struct Cli {
     /// Configuration file.

@@ -683,6 +683,7 @@ fn load_batch(
     }
     drop(tx);
     let all_ok = Mutex::new(true);
+    let budget = crate::spool::latest::KeyBudget::new(crate::spool::latest::KEY_INDEX_LIMIT);
     load_parallel(
         cfg,
         cfg.destination.load_threads.min(pending.len()),
@@ -691,7 +692,8 @@ fn load_batch(
             let t0 = Instant::now();
             let schema = entry.schema();
             let r = with_retries(cfg, d, &entry.source, |d| {
-                d.ensure_target(&schema).and_then(|_| d.load(&dir, &entry))
+                d.ensure_target(&schema)
+                    .and_then(|_| d.load(&dir, &entry, &budget))
             });
             let counts = Counts {
                 inserts: entry.inserts as i64,

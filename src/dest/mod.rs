@@ -19,7 +19,7 @@ use mysql::{Conn, LocalInfileHandler, OptsBuilder};
 use crate::config::{Destination, Dialect};
 use crate::error;
 use crate::schema::TableSchema;
-use crate::spool::latest::Latest;
+use crate::spool::latest::{KeyBudget, Latest};
 use crate::spool::{self, ManifestTable};
 use singlestore as sql;
 
@@ -319,13 +319,14 @@ impl Dest {
 
     /// Loads one delta spool file into staging and merges it into the
     /// target, in one transaction.
-    pub fn load(&mut self, dir: &Path, t: &ManifestTable) -> Result<Loaded> {
+    /// `budget`: the keys the run's last-change passes may hold together.
+    pub fn load(&mut self, dir: &Path, t: &ManifestTable, budget: &KeyBudget) -> Result<Loaded> {
         let s = t.schema();
         if self.flavor.dialect == Dialect::Mysql && !t.unchanged && t.truncate_seq.is_none() {
             if t.keys_unique {
                 return self.load_direct(dir, t, &s, None);
             }
-            match spool::latest::latest_per_key(dir, t, &s.key)? {
+            match spool::latest::latest_per_key(dir, t, &s.key, budget)? {
                 Some(l) => return self.load_direct(dir, t, &s, Some(Arc::new(l))),
                 None => log::info!(
                     "{}: too many keys at once to find each one's last change ({} at most); merging through staging",

@@ -12,8 +12,8 @@
 //!
 //! Keys are compared exactly, by their CSV text (a value's text is the same
 //! wherever the key appears). The index keeps the key bytes in one arena and
-//! a table of their hashes; its size is bounded by a budget of keys shared
-//! by the whole process (the loaders run at once), past which the caller
+//! a table of their hashes; its size is bounded by a [`KeyBudget`] of keys
+//! shared by the loaders of a run (they run at once), past which the caller
 //! falls back to the staging merge.
 
 use std::collections::HashMap;
@@ -29,7 +29,26 @@ use super::{open_table, ManifestTable, Prehashed, Records};
 /// Keys the indexes of all loaders may hold at once (about 60 bytes each).
 pub const KEY_INDEX_LIMIT: usize = 1_000_000;
 
-static BUDGET: AtomicUsize = AtomicUsize::new(KEY_INDEX_LIMIT);
+/// The keys the last-change passes of one run's loaders may hold together,
+/// and the lock that lets a pass which ran out run again alone. One per
+/// run, passed to each load.
+pub struct KeyBudget {
+    keys: AtomicUsize,
+    /// Passes share it (read); a pass that ran out gives its part back and
+    /// runs again alone (write: once the passes running now are done), so
+    /// tables that fit one at a time do not take the staging merge just
+    /// because they came together. No pass waits while holding budget.
+    passes: RwLock<()>,
+}
+
+impl KeyBudget {
+    pub fn new(keys: usize) -> KeyBudget {
+        KeyBudget {
+            keys: AtomicUsize::new(keys),
+            passes: RwLock::new(()),
+        }
+    }
+}
 
 /// Keys taken from the budget at a time.
 const CHUNK: usize = 16_384;
@@ -145,24 +164,23 @@ fn key_text(record: &[u8], key: &[usize], out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Passes share the budget (read lock); a pass that ran out gives its part
-/// back and runs again alone (write lock: once the passes running now are
-/// done), so tables that fit one at a time do not take the staging merge
-/// just because they came together. No pass waits while holding budget.
-static PASSES: RwLock<()> = RwLock::new(());
-
 /// Reads table file `t` and marks the last change of every key (`key`: the
-/// key's value positions). `None` when the process's key budget does not
-/// hold this table's keys even alone: the caller merges through staging.
-pub fn latest_per_key(dir: &Path, t: &ManifestTable, key: &[usize]) -> Result<Option<Latest>> {
+/// key's value positions). `None` when the run's key budget does not hold
+/// this table's keys even alone: the caller merges through staging.
+pub fn latest_per_key(
+    dir: &Path,
+    t: &ManifestTable,
+    key: &[usize],
+    budget: &KeyBudget,
+) -> Result<Option<Latest>> {
     {
-        let _shared = PASSES.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(l) = latest_within(dir, t, key, &BUDGET)? {
+        let _shared = budget.passes.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = latest_within(dir, t, key, &budget.keys)? {
             return Ok(Some(l));
         }
     }
-    let _alone = PASSES.write().unwrap_or_else(|p| p.into_inner());
-    latest_within(dir, t, key, &BUDGET)
+    let _alone = budget.passes.write().unwrap_or_else(|p| p.into_inner());
+    latest_within(dir, t, key, &budget.keys)
 }
 
 fn latest_within(
@@ -381,9 +399,14 @@ mod tests {
                 .unwrap();
         }
         let t = w.finish().unwrap();
-        let l = latest_per_key(&root.join("b1"), &t, &[1, 2])
-            .unwrap()
-            .unwrap();
+        let l = latest_per_key(
+            &root.join("b1"),
+            &t,
+            &[1, 2],
+            &KeyBudget::new(KEY_INDEX_LIMIT),
+        )
+        .unwrap()
+        .unwrap();
         let kept: Vec<u64> = (0..3).filter(|&i| l.is_last(i)).collect();
         assert_eq!(kept, vec![0, 1]);
         assert_eq!((l.upserts, l.deletes), (0, 2));
@@ -391,7 +414,6 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 
-    /// The only test that uses the process's budget.
     #[test]
     fn a_pass_that_runs_out_waits_for_the_others_and_runs_alone() {
         let root = std::env::temp_dir().join(format!("ingest-latest-wait-{}", std::process::id()));
@@ -410,20 +432,22 @@ mod tests {
         }
         let t = w.finish().unwrap();
         // Another pass holds nearly all of the budget for a while.
+        let budget = std::sync::Arc::new(KeyBudget::new(KEY_INDEX_LIMIT));
         let (held, release) = std::sync::mpsc::channel();
+        let theirs = budget.clone();
         let other = std::thread::spawn(move || {
-            let _shared = PASSES.read().unwrap();
-            BUDGET.fetch_sub(KEY_INDEX_LIMIT - 1, Ordering::SeqCst);
+            let _shared = theirs.passes.read().unwrap();
+            theirs.keys.fetch_sub(KEY_INDEX_LIMIT - 1, Ordering::SeqCst);
             held.send(()).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(300));
-            BUDGET.fetch_add(KEY_INDEX_LIMIT - 1, Ordering::SeqCst);
+            theirs.keys.fetch_add(KEY_INDEX_LIMIT - 1, Ordering::SeqCst);
         });
         release.recv().unwrap();
-        let l = latest_per_key(&root.join("b1"), &t, &[1, 2]).unwrap();
+        let l = latest_per_key(&root.join("b1"), &t, &[1, 2], &budget).unwrap();
         other.join().unwrap();
         let l = l.expect("the second, lone pass has the whole budget");
         assert!(l.is_last(2) && !l.is_last(0) && !l.is_last(1));
-        assert_eq!(BUDGET.load(Ordering::SeqCst), KEY_INDEX_LIMIT);
+        assert_eq!(budget.keys.load(Ordering::SeqCst), KEY_INDEX_LIMIT);
         std::fs::remove_dir_all(&root).unwrap();
     }
 
