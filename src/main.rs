@@ -3,7 +3,7 @@
 //! The CLI: parse arguments, load the configuration, run one command, map
 //! its outcome to the exit status (see `error.rs`).
 
-use ingest::{config, error, instance, run};
+use ingest::{cli, config, error, instance, run};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,9 +83,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let meta = &inst.meta;
     match cli.command {
         Command::Init => unreachable!("handled above"),
-        Command::Check => run::check(&cfg),
-        Command::Tables => run::tables(&cfg, meta),
-        Command::Status => run::status(meta, &mut std::io::stdout()),
+        Command::Check => cli::check(&cfg),
+        Command::Tables => cli::tables(&cfg, meta),
+        Command::Status => cli::status(meta, &mut std::io::stdout()),
         Command::FullExtract { ref tables } => {
             let _lock = instance::lock(&cfg)?;
             let s = run::full_extract(&cfg, meta, tables)?;

@@ -1,0 +1,37 @@
+//! `ingest tables`.
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::meta::Meta;
+
+/// `ingest tables`: source tables, the selected ones marked.
+pub fn tables(cfg: &Config, meta: &Meta) -> Result<()> {
+    let mut src = crate::run::source(cfg)?;
+    let all = src.list_tables()?;
+    for (s, t) in &all {
+        let name = format!("{s}.{t}");
+        let sel = cfg.rule_for(s, t).is_some();
+        let state = meta
+            .table_state(&name)?
+            .map(|st| st.status)
+            .unwrap_or_default();
+        println!(
+            "{} {name}{}",
+            if sel { "*" } else { " " },
+            if state.is_empty() {
+                String::new()
+            } else {
+                format!("  [{state}]")
+            }
+        );
+    }
+    println!(
+        "{} table(s), {} selected (*)",
+        all.len(),
+        all.iter()
+            .filter(|(s, t)| cfg.rule_for(s, t).is_some())
+            .count()
+    );
+    Ok(())
+}

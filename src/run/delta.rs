@@ -1,0 +1,462 @@
+//! `ingest delta`: finish batches a crash left, then read the change log in
+//! batches, each merged and released before the next.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+
+use crate::config::Config;
+use crate::error::{self};
+use crate::meta::{Batch, Counts, Meta};
+use crate::position::Position;
+use crate::schema::TableSchema;
+use crate::source::{self as sources, Warnings};
+use crate::spool::{self, BatchWriter, Manifest};
+
+use super::load::{commit_position, load_batch, release, released_upto};
+use super::{connect_all, key_text, ms, record_warnings, Summary};
+
+/// `ingest delta`.
+pub fn delta(cfg: &Config, meta: &Meta) -> Result<Summary> {
+    let (mut src, _dest, _, _) = connect_all(cfg)?;
+    src.check_position(released_upto(meta)?.as_deref())?;
+    let Some(start) = src.start_position(meta.position()?.as_deref())? else {
+        return Err(error::config(
+            "no change position yet (no full extract prepared the source): run `ingest full-extract` first",
+        ));
+    };
+    let run_id = meta.start_run("delta", Some(&start))?;
+    let summary = Mutex::new(Summary {
+        run_id,
+        ..Default::default()
+    });
+    let r = delta_inner(cfg, meta, src.as_mut(), run_id, &summary);
+    let summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (status, err) = match &r {
+        Ok(_) if summary.tables_failed.is_empty() => ("ok", None),
+        Ok(_) => ("failed", None),
+        Err(e) => ("error", Some(format!("{e:#}"))),
+    };
+    let to_pos = meta.position()?;
+    meta.finish_run(run_id, status, to_pos.as_deref(), err.as_deref())?;
+    r?;
+    log::info!(
+        "run {run_id}: delta {status}: {} table(s) merged, {} failed, {} change(s)",
+        summary.tables_ok.len(),
+        summary.tables_failed.len(),
+        summary.rows
+    );
+    summary.into_result()
+}
+
+fn delta_inner(
+    cfg: &Config,
+    meta: &Meta,
+    src: &mut dyn sources::Source,
+    run_id: i64,
+    summary: &Mutex<Summary>,
+) -> Result<Option<String>> {
+    let spool_dir = &cfg.instance.spool_dir;
+    // 1. Batches a crash left behind: unfinished extracts are dropped (the
+    //    slot still has their changes); recorded ones are loaded and released.
+    let open = meta.open_batches()?;
+    // Tables truncated whole in a batch merged by this run.
+    let mut truncated: Vec<String> = vec![];
+    for (id, done) in spool::list_batches(spool_dir)? {
+        if !open.iter().any(|b| b.id == id) {
+            log::info!("run {run_id}: removing unfinished spool folder {id} (done: {done}); the slot still holds it");
+            spool::remove_batch(spool_dir, &id)?;
+        }
+    }
+    for b in &open {
+        let dir = spool_dir.join(&b.id);
+        let Some(m) = spool::read_manifest(&dir)? else {
+            // Its position was never released, so the source still has
+            // every change of it: read them again (merging twice is harmless).
+            log::warn!(
+                "run {run_id}: batch {} is recorded but its spool folder {} is gone; \
+                 its changes are read again from the source",
+                b.id,
+                dir.display()
+            );
+            meta.set_batch_status(&b.id, "lost")?;
+            continue;
+        };
+        log::info!(
+            "run {run_id}: finishing batch {} left by run {}",
+            b.id,
+            b.run_id
+        );
+        if !load_batch(cfg, meta, run_id, b, &m, summary)? {
+            return Ok(None);
+        }
+        release(cfg, meta, src, b)?;
+        truncated.extend(
+            m.table
+                .iter()
+                .filter(|t| t.truncate_seq.is_some())
+                .map(|t| t.source.clone()),
+        );
+    }
+    // 2. New batch. A table that was loaded but whose changes cannot be
+    //    read now fails and needs a new full extract: the position moves on
+    //    without it.
+    let (names, missing) = sources::selected_and_missing(src, cfg)?;
+    let fail_table = |name: &str, dest: &str, msg: String| {
+        fail_ready_table(meta, summary, run_id, name, dest, msg)
+    };
+    // Failed earlier: it stays in the exit status of every delta until its
+    // full extract, so that no run looks all well.
+    let still_failed = |name: &str, st: &crate::meta::TableState| {
+        let msg = format!(
+            "is {} since {} ({}): its changes are not applied until `ingest full-extract {name}`",
+            st.status,
+            st.updated_at,
+            st.error.as_deref().unwrap_or("no reason recorded")
+        );
+        log::error!("run {run_id}: {name} {msg}");
+        summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_failed(name, msg);
+    };
+    for name in missing {
+        match meta.table_state(&name)? {
+            Some(st) if st.status == "ready" => {
+                let why = src
+                    .missing_reason(&name)?
+                    .unwrap_or_else(|| "not found at the source any more".to_string());
+                fail_table(&name, &st.dest, why)?;
+            }
+            Some(st) => still_failed(&name, &st),
+            None => log::warn!(
+                "run {run_id}: {name} is named in the configuration but not found at the source"
+            ),
+        }
+    }
+    let mut tables: HashMap<(String, String), TableSchema> = HashMap::new();
+    // Tables whose files were rewritten since the last delta: (table, new
+    // fingerprint, why it may be a loss).
+    let mut suspects: Vec<(String, String, String)> = vec![];
+    for (s, t) in names {
+        let name = format!("{s}.{t}");
+        let st = match meta.table_state(&name)? {
+            Some(st) if st.status == "ready" => st,
+            Some(st) if st.status == "extracting" => {
+                // Its full extract did not finish (killed, or the source went
+                // away): the table is not replicating, say so in the result.
+                let msg =
+                    format!("its full extract did not finish: run `ingest full-extract {name}`");
+                log::error!("run {run_id}: {name}: {msg}");
+                summary
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .add_failed(&name, msg);
+                continue;
+            }
+            Some(st) => {
+                still_failed(&name, &st);
+                continue;
+            }
+            None => {
+                log::warn!(
+                    "run {run_id}: {name} has had no full extract yet: run `ingest full-extract {name}`"
+                );
+                continue;
+            }
+        };
+        let dest = st.dest.clone();
+        if let Some(msg) = src.unreadable(&s, &t)? {
+            fail_table(&name, &dest, msg)?;
+            continue;
+        }
+        let schema = match src.describe(cfg, &s, &t) {
+            Ok(schema) => schema,
+            Err(e) => {
+                fail_table(&name, &dest, format!("{e:#}"))?;
+                continue;
+            }
+        };
+        match unlogged_change(src, meta, &st, &schema)? {
+            Unlogged::None => {}
+            Unlogged::Failed(msg) => {
+                fail_table(&name, &dest, msg)?;
+                continue;
+            }
+            Unlogged::Rewritten(now, why) => {
+                suspects.push((name.clone(), now, why));
+            }
+        }
+        tables.insert((s, t), schema);
+    }
+    // The change log is read in batches of at most max_batch_changes
+    // changes, each merged and released before the next is read, until the
+    // position the log had when the delta started: memory, the spool and
+    // the source's resources stay bounded after a long outage.
+    let end_at_start = src.current_position()?;
+    let mut last = None;
+    loop {
+        let (to_pos, more, released) = read_and_merge(
+            cfg,
+            meta,
+            src,
+            run_id,
+            summary,
+            &mut tables,
+            &mut suspects,
+            &truncated,
+        )?;
+        if !released {
+            return Ok(to_pos);
+        }
+        let behind = match (
+            to_pos.as_deref().and_then(Position::parse),
+            Position::parse(&end_at_start),
+        ) {
+            (Some(at), Some(end)) => at < end,
+            _ => true,
+        };
+        if to_pos.is_some() {
+            last = to_pos;
+        }
+        if !(more && behind) {
+            // No batch of the run held a TRUNCATE of the whole table that
+            // explains its rewritten partitions: one may have been truncated
+            // alone, which is not published.
+            for (name, _, why) in suspects {
+                let dest = meta
+                    .table_state(&name)?
+                    .map(|st| st.dest)
+                    .unwrap_or_default();
+                let msg = format!("{why}: run `ingest full-extract {name}`");
+                fail_ready_table(meta, summary, run_id, &name, &dest, msg)?;
+            }
+            return Ok(last);
+        }
+        log::info!(
+            "run {run_id}: more changes than max_batch_changes ({}): reading the next batch from {}",
+            cfg.source.max_batch_changes(),
+            last.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+/// Reads one batch of changes (at most max_batch_changes), writes it to the
+/// spool, records it, merges it and releases it. Returns the position read
+/// up to, whether the log holds more, and whether the batch was released.
+#[allow(clippy::too_many_arguments)]
+fn read_and_merge(
+    cfg: &Config,
+    meta: &Meta,
+    src: &mut dyn sources::Source,
+    run_id: i64,
+    summary: &Mutex<Summary>,
+    tables: &mut HashMap<(String, String), TableSchema>,
+    suspects: &mut Vec<(String, String, String)>,
+    truncated: &[String],
+) -> Result<(Option<String>, bool, bool)> {
+    let spool_dir = &cfg.instance.spool_dir;
+    let from = src
+        .start_position(meta.position()?.as_deref())?
+        .ok_or_else(|| anyhow!("the source lost its change position: run `ingest full-extract`"))?;
+    let batch_id = spool::new_batch_id(spool_dir, run_id);
+    let manifest = Manifest {
+        batch: batch_id.clone(),
+        kind: "delta".into(),
+        instance: cfg.instance.name.clone(),
+        created_at: crate::clock::now(),
+        from_pos: Some(from.clone()),
+        to_pos: None,
+        table: vec![],
+    };
+    let mut bw = BatchWriter::create(spool_dir, manifest, cfg.instance.spool_compression)?;
+    let t0 = Instant::now();
+    let mut warnings = Warnings::default();
+    let mut since = HashMap::new();
+    for (s, t) in tables.keys() {
+        if let Some(p) = meta
+            .table_state(&format!("{s}.{t}"))?
+            .and_then(|st| st.full_pos)
+        {
+            since.insert((s.clone(), t.clone()), p);
+        }
+    }
+    let max = cfg.source.max_batch_changes();
+    let outcome = src.changes(&from, tables, &since, &mut bw, &mut warnings, max)?;
+    let more = outcome.more;
+    // A rewritten partition is explained by a TRUNCATE of the whole table
+    // (published, and it rewrites every partition) in any batch of the run;
+    // the tables left unexplained when the run has read everything fail.
+    let mut accepted = vec![];
+    suspects.retain(|(name, now, _)| {
+        let whole = truncated.contains(name)
+            || outcome
+                .tables
+                .iter()
+                .any(|t| t.source == *name && t.truncate_seq.is_some());
+        if whole {
+            accepted.push((name.clone(), now.clone()));
+        }
+        !whole
+    });
+    record_warnings(meta, run_id, &warnings)?;
+    for ((s, t), msg) in &outcome.changed {
+        let name = format!("{s}.{t}");
+        let msg = msg.clone();
+        let dest = tables
+            .get(&(s.clone(), t.clone()))
+            .map(|x| x.dest_name())
+            .unwrap_or_default();
+        meta.set_table_state(&name, &dest, "failed", None, None, None, Some(&msg))?;
+        summary
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_failed(&name, msg);
+    }
+    let to_pos = outcome.to_pos.clone();
+    log::info!(
+        "run {run_id}: read {} transaction(s) from {} to {} in {} ms, {} table(s) changed",
+        outcome.transactions,
+        from,
+        to_pos.as_deref().unwrap_or("(nothing)"),
+        t0.elapsed().as_millis(),
+        outcome.tables.len()
+    );
+    for t in &outcome.tables {
+        bw.add(t.clone());
+    }
+    bw.set_to_pos(to_pos.clone());
+    let batch = Batch {
+        id: batch_id.clone(),
+        run_id,
+        kind: "delta".into(),
+        from_pos: Some(from.clone()),
+        to_pos: to_pos.clone(),
+        status: "extracted".into(),
+    };
+    if outcome.tables.is_empty() {
+        drop(bw);
+        spool::remove_batch(spool_dir, &batch_id)?;
+        if let Some(to) = &to_pos {
+            // state.db first: no batch records this read, so a crash between
+            // the two must leave the source behind state.db (read again,
+            // harmlessly), never ahead of it (refused as consumed by others).
+            commit_position(meta, to)?;
+            src.release(to)?;
+        }
+        for (name, now) in &accepted {
+            meta.set_fingerprint(name, Some(now))?;
+        }
+        forget_failed(tables, summary);
+        return Ok((to_pos, more, true));
+    }
+    crate::fault::point("spooled");
+    let m = bw.finish()?;
+    crate::fault::point("manifest");
+    let counts: Vec<(String, i64)> = m
+        .table
+        .iter()
+        .map(|t| (t.source.clone(), t.rows as i64))
+        .collect();
+    meta.add_batch(&batch, &counts)?;
+    meta.run_extracted(run_id, &batch_id, to_pos.as_deref())?;
+    let ems = ms(t0);
+    for t in &m.table {
+        meta.add_run_table(
+            run_id,
+            &t.source,
+            &Counts::default(),
+            0,
+            ems / m.table.len() as i64,
+            0,
+            "extracted",
+            None,
+        )?;
+    }
+    crate::fault::point("recorded");
+    if !load_batch(cfg, meta, run_id, &batch, &m, summary)? {
+        return Ok((to_pos, more, false));
+    }
+    crate::fault::point("merged");
+    release(cfg, meta, src, &batch)?;
+    for (name, now) in &accepted {
+        meta.set_fingerprint(name, Some(now))?;
+    }
+    forget_failed(tables, summary);
+    Ok((to_pos, more, true))
+}
+
+/// Marks a table failed in state.db and in the run's summary (it needs a
+/// new full extract: `msg` says why, with the fix).
+fn fail_ready_table(
+    meta: &Meta,
+    summary: &Mutex<Summary>,
+    run_id: i64,
+    name: &str,
+    dest: &str,
+    msg: String,
+) -> Result<()> {
+    log::error!("run {run_id}: {name}: {msg}");
+    meta.set_table_state(name, dest, "failed", None, None, None, Some(&msg))?;
+    summary
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .add_failed(name, msg);
+    Ok(())
+}
+
+/// Tables that failed in this run are not read in its next batches.
+fn forget_failed(tables: &mut HashMap<(String, String), TableSchema>, summary: &Mutex<Summary>) {
+    let s = summary.lock().unwrap_or_else(|p| p.into_inner());
+    tables.retain(|_, t| !s.tables_failed.iter().any(|(n, _)| *n == t.source_name()));
+}
+
+/// What a delta finds changed at the source outside the change log.
+enum Unlogged {
+    None,
+    /// The table must not be merged: the reason, with the fix.
+    Failed(String),
+    /// Files rewritten: the new fingerprint and why it may be a loss.
+    Rewritten(String, String),
+}
+
+/// Compares a ready table's key and fingerprint with those of its full
+/// extract (tables extracted before they were recorded get them now).
+fn unlogged_change(
+    src: &mut dyn sources::Source,
+    meta: &Meta,
+    st: &crate::meta::TableState,
+    schema: &TableSchema,
+) -> Result<Unlogged> {
+    let name = &st.table;
+    let key_now = key_text(schema);
+    let now = src.fingerprint(schema)?;
+    let Some(key_then) = &st.key_cols else {
+        meta.set_table_shape(name, &key_now, now.as_deref())?;
+        return Ok(Unlogged::None);
+    };
+    if *key_then != key_now {
+        return Ok(Unlogged::Failed(format!(
+            "its key changed from {key_then} to {key_now} since its full extract (another replica \
+             identity index, or another configured key): run `ingest full-extract {name}`"
+        )));
+    }
+    let (then, now) = match (&st.fingerprint, now) {
+        (None, None) => return Ok(Unlogged::None),
+        (Some(then), Some(now)) => (then, now),
+        _ => {
+            return Ok(Unlogged::Failed(format!(
+                "it is not partitioned as at its full extract: run `ingest full-extract {name}`"
+            )))
+        }
+    };
+    Ok(match src.fingerprint_change(then, &now) {
+        sources::FingerprintChange::Same => Unlogged::None,
+        sources::FingerprintChange::Changed(why) => {
+            Unlogged::Failed(format!("{why}: run `ingest full-extract {name}`"))
+        }
+        sources::FingerprintChange::Rewritten(why) => Unlogged::Rewritten(now, why),
+    })
+}

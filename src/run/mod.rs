@@ -1,0 +1,98 @@
+//! One run, end to end: plan → extract → load → commit.
+//!
+//! `full-extract` ([`full`]): record the slot position, then snapshot each
+//! table into the spool while load threads pick finished parts up and
+//! replace the target's rows. `delta` ([`delta`]): first finish any batch a
+//! crash left behind, then read the change log into a new batch, make it
+//! durable (MANIFEST, then state.db), load and merge it ([`load`]), and only
+//! then release the position at the source; batch after batch, up to the
+//! position the log had when the delta started.
+
+mod delta;
+mod full;
+mod load;
+
+pub use delta::delta;
+pub use full::full_extract;
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::config::{Config, Source};
+use crate::dest::Dest;
+use crate::error::Fatal;
+use crate::meta::Meta;
+use crate::schema::TableSchema;
+use crate::source::postgres::PgSource;
+use crate::source::{self as sources, Warnings};
+
+/// What a command reports when it ends.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub run_id: i64,
+    pub tables_ok: Vec<(String, u64)>,
+    pub tables_failed: Vec<(String, String)>,
+    pub rows: u64,
+}
+
+impl Summary {
+    /// A table failed: named once (the first reason kept; the log has all).
+    pub fn add_failed(&mut self, table: &str, why: String) {
+        if !self.tables_failed.iter().any(|(t, _)| t == table) {
+            self.tables_failed.push((table.to_string(), why));
+        }
+    }
+
+    /// A table loaded `rows` (added up when a delta merges several batches).
+    fn add_ok(&mut self, table: &str, rows: u64) {
+        match self.tables_ok.iter_mut().find(|(t, _)| t == table) {
+            Some((_, n)) => *n += rows,
+            None => self.tables_ok.push((table.to_string(), rows)),
+        }
+        self.rows += rows;
+    }
+
+    /// Ok, or the error that gives exit status 1 naming the failed tables.
+    pub fn into_result(self) -> Result<Summary> {
+        if self.tables_failed.is_empty() {
+            Ok(self)
+        } else {
+            Err(Fatal::TablesFailed(self.tables_failed).into())
+        }
+    }
+}
+
+pub(crate) fn source(cfg: &Config) -> Result<Box<dyn sources::Source>> {
+    match &cfg.source {
+        Source::Postgres(p) => Ok(Box::new(PgSource::connect(p)?)),
+        Source::Mysql(m) => Ok(Box::new(crate::source::mysql::MySource::connect(m)?)),
+    }
+}
+
+/// Connects everything and checks prerequisites; nothing is changed.
+pub fn connect_all(cfg: &Config) -> Result<(Box<dyn sources::Source>, Dest, String, String)> {
+    let mut src = source(cfg)?;
+    let mut dest = Dest::connect(&cfg.destination)?;
+    let sv = src.check()?;
+    let dv = dest.check()?;
+    Ok((src, dest, sv, dv))
+}
+
+pub(super) fn ms(t: Instant) -> i64 {
+    t.elapsed().as_millis() as i64
+}
+
+pub(super) fn record_warnings(meta: &Meta, run_id: i64, w: &Warnings) -> Result<()> {
+    for ((table, column, why), n) in &w.0 {
+        log::warn!("{table}.{column}: {n} value(s): {}", why.describe());
+        meta.add_warning(run_id, table, column, why.describe(), *n as i64)?;
+    }
+    Ok(())
+}
+
+/// The key columns of a table as state.db records them (JSON array).
+pub(super) fn key_text(s: &TableSchema) -> String {
+    let names: Vec<&str> = s.key.iter().map(|&k| s.columns[k].name.as_str()).collect();
+    serde_json::to_string(&names).unwrap_or_default()
+}
