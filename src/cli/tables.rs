@@ -12,18 +12,11 @@ pub fn tables(cfg: &Config, meta: &Meta) -> Result<()> {
     for (s, t) in &all {
         let name = format!("{s}.{t}");
         let sel = cfg.rule_for(s, t).is_some();
-        let state = meta
-            .table_state(&name)?
-            .map(|st| st.status)
-            .unwrap_or_default();
+        let state = meta.table_state(&name)?.map(|st| st.status);
         println!(
             "{} {name}{}",
             if sel { "*" } else { " " },
-            if state.is_empty() {
-                String::new()
-            } else {
-                format!("  [{state}]")
-            }
+            state.map(|s| format!("  [{s}]")).unwrap_or_default()
         );
     }
     println!(

@@ -16,7 +16,9 @@ use crate::source::{self as sources, Warnings};
 use crate::spool::{self, BatchWriter, Manifest};
 
 use super::load::{commit_position, load_batch, release, released_upto};
+use super::outcome::{Outcome, Record};
 use super::{connect_all, key_text, ms, record_warnings, Summary};
+use crate::meta::{BatchState, RunStatus, RunTableStatus, TableRecord, TableState};
 
 /// `ingest delta`.
 pub fn delta(cfg: &Config, meta: &Meta) -> Result<Summary> {
@@ -35,9 +37,9 @@ pub fn delta(cfg: &Config, meta: &Meta) -> Result<Summary> {
     let r = delta_inner(cfg, meta, src.as_mut(), run_id, &summary);
     let summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
     let (status, err) = match &r {
-        Ok(_) if summary.tables_failed.is_empty() => ("ok", None),
-        Ok(_) => ("failed", None),
-        Err(e) => ("error", Some(format!("{e:#}"))),
+        Ok(_) if summary.tables_failed.is_empty() => (RunStatus::Ok, None),
+        Ok(_) => (RunStatus::Failed, None),
+        Err(e) => (RunStatus::Error, Some(format!("{e:#}"))),
     };
     let to_pos = meta.position()?;
     meta.finish_run(run_id, status, to_pos.as_deref(), err.as_deref())?;
@@ -81,7 +83,7 @@ fn delta_inner(
                 b.id,
                 dir.display()
             );
-            meta.set_batch_status(&b.id, "lost")?;
+            meta.set_batch_status(&b.id, BatchState::Lost)?;
             continue;
         };
         log::info!(
@@ -104,33 +106,36 @@ fn delta_inner(
     //    read now fails and needs a new full extract: the position moves on
     //    without it.
     let (names, missing) = sources::selected_and_missing(src, cfg)?;
+    let record = Record {
+        meta,
+        summary,
+        run_id,
+    };
     let fail_table = |name: &str, dest: &str, msg: String| {
-        fail_ready_table(meta, summary, run_id, name, dest, msg)
+        record.outcome(
+            name,
+            dest,
+            Outcome::Failed {
+                msg,
+                counted: false,
+            },
+        )
     };
     // Failed earlier: it stays in the exit status of every delta until its
     // full extract, so that no run looks all well.
-    let still_failed = |name: &str, st: &crate::meta::TableState| {
-        let msg = format!(
-            "is {} since {} ({}): its changes are not applied until `ingest full-extract {name}`",
-            st.status,
-            st.updated_at,
-            st.error.as_deref().unwrap_or("no reason recorded")
-        );
-        log::error!("run {run_id}: {name} {msg}");
-        summary
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .add_failed(name, msg);
-    };
+    let still_failed =
+        |st: &TableRecord| record.outcome(&st.table, &st.dest, Outcome::StillFailed(st));
     for name in missing {
         match meta.table_state(&name)? {
-            Some(st) if st.status == "ready" => {
+            Some(st) if st.status == TableState::Ready => {
                 let why = src
                     .missing_reason(&name)?
                     .unwrap_or_else(|| "not found at the source any more".to_string());
                 fail_table(&name, &st.dest, why)?;
             }
-            Some(st) => still_failed(&name, &st),
+            Some(st) => {
+                still_failed(&st)?;
+            }
             None => log::warn!(
                 "run {run_id}: {name} is named in the configuration but not found at the source"
             ),
@@ -143,21 +148,11 @@ fn delta_inner(
     for (s, t) in names {
         let name = format!("{s}.{t}");
         let st = match meta.table_state(&name)? {
-            Some(st) if st.status == "ready" => st,
-            Some(st) if st.status == "extracting" => {
-                // Its full extract did not finish (killed, or the source went
-                // away): the table is not replicating, say so in the result.
-                let msg =
-                    format!("its full extract did not finish: run `ingest full-extract {name}`");
-                log::error!("run {run_id}: {name}: {msg}");
-                summary
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .add_failed(&name, msg);
-                continue;
-            }
+            Some(st) if st.status == TableState::Ready => st,
+            // Extracting: its full extract did not finish (killed, or the
+            // source went away); failed: since an earlier run.
             Some(st) => {
-                still_failed(&name, &st);
+                still_failed(&st)?;
                 continue;
             }
             None => {
@@ -231,7 +226,14 @@ fn delta_inner(
                     .map(|st| st.dest)
                     .unwrap_or_default();
                 let msg = format!("{why}: run `ingest full-extract {name}`");
-                fail_ready_table(meta, summary, run_id, &name, &dest, msg)?;
+                record.outcome(
+                    &name,
+                    &dest,
+                    Outcome::Failed {
+                        msg,
+                        counted: false,
+                    },
+                )?;
             }
             return Ok(last);
         }
@@ -302,18 +304,22 @@ fn read_and_merge(
         !whole
     });
     record_warnings(meta, run_id, &warnings)?;
+    let record = Record {
+        meta,
+        summary,
+        run_id,
+    };
     for ((s, t), msg) in &outcome.changed {
         let name = format!("{s}.{t}");
-        let msg = msg.clone();
         let dest = tables
             .get(&(s.clone(), t.clone()))
             .map(|x| x.dest_name())
             .unwrap_or_default();
-        meta.set_table_state(&name, &dest, "failed", None, None, None, Some(&msg))?;
-        summary
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .add_failed(&name, msg);
+        let failed = Outcome::Failed {
+            msg: msg.clone(),
+            counted: false,
+        };
+        record.outcome(&name, &dest, failed)?;
     }
     let to_pos = outcome.to_pos.clone();
     log::info!(
@@ -334,7 +340,7 @@ fn read_and_merge(
         kind: "delta".into(),
         from_pos: Some(from.clone()),
         to_pos: to_pos.clone(),
-        status: "extracted".into(),
+        status: BatchState::Extracted,
     };
     if outcome.tables.is_empty() {
         drop(bw);
@@ -346,9 +352,7 @@ fn read_and_merge(
             commit_position(meta, to)?;
             src.release(to)?;
         }
-        for (name, now) in &accepted {
-            meta.set_fingerprint(name, Some(now))?;
-        }
+        accept_fingerprints(meta, &accepted)?;
         forget_failed(tables, summary);
         return Ok((to_pos, more, true));
     }
@@ -362,49 +366,43 @@ fn read_and_merge(
         .collect();
     meta.add_batch(&batch, &counts)?;
     meta.run_extracted(run_id, &batch_id, to_pos.as_deref())?;
-    let ems = ms(t0);
-    for t in &m.table {
-        meta.add_run_table(
-            run_id,
-            &t.source,
-            &Counts::default(),
-            0,
-            ems / m.table.len() as i64,
-            0,
-            "extracted",
-            None,
-        )?;
-    }
+    let ems = ms(t0) / m.table.len() as i64;
+    meta.write(|tx| {
+        for t in &m.table {
+            let none = Counts::default();
+            tx.add_run_table(
+                run_id,
+                &t.source,
+                &none,
+                0,
+                ems,
+                0,
+                RunTableStatus::Extracted,
+                None,
+            )?;
+        }
+        Ok(())
+    })?;
     crate::fault::point("recorded");
     if !load_batch(cfg, meta, run_id, &batch, &m, summary)? {
         return Ok((to_pos, more, false));
     }
     crate::fault::point("merged");
     release(cfg, meta, src, &batch)?;
-    for (name, now) in &accepted {
-        meta.set_fingerprint(name, Some(now))?;
-    }
+    accept_fingerprints(meta, &accepted)?;
     forget_failed(tables, summary);
     Ok((to_pos, more, true))
 }
 
-/// Marks a table failed in state.db and in the run's summary (it needs a
-/// new full extract: `msg` says why, with the fix).
-fn fail_ready_table(
-    meta: &Meta,
-    summary: &Mutex<Summary>,
-    run_id: i64,
-    name: &str,
-    dest: &str,
-    msg: String,
-) -> Result<()> {
-    log::error!("run {run_id}: {name}: {msg}");
-    meta.set_table_state(name, dest, "failed", None, None, None, Some(&msg))?;
-    summary
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .add_failed(name, msg);
-    Ok(())
+/// Tables whose rewritten partitions a batch explained: their fingerprints
+/// now, kept once the batch is released.
+fn accept_fingerprints(meta: &Meta, accepted: &[(String, String)]) -> Result<()> {
+    meta.write(|tx| {
+        for (name, now) in accepted {
+            tx.set_fingerprint(name, Some(now))?;
+        }
+        Ok(())
+    })
 }
 
 /// Tables that failed in this run are not read in its next batches.
@@ -427,14 +425,14 @@ enum Unlogged {
 fn unlogged_change(
     src: &mut dyn sources::Source,
     meta: &Meta,
-    st: &crate::meta::TableState,
+    st: &TableRecord,
     schema: &TableSchema,
 ) -> Result<Unlogged> {
     let name = &st.table;
     let key_now = key_text(schema);
     let now = src.fingerprint(schema)?;
     let Some(key_then) = &st.key_cols else {
-        meta.set_table_shape(name, &key_now, now.as_deref())?;
+        meta.write(|tx| tx.set_table_shape(name, &key_now, now.as_deref()))?;
         return Ok(Unlogged::None);
     };
     if *key_then != key_now {

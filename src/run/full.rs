@@ -11,13 +11,15 @@ use crossbeam::channel;
 use crate::config::Config;
 use crate::dest::{Dest, Loaded};
 use crate::error::{self};
-use crate::meta::{Counts, Meta};
+use crate::meta::Meta;
 use crate::schema::TableSchema;
 use crate::source::{self as sources, Warnings};
 use crate::spool::{self, BatchWriter, Manifest, ManifestTable};
 
 use super::load::{load_parallel, with_retries};
+use super::outcome::{Outcome, Record};
 use super::{connect_all, key_text, ms, record_warnings, Summary};
+use crate::meta::{RunStatus, TableState};
 
 /// `ingest full-extract`.
 pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summary> {
@@ -73,38 +75,27 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
     names.retain(|(s, t)| schemas.iter().any(|x| x.schema == *s && x.name == *t));
     if schemas.is_empty() {
         let run_id = meta.start_run("full-extract", None)?;
-        let mut summary = Summary {
+        let summary = Mutex::new(Summary {
             run_id,
             ..Default::default()
+        });
+        let record = Record {
+            meta,
+            summary: &summary,
+            run_id,
         };
         for (name, msg) in early {
-            log::error!("run {run_id}: {name}: {msg}");
-            meta.set_table_state(&name, "", "failed", Some(run_id), None, None, Some(&msg))?;
-            summary.add_failed(&name, msg);
+            record.outcome(&name, "", Outcome::Failed { msg, counted: true })?;
         }
-        meta.finish_run(run_id, "failed", None, None)?;
-        return summary.into_result();
+        meta.finish_run(run_id, RunStatus::Failed, None, None)?;
+        return summary
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_result();
     }
     let (pos_text, created) = src.prepare_full(&names)?;
     if created || meta.position()?.is_none() {
         meta.set_position(&pos_text)?;
-    }
-    if created && !only.is_empty() {
-        // A new slot keeps changes from now on only: the tables not
-        // extracted now missed everything since the old slot went away.
-        for st in meta.table_states()? {
-            let extracted = names.iter().any(|(s, t)| format!("{s}.{t}") == st.table);
-            if st.status == "ready" && !extracted {
-                let msg = format!(
-                    "the change log was started anew at {pos_text} by the full extract of other tables \
-                     (the old one was gone): changes before it are lost to this table; \
-                     run `ingest full-extract {}`",
-                    st.table
-                );
-                log::error!("{}: {msg}", st.table);
-                meta.set_table_state(&st.table, &st.dest, "failed", None, None, None, Some(&msg))?;
-            }
-        }
     }
     let run_id = meta.start_run("full-extract", Some(&pos_text))?;
     log::info!(
@@ -131,6 +122,34 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         run_id,
         ..Default::default()
     });
+    let record = Record {
+        meta,
+        summary: &summary,
+        run_id,
+    };
+    if created && !only.is_empty() {
+        // A new slot keeps changes from now on only: the tables not
+        // extracted now missed everything since the old slot went away.
+        for st in meta.table_states()? {
+            let extracted = names.iter().any(|(s, t)| format!("{s}.{t}") == st.table);
+            if st.status == TableState::Ready && !extracted {
+                let msg = format!(
+                    "the change log was started anew at {pos_text} by the full extract of other tables \
+                     (the old one was gone): changes before it are lost to this table; \
+                     run `ingest full-extract {}`",
+                    st.table
+                );
+                record.outcome(
+                    &st.table,
+                    &st.dest,
+                    Outcome::Failed {
+                        msg,
+                        counted: false,
+                    },
+                )?;
+            }
+        }
+    }
     let progress: Mutex<HashMap<String, Progress>> = Mutex::new(HashMap::new());
     let fail = |table: &str, dest: &str, e: &anyhow::Error| -> Result<()> {
         let msg = format!("{e:#}");
@@ -145,22 +164,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
             log::error!("run {run_id}: {table}: also: {msg}");
             return Ok(());
         }
-        log::error!("run {run_id}: {table}: {msg}");
-        meta.set_table_state(table, dest, "failed", Some(run_id), None, None, Some(&msg))?;
-        meta.add_run_table(
-            run_id,
-            table,
-            &Counts::default(),
-            0,
-            0,
-            0,
-            "failed",
-            Some(&msg),
-        )?;
-        summary
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .add_failed(table, msg);
+        record.outcome(table, dest, Outcome::Failed { msg, counted: true })?;
         Ok(())
     };
     for (name, msg) in &early {
@@ -181,38 +185,12 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         };
         let (schema, rows, ems, t0) = finished;
         let res = with_retries(cfg, d, table, |d| d.swap_in(&schema)).and_then(|_| {
-            log::info!(
-                "run {run_id}: {table} loaded {rows} row(s) into {}",
-                schema.dest_name()
-            );
-            let counts = Counts {
-                inserts: rows as i64,
-                ..Default::default()
+            let landed = Outcome::Extracted {
+                rows,
+                extract_ms: ems,
+                load_ms: ms(t0),
             };
-            meta.set_table_state(
-                table,
-                &schema.dest_name(),
-                "ready",
-                Some(run_id),
-                None,
-                Some(rows as i64),
-                None,
-            )?;
-            // Older batches' changes of the table are in the snapshot now.
-            meta.supersede(table)?;
-            meta.add_run_table(
-                run_id,
-                table,
-                &counts,
-                rows as i64,
-                ems,
-                ms(t0),
-                "loaded",
-                None,
-            )?;
-            let mut s = summary.lock().unwrap_or_else(|p| p.into_inner());
-            s.add_ok(table, rows);
-            Ok(())
+            record.outcome(table, &schema.dest_name(), landed)
         });
         if let Err(e) = res {
             let _ = fail(table, &schema.dest_name(), &e);
@@ -271,16 +249,20 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
                     continue;
                 }
             };
-            meta.set_table_state(
-                &name,
-                &s.dest_name(),
-                "extracting",
-                Some(run_id),
-                Some(&since),
-                None,
-                None,
-            )?;
-            meta.set_table_shape(&name, &key_text(s), fingerprint.as_deref())?;
+            meta.write(|tx| {
+                let dest = s.dest_name();
+                let at = Some(since.as_str());
+                tx.set_table_state(
+                    &name,
+                    &dest,
+                    TableState::Extracting,
+                    Some(run_id),
+                    at,
+                    None,
+                    None,
+                )?;
+                tx.set_table_shape(&name, &key_text(s), fingerprint.as_deref())
+            })?;
             progress.lock().unwrap_or_else(|p| p.into_inner()).insert(
                 name.clone(),
                 Progress {
@@ -355,11 +337,11 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
     let finished = batch.finish();
     let summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
     let status = if extract_err.is_some() || load_result.is_err() {
-        "error"
+        RunStatus::Error
     } else if summary.tables_failed.is_empty() {
-        "ok"
+        RunStatus::Ok
     } else {
-        "failed"
+        RunStatus::Failed
     };
     let err_text = extract_err
         .as_ref()
@@ -367,7 +349,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         .map(|e| format!("{e:#}"));
     // Every selected table was snapshotted after `pos`: deltas may start
     // there, even if the old position is gone (a purged binlog).
-    if status == "ok" && only.is_empty() {
+    if status == RunStatus::Ok && only.is_empty() {
         meta.set_position(&pos_text)?;
     }
     meta.finish_run(run_id, status, None, err_text.as_deref())?;

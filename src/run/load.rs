@@ -14,7 +14,9 @@ use crate::meta::{Batch, Counts, Meta};
 use crate::source::{self as sources};
 use crate::spool::{self, Manifest, ManifestTable};
 
+use super::outcome::{Outcome, Record, Recorded};
 use super::{ms, Summary};
+use crate::meta::{BatchState, BatchTableState};
 
 /// Runs `load` for every job on `threads` workers, each with its own
 /// destination connection (opened before any work starts).
@@ -88,9 +90,6 @@ pub(super) fn with_retries<T>(
     }
 }
 
-/// Failed loads of one table of one batch before it is given up.
-const MAX_ATTEMPTS: i64 = 3;
-
 /// Loads the still-pending tables of a batch; true when all are done
 /// (loaded, superseded by a full extract, or given up).
 pub(super) fn load_batch(
@@ -102,7 +101,7 @@ pub(super) fn load_batch(
     summary: &Mutex<Summary>,
 ) -> Result<bool> {
     let dir = cfg.instance.spool_dir.join(&batch.id);
-    let states: HashMap<String, String> = meta
+    let states: HashMap<String, BatchTableState> = meta
         .batch_tables(&batch.id)?
         .into_iter()
         .map(|t| (t.table, t.status))
@@ -112,8 +111,8 @@ pub(super) fn load_batch(
         .iter()
         .filter(|t| {
             matches!(
-                states.get(&t.source).map(String::as_str),
-                Some("pending") | Some("failed")
+                states.get(&t.source),
+                Some(BatchTableState::Pending) | Some(BatchTableState::Failed)
             )
         })
         .cloned()
@@ -128,6 +127,11 @@ pub(super) fn load_batch(
     drop(tx);
     let all_ok = Mutex::new(true);
     let budget = crate::spool::latest::KeyBudget::new(crate::spool::latest::KEY_INDEX_LIMIT);
+    let record = Record {
+        meta,
+        summary,
+        run_id,
+    };
     load_parallel(
         cfg,
         cfg.destination.load_threads.min(pending.len()),
@@ -145,84 +149,32 @@ pub(super) fn load_batch(
                 deletes: entry.deletes as i64,
                 truncates: i64::from(entry.truncate_seq.is_some()),
             };
+            let dest = schema.dest_name();
             let rec = match r {
                 Ok(Loaded { rows }) => {
-                    log::info!(
-                        "run {run_id}: {} merged {rows} change(s) into {} (batch {})",
-                        entry.source,
-                        schema.dest_name(),
-                        batch.id
-                    );
-                    summary
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .add_ok(&entry.source, rows);
-                    meta.set_batch_table(&batch.id, &entry.source, "loaded", None)
-                        .and_then(|_| {
-                            meta.add_run_table(
-                                run_id,
-                                &entry.source,
-                                &counts,
-                                rows as i64,
-                                0,
-                                ms(t0),
-                                "loaded",
-                                None,
-                            )
-                        })
+                    let merged = Outcome::Merged {
+                        batch: &batch.id,
+                        counts: &counts,
+                        rows,
+                        load_ms: ms(t0),
+                    };
+                    record.outcome(&entry.source, &dest, merged)
                 }
                 Err(e) => {
                     let msg = format!("{e:#}");
-                    log::error!("run {run_id}: {} (batch {}): {msg}", entry.source, batch.id);
-                    summary
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .add_failed(&entry.source, msg.clone());
-                    meta.fail_batch_table(&batch.id, &entry.source, &msg)
-                        .and_then(|attempts| {
-                            if attempts < MAX_ATTEMPTS {
-                                // Tried again by the next run; the batch waits.
-                                *all_ok.lock().unwrap_or_else(|p| p.into_inner()) = false;
-                                return Ok(());
-                            }
-                            // Give the table up so the other tables move on:
-                            // it needs a new full extract.
-                            let why = format!(
-                                "gave up after {attempts} failed loads of batch {} ({msg}): \
-                                 run `ingest full-extract {}`",
-                                batch.id, entry.source
-                            );
-                            log::error!("run {run_id}: {}: {why}", entry.source);
-                            meta.set_batch_table(
-                                &batch.id,
-                                &entry.source,
-                                "abandoned",
-                                Some(&msg),
-                            )?;
-                            meta.set_table_state(
-                                &entry.source,
-                                &schema.dest_name(),
-                                "failed",
-                                None,
-                                None,
-                                None,
-                                Some(&why),
-                            )
-                        })
-                        .and_then(|_| {
-                            meta.add_run_table(
-                                run_id,
-                                &entry.source,
-                                &counts,
-                                0,
-                                0,
-                                ms(t0),
-                                "failed",
-                                Some(&msg),
-                            )
-                        })
+                    let failed = Outcome::LoadFailed {
+                        batch: &batch.id,
+                        counts: &counts,
+                        msg: &msg,
+                        load_ms: ms(t0),
+                    };
+                    record.outcome(&entry.source, &dest, failed)
                 }
             };
+            if let Ok(Recorded::Retry) = rec {
+                // Tried again by the next run; the batch waits.
+                *all_ok.lock().unwrap_or_else(|p| p.into_inner()) = false;
+            }
             if let Err(e) = rec {
                 // What state.db does not hold did not happen: the batch stays
                 // unreleased and the next run loads the table again (a merge
@@ -289,7 +241,7 @@ pub(super) fn release(
         crate::fault::point("advanced");
         commit_position(meta, to)?;
     }
-    meta.set_batch_status(&b.id, "released")?;
+    meta.set_batch_status(&b.id, BatchState::Released)?;
     spool::remove_batch(&cfg.instance.spool_dir, &b.id)?;
     Ok(())
 }

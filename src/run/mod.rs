@@ -11,6 +11,7 @@
 mod delta;
 mod full;
 mod load;
+mod outcome;
 
 pub use delta::delta;
 pub use full::full_extract;
@@ -86,7 +87,7 @@ pub(super) fn ms(t: Instant) -> i64 {
 pub(super) fn record_warnings(meta: &Meta, run_id: i64, w: &Warnings) -> Result<()> {
     for ((table, column, why), n) in &w.0 {
         log::warn!("{table}.{column}: {n} value(s): {}", why.describe());
-        meta.add_warning(run_id, table, column, why.describe(), *n as i64)?;
+        meta.write(|tx| tx.add_warning(run_id, table, column, why.describe(), *n as i64))?;
     }
     Ok(())
 }
