@@ -268,7 +268,11 @@ fn a_slot_dropped_and_created_again_is_noticed() {
         .unwrap();
     c.sql("UPDATE b SET v = 'missed' WHERE id = 1;");
     // The run that created the slot names the table it left behind.
-    c.expect(&["full-extract", "public.a"], 1, &["public.b (the change log was started anew"]);
+    c.expect(
+        &["full-extract", "public.a"],
+        1,
+        &["public.b (the change log was started anew"],
+    );
     c.sql("UPDATE a SET v = 'after' WHERE id = 1;");
     c.expect(
         &["delta"],
