@@ -1,12 +1,13 @@
 //! The destination: SingleStore (or MySQL/MariaDB) over the MySQL protocol.
 //!
-//! I/O only; the SQL comes from [`singlestore`]. A [`Dest`] is one connection,
+//! I/O only; the SQL comes from [`sql`], the choice of merge from [`plan`]. A [`Dest`] is one connection,
 //! used by one load thread. Loads stream the spool file through a local-infile
 //! handler (without one the `mysql` crate silently loads nothing), and every
 //! load checks the row count and the server's warnings: a value the server
 //! changed on the way in fails the table instead of landing altered.
 
-pub mod singlestore;
+pub mod plan;
+pub mod sql;
 
 use std::io::Read;
 use std::path::Path;
@@ -16,12 +17,11 @@ use anyhow::{bail, Context, Result};
 use mysql::prelude::Queryable;
 use mysql::{Conn, LocalInfileHandler, OptsBuilder};
 
-use crate::config::{Destination, Dialect};
+use crate::config::Destination;
 use crate::error;
 use crate::schema::TableSchema;
 use crate::spool::latest::{KeyBudget, Latest};
 use crate::spool::{self, ManifestTable};
-use singlestore as sql;
 
 pub struct Dest {
     conn: Conn,
@@ -322,18 +322,19 @@ impl Dest {
     /// `budget`: the keys the run's last-change passes may hold together.
     pub fn load(&mut self, dir: &Path, t: &ManifestTable, budget: &KeyBudget) -> Result<Loaded> {
         let s = t.schema();
-        if self.flavor.dialect == Dialect::Mysql && !t.unchanged && t.truncate_seq.is_none() {
-            if t.keys_unique {
-                return self.load_direct(dir, t, &s, None);
+        match plan::delta_plan(self.flavor.dialect, t) {
+            plan::DeltaPlan::Direct => return self.load_direct(dir, t, &s, None),
+            plan::DeltaPlan::LastChange => {
+                match spool::latest::latest_per_key(dir, t, &s.key, budget)? {
+                    Some(l) => return self.load_direct(dir, t, &s, Some(Arc::new(l))),
+                    None => log::info!(
+                        "{}: too many keys at once to find each one's last change ({} at most); merging through staging",
+                        s.dest_name(),
+                        spool::latest::KEY_INDEX_LIMIT
+                    ),
+                }
             }
-            match spool::latest::latest_per_key(dir, t, &s.key, budget)? {
-                Some(l) => return self.load_direct(dir, t, &s, Some(Arc::new(l))),
-                None => log::info!(
-                    "{}: too many keys at once to find each one's last change ({} at most); merging through staging",
-                    s.dest_name(),
-                    spool::latest::KEY_INDEX_LIMIT
-                ),
-            }
+            plan::DeltaPlan::Staged => {}
         }
         self.empty_stage(&s)?;
         let mut shape = sql::MergeShape {

@@ -1,4 +1,5 @@
-//! SQL for the destination, as text: DDL, staging, LOAD DATA and merge.
+//! SQL for the destination, as text: DDL, staging, LOAD DATA and merge (the
+//! merge chosen by [`super::plan`]).
 //!
 //! Pure functions of a [`TableSchema`] and a [`Dialect`], tested as text. The
 //! `mysql` dialect is what MySQL/MariaDB accept (the tests run it against
@@ -15,6 +16,8 @@
 //! latest earlier line of the same key that carried it, else from the target
 //! row as it was before the merge.
 
+pub use super::plan::MergeShape;
+use super::plan::StagedMerge;
 use crate::config::Dialect;
 use crate::schema::TableSchema;
 
@@ -354,18 +357,6 @@ pub fn delete_staged(s: &TableSchema) -> String {
     )
 }
 
-/// What a batch holds for one table, as far as the merge cares.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MergeShape {
-    pub truncate_seq: Option<u64>,
-    pub unchanged: bool,
-    /// Every key appears once in the lines that count (those after the
-    /// truncate, if any): no need to pick the last change per key.
-    pub keys_unique: bool,
-    /// Delete lines in the batch.
-    pub deletes: u64,
-}
-
 /// Asks whether a key appears more than once in the staged lines that
 /// count; answers one row when it does. Uses the staging table's index.
 pub fn repeated_key(s: &TableSchema, truncate_seq: Option<u64>) -> String {
@@ -399,7 +390,8 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
         None => String::new(),
     };
     let mut out = vec![];
-    if shape.keys_unique && !shape.unchanged {
+    let how = super::plan::staged_merge(&shape);
+    if how == StagedMerge::Upsert {
         // One line per key: delete the deleted keys, upsert the others.
         // Measured 2.5x faster than delete-all-then-insert-last on MariaDB.
         match shape.truncate_seq {
@@ -457,7 +449,7 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
         "SELECT x.* FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {seq} DESC) AS {rn} \
          FROM {stage} s{after}) x WHERE x.{rn} = 1 AND x.{op} <> 'D'"
     );
-    if !shape.unchanged {
+    if how == StagedMerge::LastChange {
         out.push(format!(
             "INSERT INTO {target} ({cols}) SELECT {cols} FROM ({last}) y"
         ));
