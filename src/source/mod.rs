@@ -7,7 +7,6 @@ pub mod binlog;
 pub mod binlog_rows;
 pub mod gtid;
 pub mod mysql;
-pub mod pgoutput;
 pub mod postgres;
 
 use std::collections::{BTreeMap, HashMap};

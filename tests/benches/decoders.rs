@@ -9,7 +9,7 @@ use ingest::config::Compression;
 use ingest::schema::{Column, Conv, TableSchema};
 use ingest::source::binlog::MyCol;
 use ingest::source::binlog_rows::{row_texts, RowLayout};
-use ingest::source::pgoutput;
+use ingest::source::postgres::pgoutput;
 use ingest::spool::{BatchWriter, Manifest, Op};
 
 fn report(name: &str, bytes: usize, items: usize, secs: f64) {
