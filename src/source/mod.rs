@@ -3,9 +3,6 @@
 //! bytes. Snapshot and stream are separate calls: a full extract records the
 //! position first, then snapshots; a delta reads from the committed position.
 
-pub mod binlog;
-pub mod binlog_rows;
-pub mod gtid;
 pub mod mysql;
 pub mod postgres;
 

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use ingest::config::Compression;
 use ingest::schema::{Column, Conv, TableSchema};
-use ingest::source::binlog::MyCol;
-use ingest::source::binlog_rows::{row_texts, RowLayout};
+use ingest::source::mysql::column::MyCol;
+use ingest::source::mysql::rows::{row_texts, RowLayout};
 use ingest::source::postgres::pgoutput;
 use ingest::spool::{BatchWriter, Manifest, Op};
 

@@ -73,7 +73,7 @@ impl GtidSet {
     /// A MySQL transaction `uuid:gno` was committed.
     pub fn add_mysql(&mut self, sid: &[u8; 16], gno: u64) {
         if let GtidSet::Mysql(m) = self {
-            let uuid = super::binlog::uuid_text(sid);
+            let uuid = super::values::uuid_text(sid);
             insert_range(m.entry(uuid).or_default(), gno, gno);
         }
     }

@@ -20,7 +20,8 @@ use mysql_common::constants::ColumnType;
 use mysql_common::io::ParseBuf;
 use mysql_common::value::Value;
 
-use super::binlog::{bytes_text, value_into, MyCol, Origin, Text};
+use super::column::MyCol;
+use super::values::{bytes_text, value_into, Origin, Text};
 use crate::schema::Unrepresentable;
 
 /// One column value of a row image.
