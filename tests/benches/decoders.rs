@@ -50,6 +50,177 @@ fn insert_messages(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A pgoutput message: tag, then the fields as given.
+fn message(tag: u8, fields: &[&[u8]]) -> Vec<u8> {
+    let mut m = vec![tag];
+    for f in fields {
+        m.extend_from_slice(f);
+    }
+    m
+}
+
+/// The whole PostgreSQL change path: pgoutput messages (a Relation, then
+/// transactions of 100 changes: inserts, updates, some key changes and
+/// deletes) decoded and written as spool lines, as a delta does.
+fn bench_pgoutput_to_spool() {
+    use std::collections::HashMap;
+    let names = ["id", "i", "n", "d", "t", "v", "b", "dt", "ts", "by"];
+    // int8, int4, numeric(12,2), float8, text, varchar(64), bool, date, timestamp, bytea
+    let types: [(u32, i32); 10] = [
+        (20, -1),
+        (23, -1),
+        (1700, (12 << 16 | 2) + 4),
+        (701, -1),
+        (25, -1),
+        (1043, 64 + 4),
+        (16, -1),
+        (1082, -1),
+        (1114, -1),
+        (17, -1),
+    ];
+    let convs = [
+        Conv::Verbatim,
+        Conv::Verbatim,
+        Conv::Numeric {
+            int_digits: 10,
+            frac_digits: 2,
+        },
+        Conv::Float,
+        Conv::Verbatim,
+        Conv::Verbatim,
+        Conv::Bool,
+        Conv::Date,
+        Conv::Timestamp,
+        Conv::Bytea,
+    ];
+    let schema = TableSchema {
+        schema: "public".into(),
+        name: "bench".into(),
+        dest_db: "d".into(),
+        dest_table: "bench".into(),
+        columns: (0..10)
+            .map(|i| Column {
+                name: names[i].into(),
+                source_type: String::new(),
+                dest_type: String::new(),
+                conv: convs[i],
+                binary: i == 9,
+                toastable: false,
+                nullable: i != 0,
+            })
+            .collect(),
+        key: vec![0],
+    };
+    let key = ("public".to_string(), "bench".to_string());
+    let tables = HashMap::from([(key.clone(), schema)]);
+    let mut rel = vec![];
+    rel.extend_from_slice(&16384u32.to_be_bytes());
+    rel.extend_from_slice(b"public\0bench\0d");
+    rel.extend_from_slice(&10u16.to_be_bytes());
+    for (i, n) in names.iter().enumerate() {
+        rel.push(u8::from(i == 0));
+        rel.extend_from_slice(n.as_bytes());
+        rel.push(0);
+        rel.extend_from_slice(&types[i].0.to_be_bytes());
+        rel.extend_from_slice(&types[i].1.to_be_bytes());
+    }
+    let tuple = |id: u64, tag: &[u8]| {
+        let vals: [Vec<u8>; 10] = [
+            id.to_string().into_bytes(),
+            b"-42".to_vec(),
+            b"12345.67".to_vec(),
+            b"1.5e+100".to_vec(),
+            [b"some text with, commas and \"quotes\" ".as_slice(), tag].concat(),
+            b"varchar value".to_vec(),
+            b"t".to_vec(),
+            b"2024-02-29".to_vec(),
+            b"2024-02-29 12:34:56.123456".to_vec(),
+            b"\\x00ff10ab".to_vec(),
+        ];
+        let mut t = (vals.len() as u16).to_be_bytes().to_vec();
+        for v in vals {
+            t.push(b't');
+            t.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            t.extend_from_slice(&v);
+        }
+        t
+    };
+    let oid = 16384u32.to_be_bytes();
+    let mut msgs: Vec<(String, Vec<u8>)> = vec![("0/10".into(), message(b'R', &[&rel]))];
+    let mut lsn = 0x100u64;
+    let n_txn = 5_000u64;
+    for x in 0..n_txn {
+        let begin = [
+            &(lsn + 99).to_be_bytes()[..],
+            &0i64.to_be_bytes(),
+            &(x as u32).to_be_bytes(),
+        ]
+        .concat();
+        msgs.push((format!("0/{lsn:X}"), message(b'B', &[&begin])));
+        for i in 0..100u64 {
+            let id = x * 100 + i;
+            let m = match i % 10 {
+                // A key change: old key, new row.
+                9 => message(
+                    b'U',
+                    &[
+                        &oid,
+                        b"K",
+                        &tuple(id + 1_000_000, b""),
+                        b"N",
+                        &tuple(id, b"new"),
+                    ],
+                ),
+                8 => message(b'D', &[&oid, b"K", &tuple(id, b"")]),
+                0..=3 => message(b'I', &[&oid, b"N", &tuple(id, b"")]),
+                _ => message(b'U', &[&oid, b"N", &tuple(id, b"upd")]),
+            };
+            msgs.push((format!("0/{:X}", lsn + i), m));
+        }
+        let commit = [
+            &[0u8][..],
+            &(lsn + 99).to_be_bytes(),
+            &(lsn + 100).to_be_bytes(),
+            &0i64.to_be_bytes(),
+        ]
+        .concat();
+        msgs.push((format!("0/{:X}", lsn + 99), message(b'C', &[&commit])));
+        lsn += 100;
+    }
+    let bytes: usize = msgs.iter().map(|(_, m)| m.len()).sum();
+    let root = std::env::temp_dir().join(format!("ingest-bench-pg-{}", std::process::id()));
+    let m = Manifest {
+        batch: "b".into(),
+        kind: "delta".into(),
+        instance: "bench".into(),
+        created_at: String::new(),
+        from_pos: None,
+        to_pos: None,
+        table: vec![],
+    };
+    let mut batch = BatchWriter::create(&root, m, Compression::None).unwrap();
+    let mut warnings = ingest::source::Warnings::default();
+    let t = Instant::now();
+    let mut dec = ingest::source::postgres::decode::Decoder::new(
+        &tables,
+        HashMap::from([(key, types.to_vec())]),
+        HashMap::new(),
+    );
+    for (lsn, m) in &msgs {
+        let msg = pgoutput::parse(m).unwrap();
+        dec.apply(msg, lsn, &mut batch, &mut warnings).unwrap();
+    }
+    let out = dec.finish().unwrap();
+    assert_eq!(out.tables[0].rows, n_txn * 110);
+    report(
+        "pgoutput to spool lines",
+        bytes,
+        (n_txn * 100) as usize,
+        t.elapsed().as_secs_f64(),
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 fn bench_pgoutput() {
     let msgs = insert_messages(200_000);
     let bytes: usize = msgs.iter().map(Vec::len).sum();
@@ -227,6 +398,9 @@ fn main() {
     println!("micro-benchmarks (MB/s of input text, rows or messages per second)");
     if want("pgoutput") {
         bench_pgoutput();
+    }
+    if want("spool lines") || want("pgoutput") {
+        bench_pgoutput_to_spool();
     }
     if want("binlog") {
         bench_binlog_rows();

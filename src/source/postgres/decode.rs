@@ -23,7 +23,7 @@ pub(super) struct Deferred {
 }
 
 /// Turns pgoutput messages into spool lines, one writer per table.
-pub(super) struct Decoder<'t> {
+pub struct Decoder<'t> {
     pub(super) tables: &'t HashMap<(String, String), TableSchema>,
     types: HashMap<(String, String), Vec<(u32, i32)>>,
     /// Per table: the LSN read before its snapshot.
@@ -146,7 +146,7 @@ impl Puts {
 }
 
 impl<'t> Decoder<'t> {
-    pub(super) fn new(
+    pub fn new(
         tables: &'t HashMap<(String, String), TableSchema>,
         types: HashMap<(String, String), Vec<(u32, i32)>>,
         since: HashMap<(String, String), u64>,
@@ -169,7 +169,7 @@ impl<'t> Decoder<'t> {
         }
     }
 
-    pub(super) fn apply(
+    pub fn apply(
         &mut self,
         msg: Message<'_>,
         lsn: &str,
@@ -414,7 +414,7 @@ impl<'t> Decoder<'t> {
         writer_for(&mut self.writers, name, &self.tables[name], batch)
     }
 
-    pub(super) fn finish(self) -> Result<DeltaOutcome> {
+    pub fn finish(self) -> Result<DeltaOutcome> {
         let mut tables = vec![];
         for (_, w) in self.writers {
             tables.push(w.finish()?);

@@ -13,7 +13,7 @@
 
 mod catalog;
 mod copy_text;
-mod decode;
+pub mod decode;
 pub mod pgoutput;
 mod slot;
 mod snapshot;
