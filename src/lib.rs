@@ -8,6 +8,7 @@
 //! and the loader), `meta` (state.db) and `schema` (column model and value
 //! conversion). `main.rs` is the CLI on top.
 
+pub mod change;
 pub mod cli;
 pub mod clock;
 pub mod config;

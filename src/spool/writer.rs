@@ -312,13 +312,13 @@ fn sanitize(s: &str) -> String {
 impl TableWriter {
     /// Writes one change. `values` are spool text (already converted), `None`
     /// for NULL; `unchanged` lists 1-based positions of unchanged columns.
-    pub fn write<'v>(
+    pub fn write<V: AsRef<[u8]>>(
         &mut self,
         op: Op,
         seq: u64,
         ts: &str,
         unchanged: &[usize],
-        values: impl IntoIterator<Item = Option<&'v [u8]>>,
+        values: impl IntoIterator<Item = Option<V>>,
     ) -> Result<()> {
         let line = &mut self.line;
         line.clear();
@@ -343,6 +343,7 @@ impl TableWriter {
         }
         let mut key_hash = self.keys.as_ref().map(|_| DefaultHasher::new());
         for (i, v) in values.into_iter().enumerate() {
+            let v = v.as_ref().map(AsRef::as_ref);
             line.push(b',');
             match v {
                 Some(v) => push_quoted(line, v),

@@ -205,10 +205,11 @@ fn bench_pgoutput_to_spool() {
         &tables,
         HashMap::from([(key, types.to_vec())]),
         HashMap::new(),
+        &mut batch,
     );
     for (lsn, m) in &msgs {
         let msg = pgoutput::parse(m).unwrap();
-        dec.apply(msg, lsn, &mut batch, &mut warnings).unwrap();
+        dec.apply(msg, lsn, &mut warnings).unwrap();
     }
     let out = dec.finish().unwrap();
     assert_eq!(out.tables[0].rows, n_txn * 110);

@@ -6,13 +6,14 @@ use std::collections::HashMap;
 
 use anyhow::{anyhow, bail, Result};
 
-use super::decode::{Decoder, Deferred};
+use super::decode::Decoder;
 use super::pgoutput::{self, Datum};
 use super::{qi, PgSource};
+use crate::change::Incomplete as Deferred;
 use crate::error;
 use crate::schema::TableSchema;
 use crate::source::{DeltaOutcome, Warnings};
-use crate::spool::{BatchWriter, Op};
+use crate::spool::BatchWriter;
 
 /// `X/Y` text of an LSN.
 pub fn lsn_text(lsn: u64) -> String {
@@ -111,7 +112,7 @@ impl PgSource {
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), parse_lsn(v)?)))
             .collect();
-        let mut dec = Decoder::new(tables, self.types.clone(), since);
+        let mut dec = Decoder::new(tables, self.types.clone(), since, batch);
         // Rows waiting for values the log did not carry are completed in
         // groups on a connection of their own while the slot is read, so
         // that they never pile up in memory.
@@ -132,20 +133,20 @@ impl PgSource {
                 let data: &[u8] = row.get(1);
                 let msg =
                     pgoutput::parse(data).map_err(|e| anyhow!("slot {slot} at {lsn}: {e}"))?;
-                dec.apply(msg, lsn, batch, warnings)?;
+                dec.apply(msg, lsn, warnings)?;
                 if dec.deferred.len() >= DEFERRED_AT_ONCE {
                     if lookup.is_none() {
                         lookup = Some(PgSource::connect(&self.cfg)?);
                     }
                     if let Some(l) = lookup.as_mut() {
                         let waiting = std::mem::take(&mut dec.deferred);
-                        l.fill_unchanged(waiting, &mut dec, batch, warnings)?;
+                        l.fill_unchanged(waiting, &mut dec, warnings)?;
                     }
                 }
             }
         }
         let waiting = std::mem::take(&mut dec.deferred);
-        self.fill_unchanged(waiting, &mut dec, batch, warnings)?;
+        self.fill_unchanged(waiting, &mut dec, warnings)?;
         let mut out = dec.finish()?;
         out.more = messages >= max;
         Ok(out)
@@ -157,21 +158,7 @@ impl PgSource {
     fn fill_unchanged(
         &mut self,
         waiting: Vec<Deferred>,
-        dec: &mut Decoder<'_>,
-        batch: &mut BatchWriter,
-        warnings: &mut Warnings,
-    ) -> Result<()> {
-        // The stream may be in the middle of a transaction: its time stays.
-        let ts = std::mem::take(&mut dec.ts);
-        let r = self.fill_waiting(waiting, dec, batch, warnings);
-        dec.ts = ts;
-        r
-    }
-    fn fill_waiting(
-        &mut self,
-        waiting: Vec<Deferred>,
-        dec: &mut Decoder<'_>,
-        batch: &mut BatchWriter,
+        dec: &mut Decoder<'_, '_>,
         warnings: &mut Warnings,
     ) -> Result<()> {
         let mut by_table: HashMap<(String, String), Vec<Deferred>> = HashMap::new();
@@ -179,7 +166,7 @@ impl PgSource {
             by_table.entry(d.table.clone()).or_default().push(d);
         }
         for (table, rows) in by_table {
-            let s = &dec.tables[&table];
+            let s = &dec.tables()[&table];
             for chunk in rows.chunks(LOOKUP_KEYS) {
                 let found = self.lookup_rows(s, chunk)?;
                 for d in chunk {
@@ -199,8 +186,7 @@ impl PgSource {
                             }
                         })
                         .collect();
-                    dec.ts = d.ts.clone();
-                    dec.emit(&table, Op::Insert, d.seq, &tuple, batch, warnings)?;
+                    dec.complete(d, &tuple, warnings)?;
                 }
             }
         }
