@@ -178,6 +178,11 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
         &self.ts
     }
 
+    /// Changes written (or dropped) so far: the batch's last `_seq`.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
     /// Whether the table's changes stopped in this batch.
     pub fn is_changed(&self, table: &TableKey) -> bool {
         self.changed.iter().any(|(t, _)| t == table)

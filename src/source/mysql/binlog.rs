@@ -16,6 +16,7 @@ use super::decode::{Layouts, RowDecoder};
 use super::gtid::{self, GtidSet};
 use super::query::{classify_query, QueryKind};
 use super::{cmp_files, parse_pos, pos_text, MySource};
+use crate::change::ChangeSink;
 use crate::config::BinlogTransport;
 use crate::dest::mysql_message;
 use crate::error;
@@ -164,15 +165,13 @@ impl MySource {
                  protocol's dump request cannot name: set binlog_transport = \"mysqlbinlog\" for this delta"
             )));
         }
+        let dir = batch.dir().join("binlog");
         let dec = RowDecoder {
-            tables,
+            sink: ChangeSink::new(tables, batch),
             cols: &self.cols,
             since,
-            writers: HashMap::new(),
-            changed: vec![],
-            seq: 0,
-            ts: crate::clock::format_micros(0),
             scratch: vec![],
+            scratch_before: vec![],
             layouts: Layouts::default(),
             verdicts: HashMap::new(),
         };
@@ -199,14 +198,13 @@ impl MySource {
                             mysql_message(&e)
                         )
                     })?;
-                    rd.event(&ev, 0, |id| stream.get_tme(id), batch, warnings)?;
+                    rd.event(&ev, 0, |id| stream.get_tme(id), warnings)?;
                     if rd.full {
                         break;
                     }
                 }
             }
             BinlogTransport::Mysqlbinlog => {
-                let dir = batch.dir().join("binlog");
                 let files = self.download(&rd.cur_file, &dir)?;
                 for (n, path) in files.iter().enumerate() {
                     let f = std::fs::File::open(path)
@@ -223,13 +221,7 @@ impl MySource {
                     let skip_before = if n == 0 { pos } else { 0 };
                     while let Some(ev) = file.next() {
                         let ev = ev.with_context(|| format!("reading {}", path.display()))?;
-                        rd.event(
-                            &ev,
-                            skip_before,
-                            |id| file.reader().get_tme(id),
-                            batch,
-                            warnings,
-                        )?;
+                        rd.event(&ev, skip_before, |id| file.reader().get_tme(id), warnings)?;
                         if rd.full {
                             break;
                         }
@@ -248,15 +240,11 @@ impl MySource {
             full,
             ..
         } = rd;
-        let mut out = vec![];
-        for (_, w) in dec.writers {
-            out.push(w.finish()?);
-        }
-        out.sort_by(|a, b| a.file.cmp(&b.file));
+        let (out, changed) = dec.sink.finish()?;
         Ok(DeltaOutcome {
             tables: out,
             to_pos: committed,
-            changed: dec.changed,
+            changed,
             transactions,
             more: full,
         })
@@ -305,8 +293,8 @@ enum PendingGtid {
 }
 
 /// Follows the binlog event by event: positions, transactions, statements.
-struct BinlogRead<'t> {
-    dec: RowDecoder<'t>,
+struct BinlogRead<'t, 'b> {
+    dec: RowDecoder<'t, 'b>,
     tables: &'t HashMap<(String, String), TableSchema>,
     cur_file: String,
     /// The last offset known in `cur_file` (binlog offsets are 64-bit; an
@@ -325,7 +313,7 @@ struct BinlogRead<'t> {
     full: bool,
 }
 
-impl<'t> BinlogRead<'t> {
+impl<'t> BinlogRead<'t, '_> {
     /// A transaction ended at `next`: the position (and GTIDs) to save.
     fn commit(&mut self, next: u64) {
         self.transactions += 1;
@@ -344,7 +332,7 @@ impl<'t> BinlogRead<'t> {
             text.push_str(&format!(" gtid={set}"));
         }
         self.committed = Some(text);
-        if self.dec.seq >= self.max_changes {
+        if self.dec.sink.seq() >= self.max_changes {
             self.full = true;
         }
     }
@@ -357,7 +345,6 @@ impl<'t> BinlogRead<'t> {
         ev: &mysql::binlog::events::Event,
         skip_before: u64,
         tme: impl Fn(u64) -> Option<&'a mysql::binlog::events::TableMapEvent<'static>>,
-        batch: &mut BatchWriter,
         warnings: &mut Warnings,
     ) -> Result<()> {
         let h = ev.header();
@@ -408,7 +395,7 @@ impl<'t> BinlogRead<'t> {
                     tme.table_name().to_string(),
                 );
                 if tables.contains_key(&key) {
-                    dec.rows(&key, &re, tme, &here, batch, warnings)?;
+                    dec.rows(&key, &re, tme, &here, warnings)?;
                 }
             }
             Some(EventData::XidEvent(_)) => self.commit(next),
@@ -422,7 +409,8 @@ impl<'t> BinlogRead<'t> {
                 let sql = q.query();
                 let upper = sql.trim_start().to_ascii_uppercase();
                 if upper.starts_with("BEGIN") || upper.starts_with("XA START") {
-                    dec.ts = crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000);
+                    dec.sink
+                    .set_ts(crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000));
                     return Ok(());
                 }
                 if upper.starts_with("SAVEPOINT") || upper.starts_with("ROLLBACK TO") {
@@ -432,9 +420,7 @@ impl<'t> BinlogRead<'t> {
                     QueryKind::Truncate { schema, table } => {
                         let key = (schema, table);
                         if tables.contains_key(&key) {
-                            dec.seq += 1;
-                            let seq = dec.seq;
-                            dec.writer(&key, batch)?.truncate(seq);
+                            dec.sink.truncate(&key)?;
                         }
                     }
                     QueryKind::Ddl(names) => {
@@ -464,7 +450,8 @@ impl<'t> BinlogRead<'t> {
                 self.commit(next);
             }
             None if h.event_type_raw() == MARIADB_GTID => {
-                dec.ts = crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000);
+                dec.sink
+                    .set_ts(crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000));
                 self.pending_gtid = gtid::mariadb_gtid_event(ev.data()).map(|(seq, domain)| {
                     PendingGtid::MariaDb {
                         domain,

@@ -1,5 +1,5 @@
-//! Row events → spool lines: the decoding half of the MySQL source (no
-//! I/O), one writer per table.
+//! Row events → changes of the batch's [`ChangeSink`]: the decoding half
+//! of the MySQL source (no I/O).
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -9,22 +9,37 @@ use mysql::binlog::events::RowsEventData;
 
 use super::column::MyCol;
 use super::rows::{row_texts, Raw, RowLayout};
+use super::values::Text;
 use super::{before, pos_text};
-use crate::schema::TableSchema;
+use crate::change::{AsIs, Cell, ChangeSink, Row, Table};
 use crate::source::Warnings;
-use crate::spool::{BatchWriter, Op, TableWriter};
 
-/// Turns row events into spool lines, one writer per table.
-pub(super) struct RowDecoder<'t> {
-    pub(super) tables: &'t HashMap<(String, String), TableSchema>,
+/// A row image converted to spool texts (some kept in a scratch buffer).
+struct Converted<'r> {
+    vals: &'r [Option<Text<'r>>],
+    scratch: &'r [u8],
+}
+
+impl Row for Converted<'_> {
+    fn len(&self) -> usize {
+        self.vals.len()
+    }
+    fn cell(&self, i: usize) -> Cell<'_> {
+        match &self.vals[i] {
+            Some(t) => Cell::Value(t.get(self.scratch)),
+            None => Cell::Null,
+        }
+    }
+}
+
+/// Turns row events into changes, one writer per table.
+pub(super) struct RowDecoder<'t, 'b> {
+    pub(super) sink: ChangeSink<'t, 'b>,
     pub(super) cols: &'t HashMap<(String, String), Vec<MyCol>>,
     pub(super) since: HashMap<(String, String), (String, u64)>,
-    pub(super) writers: HashMap<(String, String), TableWriter>,
-    pub(super) changed: Vec<((String, String), String)>,
-    pub(super) seq: u64,
-    pub(super) ts: String,
-    /// Converted values of the current row (reused).
+    /// Converted values of the current row's images (reused).
     pub(super) scratch: Vec<u8>,
+    pub(super) scratch_before: Vec<u8>,
     pub(super) layouts: Layouts,
     /// Per layout: why its rows are not of the described table, if so.
     pub(super) verdicts: HashMap<usize, LayoutVerdict>,
@@ -70,20 +85,7 @@ impl Layouts {
     }
 }
 
-impl RowDecoder<'_> {
-    pub(super) fn writer(
-        &mut self,
-        key: &(String, String),
-        batch: &mut BatchWriter,
-    ) -> Result<&mut TableWriter> {
-        Ok(match self.writers.entry(key.clone()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(batch.table(&self.tables[key])?)
-            }
-        })
-    }
-
+impl RowDecoder<'_, '_> {
     /// Marks a table changed unless the change is older than its snapshot.
     pub(super) fn structure_changed(
         &mut self,
@@ -91,20 +93,9 @@ impl RowDecoder<'_> {
         at: &(String, u64),
         what: &str,
     ) -> bool {
-        if self.since.get(key).is_some_and(|s| before(at, s)) {
-            return false;
-        }
-        if !self.changed.iter().any(|(k, _)| k == key) {
-            let why = format!(
-                "structure changed at {} ({what}); its changes are not applied: run `ingest full-extract {}.{}`",
-                pos_text(&at.0, at.1),
-                key.0,
-                key.1
-            );
-            log::error!("{}.{}: {why}", key.0, key.1);
-            self.changed.push((key.clone(), why));
-        }
-        true
+        let older = self.since.get(key).is_some_and(|s| before(at, s));
+        self.sink
+            .shape_changed(key, older, &pos_text(&at.0, at.1), what)
     }
 
     pub(super) fn rows(
@@ -113,13 +104,12 @@ impl RowDecoder<'_> {
         re: &mysql::binlog::events::RowsEventData<'_>,
         tme: &mysql::binlog::events::TableMapEvent<'_>,
         at: &(String, u64),
-        batch: &mut BatchWriter,
         warnings: &mut Warnings,
     ) -> Result<()> {
-        if self.changed.iter().any(|(k, _)| k == key) {
+        if self.sink.is_changed(key) {
             return Ok(());
         }
-        let s = &self.tables[key];
+        let s = &self.sink.tables()[key];
         let at_text = || format!("{}.{} at {}", key.0, key.1, pos_text(&at.0, at.1));
         let layout = self
             .layouts
@@ -163,6 +153,10 @@ impl RowDecoder<'_> {
         let mut data = mysql_common::io::ParseBuf(re.rows_data());
         let mut b: Vec<Raw<'_>> = Vec::with_capacity(n);
         let mut a: Vec<Raw<'_>> = Vec::with_capacity(n);
+        let cols = &self.cols[key];
+        let table = format!("{}.{}", key.0, key.1);
+        let mut warn = |c: &MyCol, why| warnings.add(&table, &c.name, why);
+        let t = Table::default();
         while !data.0.is_empty() {
             if has_before {
                 layout
@@ -174,57 +168,51 @@ impl RowDecoder<'_> {
                     .read_image(&mut data, shared_image, &mut a)
                     .with_context(|| format!("decoding rows of {}", at_text()))?;
             }
+            let mut vals = Vec::with_capacity(n);
             match (has_before, has_after) {
-                (false, true) => self.emit(key, Op::Insert, &a, batch, warnings)?,
-                (true, false) => self.emit(key, Op::Delete, &b, batch, warnings)?,
+                (false, true) => {
+                    row_texts(cols, &a, &mut self.scratch, &mut vals, &mut warn)
+                        .map_err(|e| anyhow!("{table}: {e}"))?;
+                    let row = Converted {
+                        vals: &vals,
+                        scratch: &self.scratch,
+                    };
+                    self.sink.insert(key, &row, t, &mut AsIs)?;
+                }
+                (true, false) => {
+                    row_texts(cols, &b, &mut self.scratch, &mut vals, &mut warn)
+                        .map_err(|e| anyhow!("{table}: {e}"))?;
+                    let row = Converted {
+                        vals: &vals,
+                        scratch: &self.scratch,
+                    };
+                    self.sink.delete(key, &row, t, &mut AsIs)?;
+                }
                 (true, true) => {
-                    let key_changed = s.key.iter().any(|&k| b[k] != a[k]);
-                    if key_changed {
-                        self.emit(key, Op::Delete, &b, batch, warnings)?;
-                        self.emit(key, Op::Insert, &a, batch, warnings)?;
-                    } else {
-                        self.emit(key, Op::Update, &a, batch, warnings)?;
+                    row_texts(cols, &a, &mut self.scratch, &mut vals, &mut warn)
+                        .map_err(|e| anyhow!("{table}: {e}"))?;
+                    let new = Converted {
+                        vals: &vals,
+                        scratch: &self.scratch,
+                    };
+                    // The before image is converted only when a key value
+                    // differs (the sink then splits the change): most
+                    // updates keep their key.
+                    if s.key.iter().all(|&k| b[k] == a[k]) {
+                        self.sink.update(key, None::<&[Cell]>, &new, t, &mut AsIs)?;
+                        continue;
                     }
+                    let mut old_vals = Vec::with_capacity(n);
+                    row_texts(cols, &b, &mut self.scratch_before, &mut old_vals, &mut warn)
+                        .map_err(|e| anyhow!("{table}: {e}"))?;
+                    let old = Converted {
+                        vals: &old_vals,
+                        scratch: &self.scratch_before,
+                    };
+                    self.sink.update(key, Some(&old), &new, t, &mut AsIs)?;
                 }
                 (false, false) => break,
             }
-        }
-        Ok(())
-    }
-
-    pub(super) fn emit(
-        &mut self,
-        key: &(String, String),
-        op: Op,
-        row: &[Raw<'_>],
-        batch: &mut BatchWriter,
-        warnings: &mut Warnings,
-    ) -> Result<()> {
-        let cols = &self.cols[key];
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let mut vals = Vec::with_capacity(cols.len());
-        row_texts(cols, row, &mut scratch, &mut vals, |c, why| {
-            warnings.add(&format!("{}.{}", key.0, key.1), &c.name, why)
-        })
-        .map_err(|e| anyhow!("{}.{}: {e}", key.0, key.1))?;
-        self.seq += 1;
-        let seq = self.seq;
-        if !self.writers.contains_key(key) {
-            self.writer(key, batch)?;
-        }
-        let w = self.writers.get_mut(key).expect("writer opened above");
-        let written = w.write(
-            op,
-            seq,
-            &self.ts,
-            &[],
-            vals.iter().map(|v| v.as_ref().map(|t| t.get(&scratch))),
-        );
-        drop(vals);
-        self.scratch = scratch;
-        written?;
-        if seq == 1 {
-            crate::fault::point("delta-row");
         }
         Ok(())
     }
