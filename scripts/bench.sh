@@ -244,9 +244,9 @@ delta_case() { # name config-dir statements-file
   say "$1: ingest delta"
   /usr/bin/time -o "$work/$1.time" -f '%e %M' "$ingest" --verbose --config "$2/ingest.toml" delta >/dev/null 2>"$work/$1.log"
   out=$(tail -1 "$work/$1.time")
-  # How long reading the changes took (the rest is load and merge).
+  # How long reading the changes took, all batches (the rest is load and merge).
   cp "$work/$1.log" "${TMPDIR:-/tmp}/ingest-bench-$1.log"
-  read_ms=$(sed -n 's/.*transaction(s) from .* in \([0-9]*\) ms.*/\1/p' "$work/$1.log" | tail -1)
+  read_ms=$(sed -n 's/.*transaction(s) from .* in \([0-9]*\) ms.*/\1/p' "$work/$1.log" | awk '{s += $1} END {print s}')
   secs=$(echo "$out" | awk '{print $1}'); rss=$(echo "$out" | awk '{printf "%.0f", $2 / 1024}')
   delta_mb=$(echo "$(stat -c %s "$3") / 1048576" | bc -l)
   report "$1" "$changes" "$secs" "$(echo "$changes / $secs" | bc -l)" "$(echo "$delta_mb / $secs" | bc -l)" "$rss" ""

@@ -1,0 +1,168 @@
+//! Tests of `config`.
+
+use super::*;
+
+fn p(text: &str) -> Result<Config, ConfigError> {
+    parse(text, Path::new("ingest.toml"), Path::new("/etc/ingest"))
+}
+
+const MIN: &str = r#"
+[instance]
+name = "demo"
+[source]
+type = "postgres"
+database = "src"
+user = "ingest"
+password = "pw"
+[destination]
+dialect = "mysql"
+database = "dest"
+user = "u"
+[[table]]
+name = "public.*"
+[[table]]
+name = "public.orders"
+key = ["id"]
+"#;
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = p(MIN).unwrap();
+    assert_eq!(c.instance.state_dir, PathBuf::from("/etc/ingest/state"));
+    assert_eq!(c.instance.spool_compression, Compression::None);
+    let Source::Postgres(s) = &c.source else {
+        panic!("postgres")
+    };
+    assert_eq!(
+        (s.port, s.slot.as_str(), s.publication.as_str()),
+        (5432, "ingest_demo", "ingest_demo")
+    );
+    assert_eq!(default_slot("prod_1"), "ingest_prod_1");
+    let (a, b) = (default_slot("Demo"), default_slot("demo"));
+    assert!(a.starts_with("ingest_demo_") && a != b, "{a}");
+    assert_ne!(default_slot("a-b"), default_slot("a_b"));
+    let long = default_slot(&"x".repeat(100));
+    assert!(long.len() <= 63 && long.starts_with("ingest_xxx"), "{long}");
+    assert_eq!(c.destination.dialect, Dialect::Mysql);
+    assert_eq!(c.destination.load_threads, 4);
+    assert_eq!(
+        c.dest_name("src", "public", "orders"),
+        ("src_public".into(), "orders".into())
+    );
+}
+
+#[test]
+fn most_specific_table_entry_wins() {
+    let c = p(MIN).unwrap();
+    assert_eq!(
+        c.rule_for("public", "orders").unwrap().key,
+        Some(vec!["id".to_string()])
+    );
+    assert_eq!(c.rule_for("public", "items").unwrap().pattern, "public.*");
+    assert!(c.rule_for("other", "orders").is_none());
+}
+
+#[test]
+fn errors_name_the_key() {
+    let e = p(&MIN.replace("database = \"src\"\n", "")).unwrap_err();
+    assert_eq!(e.key, "source.database");
+    let e = p(&MIN.replace("dialect = \"mysql\"", "dialect = \"oracle\"")).unwrap_err();
+    assert_eq!(e.key, "destination.dialect");
+    assert!(e.to_string().contains("'oracle'"), "{e}");
+    let e = p(&MIN.replace("name = \"public.orders\"", "name = \"orders\"")).unwrap_err();
+    assert_eq!(e.key, "table[2].name");
+    let e = p(&MIN.replace("[destination]", "[destination]\nload_threads = 0")).unwrap_err();
+    assert_eq!(e.key, "destination.load_threads");
+    let e = p(&MIN.replace("[destination]", "extract_threads = 17\n[destination]")).unwrap_err();
+    assert_eq!(e.key, "source.extract_threads");
+    let e = p(&MIN.replace("[destination]", "extract_split_mb = -1\n[destination]")).unwrap_err();
+    assert_eq!(e.key, "source.extract_split_mb");
+    let e = p(&MIN.replace("[destination]", "max_batch_changes = 10\n[destination]")).unwrap_err();
+    assert_eq!(e.key, "source.max_batch_changes");
+    assert_eq!(p(MIN).unwrap().source.max_batch_changes(), 1_000_000);
+    let c = p(&MIN.replace(
+        "[destination]",
+        "extract_threads = 4\nextract_split_mb = 10\n[destination]",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.source.extract(),
+        Extract {
+            threads: 4,
+            split_bytes: 10 << 20
+        }
+    );
+    let e = p(&MIN.replace("user = \"u\"", "user = \"u\"\nbogus = 1")).unwrap_err();
+    assert!(e.to_string().contains("bogus"), "{e}");
+    assert!(e.to_string().contains("line"), "{e}");
+    let e = p(&MIN.replace("type = \"postgres\"", "type = \"db2\"")).unwrap_err();
+    assert_eq!(e.key, "source.type");
+}
+
+#[test]
+fn mysql_source() {
+    let text = MIN.replace(
+        "type = \"postgres\"\ndatabase = \"src\"\nuser = \"ingest\"",
+        "type = \"mysql\"\nuser = \"repl\"",
+    );
+    let c = p(&text).unwrap();
+    let Source::Mysql(m) = &c.source else {
+        panic!("mysql")
+    };
+    assert_eq!((m.port, m.transport), (3306, BinlogTransport::Stream));
+    assert_eq!(m.server_id, default_server_id("demo"));
+    assert!(m.server_id >= 1_000_000);
+    assert_eq!(
+        c.dest_name("", "shop", "orders"),
+        ("shop".into(), "orders".into())
+    );
+    let e = p(&text.replace("user = \"repl\"", "user = \"repl\"\nserver_id = 0")).unwrap_err();
+    assert_eq!(e.key, "source.server_id");
+    let e = p(&text.replace(
+        "user = \"repl\"",
+        "user = \"repl\"\nbinlog_transport = \"x\"",
+    ))
+    .unwrap_err();
+    assert_eq!(e.key, "source.binlog_transport");
+}
+
+#[test]
+fn wrong_types_name_the_key_and_never_the_value() {
+    let e = p(&MIN.replace("password = \"pw\"", "password = 123456")).unwrap_err();
+    assert_eq!(e.key, "source.password");
+    assert!(!e.to_string().contains("123456"), "{e}");
+    assert!(
+        e.to_string().contains("expected a string") && e.to_string().contains("line 8"),
+        "{e}"
+    );
+    let e = p(&MIN.replace("user = \"u\"", "user = \"u\"\npassword = 98765")).unwrap_err();
+    assert_eq!(e.key, "destination.password");
+    assert!(!e.to_string().contains("98765"), "{e}");
+    let mysql = MIN.replace(
+        "type = \"postgres\"",
+        "type = \"mysql\"\nserver_id = \"secret-ish\"",
+    );
+    let e = p(&mysql.replace("database = \"src\"\n", "")).unwrap_err();
+    assert_eq!(e.key, "source.server_id");
+    assert!(!e.to_string().contains("secret-ish"), "{e}");
+    assert_eq!(
+        scrub_value("invalid type: floating point `1.5`, expected a string"),
+        "invalid type: floating point, expected a string"
+    );
+    assert_eq!(scrub_value("missing field `x`"), "missing field `x`");
+}
+
+#[test]
+fn globs() {
+    assert!(glob_match("public.*", "public.orders"));
+    assert!(glob_match("*.ord?rs", "x.orders"));
+    assert!(!glob_match("public.o*", "public.items"));
+    assert!(glob_match("a*b*c", "axxbyyc"));
+    assert!(!glob_match("a*b*c", "axxbyy"));
+}
+
+#[test]
+fn example_parses() {
+    let c = p(EXAMPLE).unwrap();
+    assert_eq!(c.instance.name, "demo");
+}

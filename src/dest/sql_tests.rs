@@ -1,0 +1,272 @@
+//! Tests of `sql`.
+
+use super::*;
+use crate::schema::{Column, Conv};
+
+fn schema() -> TableSchema {
+    let col = |n: &str, t: &str, binary, toastable| Column {
+        name: n.into(),
+        source_type: String::new(),
+        dest_type: t.into(),
+        conv: Conv::Verbatim,
+        binary,
+        toastable,
+        nullable: true,
+    };
+    TableSchema {
+        schema: "public".into(),
+        name: "Order Lines".into(),
+        dest_db: "dest".into(),
+        dest_table: "Order Lines".into(),
+        columns: vec![
+            col("id", "BIGINT", false, false),
+            col("line`no", "LONGTEXT", false, true),
+            col("doc", "LONGTEXT", false, true),
+            col("img", "LONGBLOB", true, true),
+        ],
+        key: vec![0, 1],
+    }
+}
+
+#[test]
+fn helper_prefixes_are_never_longer_than_their_column() {
+    let mut s = schema();
+    let stage = create_stage(&s, &Flavor::new(Dialect::Mysql, "utf8mb4_bin"));
+    assert!(
+        stage.contains("PRIMARY KEY (`id`, `line``no`(64), `_ingest_seq`)"),
+        "{stage}"
+    );
+    for (t, indexed) in [
+        ("CHAR(36)", "`line``no`"),
+        ("char(36)", "`line``no`"),
+        ("VARCHAR(64)", "`line``no`"),
+        ("varbinary(200)", "`line``no`(64)"),
+        ("BINARY(16)", "`line``no`"),
+    ] {
+        s.columns[1].dest_type = t.into();
+        let stage = create_stage(&s, &Flavor::new(Dialect::Mysql, "utf8mb4_bin"));
+        assert!(
+            stage.contains(&format!("PRIMARY KEY (`id`, {indexed}, `_ingest_seq`)")),
+            "{t}: {stage}"
+        );
+    }
+}
+
+#[test]
+fn bookkeeping_columns_never_meet_source_columns() {
+    let mut s = schema();
+    for n in ["_op", "_seq", "_ts", "_unch", "_rn", "_g2", "_f2"] {
+        s.columns.push(Column {
+            name: n.into(),
+            ..s.columns[2].clone()
+        });
+    }
+    assert_eq!(Bk::of(&s).seq(), "`_ingest_seq`");
+    s.columns[2].name = "_Ingest_Op".into();
+    let b = Bk::of(&s);
+    assert_eq!(
+        (b.op(), b.seq()),
+        ("`__ingest_op`".into(), "`__ingest_seq`".into())
+    );
+    let f = Flavor::new(Dialect::Mysql, "utf8mb4_bin");
+    let stage = create_stage(&s, &f);
+    assert!(
+        stage.contains("`__ingest_op` CHAR(1)") && stage.contains("`_op` LONGTEXT"),
+        "{stage}"
+    );
+    let shape = MergeShape {
+        unchanged: true,
+        ..Default::default()
+    };
+    let m = merge(&s, shape, &f).join(";");
+    assert!(
+        m.contains("AS `__ingest_rn`") && m.contains("AS `__ingest_g2`"),
+        "{m}"
+    );
+}
+
+#[test]
+fn ddl_text() {
+    let s = schema();
+    assert_eq!(
+        create_target(&s, &Flavor::new(Dialect::Mysql, "utf8mb4_nopad_bin")),
+        "CREATE TABLE IF NOT EXISTS `dest`.`Order Lines` (\n  `id` BIGINT NOT NULL,\n  `line``no` VARCHAR(766) NOT NULL,\n  \
+         `doc` LONGTEXT NULL,\n  `img` LONGBLOB NULL,\n  PRIMARY KEY (`id`, `line``no`)\n) \
+         DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_nopad_bin"
+    );
+    let ss = create_target(&s, &Flavor::new(Dialect::SingleStore, "utf8mb4_bin"));
+    assert!(
+        ss.contains("SHARD KEY (`id`, `line``no`),\n  SORT KEY (`id`, `line``no`)"),
+        "{ss}"
+    );
+    assert!(
+        create_stage(&s, &Flavor::new(Dialect::SingleStore, "utf8mb4_bin"))
+            .starts_with("CREATE ROWSTORE TABLE IF NOT EXISTS `dest`.`Order Lines__ingest_delta`")
+    );
+}
+
+#[test]
+fn load_data_text() {
+    assert_eq!(
+        load_data(&schema(), "001_x.csv.gz", LoadInto::Stage),
+        "LOAD DATA LOCAL INFILE '001_x.csv.gz' INTO TABLE `dest`.`Order Lines__ingest_delta` CHARACTER SET utf8mb4 \
+         FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n' \
+         (`_ingest_op`, `_ingest_seq`, `_ingest_ts`, `_ingest_unch`, `id`, `line``no`, `doc`, @b3) SET `img` = UNHEX(@b3)"
+    );
+}
+
+#[test]
+fn merge_text() {
+    let s = schema();
+    let my = Flavor::new(Dialect::Mysql, "utf8mb4_bin");
+    let m = merge(&s, MergeShape::default(), &my);
+    assert_eq!(m.len(), 2);
+    assert_eq!(
+        m[0],
+        "DELETE t FROM `dest`.`Order Lines` t JOIN (SELECT DISTINCT `id`, `line``no` FROM `dest`.`Order Lines__ingest_delta`) s \
+         ON t.`id` = s.`id` AND t.`line``no` = s.`line``no`"
+    );
+    assert!(
+        m[1].contains(
+            "ROW_NUMBER() OVER (PARTITION BY `id`, `line``no` ORDER BY `_ingest_seq` DESC)"
+        ),
+        "{}",
+        m[1]
+    );
+    let m = merge(
+        &s,
+        MergeShape {
+            truncate_seq: Some(7),
+            unchanged: false,
+            keys_unique: false,
+            deletes: 0,
+        },
+        &my,
+    );
+    assert_eq!(m[0], "DELETE FROM `dest`.`Order Lines`");
+    assert!(m[1].contains("WHERE `_ingest_seq` > 7"));
+    let m = merge(
+        &s,
+        MergeShape {
+            truncate_seq: None,
+            unchanged: true,
+            keys_unique: true,
+            deletes: 0,
+        },
+        &my,
+    );
+    assert_eq!(m.len(), 3);
+    assert!(m[0].starts_with("INSERT INTO `dest`.`Order Lines__ingest_merge`"));
+    // key columns are never filled; toastable non-key columns are.
+    assert!(!m[0].contains("`_ingest_g1`"));
+    assert!(m[0].contains("CASE WHEN f.`_ingest_g2` = 0 THEN t.`doc` ELSE f.`_ingest_f2` END"));
+    assert!(m[0].contains("FIND_IN_SET('4', x.`_ingest_unch`)"));
+    assert_eq!(m[2], "INSERT INTO `dest`.`Order Lines` (`id`, `line``no`, `doc`, `img`) SELECT `id`, `line``no`, `doc`, `img` FROM `dest`.`Order Lines__ingest_merge`");
+}
+
+#[test]
+fn merge_of_unique_keys_upserts() {
+    let s = schema();
+    let shape = MergeShape {
+        keys_unique: true,
+        deletes: 1,
+        ..Default::default()
+    };
+    let m = merge(&s, shape, &Flavor::new(Dialect::Mysql, "utf8mb4_bin"));
+    assert_eq!(
+        m,
+        vec![
+            "DELETE t FROM `dest`.`Order Lines` t JOIN `dest`.`Order Lines__ingest_delta` s \
+             ON t.`id` = s.`id` AND t.`line``no` = s.`line``no` WHERE s.`_ingest_op` = 'D'"
+                .to_string(),
+            "INSERT INTO `dest`.`Order Lines` (`id`, `line``no`, `doc`, `img`) \
+             SELECT s.`id`, s.`line``no`, s.`doc`, s.`img` FROM `dest`.`Order Lines__ingest_delta` s \
+             WHERE s.`_ingest_op` <> 'D' ON DUPLICATE KEY UPDATE `doc` = s.`doc`, `img` = s.`img`"
+                .to_string(),
+        ]
+    );
+    let m = merge(
+        &s,
+        MergeShape {
+            truncate_seq: Some(9),
+            ..shape
+        },
+        &Flavor::new(Dialect::SingleStore, "utf8mb4_bin"),
+    );
+    assert_eq!(m[0], "DELETE FROM `dest`.`Order Lines`");
+    assert!(
+        m[1].ends_with("AND s.`_ingest_seq` > 9 ON DUPLICATE KEY UPDATE `doc` = VALUES(`doc`), `img` = VALUES(`img`)"),
+        "{}",
+        m[1]
+    );
+    assert_eq!(
+        repeated_key(&s, Some(9)),
+        "SELECT 1 FROM `dest`.`Order Lines__ingest_delta` WHERE `_ingest_seq` > 9 \
+         GROUP BY `id`, `line``no` HAVING COUNT(*) > 1 LIMIT 1"
+    );
+    // A table of key columns only still needs one assignment.
+    let mut keys_only = s.clone();
+    keys_only.columns.truncate(2);
+    let m = merge(&keys_only, shape, &Flavor::new(Dialect::Mysql, "x"));
+    assert!(
+        m[1].ends_with("ON DUPLICATE KEY UPDATE `id` = s.`id`"),
+        "{}",
+        m[1]
+    );
+    // Without delete lines there is nothing to delete first.
+    let m = merge(
+        &s,
+        MergeShape {
+            deletes: 0,
+            ..shape
+        },
+        &Flavor::new(Dialect::Mysql, "x"),
+    );
+    assert_eq!(m.len(), 1);
+    assert!(m[0].starts_with("INSERT INTO"));
+}
+
+#[test]
+fn snapshot_loads_into_the_new_table_and_swaps() {
+    let s = schema();
+    let l = load_data(&s, "f", LoadInto::Shadow);
+    assert!(
+        l.contains("INTO TABLE `dest`.`Order Lines__ingest_new`"),
+        "{l}"
+    );
+    assert!(l.contains("(@_op, @_seq, @_ts, @_unch, `id`"), "{l}");
+    assert!(!l.contains("REPLACE"), "{l}");
+    let r = load_data(&s, "f", LoadInto::Replace);
+    assert!(
+        r.starts_with("LOAD DATA LOCAL INFILE 'f' REPLACE INTO TABLE `dest`.`Order Lines` "),
+        "{r}"
+    );
+    assert!(r.contains("(@_op, @_seq, @_ts, @_unch, `id`"), "{r}");
+    assert_eq!(
+        delete_staged(&s),
+        "DELETE t FROM `dest`.`Order Lines` t JOIN `dest`.`Order Lines__ingest_delta` s \
+         ON t.`id` = s.`id` AND t.`line``no` = s.`line``no`"
+    );
+    let m = Flavor::new(Dialect::Mysql, "x");
+    assert_eq!(
+        swap_in(&s, &m, true)[1],
+        "RENAME TABLE `dest`.`Order Lines` TO `dest`.`Order Lines__ingest_old`, \
+         `dest`.`Order Lines__ingest_new` TO `dest`.`Order Lines`"
+    );
+    assert_eq!(
+        swap_in(&s, &m, false)[1],
+        "RENAME TABLE `dest`.`Order Lines__ingest_new` TO `dest`.`Order Lines`"
+    );
+    let ss = swap_in(&s, &Flavor::new(Dialect::SingleStore, "x"), true);
+    assert_eq!(ss.len(), 4);
+    assert!(ss[1].starts_with("ALTER TABLE `dest`.`Order Lines` RENAME TO"));
+}
+
+#[test]
+fn long_names_stay_within_64() {
+    let long = "x".repeat(70);
+    let a = helper_name(&long, STAGE);
+    assert!(a.chars().count() <= 64, "{a}");
+    assert_ne!(a, helper_name(&"x".repeat(71), STAGE));
+    assert_eq!(lit("a'b\\c"), "'a''b\\\\c'");
+}
