@@ -28,7 +28,16 @@ pub fn check(cfg: &Config) -> Result<()> {
                 .join(", ")
         );
     }
-    println!("position    {}", src.position_line()?);
+    let position = match src.log_state()? {
+        sources::LogState::Slot { name, at: Some(at) } => format!("slot {name} exists at {at}"),
+        sources::LogState::Slot { name, at: None } => {
+            format!("slot {name} not created yet (full-extract creates it)")
+        }
+        sources::LogState::Binlog { end, server_id } => {
+            format!("binlog end now {end} (server_id {server_id} for the dump)")
+        }
+    };
+    println!("position    {position}");
     let _ = dest.conn();
     println!("{} table(s) selected; all checks passed", names.len());
     Ok(())

@@ -58,12 +58,20 @@ pub fn split_points(lo: i128, hi: i128, n: usize) -> Vec<i128> {
     (1..n).map(|i| lo + span * i / n).collect()
 }
 
-/// A source database. Positions are the source's own text (PostgreSQL LSN
-/// `X/Y`, MySQL `file:pos`); the run keeps them opaque.
-pub trait Source {
-    /// "PostgreSQL", "MySQL": for messages.
+/// What a source's change log says of itself, for `check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogState {
+    /// PostgreSQL: the replication slot, and where it stands if it exists.
+    Slot { name: String, at: Option<String> },
+    /// MySQL/MariaDB: the binlog's end now, and the replica id of the dump.
+    Binlog { end: String, server_id: u32 },
+}
+
+/// A source's catalog: what it is, its prerequisites, its tables.
+pub trait Catalog {
+    /// "PostgreSQL", "MySQL": names the kind of source in messages.
     fn kind(&self) -> &'static str;
-    /// The configured database, for messages.
+    /// The configured database, named in messages.
     fn database(&self) -> &str;
     /// Checks what deltas need; returns the server version.
     fn check(&mut self) -> Result<String>;
@@ -71,40 +79,6 @@ pub trait Source {
     fn list_tables(&mut self) -> Result<Vec<(String, String)>>;
     /// Columns, key and destination of one table.
     fn describe(&mut self, cfg: &Config, schema: &str, table: &str) -> Result<TableSchema>;
-    /// Before a full extract of `tables`: makes the source keep every change
-    /// from now on; returns that position and whether it is new (nothing
-    /// was kept before).
-    fn prepare_full(&mut self, tables: &[(String, String)]) -> Result<(String, bool)>;
-    /// Streams one table into its spool file; returns the row count.
-    fn snapshot(
-        &mut self,
-        s: &TableSchema,
-        w: &mut TableWriter,
-        ts: &str,
-        warnings: &mut Warnings,
-    ) -> Result<u64>;
-    /// Splits a big table's snapshot into up to `n` key or block ranges,
-    /// each with its own connection, to be read on parallel threads; `None`
-    /// where the table is smaller than `min_bytes` or cannot be split.
-    /// Together the ranges hold each row once, as one snapshot would.
-    fn split_snapshot(
-        &mut self,
-        _s: &TableSchema,
-        _n: usize,
-        _min_bytes: u64,
-    ) -> Result<Option<Vec<Box<dyn SnapshotRange>>>> {
-        Ok(None)
-    }
-    /// Where the next delta starts (`committed`: the position in state.db);
-    /// `None` if no full extract prepared the source yet.
-    fn start_position(&mut self, committed: Option<&str>) -> Result<Option<String>>;
-    /// Before a delta: refuses a change log that went past `released`, the
-    /// furthest position this instance ever let go of (state.db's position
-    /// or the end of a batch not yet recorded as released): changes in
-    /// between were consumed by someone else.
-    fn check_position(&mut self, _released: Option<&str>) -> Result<()> {
-        Ok(())
-    }
     /// Why a table named in the configuration is not listed, when it exists
     /// but this user may not read it (the fix included); `None` when it
     /// does not exist.
@@ -125,11 +99,55 @@ pub trait Source {
             FingerprintChange::Changed(format!("was {saved}, now {now}"))
         }
     }
-    /// Why a selected, loaded table's changes would not be read, if so.
-    fn unreadable(&mut self, schema: &str, table: &str) -> Result<Option<String>>;
+}
+
+/// Reading tables whole for a full extract.
+pub trait Snapshot {
+    /// Streams one table into its spool file; returns the row count.
+    fn snapshot(
+        &mut self,
+        s: &TableSchema,
+        w: &mut TableWriter,
+        ts: &str,
+        warnings: &mut Warnings,
+    ) -> Result<u64>;
+    /// Splits a big table's snapshot into up to `n` key or block ranges,
+    /// each with its own connection, to be read on parallel threads; `None`
+    /// where the table is smaller than `min_bytes` or cannot be split.
+    /// Together the ranges hold each row once, as one snapshot would.
+    fn split_snapshot(
+        &mut self,
+        _s: &TableSchema,
+        _n: usize,
+        _min_bytes: u64,
+    ) -> Result<Option<Vec<Box<dyn SnapshotRange>>>> {
+        Ok(None)
+    }
+}
+
+/// The change log: keeping changes, reading them in batches, releasing
+/// them. Positions are the source's own text (PostgreSQL LSN `X/Y`, MySQL
+/// `file:pos gtid=...`), typed by [`crate::position::Position`].
+pub trait ChangeLog {
+    /// Before a full extract of `tables`: makes the source keep every change
+    /// from now on; returns that position and whether it is new (nothing
+    /// was kept before).
+    fn prepare_full(&mut self, tables: &[(String, String)]) -> Result<(String, bool)>;
     /// The end of the change log now: read before a table's snapshot, so
     /// that older changes in another shape can be told apart.
     fn current_position(&mut self) -> Result<String>;
+    /// Where the next delta starts (`committed`: the position in state.db);
+    /// `None` if no full extract prepared the source yet.
+    fn start_position(&mut self, committed: Option<&str>) -> Result<Option<String>>;
+    /// Before a delta: refuses a change log that went past `released`, the
+    /// furthest position this instance ever let go of (state.db's position
+    /// or the end of a batch not yet recorded as released): changes in
+    /// between were consumed by someone else.
+    fn check_position(&mut self, _released: Option<&str>) -> Result<()> {
+        Ok(())
+    }
+    /// Why a selected, loaded table's changes would not be read, if so.
+    fn unreadable(&mut self, schema: &str, table: &str) -> Result<Option<String>>;
     /// Reads the changes from `from` to the current end into the batch,
     /// stopping at the first transaction end after `max_changes` changes.
     /// `since`: per table, the position read before its snapshot.
@@ -144,9 +162,16 @@ pub trait Source {
     ) -> Result<DeltaOutcome>;
     /// Everything up to `to` is merged: the source may forget it.
     fn release(&mut self, to: &str) -> Result<()>;
-    /// One line about the change position, for `check`.
-    fn position_line(&mut self) -> Result<String>;
+    /// Where the change log stands, for `check`.
+    fn log_state(&mut self) -> Result<LogState>;
 }
+
+/// A source database: its catalog, snapshots and change log. A new source
+/// implements the three in its own folder and is registered in one line
+/// (`crate::run::source`).
+pub trait Source: Catalog + Snapshot + ChangeLog {}
+
+impl<T: Catalog + Snapshot + ChangeLog> Source for T {}
 
 /// The selected tables. Entries without wildcards must name an existing table.
 pub fn selected(src: &mut dyn Source, cfg: &Config) -> Result<Vec<(String, String)>> {

@@ -32,7 +32,9 @@ use crate::config::{Config, MysqlSource};
 use crate::dest::mysql_message;
 use crate::error;
 use crate::schema::TableSchema;
-use crate::source::{DeltaOutcome, SnapshotRange, Source, Warnings};
+use crate::source::{
+    Catalog, ChangeLog, DeltaOutcome, LogState, Snapshot, SnapshotRange, Warnings,
+};
 use crate::spool::{BatchWriter, TableWriter};
 use column::MyCol;
 
@@ -111,7 +113,7 @@ impl MySource {
     }
 }
 
-impl Source for MySource {
+impl Catalog for MySource {
     fn kind(&self) -> &'static str {
         if self.mariadb {
             "MariaDB"
@@ -134,21 +136,14 @@ impl Source for MySource {
     fn describe(&mut self, cfg: &Config, schema: &str, table: &str) -> Result<TableSchema> {
         self.describe_table(cfg, schema, table)
     }
-    /// The binlog keeps everything: the position is just its end now, with
-    /// the GTID set where GTIDs are on.
-    fn prepare_full(&mut self, _tables: &[(String, String)]) -> Result<(String, bool)> {
-        let row = self.master_status_row()?;
-        let (f, p) = status_file_pos(&row)?;
-        let gtid = self.gtid_at(&f, p, Some(&row))?;
-        let mut pos = pos_text(&f, p);
-        if let Some(g) = gtid {
-            pos.push_str(&format!(" gtid={g}"));
-        }
-        Ok((pos, false))
+    /// A table this user has no privilege on is hidden from the catalog:
+    /// reading it tells that from a table that does not exist.
+    fn missing_reason(&mut self, name: &str) -> Result<Option<String>> {
+        self.hidden_reason(name)
     }
-    fn check_position(&mut self, released: Option<&str>) -> Result<()> {
-        self.check_binlog_position(released)
-    }
+}
+
+impl Snapshot for MySource {
     fn snapshot(
         &mut self,
         s: &TableSchema,
@@ -168,20 +163,33 @@ impl Source for MySource {
     ) -> Result<Option<Vec<Box<dyn SnapshotRange>>>> {
         self.split_ranges(s, n, min_bytes)
     }
-    fn start_position(&mut self, committed: Option<&str>) -> Result<Option<String>> {
-        Ok(committed.map(str::to_string))
-    }
-    /// A table this user has no privilege on is hidden from the catalog:
-    /// reading it tells that from a table that does not exist.
-    fn missing_reason(&mut self, name: &str) -> Result<Option<String>> {
-        self.hidden_reason(name)
-    }
-    fn unreadable(&mut self, _schema: &str, _table: &str) -> Result<Option<String>> {
-        Ok(None)
+}
+
+impl ChangeLog for MySource {
+    /// The binlog keeps everything: the position is just its end now, with
+    /// the GTID set where GTIDs are on.
+    fn prepare_full(&mut self, _tables: &[(String, String)]) -> Result<(String, bool)> {
+        let row = self.master_status_row()?;
+        let (f, p) = status_file_pos(&row)?;
+        let gtid = self.gtid_at(&f, p, Some(&row))?;
+        let mut pos = pos_text(&f, p);
+        if let Some(g) = gtid {
+            pos.push_str(&format!(" gtid={g}"));
+        }
+        Ok((pos, false))
     }
     fn current_position(&mut self) -> Result<String> {
         let (f, p) = self.master_status()?;
         Ok(pos_text(&f, p))
+    }
+    fn start_position(&mut self, committed: Option<&str>) -> Result<Option<String>> {
+        Ok(committed.map(str::to_string))
+    }
+    fn check_position(&mut self, released: Option<&str>) -> Result<()> {
+        self.check_binlog_position(released)
+    }
+    fn unreadable(&mut self, _schema: &str, _table: &str) -> Result<Option<String>> {
+        Ok(None)
     }
     fn changes(
         &mut self,
@@ -198,13 +206,12 @@ impl Source for MySource {
     fn release(&mut self, _to: &str) -> Result<()> {
         Ok(())
     }
-    fn position_line(&mut self) -> Result<String> {
+    fn log_state(&mut self) -> Result<LogState> {
         let (f, p) = self.master_status()?;
-        Ok(format!(
-            "binlog end now {} (server_id {} for the dump)",
-            pos_text(&f, p),
-            self.cfg.server_id
-        ))
+        Ok(LogState::Binlog {
+            end: pos_text(&f, p),
+            server_id: self.cfg.server_id,
+        })
     }
 }
 

@@ -32,7 +32,10 @@ use postgres::{Client, NoTls};
 use crate::config::{Config, PostgresSource};
 use crate::error;
 use crate::schema::TableSchema;
-use crate::source::{DeltaOutcome, FingerprintChange, SnapshotRange, Source, Warnings};
+use crate::source::{
+    Catalog, ChangeLog, DeltaOutcome, FingerprintChange, LogState, Snapshot, SnapshotRange,
+    Warnings,
+};
 use crate::spool::{BatchWriter, TableWriter};
 
 pub struct PgSource {
@@ -98,34 +101,31 @@ impl PgSource {
     }
 }
 
-impl Source for PgSource {
+impl Catalog for PgSource {
     fn kind(&self) -> &'static str {
         "PostgreSQL"
     }
-
     fn database(&self) -> &str {
         &self.cfg.database
     }
-
     fn check(&mut self) -> Result<String> {
         self.check_prerequisites()
     }
-
     fn list_tables(&mut self) -> Result<Vec<(String, String)>> {
         self.all_tables()
     }
-
     fn describe(&mut self, cfg: &Config, schema: &str, table: &str) -> Result<TableSchema> {
         self.describe_table(cfg, schema, table)
     }
-
-    /// Publication and slot: the slot keeps every change from its position on.
-    fn prepare_full(&mut self, tables: &[(String, String)]) -> Result<(String, bool)> {
-        self.ensure_publication(tables)?;
-        let (pos, created) = self.ensure_slot()?;
-        Ok((lsn_text(pos), created))
+    fn fingerprint(&mut self, s: &TableSchema) -> Result<Option<String>> {
+        self.partition_fingerprint(s)
     }
+    fn fingerprint_change(&self, saved: &str, now: &str) -> FingerprintChange {
+        partition_change(saved, now)
+    }
+}
 
+impl Snapshot for PgSource {
     fn snapshot(
         &mut self,
         s: &TableSchema,
@@ -135,7 +135,6 @@ impl Source for PgSource {
     ) -> Result<u64> {
         self.copy_table(s, None, w, ts, warnings)
     }
-
     /// Block ranges of one exported snapshot: every range sees the same
     /// rows, so a row that moves during the extract is read exactly once.
     fn split_snapshot(
@@ -146,24 +145,25 @@ impl Source for PgSource {
     ) -> Result<Option<Vec<Box<dyn SnapshotRange>>>> {
         self.split_ranges(s, n, min_bytes)
     }
+}
 
+impl ChangeLog for PgSource {
+    /// Publication and slot: the slot keeps every change from its position on.
+    fn prepare_full(&mut self, tables: &[(String, String)]) -> Result<(String, bool)> {
+        self.ensure_publication(tables)?;
+        let (pos, created) = self.ensure_slot()?;
+        Ok((lsn_text(pos), created))
+    }
+    fn current_position(&mut self) -> Result<String> {
+        Ok(lsn_text(self.current_lsn()?))
+    }
     /// The slot's position: the slot, not state.db, is where deltas start.
     fn start_position(&mut self, _committed: Option<&str>) -> Result<Option<String>> {
         Ok(self.slot_position()?.map(lsn_text))
     }
-
     fn check_position(&mut self, released: Option<&str>) -> Result<()> {
         self.check_slot(released)
     }
-
-    fn fingerprint(&mut self, s: &TableSchema) -> Result<Option<String>> {
-        self.partition_fingerprint(s)
-    }
-
-    fn fingerprint_change(&self, saved: &str, now: &str) -> FingerprintChange {
-        partition_change(saved, now)
-    }
-
     fn unreadable(&mut self, schema: &str, table: &str) -> Result<Option<String>> {
         if self.published(schema, table)? {
             return Ok(None);
@@ -173,7 +173,6 @@ impl Source for PgSource {
             self.cfg.publication
         )))
     }
-
     fn changes(
         &mut self,
         _from: &str,
@@ -186,23 +185,14 @@ impl Source for PgSource {
         let upto = self.current_lsn()?;
         self.peek_changes(upto, tables, since, batch, warnings, max_changes)
     }
-
-    fn current_position(&mut self) -> Result<String> {
-        Ok(lsn_text(self.current_lsn()?))
-    }
-
     fn release(&mut self, to: &str) -> Result<()> {
         let lsn = parse_lsn(to).ok_or_else(|| anyhow!("bad LSN {to}"))?;
         self.advance(lsn)
     }
-
-    fn position_line(&mut self) -> Result<String> {
-        Ok(match self.slot_position()? {
-            Some(p) => format!("slot {} exists at {}", self.cfg.slot, lsn_text(p)),
-            None => format!(
-                "slot {} not created yet (full-extract creates it)",
-                self.cfg.slot
-            ),
+    fn log_state(&mut self) -> Result<LogState> {
+        Ok(LogState::Slot {
+            name: self.cfg.slot.clone(),
+            at: self.slot_position()?.map(lsn_text),
         })
     }
 }
