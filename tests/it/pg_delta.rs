@@ -1,8 +1,7 @@
 //! Deltas: every kind of change pgoutput sends, merged so that the
 //! destination equals the source; and running `delta` again changes nothing.
 
-mod common;
-use common::Case;
+use crate::common::Case;
 
 const BIG: &str =
     "(SELECT string_agg(md5(random()::text || g), '') FROM generate_series(1, 400) g)";

@@ -2,8 +2,7 @@
 //! (binary protocol) and through the binlog (row events), compared value by
 //! value with the source on the same server.
 
-mod common;
-use common::MyCase;
+use crate::common::MyCase;
 
 const TABLE: &str = "CREATE TABLE all_types (
     id INT PRIMARY KEY,

@@ -1,8 +1,7 @@
 //! PostgreSQL source: the ways to lose, misplace or refuse data that a
 //! line-by-line read of the engine found (issue 9), each shown to hold.
 
-mod common;
-use common::Case;
+use crate::common::Case;
 
 fn edit_config(c: &Case, from: &str, to: &str) {
     let path = c.config_path();
@@ -145,7 +144,7 @@ fn a_failure_that_cannot_be_recorded_keeps_the_batch() {
 /// A second instance on the same source database: its own folder,
 /// destination database and instance name; `slot`/`publication` left to
 /// their defaults unless given.
-fn second_instance(c: &Case, name: &str, slot: Option<&str>) -> common::Bin {
+fn second_instance(c: &Case, name: &str, slot: Option<&str>) -> crate::common::Bin {
     let dir = c.dir.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let text = std::fs::read_to_string(c.config_path()).unwrap();
@@ -173,7 +172,7 @@ fn second_instance(c: &Case, name: &str, slot: Option<&str>) -> common::Bin {
     }
     let path = dir.join("ingest.toml");
     std::fs::write(&path, out.join("\n")).unwrap();
-    common::Bin { config: path }
+    crate::common::Bin { config: path }
 }
 
 fn drop_dest(c: &Case, db: &str) {
@@ -204,7 +203,7 @@ fn two_instances_on_one_database() {
     let src = c.source_rows("public.t", &["id"]);
     for name in ["pair_a", "pair_b"] {
         let dst = c.dest_rows_in(&format!("{}_{name}", c.db), "public.t", "t", &["id"]);
-        common::assert_maps_equal(name, &src, &dst);
+        crate::common::assert_maps_equal(name, &src, &dst);
     }
 
     // Same slot on purpose: the second delta finds the slot past what it
@@ -469,7 +468,7 @@ fn a_dropped_destination_connection_is_replaced() {
     c.ok(&["full-extract"]);
     c.sql("UPDATE t SET v = 'b' WHERE id < 5; DELETE FROM t WHERE id = 9;");
     let db = c.db.clone();
-    let (ok, stderr) = common::paused(&c, &["delta"], "staged", || {
+    let (ok, stderr) = crate::common::paused(&c, &["delta"], "staged", || {
         let mut my = c.my();
         let ids: Vec<u64> = my
             .exec(

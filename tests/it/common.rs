@@ -3,6 +3,10 @@
 //! the private servers that `scripts/test-env.sh` started (see
 //! `scripts/test.sh`). Tests run the `ingest` binary as a user would and
 //! compare both sides through the database clients.
+//!
+//! Tests run in parallel; each case holds a shared lock on the servers for
+//! its life, and a test that changes their global state takes it alone
+//! first ([`alone`]).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -12,6 +16,39 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
+
+static SERVERS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+thread_local! {
+    static ALONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Held by a test that changes the servers' global state: no other test
+/// runs meanwhile. Take it before creating the test's case.
+pub struct Alone(#[allow(dead_code)] std::sync::RwLockWriteGuard<'static, ()>);
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        ALONE.with(|a| a.set(false));
+    }
+}
+
+pub fn alone() -> Alone {
+    let g = SERVERS.write().unwrap_or_else(|p| p.into_inner());
+    ALONE.with(|a| a.set(true));
+    Alone(g)
+}
+
+/// A case's share of the servers (none when its test runs alone).
+type Shared = Option<std::sync::RwLockReadGuard<'static, ()>>;
+
+fn shared() -> Shared {
+    if ALONE.with(|a| a.get()) {
+        None
+    } else {
+        Some(SERVERS.read().unwrap_or_else(|p| p.into_inner()))
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Env {
@@ -144,6 +181,7 @@ impl std::ops::Deref for MyCase {
 }
 
 pub struct Case {
+    _shared: Shared,
     pub bin: Bin,
     pub name: String,
     pub env: Env,
@@ -154,6 +192,7 @@ pub struct Case {
 impl Case {
     /// A fresh source database, slot, destination database and folder.
     pub fn new(name: &str) -> Case {
+        let shared = shared();
         let env = env();
         let db = format!("it_{name}");
         let mut admin = pg_connect(&env, "postgres");
@@ -176,6 +215,7 @@ impl Case {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let c = Case {
+            _shared: shared,
             bin: Bin {
                 config: dir.join("ingest.toml"),
             },
@@ -652,6 +692,7 @@ pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 /// A MySQL/MariaDB-source case: source database `ms_<name>` and destination
 /// `md_<name>` on the test MariaDB (different databases of one server).
 pub struct MyCase {
+    _shared: Shared,
     pub bin: Bin,
     pub name: String,
     pub env: Env,
@@ -662,6 +703,7 @@ pub struct MyCase {
 
 impl MyCase {
     pub fn new(name: &str) -> MyCase {
+        let shared = shared();
         let env = env();
         let src = format!("ms_{name}");
         let dst = format!("md_{name}");
@@ -675,6 +717,7 @@ impl MyCase {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let c = MyCase {
+            _shared: shared,
             bin: Bin {
                 config: dir.join("ingest.toml"),
             },

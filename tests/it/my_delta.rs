@@ -1,8 +1,7 @@
 //! MySQL/MariaDB source: changes from the binlog land exactly; TRUNCATE,
 //! DDL, purged binlogs and crashes behave as the README says.
 
-mod common;
-use common::MyCase;
+use crate::common::MyCase;
 
 fn setup(c: &MyCase, transport: &str) {
     c.write_config(&format!(
@@ -122,7 +121,7 @@ fn missing_grants_are_named_with_the_fix() {
     use mysql::prelude::Queryable;
     let c = MyCase::new("grants");
     c.sql("CREATE TABLE t (id INT PRIMARY KEY)");
-    let mut my = common::my_connect(&c.env);
+    let mut my = crate::common::my_connect(&c.env);
     my.query_drop("DROP USER IF EXISTS 'norepl'@'%'").unwrap();
     my.query_drop("CREATE USER 'norepl'@'%' IDENTIFIED BY 'norepl'")
         .unwrap();

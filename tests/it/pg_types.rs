@@ -1,8 +1,7 @@
 //! Exact values: every type of the README's mapping, through the initial
 //! extract and through deltas, compared field by field on both sides.
 
-mod common;
-use common::Case;
+use crate::common::Case;
 
 const TABLE: &str = r#"
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy 😀');

@@ -2,8 +2,7 @@
 //! extract and of a delta, more changes arrive, and the next run converges
 //! the destination to the source, with nothing lost and nothing doubled.
 
-mod common;
-use common::Case;
+use crate::common::Case;
 
 fn assert_all_same(c: &Case) {
     c.assert_same("public.big", "big", &["id"]);

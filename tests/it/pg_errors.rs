@@ -2,8 +2,7 @@
 //! the fix, exit status 2 (configuration) or 3 (unreachable), and nothing
 //! changed at the source or the destination.
 
-mod common;
-use common::Case;
+use crate::common::Case;
 use std::process::Command;
 
 /// Runs `full-extract`, expects `code` and one stderr line holding every
@@ -238,7 +237,7 @@ impl Drop for ReplicaServer {
 
 #[test]
 fn wal_level_below_logical_exits_2() {
-    let env = common::env();
+    let env = crate::common::env();
     assert!(
         !env.pg_bin.is_empty(),
         "INGEST_PG_BIN is not set (scripts/test-env.sh sets it)"

@@ -3,13 +3,11 @@
 //! MySQL) while the source keeps changing; after a delta both sides are
 //! equal, row for row.
 
-mod common;
-
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use common::{Case, MyCase};
+use crate::common::{Case, MyCase};
 
 /// Three ranges for any table of two blocks or more.
 fn enable_ranges(config: &Path) {
@@ -33,7 +31,7 @@ impl Drop for StopOnDrop<'_> {
 }
 
 /// Runs ingest -v and returns what it logged, asserting success.
-fn run_logged(bin: &common::Bin, args: &[&str]) -> String {
+fn run_logged(bin: &crate::common::Bin, args: &[&str]) -> String {
     let mut all = vec!["-v"];
     all.extend_from_slice(args);
     let out = bin.ingest(&all);
@@ -138,7 +136,7 @@ fn mysql_without_spare_connections_reads_the_table_whole() {
          INSERT INTO big SELECT seq, REPEAT('p', 100) FROM seq_1_to_3000;",
     );
     // A source account allowed one connection: the ranges cannot connect.
-    let mut admin = common::my_connect(&c.env);
+    let mut admin = crate::common::my_connect(&c.env);
     admin
         .query_drop("DROP USER IF EXISTS 'ingest_one'@'%'")
         .unwrap();

@@ -1,8 +1,7 @@
 //! The commands a user runs besides full-extract and delta: init, check,
 //! tables, status; and secrets never appear in logs, state or spool.
 
-mod common;
-use common::Case;
+use crate::common::Case;
 
 #[test]
 fn init_writes_an_example_once() {

@@ -1,12 +1,11 @@
-//! A binlog purged past the saved position is named, with the fix, and
-//! nothing is skipped silently. Alone in its test binary: it purges the
-//! shared test server's binlogs (and, in later tests, its binlog settings).
+//! Tests that change the shared test servers' global state (binlogs purged
+//! or reset, binlog settings, lock timeouts, `local_infile`): each runs
+//! alone, while no other test of the binary runs ([`crate::common::alone`]).
 
-mod common;
-use common::{Case, MyCase};
+use crate::common::{Case, MyCase};
 use mysql::prelude::Queryable;
 
-/// Puts the server's binlog settings back, also when a test fails.
+/// Puts the server's global settings back, also when a test fails.
 struct Restore(mysql::Conn);
 
 impl Drop for Restore {
@@ -16,12 +15,16 @@ impl Drop for Restore {
         let _ = self
             .0
             .query_drop("SET GLOBAL binlog_row_metadata = 'NO_LOG'");
+        let _ = self
+            .0
+            .query_drop("SET GLOBAL innodb_lock_wait_timeout = 50");
+        let _ = self.0.query_drop("SET GLOBAL local_infile = 1");
     }
 }
 
 /// Purges every binlog file but the newest.
 fn purge_to_newest(c: &MyCase) {
-    let mut my = common::my_connect(&c.env);
+    let mut my = crate::common::my_connect(&c.env);
     let r: mysql::Row = my.query_first("SHOW MASTER STATUS").unwrap().unwrap();
     let newest: String = r.get(0).unwrap();
     // MariaDB keeps a file until its binlog checkpoint has passed: retry.
@@ -42,12 +45,12 @@ fn purge_to_newest(c: &MyCase) {
 /// that full extract's: it did, and the next delta asked for a purged file.
 #[test]
 fn the_saved_position_never_moves_backwards() {
-    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let _alone = crate::common::alone();
     let c = MyCase::new("backwards");
     c.sql("CREATE TABLE t (id INT PRIMARY KEY, v INT); CREATE TABLE u (id INT PRIMARY KEY); INSERT INTO t VALUES (1, 1);");
     c.ok(&["full-extract"]);
     // t cannot load (its destination table is gone): the batch stays.
-    let mut my = common::my_connect(&c.env);
+    let mut my = crate::common::my_connect(&c.env);
     my.query_drop(format!("DROP TABLE `{}`.t", c.dst)).unwrap();
     c.sql("UPDATE t SET v = 2 WHERE id = 1;");
     assert_eq!(c.ingest(&["delta"]).status.code(), Some(1));
@@ -60,12 +63,9 @@ fn the_saved_position_never_moves_backwards() {
     c.assert_same("u", "id");
 }
 
-/// The tests here change server-wide state: one at a time.
-static SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 #[test]
 fn purged_binlogs_are_named_and_full_extract_recovers() {
-    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let _alone = crate::common::alone();
     let c = MyCase::new("purge");
     c.sql("CREATE TABLE big (id INT PRIMARY KEY, n INT); INSERT INTO big SELECT seq, seq FROM seq_1_to_100;");
     c.ok(&["full-extract"]);
@@ -94,10 +94,10 @@ fn purged_binlogs_are_named_and_full_extract_recovers() {
 /// too, because it changes the shared server's globals for a moment.)
 #[test]
 fn binlog_settings_are_checked() {
-    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let _alone = crate::common::alone();
     let c = MyCase::new("settings");
     c.sql("CREATE TABLE t (id INT PRIMARY KEY)");
-    let mut g = Restore(common::my_connect(&c.env));
+    let mut g = Restore(crate::common::my_connect(&c.env));
     for (set, needle) in [
         (
             "SET GLOBAL binlog_format = 'STATEMENT'",
@@ -129,7 +129,7 @@ fn binlog_settings_are_checked() {
 /// binlog: the table fails, named, instead of silently missing it.
 #[test]
 fn statement_logged_changes_fail_the_table() {
-    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let _alone = crate::common::alone();
     let c = MyCase::new("stmt");
     c.sql("CREATE TABLE t (id INT PRIMARY KEY, v INT); CREATE TABLE u (id INT PRIMARY KEY); INSERT INTO t VALUES (1, 1);");
     c.ok(&["full-extract"]);
@@ -148,7 +148,7 @@ fn statement_logged_changes_fail_the_table() {
 /// fails its table with the reason; other tables go on.
 #[test]
 fn minimal_row_images_fail_the_table() {
-    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let _alone = crate::common::alone();
     let c = MyCase::new("minimal");
     c.sql("CREATE TABLE t (id INT PRIMARY KEY, v INT, w TEXT); CREATE TABLE u (id INT PRIMARY KEY); INSERT INTO t VALUES (1, 1, 'a');");
     c.ok(&["full-extract"]);
@@ -173,12 +173,12 @@ fn minimal_row_images_fail_the_table() {
 /// the second holds a TRUNCATE, which goes through staging and the upsert.
 #[test]
 fn statement_binlog_at_the_destination_does_not_stop_merges() {
-    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let _alone = crate::common::alone();
     let c = Case::new("stmt_dest");
     c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b');");
     c.ok(&["full-extract"]);
     c.sql("UPDATE t SET v = 'c' WHERE id = 1; INSERT INTO t VALUES (3, 'd'); DELETE FROM t WHERE id = 2;");
-    let mut g = Restore(common::my_connect(&c.env));
+    let mut g = Restore(crate::common::my_connect(&c.env));
     g.0.query_drop("SET GLOBAL binlog_format = 'STATEMENT'")
         .unwrap();
     c.ok(&["delta"]);
@@ -195,9 +195,9 @@ fn statement_binlog_at_the_destination_does_not_stop_merges() {
 /// the README says so.)
 #[test]
 fn logged_column_names_tell_old_rows_apart() {
-    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let _alone = crate::common::alone();
     let c = MyCase::new("names");
-    let mut g = Restore(common::my_connect(&c.env));
+    let mut g = Restore(crate::common::my_connect(&c.env));
     g.0.query_drop("SET GLOBAL binlog_row_metadata = 'FULL'")
         .unwrap();
     c.sql("CREATE TABLE t (id INT PRIMARY KEY, a INT, b INT); INSERT INTO t VALUES (1, 1, 1), (2, 2, 2);");
@@ -217,17 +217,17 @@ fn logged_column_names_tell_old_rows_apart() {
 /// counting as a failed load, and lands once the lock is gone.
 #[test]
 fn lock_waits_at_the_destination_are_tried_again() {
-    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let _alone = crate::common::alone();
     let c = Case::new("lock_wait");
     c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'a' FROM generate_series(1, 10) g;");
     c.ok(&["full-extract"]);
     c.sql("UPDATE t SET v = 'b'; INSERT INTO t VALUES (11, 'new');");
-    let g = Restore(common::my_connect(&c.env));
+    let g = Restore(crate::common::my_connect(&c.env));
     let mut g = g;
     g.0.query_drop("SET GLOBAL innodb_lock_wait_timeout = 1")
         .unwrap();
     // Another session holds every row of the target for 4 s.
-    let mut holder = common::my_connect(&c.env);
+    let mut holder = crate::common::my_connect(&c.env);
     holder.query_drop("START TRANSACTION").unwrap();
     holder
         .query_drop(format!("SELECT * FROM `{}`.t FOR UPDATE", c.db))
@@ -257,9 +257,9 @@ fn lock_waits_at_the_destination_are_tried_again() {
 /// reading from a wrong place, and a full extract recovers.
 #[test]
 fn a_reset_binlog_is_noticed_by_its_gtids() {
-    let _one = SERVER.lock().unwrap_or_else(|p| p.into_inner());
+    let _alone = crate::common::alone();
     let c = MyCase::new("reset");
-    let mut my = common::my_connect(&c.env);
+    let mut my = crate::common::my_connect(&c.env);
     my.query_drop("RESET MASTER").unwrap();
     c.sql("CREATE TABLE t (id INT PRIMARY KEY, pad VARCHAR(200)); INSERT INTO t VALUES (1, 'a');");
     c.ok(&["full-extract"]);
@@ -285,4 +285,28 @@ fn a_reset_binlog_is_noticed_by_its_gtids() {
     c.sql("UPDATE t SET pad = 'after' WHERE id = 2;");
     c.ok(&["delta"]);
     c.assert_same("t", "id");
+}
+
+/// A destination that refuses LOAD DATA LOCAL is named, with the fix,
+/// before anything changes.
+#[test]
+fn destination_without_local_infile_exits_2() {
+    let _alone = crate::common::alone();
+    let c = Case::new("err_infile");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY)");
+    let mut guard = Restore(c.my());
+    guard.0.query_drop("SET GLOBAL local_infile = 0").unwrap();
+    let out = c.ingest(&["full-extract"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("local_infile") && stderr.contains("SET GLOBAL local_infile = 1"),
+        "{stderr}"
+    );
+    assert!(!c.slot_exists());
+    assert!(!c.dest_db_exists());
+    drop(guard);
+    c.ok(&["full-extract"]);
+    assert_eq!(c.dest_count("t"), 0);
 }
