@@ -777,7 +777,8 @@ load_threads = 2
     }
 
     /// Both sides' rows of `table`, every column as the server's own value
-    /// (binary protocol: floats as floats, dates as dates), keyed by `key`.
+    /// (binary protocol: floats as floats, dates as dates), keyed by the
+    /// columns named in `key` (comma separated); a key seen twice fails.
     fn rows(&self, db: &str, table: &str, key: &str) -> BTreeMap<String, Vec<mysql::Value>> {
         let mut my = my_connect(&self.env);
         let rows: Vec<mysql::Row> = my
@@ -786,12 +787,24 @@ load_threads = 2
         let mut out = BTreeMap::new();
         for r in rows {
             let cols = r.columns();
-            let k = cols
-                .iter()
-                .position(|c| c.name_str() == key)
-                .expect("key column");
+            let idx: Vec<usize> = key
+                .split(',')
+                .map(|k| {
+                    cols.iter()
+                        .position(|c| c.name_str() == k.trim())
+                        .unwrap_or_else(|| panic!("no key column {k} in {db}.{table}"))
+                })
+                .collect();
             let vals = r.unwrap();
-            out.insert(format!("{:?}", vals[k]), vals);
+            let k = idx
+                .iter()
+                .map(|&i| format!("{:?}", vals[i]))
+                .collect::<Vec<_>>()
+                .join("|");
+            assert!(
+                out.insert(k.clone(), vals).is_none(),
+                "duplicate key {k} in {db}.{table}"
+            );
         }
         out
     }
