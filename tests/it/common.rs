@@ -773,7 +773,14 @@ load_threads = 2
         let mut my = my_connect(&self.env);
         my.query_drop(format!("USE `{}`", self.src)).unwrap();
         my.query_drop("SET SESSION sql_mode = ''").unwrap();
-        my.query_drop(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        // `query_drop` drops the later result sets of a multi-statement
+        // text unread, and with them their errors: walk every set.
+        let mut result = my.query_iter(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        while let Some(set) = result.iter() {
+            for row in set {
+                row.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }
     }
 
     /// Both sides' rows of `table`, every column as the server's own value

@@ -168,48 +168,6 @@ fn missing_grants_are_named_with_the_fix() {
     assert!(stderr.contains("/nonexistent/mysqlbinlog"), "{stderr}");
 }
 
-#[test]
-fn killed_deltas_converge() {
-    let c = MyCase::new("crash");
-    c.sql(
-        "CREATE TABLE big (id INT PRIMARY KEY, v VARCHAR(100), n INT);
-         INSERT INTO big SELECT seq, CONCAT('v, \"', seq), seq FROM seq_1_to_5000;",
-    );
-    c.kill_at(&["full-extract"], "snapshot-row");
-    c.ok(&["full-extract"]);
-    c.assert_same("big", "id");
-    for (i, point) in [
-        "delta-row",
-        "spooled",
-        "manifest",
-        "recorded",
-        "staged",
-        "mid-merge",
-        "merged",
-    ]
-    .iter()
-    .enumerate()
-    {
-        let r = i as i32;
-        c.sql(&format!(
-            "UPDATE big SET n = n + 1, v = CONCAT(v, '+{r}') WHERE id % 7 = {m};
-             DELETE FROM big WHERE id % 97 = {m};
-             INSERT INTO big SELECT seq, 'new', seq FROM seq_{lo}_to_{hi};
-             UPDATE big SET id = id + 1000000 WHERE id = {lo};",
-            m = r % 7,
-            lo = 10_000 + r * 100,
-            hi = 10_000 + r * 100 + 49,
-        ));
-        c.kill_at(&["delta"], point);
-        c.sql(&format!(
-            "UPDATE big SET v = 'after kill {r}' WHERE id % 11 = {m};",
-            m = r % 11
-        ));
-        c.ok(&["delta"]);
-        c.assert_same("big", "id");
-    }
-}
-
 /// Repeated keys take the direct merge (each key's last change). Keys
 /// whose bytes change but not their value under the source's collation
 /// (`'a'` -> `'a '`, `'b'` -> `'B'` in utf8mb4_general_ci) are a delete and
