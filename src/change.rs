@@ -34,12 +34,11 @@ use anyhow::{bail, Result};
 
 use crate::schema::TableSchema;
 use crate::spool::{BatchWriter, ManifestTable, Op, TableWriter};
-
-/// A source table: (schema, name).
-pub type TableKey = (String, String);
+use crate::table::TableError;
+use crate::table::TableId;
 
 /// Tables whose changes stopped in a batch, each with why and the fix.
-pub type Stopped = Vec<(TableKey, String)>;
+pub type Stopped = Vec<TableError>;
 
 /// One value of a change, as the decoder has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,7 +115,7 @@ impl Texts for AsIs {
 /// [`ChangeSink::write_at`] under its `seq` and `ts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incomplete {
-    pub table: TableKey,
+    pub table: TableId,
     pub seq: u64,
     pub ts: String,
     /// The row's values (`None`: NULL or not carried).
@@ -142,18 +141,18 @@ pub struct Table {
 
 /// Writes a batch's changes as spool lines, one writer per table.
 pub struct ChangeSink<'t, 'b> {
-    tables: &'t HashMap<TableKey, TableSchema>,
+    tables: &'t HashMap<TableId, TableSchema>,
     batch: &'b mut BatchWriter,
-    writers: HashMap<TableKey, TableWriter>,
+    writers: HashMap<TableId, TableWriter>,
     seq: u64,
     ts: String,
     /// Tables that cannot go on in this batch, with why and the fix.
-    changed: Vec<(TableKey, String)>,
+    changed: Stopped,
     puts: Puts,
 }
 
 impl<'t, 'b> ChangeSink<'t, 'b> {
-    pub fn new(tables: &'t HashMap<TableKey, TableSchema>, batch: &'b mut BatchWriter) -> Self {
+    pub fn new(tables: &'t HashMap<TableId, TableSchema>, batch: &'b mut BatchWriter) -> Self {
         ChangeSink {
             tables,
             batch,
@@ -165,7 +164,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
         }
     }
 
-    pub fn tables(&self) -> &'t HashMap<TableKey, TableSchema> {
+    pub fn tables(&self) -> &'t HashMap<TableId, TableSchema> {
         self.tables
     }
 
@@ -184,36 +183,40 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
     }
 
     /// Whether the table's changes stopped in this batch.
-    pub fn is_changed(&self, table: &TableKey) -> bool {
-        self.changed.iter().any(|(t, _)| t == table)
+    pub fn is_changed(&self, table: &TableId) -> bool {
+        self.changed.iter().any(|e| e.table == *table)
     }
 
-    /// The table's changes stop: `why` says why, with the fix. Logged once.
-    pub fn fail_table(&mut self, table: &TableKey, why: String) {
+    /// The table's changes stop: `why` says why, with the fix; `at`: the
+    /// log position where that was found, when known. Logged once.
+    pub fn fail_table(&mut self, table: &TableId, at: Option<&str>, why: String) {
         if !self.is_changed(table) {
-            log::error!("{}.{}: {why}", table.0, table.1);
-            self.changed.push((table.clone(), why));
+            log::error!("{table}: {why}");
+            self.changed.push(TableError {
+                table: table.clone(),
+                at: at.map(str::to_string),
+                why,
+            });
         }
     }
 
     /// A change in another shape than the table has, at `at`: skipped when
     /// `older` than the table's snapshot (which holds it; returns false),
     /// else the table fails with `what` and the fix (returns true).
-    pub fn shape_changed(&mut self, table: &TableKey, older: bool, at: &str, what: &str) -> bool {
+    pub fn shape_changed(&mut self, table: &TableId, older: bool, at: &str, what: &str) -> bool {
         if older {
             return false;
         }
         let why = format!(
-            "structure changed at {at} ({what}); its changes are not applied: run `ingest full-extract {}.{}`",
-            table.0, table.1
+            "structure changed at {at} ({what}); its changes are not applied: run `ingest full-extract {table}`"
         );
-        self.fail_table(table, why);
+        self.fail_table(table, Some(at), why);
         true
     }
 
     pub fn insert<R: Row + ?Sized>(
         &mut self,
-        table: &TableKey,
+        table: &TableId,
         row: &R,
         t: Table,
         texts: &mut impl Texts,
@@ -226,7 +229,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
     /// An update; `old`: the old row or key where the log sends it.
     pub fn update<N: Row + ?Sized, O: Row + ?Sized>(
         &mut self,
-        table: &TableKey,
+        table: &TableId,
         old: Option<&O>,
         new: &N,
         t: Table,
@@ -242,7 +245,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
                     s.columns[k].name,
                     s.source_name()
                 );
-                self.fail_table(table, why);
+                self.fail_table(table, None, why);
                 return Ok(Update::Done);
             }
             self.seq += 1;
@@ -299,7 +302,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
     /// A delete, identified by its old row or key.
     pub fn delete<O: Row + ?Sized>(
         &mut self,
-        table: &TableKey,
+        table: &TableId,
         old: &O,
         t: Table,
         texts: &mut impl Texts,
@@ -314,7 +317,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
     }
 
     /// A TRUNCATE of the table: everything before it in the batch is gone.
-    pub fn truncate(&mut self, table: &TableKey) -> Result<()> {
+    pub fn truncate(&mut self, table: &TableId) -> Result<()> {
         self.seq += 1;
         let seq = self.seq;
         self.puts.truncate(table);
@@ -325,7 +328,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
     /// Writes a line as a put (tracking it where deletes carry whole rows).
     fn put<R: Row + ?Sized>(
         &mut self,
-        table: &TableKey,
+        table: &TableId,
         op: Op,
         seq: u64,
         row: &R,
@@ -342,7 +345,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
     /// Writes one line of `row` at `seq`, with the batch's current time.
     pub fn write<R: Row + ?Sized>(
         &mut self,
-        table: &TableKey,
+        table: &TableId,
         op: Op,
         seq: u64,
         row: &R,
@@ -357,7 +360,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
     /// Writes one line of `row` at `seq` and `ts` (a row completed later).
     pub fn write_at<R: Row + ?Sized>(
         &mut self,
-        table: &TableKey,
+        table: &TableId,
         op: Op,
         seq: u64,
         ts: &str,
@@ -395,7 +398,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
     }
 
     /// The table's spool writer, opened at its first change.
-    fn writer(&mut self, table: &TableKey) -> Result<&mut TableWriter> {
+    fn writer(&mut self, table: &TableId) -> Result<&mut TableWriter> {
         if !self.writers.contains_key(table) {
             let w = self.batch_table(table)?;
             self.writers.insert(table.clone(), w);
@@ -403,7 +406,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
         Ok(self.writers.get_mut(table).expect("writer opened above"))
     }
 
-    fn batch_table(&mut self, table: &TableKey) -> Result<TableWriter> {
+    fn batch_table(&mut self, table: &TableId) -> Result<TableWriter> {
         self.batch.table(&self.tables[table])
     }
 
@@ -433,7 +436,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
 /// (A row identical to the one put, key included, cannot be told apart:
 /// then the delete is applied, as always before.)
 #[derive(Default)]
-struct Puts(HashMap<TableKey, HashMap<u64, Put>>);
+struct Puts(HashMap<TableId, HashMap<u64, Put>>);
 
 /// Hash of a put row's values, over the columns it carried (unchanged
 /// TOAST values excluded; their positions kept, usually none).
@@ -461,7 +464,7 @@ impl Puts {
         h.finish()
     }
 
-    fn put<R: Row + ?Sized>(&mut self, s: &TableSchema, table: &TableKey, row: &R) {
+    fn put<R: Row + ?Sized>(&mut self, s: &TableSchema, table: &TableId, row: &R) {
         let unchanged: Box<[usize]> = (0..row.len())
             .filter(|&i| row.cell(i) == Cell::Unchanged)
             .collect();
@@ -484,12 +487,7 @@ impl Puts {
     /// Whether a delete (its whole old row) removes an older row than the
     /// one this batch put at its key: then it must not be applied. A delete
     /// that is applied ends what the batch put there.
-    fn stale_delete<R: Row + ?Sized>(
-        &mut self,
-        s: &TableSchema,
-        table: &TableKey,
-        old: &R,
-    ) -> bool {
+    fn stale_delete<R: Row + ?Sized>(&mut self, s: &TableSchema, table: &TableId, old: &R) -> bool {
         let Some(t) = self.0.get_mut(table) else {
             return false;
         };
@@ -505,7 +503,7 @@ impl Puts {
     }
 
     /// A TRUNCATE: nothing put before it is left.
-    fn truncate(&mut self, table: &TableKey) {
+    fn truncate(&mut self, table: &TableId) {
         self.0.remove(table);
     }
 }

@@ -22,3 +22,4 @@ pub mod run;
 pub mod schema;
 pub mod source;
 pub mod spool;
+pub mod table;

@@ -4,6 +4,8 @@
 //! and how its values are converted on the way ([`Conv`]). Everything after
 //! extract (spool, staging, merge) works from this description only.
 
+use crate::table::TableId;
+
 /// How a source value, in the source's own text form, becomes spool text.
 /// Conversions never guess: a value the destination cannot hold exactly is
 /// written as NULL and reported ([`Unrepresentable`]).
@@ -90,6 +92,10 @@ pub struct TableSchema {
 }
 
 impl TableSchema {
+    pub fn id(&self) -> TableId {
+        TableId::new(&self.schema, &self.name)
+    }
+
     /// `schema.table`, the name used in state.db, logs and messages.
     pub fn source_name(&self) -> String {
         format!("{}.{}", self.schema, self.name)

@@ -14,10 +14,10 @@ pub fn check(cfg: &Config) -> Result<()> {
     );
     println!("destination {dv}: LOAD DATA LOCAL allowed: ok");
     let names = sources::selected(src.as_mut(), cfg)?;
-    for (s, t) in &names {
-        let schema = src.describe(cfg, s, t)?;
+    for id in &names {
+        let schema = src.describe(cfg, id)?;
         println!(
-            "table       {s}.{t} -> {} ({} columns, key {})",
+            "table       {id} -> {} ({} columns, key {})",
             schema.dest_name(),
             schema.columns.len(),
             schema

@@ -9,9 +9,9 @@ use crate::meta::Meta;
 pub fn tables(cfg: &Config, meta: &Meta) -> Result<()> {
     let mut src = crate::run::source(cfg)?;
     let all = src.list_tables()?;
-    for (s, t) in &all {
-        let name = format!("{s}.{t}");
-        let sel = cfg.rule_for(s, t).is_some();
+    for id in &all {
+        let name = id.to_string();
+        let sel = cfg.rule_for(&id.schema, &id.name).is_some();
         let state = meta.table_state(&name)?.map(|st| st.status);
         println!(
             "{} {name}{}",
@@ -23,7 +23,7 @@ pub fn tables(cfg: &Config, meta: &Meta) -> Result<()> {
         "{} table(s), {} selected (*)",
         all.len(),
         all.iter()
-            .filter(|(s, t)| cfg.rule_for(s, t).is_some())
+            .filter(|id| cfg.rule_for(&id.schema, &id.name).is_some())
             .count()
     );
     Ok(())

@@ -14,6 +14,7 @@ use crate::position::Position;
 use crate::schema::TableSchema;
 use crate::source::{self as sources, Warnings};
 use crate::spool::{self, BatchWriter, Manifest};
+use crate::table::TableId;
 
 use super::load::{commit_position, load_batch, release, released_upto};
 use super::outcome::{Outcome, Record};
@@ -141,12 +142,12 @@ fn delta_inner(
             ),
         }
     }
-    let mut tables: HashMap<(String, String), TableSchema> = HashMap::new();
+    let mut tables: HashMap<TableId, TableSchema> = HashMap::new();
     // Tables whose files were rewritten since the last delta: (table, new
     // fingerprint, why it may be a loss).
     let mut suspects: Vec<(String, String, String)> = vec![];
-    for (s, t) in names {
-        let name = format!("{s}.{t}");
+    for id in names {
+        let name = id.to_string();
         let st = match meta.table_state(&name)? {
             Some(st) if st.status == TableState::Ready => st,
             // Extracting: its full extract did not finish (killed, or the
@@ -163,11 +164,11 @@ fn delta_inner(
             }
         };
         let dest = st.dest.clone();
-        if let Some(msg) = src.unreadable(&s, &t)? {
+        if let Some(msg) = src.unreadable(&id)? {
             fail_table(&name, &dest, msg)?;
             continue;
         }
-        let schema = match src.describe(cfg, &s, &t) {
+        let schema = match src.describe(cfg, &id) {
             Ok(schema) => schema,
             Err(e) => {
                 fail_table(&name, &dest, format!("{e:#}"))?;
@@ -184,7 +185,7 @@ fn delta_inner(
                 suspects.push((name.clone(), now, why));
             }
         }
-        tables.insert((s, t), schema);
+        tables.insert(id, schema);
     }
     // The change log is read in batches of at most max_batch_changes
     // changes, each merged and released before the next is read, until the
@@ -255,7 +256,7 @@ fn read_and_merge(
     src: &mut dyn sources::Source,
     run_id: i64,
     summary: &Mutex<Summary>,
-    tables: &mut HashMap<(String, String), TableSchema>,
+    tables: &mut HashMap<TableId, TableSchema>,
     suspects: &mut Vec<(String, String, String)>,
     truncated: &[String],
 ) -> Result<(Option<String>, bool, bool)> {
@@ -277,12 +278,12 @@ fn read_and_merge(
     let t0 = Instant::now();
     let mut warnings = Warnings::default();
     let mut since = HashMap::new();
-    for (s, t) in tables.keys() {
+    for id in tables.keys() {
         if let Some(p) = meta
-            .table_state(&format!("{s}.{t}"))?
+            .table_state(&id.to_string())?
             .and_then(|st| st.full_pos)
         {
-            since.insert((s.clone(), t.clone()), p);
+            since.insert(id.clone(), p);
         }
     }
     let max = cfg.source.max_batch_changes();
@@ -309,14 +310,14 @@ fn read_and_merge(
         summary,
         run_id,
     };
-    for ((s, t), msg) in &outcome.changed {
-        let name = format!("{s}.{t}");
+    for e in &outcome.changed {
+        let name = e.table.to_string();
         let dest = tables
-            .get(&(s.clone(), t.clone()))
+            .get(&e.table)
             .map(|x| x.dest_name())
             .unwrap_or_default();
         let failed = Outcome::Failed {
-            msg: msg.clone(),
+            msg: e.why.clone(),
             counted: false,
         };
         record.outcome(&name, &dest, failed)?;
@@ -406,7 +407,7 @@ fn accept_fingerprints(meta: &Meta, accepted: &[(String, String)]) -> Result<()>
 }
 
 /// Tables that failed in this run are not read in its next batches.
-fn forget_failed(tables: &mut HashMap<(String, String), TableSchema>, summary: &Mutex<Summary>) {
+fn forget_failed(tables: &mut HashMap<TableId, TableSchema>, summary: &Mutex<Summary>) {
     let s = summary.lock().unwrap_or_else(|p| p.into_inner());
     tables.retain(|_, t| !s.tables_failed.iter().any(|(n, _)| *n == t.source_name()));
 }

@@ -51,28 +51,32 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         for pattern in only {
             if !names
                 .iter()
-                .any(|(s, t)| crate::config::glob_match(pattern, &format!("{s}.{t}")))
+                .any(|id| crate::config::glob_match(pattern, &id.to_string()))
             {
                 return Err(error::config(format!(
                     "{pattern} matches no selected table (`ingest tables` lists them)"
                 )));
             }
         }
-        names.retain(|(s, t)| {
+        names.retain(|id| {
             only.iter()
-                .any(|p| crate::config::glob_match(p, &format!("{s}.{t}")))
+                .any(|p| crate::config::glob_match(p, &id.to_string()))
         });
     }
     let mut schemas = vec![];
-    for (s, t) in &names {
-        match src.describe(cfg, s, t) {
+    for id in &names {
+        match src.describe(cfg, id) {
             Ok(schema) => schemas.push(schema),
             // The configuration must change: stop before anything is created.
             Err(e) if error::exit_code(&e) == 2 => return Err(e),
-            Err(e) => early.push((format!("{s}.{t}"), format!("{e:#}"))),
+            Err(e) => early.push((id.to_string(), format!("{e:#}"))),
         }
     }
-    names.retain(|(s, t)| schemas.iter().any(|x| x.schema == *s && x.name == *t));
+    names.retain(|id| {
+        schemas
+            .iter()
+            .any(|x| x.schema == id.schema && x.name == id.name)
+    });
     if schemas.is_empty() {
         let run_id = meta.start_run("full-extract", None)?;
         let summary = Mutex::new(Summary {
@@ -131,7 +135,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         // A new slot keeps changes from now on only: the tables not
         // extracted now missed everything since the old slot went away.
         for st in meta.table_states()? {
-            let extracted = names.iter().any(|(s, t)| format!("{s}.{t}") == st.table);
+            let extracted = names.iter().any(|id| id.to_string() == st.table);
             if st.status == TableState::Ready && !extracted {
                 let msg = format!(
                     "the change log was started anew at {pos_text} by the full extract of other tables \

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::error;
 use crate::schema::{TableSchema, Unrepresentable};
 use crate::spool::{BatchWriter, ManifestTable, TableWriter};
+use crate::table::TableId;
 
 /// What a delta read.
 pub struct DeltaOutcome {
@@ -24,7 +25,7 @@ pub struct DeltaOutcome {
     pub to_pos: Option<String>,
     /// Tables whose changes cannot be applied any more (their structure
     /// changed, say), each with why and the fix: they need a full extract.
-    pub changed: Vec<((String, String), String)>,
+    pub changed: crate::change::Stopped,
     pub transactions: u64,
     /// The read stopped at the batch's limit of changes: the log holds more.
     pub more: bool,
@@ -75,10 +76,10 @@ pub trait Catalog {
     fn database(&self) -> &str;
     /// Checks what deltas need; returns the server version.
     fn check(&mut self) -> Result<String>;
-    /// All user tables as (schema, table).
-    fn list_tables(&mut self) -> Result<Vec<(String, String)>>;
+    /// All user tables.
+    fn list_tables(&mut self) -> Result<Vec<TableId>>;
     /// Columns, key and destination of one table.
-    fn describe(&mut self, cfg: &Config, schema: &str, table: &str) -> Result<TableSchema>;
+    fn describe(&mut self, cfg: &Config, table: &TableId) -> Result<TableSchema>;
     /// Why a table named in the configuration is not listed, when it exists
     /// but this user may not read it (the fix included); `None` when it
     /// does not exist.
@@ -132,7 +133,7 @@ pub trait ChangeLog {
     /// Before a full extract of `tables`: makes the source keep every change
     /// from now on; returns that position and whether it is new (nothing
     /// was kept before).
-    fn prepare_full(&mut self, tables: &[(String, String)]) -> Result<(String, bool)>;
+    fn prepare_full(&mut self, tables: &[TableId]) -> Result<(String, bool)>;
     /// The end of the change log now: read before a table's snapshot, so
     /// that older changes in another shape can be told apart.
     fn current_position(&mut self) -> Result<String>;
@@ -147,15 +148,15 @@ pub trait ChangeLog {
         Ok(())
     }
     /// Why a selected, loaded table's changes would not be read, if so.
-    fn unreadable(&mut self, schema: &str, table: &str) -> Result<Option<String>>;
+    fn unreadable(&mut self, table: &TableId) -> Result<Option<String>>;
     /// Reads the changes from `from` to the current end into the batch,
     /// stopping at the first transaction end after `max_changes` changes.
     /// `since`: per table, the position read before its snapshot.
     fn changes(
         &mut self,
         from: &str,
-        tables: &HashMap<(String, String), TableSchema>,
-        since: &HashMap<(String, String), String>,
+        tables: &HashMap<TableId, TableSchema>,
+        since: &HashMap<TableId, String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
         max_changes: u64,
@@ -174,7 +175,7 @@ pub trait Source: Catalog + Snapshot + ChangeLog {}
 impl<T: Catalog + Snapshot + ChangeLog> Source for T {}
 
 /// The selected tables. Entries without wildcards must name an existing table.
-pub fn selected(src: &mut dyn Source, cfg: &Config) -> Result<Vec<(String, String)>> {
+pub fn selected(src: &mut dyn Source, cfg: &Config) -> Result<Vec<TableId>> {
     let (picked, missing) = selected_and_missing(src, cfg)?;
     if let Some(m) = missing.first() {
         return Err(error::config(format!(
@@ -186,24 +187,21 @@ pub fn selected(src: &mut dyn Source, cfg: &Config) -> Result<Vec<(String, Strin
     Ok(picked)
 }
 
-/// (schema, table) at the source.
-pub type TableName = (String, String);
-
 /// The selected tables, and the entries without wildcards that name no table.
 pub fn selected_and_missing(
     src: &mut dyn Source,
     cfg: &Config,
-) -> Result<(Vec<TableName>, Vec<String>)> {
-    let picked: Vec<(String, String)> = src
+) -> Result<(Vec<TableId>, Vec<String>)> {
+    let picked: Vec<TableId> = src
         .list_tables()?
         .into_iter()
-        .filter(|(s, t)| cfg.rule_for(s, t).is_some())
+        .filter(|id| cfg.rule_for(&id.schema, &id.name).is_some())
         .collect();
     let missing = cfg
         .tables
         .iter()
         .filter(|r| !r.pattern.contains(['*', '?']))
-        .filter(|r| !picked.iter().any(|(s, t)| format!("{s}.{t}") == r.pattern))
+        .filter(|r| !picked.iter().any(|id| id.to_string() == r.pattern))
         .map(|r| r.pattern.clone())
         .collect();
     Ok((picked, missing))

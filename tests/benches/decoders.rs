@@ -111,7 +111,7 @@ fn bench_pgoutput_to_spool() {
             .collect(),
         key: vec![0],
     };
-    let key = ("public".to_string(), "bench".to_string());
+    let key = ingest::table::TableId::new("public", "bench");
     let tables = HashMap::from([(key.clone(), schema)]);
     let mut rel = vec![];
     rel.extend_from_slice(&16384u32.to_be_bytes());

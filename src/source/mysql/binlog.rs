@@ -24,6 +24,7 @@ use crate::position::Position;
 use crate::schema::TableSchema;
 use crate::source::{DeltaOutcome, Warnings};
 use crate::spool::BatchWriter;
+use crate::table::TableId;
 
 /// TABLE_MAP_EVENT: the layout of the rows events that follow.
 const TABLE_MAP: u8 = 19;
@@ -127,8 +128,8 @@ impl MySource {
     pub(super) fn read_binlog(
         &mut self,
         from: &str,
-        tables: &HashMap<(String, String), TableSchema>,
-        since: &HashMap<(String, String), String>,
+        tables: &HashMap<TableId, TableSchema>,
+        since: &HashMap<TableId, String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
         max_changes: u64,
@@ -142,7 +143,7 @@ impl MySource {
                 files.first().map(String::as_str).unwrap_or("none")
             )));
         }
-        let since: HashMap<(String, String), (String, u64)> = since
+        let since: HashMap<TableId, (String, u64)> = since
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), parse_pos(v)?)))
             .collect();
@@ -295,7 +296,7 @@ enum PendingGtid {
 /// Follows the binlog event by event: positions, transactions, statements.
 struct BinlogRead<'t, 'b> {
     dec: RowDecoder<'t, 'b>,
-    tables: &'t HashMap<(String, String), TableSchema>,
+    tables: &'t HashMap<TableId, TableSchema>,
     cur_file: String,
     /// The last offset known in `cur_file` (binlog offsets are 64-bit; an
     /// event header holds 32 bits of them).
@@ -390,10 +391,7 @@ impl<'t> BinlogRead<'t, '_> {
                         pos_text(&self.cur_file, next)
                     );
                 };
-                let key = (
-                    tme.database_name().to_string(),
-                    tme.table_name().to_string(),
-                );
+                let key = TableId::new(tme.database_name(), tme.table_name());
                 if tables.contains_key(&key) {
                     dec.rows(&key, &re, tme, &here, warnings)?;
                 }
@@ -417,8 +415,7 @@ impl<'t> BinlogRead<'t, '_> {
                     return Ok(());
                 }
                 match classify_query(&q.schema(), &sql) {
-                    QueryKind::Truncate { schema, table } => {
-                        let key = (schema, table);
+                    QueryKind::Truncate(key) => {
                         if tables.contains_key(&key) {
                             dec.sink.truncate(&key)?;
                         }

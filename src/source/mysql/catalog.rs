@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error;
 use crate::position::Position;
 use crate::schema::{Column, Conv, TableSchema};
+use crate::table::TableId;
 
 impl MySource {
     pub(super) fn check_prerequisites(&mut self) -> Result<String> {
@@ -201,8 +202,7 @@ impl MySource {
         }
         crate::schema::key_not_null(&name, &columns, &key)?;
         let (dest_db, dest_table) = cfg.dest_name("", db, table);
-        self.cols
-            .insert((db.to_string(), table.to_string()), mycols);
+        self.cols.insert(TableId::new(db, table), mycols);
         Ok(TableSchema {
             schema: db.into(),
             name: table.into(),
@@ -214,7 +214,7 @@ impl MySource {
     }
     pub(super) fn described(&self, s: &TableSchema) -> Result<Vec<MyCol>> {
         self.cols
-            .get(&(s.schema.clone(), s.name.clone()))
+            .get(&s.id())
             .cloned()
             .ok_or_else(|| anyhow!("{} was not described", s.source_name()))
     }

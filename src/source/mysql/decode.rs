@@ -13,6 +13,7 @@ use super::values::Text;
 use super::{before, pos_text};
 use crate::change::{AsIs, Cell, ChangeSink, Row, Table};
 use crate::source::Warnings;
+use crate::table::TableId;
 
 /// A row image converted to spool texts (some kept in a scratch buffer).
 struct Converted<'r> {
@@ -35,8 +36,8 @@ impl Row for Converted<'_> {
 /// Turns row events into changes, one writer per table.
 pub(super) struct RowDecoder<'t, 'b> {
     pub(super) sink: ChangeSink<'t, 'b>,
-    pub(super) cols: &'t HashMap<(String, String), Vec<MyCol>>,
-    pub(super) since: HashMap<(String, String), (String, u64)>,
+    pub(super) cols: &'t HashMap<TableId, Vec<MyCol>>,
+    pub(super) since: HashMap<TableId, (String, u64)>,
     /// Converted values of the current row's images (reused).
     pub(super) scratch: Vec<u8>,
     pub(super) scratch_before: Vec<u8>,
@@ -89,7 +90,7 @@ impl RowDecoder<'_, '_> {
     /// Marks a table changed unless the change is older than its snapshot.
     pub(super) fn structure_changed(
         &mut self,
-        key: &(String, String),
+        key: &TableId,
         at: &(String, u64),
         what: &str,
     ) -> bool {
@@ -100,7 +101,7 @@ impl RowDecoder<'_, '_> {
 
     pub(super) fn rows(
         &mut self,
-        key: &(String, String),
+        key: &TableId,
         re: &mysql::binlog::events::RowsEventData<'_>,
         tme: &mysql::binlog::events::TableMapEvent<'_>,
         at: &(String, u64),
@@ -110,7 +111,7 @@ impl RowDecoder<'_, '_> {
             return Ok(());
         }
         let s = &self.sink.tables()[key];
-        let at_text = || format!("{}.{} at {}", key.0, key.1, pos_text(&at.0, at.1));
+        let at_text = || format!("{key} at {}", pos_text(&at.0, at.1));
         let layout = self
             .layouts
             .get(tme)
@@ -154,7 +155,7 @@ impl RowDecoder<'_, '_> {
         let mut b: Vec<Raw<'_>> = Vec::with_capacity(n);
         let mut a: Vec<Raw<'_>> = Vec::with_capacity(n);
         let cols = &self.cols[key];
-        let table = format!("{}.{}", key.0, key.1);
+        let table = key.to_string();
         let mut warn = |c: &MyCol, why| warnings.add(&table, &c.name, why);
         let t = Table::default();
         while !data.0.is_empty() {

@@ -36,6 +36,7 @@ use crate::source::{
     Catalog, ChangeLog, DeltaOutcome, LogState, Snapshot, SnapshotRange, Warnings,
 };
 use crate::spool::{BatchWriter, TableWriter};
+use crate::table::TableId;
 use column::MyCol;
 
 pub struct MySource {
@@ -44,7 +45,7 @@ pub struct MySource {
     cfg: MysqlSource,
     mariadb: bool,
     /// Catalog description of each described table, by (database, table).
-    cols: HashMap<(String, String), Vec<MyCol>>,
+    cols: HashMap<TableId, Vec<MyCol>>,
 }
 
 /// File and offset of a `SHOW MASTER STATUS` row.
@@ -127,14 +128,17 @@ impl Catalog for MySource {
     fn check(&mut self) -> Result<String> {
         self.check_prerequisites()
     }
-    fn list_tables(&mut self) -> Result<Vec<(String, String)>> {
-        Ok(self.conn.query(
-            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' \
-             AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1, 2",
-        )?)
+    fn list_tables(&mut self) -> Result<Vec<TableId>> {
+        Ok(self
+            .conn
+            .query_map(
+                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' \
+                 AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1, 2",
+                |(s, t): (String, String)| TableId::new(s, t),
+            )?)
     }
-    fn describe(&mut self, cfg: &Config, schema: &str, table: &str) -> Result<TableSchema> {
-        self.describe_table(cfg, schema, table)
+    fn describe(&mut self, cfg: &Config, table: &TableId) -> Result<TableSchema> {
+        self.describe_table(cfg, &table.schema, &table.name)
     }
     /// A table this user has no privilege on is hidden from the catalog:
     /// reading it tells that from a table that does not exist.
@@ -168,7 +172,7 @@ impl Snapshot for MySource {
 impl ChangeLog for MySource {
     /// The binlog keeps everything: the position is just its end now, with
     /// the GTID set where GTIDs are on.
-    fn prepare_full(&mut self, _tables: &[(String, String)]) -> Result<(String, bool)> {
+    fn prepare_full(&mut self, _tables: &[TableId]) -> Result<(String, bool)> {
         let row = self.master_status_row()?;
         let (f, p) = status_file_pos(&row)?;
         let gtid = self.gtid_at(&f, p, Some(&row))?;
@@ -188,14 +192,14 @@ impl ChangeLog for MySource {
     fn check_position(&mut self, released: Option<&str>) -> Result<()> {
         self.check_binlog_position(released)
     }
-    fn unreadable(&mut self, _schema: &str, _table: &str) -> Result<Option<String>> {
+    fn unreadable(&mut self, _table: &TableId) -> Result<Option<String>> {
         Ok(None)
     }
     fn changes(
         &mut self,
         from: &str,
-        tables: &HashMap<(String, String), TableSchema>,
-        since: &HashMap<(String, String), String>,
+        tables: &HashMap<TableId, TableSchema>,
+        since: &HashMap<TableId, String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
         max_changes: u64,

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error;
 use crate::schema::{Column, TableSchema};
 use crate::source::FingerprintChange;
+use crate::table::TableId;
 
 /// Compares two partition fingerprints (lines `oid name relfilenode`).
 pub fn partition_change(saved: &str, now: &str) -> FingerprintChange {
@@ -162,7 +163,7 @@ impl PgSource {
         Ok(version)
     }
     /// All user tables (ordinary and partitioned) as (schema, table).
-    pub(super) fn all_tables(&mut self) -> Result<Vec<(String, String)>> {
+    pub(super) fn all_tables(&mut self) -> Result<Vec<TableId>> {
         let rows = self.q(
             "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
@@ -170,7 +171,10 @@ impl PgSource {
              ORDER BY 1, 2",
             &[],
         )?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| TableId::new(r.get::<_, String>(0), r.get::<_, String>(1)))
+            .collect())
     }
     /// Columns, key and destination of one table.
     pub(super) fn describe_table(
@@ -252,8 +256,7 @@ impl PgSource {
         )?;
         crate::schema::key_not_null(&name, &columns, &key)?;
         let (dest_db, dest_table) = cfg.dest_name(&self.cfg.database, schema, table);
-        self.types
-            .insert((schema.to_string(), table.to_string()), type_ids);
+        self.types.insert(TableId::new(schema, table), type_ids);
         Ok(TableSchema {
             schema: schema.into(),
             name: table.into(),
@@ -264,7 +267,7 @@ impl PgSource {
         })
     }
     /// Makes sure the publication exists and holds these tables.
-    pub fn ensure_publication(&mut self, tables: &[(String, String)]) -> Result<()> {
+    pub fn ensure_publication(&mut self, tables: &[TableId]) -> Result<()> {
         let pubname = self.cfg.publication.clone();
         let exists = !self
             .q(
@@ -272,14 +275,14 @@ impl PgSource {
                 &[&pubname],
             )?
             .is_empty();
-        let list = |ts: &[&(String, String)]| {
+        let list = |ts: &[&TableId]| {
             ts.iter()
-                .map(|(s, t)| format!("{}.{}", qi(s), qi(t)))
+                .map(|id| format!("{}.{}", qi(&id.schema), qi(&id.name)))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
         if !exists {
-            let all: Vec<&(String, String)> = tables.iter().collect();
+            let all: Vec<&TableId> = tables.iter().collect();
             // Partitioned tables publish their changes under their own name.
             let sql = format!(
                 "CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true)",
@@ -311,13 +314,12 @@ impl PgSource {
             log::info!("publication {pubname}: set publish_via_partition_root = true");
         }
         let mut have = HashSet::new();
-        for (s, t) in tables {
-            if self.published(s, t)? {
-                have.insert((s.clone(), t.clone()));
+        for id in tables {
+            if self.published(&id.schema, &id.name)? {
+                have.insert(id.clone());
             }
         }
-        let missing: Vec<&(String, String)> =
-            tables.iter().filter(|t| !have.contains(*t)).collect();
+        let missing: Vec<&TableId> = tables.iter().filter(|t| !have.contains(*t)).collect();
         if !missing.is_empty() {
             let sql = format!(
                 "ALTER PUBLICATION {} ADD TABLE {}",

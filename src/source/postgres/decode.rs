@@ -13,6 +13,7 @@ use crate::change::{Cell, ChangeSink, Incomplete, Row, Table, Texts, Update};
 use crate::schema::{convert, TableSchema};
 use crate::source::{DeltaOutcome, Warnings};
 use crate::spool::{BatchWriter, Op};
+use crate::table::TableId;
 
 /// pgoutput's values are cells of the change boundary as they are.
 impl Row for [Datum<'_>] {
@@ -47,11 +48,11 @@ impl Texts for PgTexts<'_> {
 /// Turns pgoutput messages into changes of the batch's [`ChangeSink`].
 pub struct Decoder<'t, 'b> {
     pub(super) sink: ChangeSink<'t, 'b>,
-    types: HashMap<(String, String), Vec<(u32, i32)>>,
+    types: HashMap<TableId, Vec<(u32, i32)>>,
     /// Per table: the LSN read before its snapshot.
-    since: HashMap<(String, String), u64>,
+    since: HashMap<TableId, u64>,
     /// Column names of Relation messages that do not match, for messages.
-    shapes: HashMap<(String, String), String>,
+    shapes: HashMap<TableId, String>,
     /// Commit LSN of the transaction being read.
     txn_lsn: u64,
     /// Relation oid → (schema, table) and the column mapping into the schema.
@@ -63,7 +64,7 @@ pub struct Decoder<'t, 'b> {
 }
 
 /// A table's (schema, name), shared by every change of it.
-type SharedName = Rc<(String, String)>;
+type SharedName = Rc<TableId>;
 
 struct Rel {
     /// Shared with every change of the relation (no copy per row).
@@ -79,9 +80,9 @@ struct Rel {
 
 impl<'t, 'b> Decoder<'t, 'b> {
     pub fn new(
-        tables: &'t HashMap<(String, String), TableSchema>,
-        types: HashMap<(String, String), Vec<(u32, i32)>>,
-        since: HashMap<(String, String), u64>,
+        tables: &'t HashMap<TableId, TableSchema>,
+        types: HashMap<TableId, Vec<(u32, i32)>>,
+        since: HashMap<TableId, u64>,
         batch: &'b mut BatchWriter,
     ) -> Self {
         Decoder {
@@ -115,7 +116,7 @@ impl<'t, 'b> Decoder<'t, 'b> {
                 self.last_lsn = Some(parse_lsn(lsn).ok_or_else(|| anyhow!("bad LSN {lsn}"))?);
             }
             Message::Relation(r) => {
-                let name = (r.namespace.clone(), r.name.clone());
+                let name = TableId::new(r.namespace.clone(), r.name.clone());
                 let (selected, same) =
                     match (self.sink.tables().get(&name), self.types.get(&name)) {
                         (Some(s), Some(types)) => {
@@ -254,7 +255,7 @@ impl<'t, 'b> Decoder<'t, 'b> {
             .write_at(&d.table, Op::Insert, d.seq, &d.ts, row, texts)
     }
 
-    pub fn tables(&self) -> &'t HashMap<(String, String), TableSchema> {
+    pub fn tables(&self) -> &'t HashMap<TableId, TableSchema> {
         self.sink.tables()
     }
 

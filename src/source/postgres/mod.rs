@@ -37,6 +37,7 @@ use crate::source::{
     Warnings,
 };
 use crate::spool::{BatchWriter, TableWriter};
+use crate::table::TableId;
 
 pub struct PgSource {
     client: Client,
@@ -45,7 +46,7 @@ pub struct PgSource {
     version: i32,
     /// Column type oid and modifier per described table, to notice
     /// structure changes in Relation messages.
-    types: HashMap<(String, String), Vec<(u32, i32)>>,
+    types: HashMap<TableId, Vec<(u32, i32)>>,
 }
 
 /// Double-quotes a PostgreSQL identifier.
@@ -111,11 +112,11 @@ impl Catalog for PgSource {
     fn check(&mut self) -> Result<String> {
         self.check_prerequisites()
     }
-    fn list_tables(&mut self) -> Result<Vec<(String, String)>> {
+    fn list_tables(&mut self) -> Result<Vec<TableId>> {
         self.all_tables()
     }
-    fn describe(&mut self, cfg: &Config, schema: &str, table: &str) -> Result<TableSchema> {
-        self.describe_table(cfg, schema, table)
+    fn describe(&mut self, cfg: &Config, table: &TableId) -> Result<TableSchema> {
+        self.describe_table(cfg, &table.schema, &table.name)
     }
     fn fingerprint(&mut self, s: &TableSchema) -> Result<Option<String>> {
         self.partition_fingerprint(s)
@@ -149,7 +150,7 @@ impl Snapshot for PgSource {
 
 impl ChangeLog for PgSource {
     /// Publication and slot: the slot keeps every change from its position on.
-    fn prepare_full(&mut self, tables: &[(String, String)]) -> Result<(String, bool)> {
+    fn prepare_full(&mut self, tables: &[TableId]) -> Result<(String, bool)> {
         self.ensure_publication(tables)?;
         let (pos, created) = self.ensure_slot()?;
         Ok((lsn_text(pos), created))
@@ -164,20 +165,20 @@ impl ChangeLog for PgSource {
     fn check_position(&mut self, released: Option<&str>) -> Result<()> {
         self.check_slot(released)
     }
-    fn unreadable(&mut self, schema: &str, table: &str) -> Result<Option<String>> {
-        if self.published(schema, table)? {
+    fn unreadable(&mut self, table: &TableId) -> Result<Option<String>> {
+        if self.published(&table.schema, &table.name)? {
             return Ok(None);
         }
         Ok(Some(format!(
-            "not in publication {}: its changes are not read; run `ingest full-extract {schema}.{table}`",
+            "not in publication {}: its changes are not read; run `ingest full-extract {table}`",
             self.cfg.publication
         )))
     }
     fn changes(
         &mut self,
         _from: &str,
-        tables: &HashMap<(String, String), TableSchema>,
-        since: &HashMap<(String, String), String>,
+        tables: &HashMap<TableId, TableSchema>,
+        since: &HashMap<TableId, String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
         max_changes: u64,

@@ -14,6 +14,7 @@ use crate::error;
 use crate::schema::TableSchema;
 use crate::source::{DeltaOutcome, Warnings};
 use crate::spool::BatchWriter;
+use crate::table::TableId;
 
 /// `X/Y` text of an LSN.
 pub fn lsn_text(lsn: u64) -> String {
@@ -94,8 +95,8 @@ impl PgSource {
     pub(super) fn peek_changes(
         &mut self,
         upto: u64,
-        tables: &HashMap<(String, String), TableSchema>,
-        since: &HashMap<(String, String), String>,
+        tables: &HashMap<TableId, TableSchema>,
+        since: &HashMap<TableId, String>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
         max: u64,
@@ -161,7 +162,7 @@ impl PgSource {
         dec: &mut Decoder<'_, '_>,
         warnings: &mut Warnings,
     ) -> Result<()> {
-        let mut by_table: HashMap<(String, String), Vec<Deferred>> = HashMap::new();
+        let mut by_table: HashMap<TableId, Vec<Deferred>> = HashMap::new();
         for d in waiting {
             by_table.entry(d.table.clone()).or_default().push(d);
         }
