@@ -507,3 +507,7 @@ impl Puts {
         self.0.remove(table);
     }
 }
+
+#[cfg(test)]
+#[path = "change_tests.rs"]
+mod tests;

@@ -136,7 +136,7 @@ impl RowDecoder<'_, '_> {
         let partial = [re.columns_before_image(), re.columns_after_image()]
             .into_iter()
             .flatten()
-            .any(|bits| bits.len() < n || bits[..n].not_all());
+            .any(|bits| !every_column(bits.len(), n, |i| bits[i]));
         if partial {
             // Missing columns cannot be told from unchanged ones: like a
             // statement-logged change, the table needs a full extract.
@@ -216,5 +216,31 @@ impl RowDecoder<'_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether a rows event's image holds every one of the table's `n` columns
+/// (`len` bits, `present(i)`: column `i` is in the image). An image with
+/// only some (`binlog_row_image = MINIMAL` or `NOBLOB`) cannot tell a
+/// missing value from an unchanged one.
+fn every_column(len: usize, n: usize, present: impl Fn(usize) -> bool) -> bool {
+    len >= n && (0..n).all(present)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::every_column;
+
+    #[test]
+    fn images_with_only_some_columns_are_partial() {
+        let bits = |b: &'static [bool]| move |i: usize| b[i];
+        assert!(every_column(3, 3, bits(&[true, true, true])));
+        // MINIMAL: the key only; NOBLOB: all but an unchanged BLOB.
+        assert!(!every_column(3, 3, bits(&[true, false, false])));
+        assert!(!every_column(3, 3, bits(&[true, true, false])));
+        // Fewer columns logged than the table has.
+        assert!(!every_column(2, 3, bits(&[true, true])));
+        // Bits past the table's columns (padding) do not matter.
+        assert!(every_column(8, 2, bits(&[true, true, false])));
     }
 }
