@@ -1,5 +1,6 @@
 //! Tests of `config`.
 
+use super::parse::scrub_value;
 use super::*;
 
 fn p(text: &str) -> Result<Config, ConfigError> {

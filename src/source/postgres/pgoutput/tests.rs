@@ -22,13 +22,13 @@ fn captured(text: &'static str) -> Vec<Captured> {
 
 fn stream_1() -> Vec<Captured> {
     captured(include_str!(
-        "../../../tests/fixtures/pgoutput/pg15-stream-1.txt"
+        "../../../../tests/fixtures/pgoutput/pg15-stream-1.txt"
     ))
 }
 
 fn stream_2() -> Vec<Captured> {
     captured(include_str!(
-        "../../../tests/fixtures/pgoutput/pg15-stream-2.txt"
+        "../../../../tests/fixtures/pgoutput/pg15-stream-2.txt"
     ))
 }
 

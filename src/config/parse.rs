@@ -1,105 +1,11 @@
-//! `ingest.toml` → a validated [`Config`].
-//!
-//! Pure: reading the file is the only I/O, so every rule here is unit-tested.
-//! Errors name the key that is wrong (`source.port`, `table[2].name`) and what
-//! would be right; `main` maps them to exit status 2.
+//! The file's text → [`Config`]: the sections as written (`Raw*`), then
+//! each value checked and defaulted, errors naming the key and line.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
-/// A configuration problem: the key and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "configuration: {}", self.message)
-        } else {
-            write!(f, "configuration: {}: {}", self.key, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn err(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.into(),
-        message: message.into(),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    pub path: PathBuf,
-    pub instance: Instance,
-    pub source: Source,
-    pub destination: Destination,
-    pub tables: Vec<TableRule>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Instance {
-    pub name: String,
-    pub state_dir: PathBuf,
-    pub spool_dir: PathBuf,
-    pub spool_compression: Compression,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    Gzip,
-    None,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    Postgres(PostgresSource),
-    Mysql(MysqlSource),
-}
-
-/// How binlog events reach us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinlogTransport {
-    /// The replication protocol, through the `mysql` crate (default).
-    Stream,
-    /// `mysqlbinlog`/`mariadb-binlog --read-from-remote-server --raw`
-    /// downloads the files into the spool; the same decoder reads them.
-    Mysqlbinlog,
-}
-
-/// Parallel snapshots (the manual's Extract Threads).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Extract {
-    /// Connections reading one big table's key or block ranges at once.
-    pub threads: usize,
-    /// Tables smaller than this are read whole, by one connection.
-    pub split_bytes: u64,
-}
-
-impl Source {
-    pub fn extract(&self) -> Extract {
-        match self {
-            Source::Postgres(p) => p.extract,
-            Source::Mysql(m) => m.extract,
-        }
-    }
-
-    /// Changes one delta batch reads at most (then it is merged and the
-    /// next one read).
-    pub fn max_batch_changes(&self) -> u64 {
-        match self {
-            Source::Postgres(p) => p.max_batch_changes,
-            Source::Mysql(m) => m.max_batch_changes,
-        }
-    }
-}
+use super::*;
 
 /// Measured by scripts/bench.sh: 1,000,000 changes a batch keep a delta's
 /// memory near that of the 1M-change bench (README, Performance).
@@ -145,61 +51,6 @@ fn extract_opts(threads: Option<i64>, split_mb: Option<i64>) -> Result<Extract, 
 
 /// Measured by scripts/bench.sh (README, Performance).
 const DEFAULT_EXTRACT_THREADS: usize = 1;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct MysqlSource {
-    /// Changes one delta batch reads at most.
-    pub max_batch_changes: u64,
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub password: String,
-    /// Replica id for the binlog dump; unique among the server's replicas.
-    pub server_id: u32,
-    pub transport: BinlogTransport,
-    /// The `mysqlbinlog`/`mariadb-binlog` program, for that transport.
-    pub binlog_tool: Option<String>,
-    pub extract: Extract,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct PostgresSource {
-    /// Changes one delta batch reads at most.
-    pub max_batch_changes: u64,
-    pub host: String,
-    pub port: u16,
-    pub database: String,
-    pub user: String,
-    pub password: String,
-    pub slot: String,
-    pub publication: String,
-    pub extract: Extract,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    SingleStore,
-    Mysql,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Destination {
-    pub dialect: Dialect,
-    pub host: String,
-    pub port: u16,
-    pub database: String,
-    pub user: String,
-    pub password: String,
-    pub schema_for_all_tables: Option<String>,
-    pub load_threads: usize,
-}
-
-/// One `[[table]]` entry: a name or glob over `schema.table`, and its options.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TableRule {
-    pub pattern: String,
-    pub key: Option<Vec<String>>,
-}
 
 // ---- raw, as written in the file ----
 
@@ -320,7 +171,7 @@ fn de_error(e: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
 
 /// serde's "invalid type: integer `1234`, expected a string" without the
 /// value: "invalid type: integer, expected a string".
-fn scrub_value(msg: &str) -> String {
+pub(super) fn scrub_value(msg: &str) -> String {
     for head in ["invalid type: ", "invalid value: ", "invalid length "] {
         if let Some(rest) = msg.strip_prefix(head) {
             let (got, expected) = rest.split_once(", expected").unwrap_or((rest, ""));
@@ -345,22 +196,6 @@ fn required(v: Option<String>, key: &str) -> Result<String, ConfigError> {
         Some(_) => Err(err(key, "must not be empty")),
         None => Err(err(key, "is required")),
     }
-}
-
-/// Reads and validates the file at `path`. Relative `state_dir`/`spool_dir`
-/// are taken relative to the file's folder.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        err(
-            "",
-            format!(
-                "cannot read {}: {e} (write an example with `ingest init`)",
-                path.display()
-            ),
-        )
-    })?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    parse(&text, path, &base)
 }
 
 /// Parses configuration text; `base` resolves relative directories.
@@ -568,46 +403,6 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
     })
 }
 
-/// The default slot and publication name of an instance: `ingest_<name>`,
-/// so that two instances on one database never share a slot (each would
-/// consume the other's changes). Names that are not already lower-case
-/// letters, digits and `_` are lowered, `-` becomes `_`, and a hash of the
-/// original name is appended so that `Demo` and `demo` stay apart; the
-/// result fits PostgreSQL's 63 bytes.
-pub fn default_slot(instance: &str) -> String {
-    let plain: String = instance
-        .chars()
-        .map(|c| {
-            if c == '-' {
-                '_'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect();
-    let mut name = format!("ingest_{plain}");
-    let hashed = plain != instance || name.len() > 63;
-    if hashed {
-        name.truncate(54);
-        name.push_str(&format!("_{:08x}", fnv1a(instance)));
-    }
-    name
-}
-
-fn fnv1a(s: &str) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in s.bytes() {
-        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    h
-}
-
-/// A replica id derived from the instance name (FNV-1a), away from the
-/// small ids people give their servers by hand.
-pub fn default_server_id(instance: &str) -> u32 {
-    1_000_000 + fnv1a(instance) % 1_000_000_000
-}
-
 fn ident_like(s: String, key: &str) -> Result<String, ConfigError> {
     if !s.is_empty()
         && s.chars()
@@ -621,69 +416,3 @@ fn ident_like(s: String, key: &str) -> Result<String, ConfigError> {
         ))
     }
 }
-
-/// Shell-style glob over one name: `*` any run, `?` one character.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
-impl Config {
-    /// The rule that selects `schema.table`, the most specific one winning: an
-    /// entry without wildcards beats any glob, a longer glob beats a shorter.
-    pub fn rule_for(&self, schema: &str, table: &str) -> Option<&TableRule> {
-        let full = format!("{schema}.{table}");
-        self.tables
-            .iter()
-            .filter(|r| glob_match(&r.pattern, &full))
-            .max_by_key(|r| {
-                let wild = r.pattern.contains(['*', '?']);
-                (!wild, r.pattern.len())
-            })
-    }
-
-    /// Destination (database, table) for a source table (`db` is the source database).
-    /// PostgreSQL `db`.`schema`.`t` lands in `db_schema`.`t`; MySQL `db`.`t`
-    /// (schema = database) in `db`.`t`.
-    pub fn dest_name(&self, db: &str, schema: &str, table: &str) -> (String, String) {
-        match (&self.destination.schema_for_all_tables, &self.source) {
-            (Some(s), _) => (s.clone(), table.to_string()),
-            (None, Source::Mysql(_)) => (schema.to_string(), table.to_string()),
-            (None, Source::Postgres(_)) => (format!("{db}_{schema}"), table.to_string()),
-        }
-    }
-
-    pub fn state_db(&self) -> PathBuf {
-        self.instance.state_dir.join("state.db")
-    }
-
-    pub fn log_dir(&self) -> PathBuf {
-        self.instance.state_dir.join("log")
-    }
-}
-
-/// The commented example that `ingest init` writes.
-pub const EXAMPLE: &str = include_str!("example.toml");
-
-#[cfg(test)]
-#[path = "config_tests.rs"]
-mod tests;

@@ -1,0 +1,217 @@
+//! `ingest.toml` → a validated [`Config`].
+//!
+//! Pure: reading the file is the only I/O, so every rule here is unit-tested.
+//! Errors name the key that is wrong (`source.port`, `table[2].name`) and what
+//! would be right; `main` maps them to exit status 2.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+mod names;
+mod parse;
+
+pub use names::{default_server_id, default_slot, glob_match};
+pub use parse::parse;
+
+/// A configuration problem: the key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "configuration: {}", self.message)
+        } else {
+            write!(f, "configuration: {}: {}", self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub path: PathBuf,
+    pub instance: Instance,
+    pub source: Source,
+    pub destination: Destination,
+    pub tables: Vec<TableRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub name: String,
+    pub state_dir: PathBuf,
+    pub spool_dir: PathBuf,
+    pub spool_compression: Compression,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Postgres(PostgresSource),
+    Mysql(MysqlSource),
+}
+
+/// How binlog events reach us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinlogTransport {
+    /// The replication protocol, through the `mysql` crate (default).
+    Stream,
+    /// `mysqlbinlog`/`mariadb-binlog --read-from-remote-server --raw`
+    /// downloads the files into the spool; the same decoder reads them.
+    Mysqlbinlog,
+}
+
+/// Parallel snapshots (the manual's Extract Threads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extract {
+    /// Connections reading one big table's key or block ranges at once.
+    pub threads: usize,
+    /// Tables smaller than this are read whole, by one connection.
+    pub split_bytes: u64,
+}
+
+impl Source {
+    pub fn extract(&self) -> Extract {
+        match self {
+            Source::Postgres(p) => p.extract,
+            Source::Mysql(m) => m.extract,
+        }
+    }
+
+    /// Changes one delta batch reads at most (then it is merged and the
+    /// next one read).
+    pub fn max_batch_changes(&self) -> u64 {
+        match self {
+            Source::Postgres(p) => p.max_batch_changes,
+            Source::Mysql(m) => m.max_batch_changes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MysqlSource {
+    /// Changes one delta batch reads at most.
+    pub max_batch_changes: u64,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    /// Replica id for the binlog dump; unique among the server's replicas.
+    pub server_id: u32,
+    pub transport: BinlogTransport,
+    /// The `mysqlbinlog`/`mariadb-binlog` program, for that transport.
+    pub binlog_tool: Option<String>,
+    pub extract: Extract,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresSource {
+    /// Changes one delta batch reads at most.
+    pub max_batch_changes: u64,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    pub slot: String,
+    pub publication: String,
+    pub extract: Extract,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    SingleStore,
+    Mysql,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Destination {
+    pub dialect: Dialect,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    pub schema_for_all_tables: Option<String>,
+    pub load_threads: usize,
+}
+
+/// One `[[table]]` entry: a name or glob over `schema.table`, and its options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRule {
+    pub pattern: String,
+    pub key: Option<Vec<String>>,
+}
+
+/// Reads and validates the file at `path`. Relative `state_dir`/`spool_dir`
+/// are taken relative to the file's folder.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        err(
+            "",
+            format!(
+                "cannot read {}: {e} (write an example with `ingest init`)",
+                path.display()
+            ),
+        )
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse(&text, path, &base)
+}
+
+impl Config {
+    /// The rule that selects `schema.table`, the most specific one winning: an
+    /// entry without wildcards beats any glob, a longer glob beats a shorter.
+    pub fn rule_for(&self, schema: &str, table: &str) -> Option<&TableRule> {
+        let full = format!("{schema}.{table}");
+        self.tables
+            .iter()
+            .filter(|r| glob_match(&r.pattern, &full))
+            .max_by_key(|r| {
+                let wild = r.pattern.contains(['*', '?']);
+                (!wild, r.pattern.len())
+            })
+    }
+
+    /// Destination (database, table) for a source table (`db` is the source database).
+    /// PostgreSQL `db`.`schema`.`t` lands in `db_schema`.`t`; MySQL `db`.`t`
+    /// (schema = database) in `db`.`t`.
+    pub fn dest_name(&self, db: &str, schema: &str, table: &str) -> (String, String) {
+        match (&self.destination.schema_for_all_tables, &self.source) {
+            (Some(s), _) => (s.clone(), table.to_string()),
+            (None, Source::Mysql(_)) => (schema.to_string(), table.to_string()),
+            (None, Source::Postgres(_)) => (format!("{db}_{schema}"), table.to_string()),
+        }
+    }
+
+    pub fn state_db(&self) -> PathBuf {
+        self.instance.state_dir.join("state.db")
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.instance.state_dir.join("log")
+    }
+}
+
+/// The commented example that `ingest init` writes.
+pub const EXAMPLE: &str = include_str!("example.toml");
+
+#[cfg(test)]
+mod tests;
