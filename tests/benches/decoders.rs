@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the hot pure parts, in MB/s (`cargo bench`):
 //! the pgoutput decoder, the binlog row decoder (row images of a rows event
-//! to spool texts) and the spool writer (plain and gzip).
+//! to spool texts) and the spool writer (plain and gzip); and the spool's
+//! own CSV writing and record splitting beside the `csv` crate's.
 //! Wall-clock on a small noisy machine: compare runs made together.
 
 use std::time::Instant;
@@ -388,6 +389,147 @@ fn bench_spool(compression: Compression, name: &str) {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// The spool's hand-written CSV beside the `csv` crate (a dev-dependency,
+/// for this comparison only), on the 10-column rows of `bench_spool`:
+/// writing lines (ours writes NULL bare, which `csv` cannot: it writes an
+/// empty field there), and reading a file's records back for the loader,
+/// which hands each record's bytes on unchanged (`csv` parses the fields,
+/// so the loader would have to write them again).
+fn bench_csv() {
+    let vals: [Option<&[u8]>; 10] = [
+        Some(b"123456"),
+        Some(b"-42"),
+        Some(b"12345.67"),
+        None,
+        Some(b"some text with, commas and \"quotes\""),
+        Some(b"varchar value"),
+        Some(b"1"),
+        Some(b"2024-02-29"),
+        Some(b"2024-02-29 12:34:56.123456"),
+        Some(b"00ff10ab"),
+    ];
+    let col = |n: &str| Column {
+        name: n.into(),
+        source_type: String::new(),
+        dest_type: "LONGTEXT".into(),
+        conv: Conv::Verbatim,
+        binary: false,
+        toastable: false,
+        nullable: true,
+    };
+    let schema = TableSchema {
+        schema: "public".into(),
+        name: "bench".into(),
+        dest_db: "d".into(),
+        dest_table: "bench".into(),
+        columns: (0..10).map(|i| col(&format!("c{i}"))).collect(),
+        key: vec![0],
+    };
+    let root = std::env::temp_dir().join(format!("ingest-bench-csv-{}", std::process::id()));
+    let m = Manifest {
+        batch: "b".into(),
+        kind: "delta".into(),
+        instance: "bench".into(),
+        created_at: String::new(),
+        from_pos: None,
+        to_pos: None,
+        table: vec![],
+    };
+    let n = 500_000u64;
+    let ts = "2024-02-29 12:34:56.000000";
+    // Writing: ours (a snapshot file: no key tracking, lines only).
+    let mut b = BatchWriter::create(&root, m, Compression::None).unwrap();
+    let mut w = b.table_in_parts(&schema, n + 1, |_| Ok(())).unwrap();
+    let t = Instant::now();
+    for i in 0..n {
+        w.write(Op::Insert, i, ts, &[], vals).unwrap();
+    }
+    let table = w.finish().unwrap();
+    let ours_w = t.elapsed().as_secs_f64();
+    let bytes = std::fs::metadata(b.dir().join(&table.file)).unwrap().len() as usize;
+    report("csv write: spool writer", bytes, n as usize, ours_w);
+    // Writing: csv::Writer, the same fields, every one quoted.
+    let path = root.join("csv-crate.csv");
+    let t = Instant::now();
+    {
+        let f =
+            std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(&path).unwrap());
+        let mut cw = csv::WriterBuilder::new()
+            .quote_style(csv::QuoteStyle::Always)
+            .from_writer(f);
+        let mut seq = Vec::new();
+        for i in 0..n {
+            seq.clear();
+            seq.extend_from_slice(i.to_string().as_bytes());
+            cw.write_field("I").unwrap();
+            cw.write_field(&seq).unwrap();
+            cw.write_field(ts).unwrap();
+            cw.write_field("").unwrap();
+            for v in vals {
+                cw.write_field(v.unwrap_or_default()).unwrap();
+            }
+            cw.write_record(None::<&[u8]>).unwrap();
+        }
+        cw.flush().unwrap();
+    }
+    report(
+        "csv write: csv::Writer",
+        bytes,
+        n as usize,
+        t.elapsed().as_secs_f64(),
+    );
+    // Reading records for the loader: ours hands the bytes on.
+    let t = Instant::now();
+    let mut r = ingest::spool::open_table_ops(b.dir(), &table, b"IUD", None).unwrap();
+    let mut sink = Vec::with_capacity(bytes);
+    std::io::Read::read_to_end(&mut r, &mut sink).unwrap();
+    assert_eq!(sink.len(), bytes);
+    report(
+        "csv read: spool records",
+        bytes,
+        n as usize,
+        t.elapsed().as_secs_f64(),
+    );
+    // csv::Reader: fields parsed, then written again as the loader needs.
+    let file = b.dir().join(&table.file);
+    let t = Instant::now();
+    let mut cr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(&file)
+        .unwrap();
+    let mut rec = csv::ByteRecord::new();
+    let mut rows = 0;
+    while cr.read_byte_record(&mut rec).unwrap() {
+        rows += 1;
+    }
+    assert_eq!(rows, n);
+    report(
+        "csv read: csv::Reader",
+        bytes,
+        n as usize,
+        t.elapsed().as_secs_f64(),
+    );
+    let t = Instant::now();
+    let mut cr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(&file)
+        .unwrap();
+    let mut out = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(Vec::with_capacity(bytes));
+    while cr.read_byte_record(&mut rec).unwrap() {
+        out.write_byte_record(&rec).unwrap();
+    }
+    assert!(!out.into_inner().unwrap().is_empty());
+    report(
+        "csv read+write: csv crate",
+        bytes,
+        n as usize,
+        t.elapsed().as_secs_f64(),
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 /// `cargo bench --bench decoders [name...]`: the benchmarks whose name
 /// contains one of the words (all without).
 fn main() {
@@ -405,6 +547,9 @@ fn main() {
     }
     if want("binlog") {
         bench_binlog_rows();
+    }
+    if want("csv") {
+        bench_csv();
     }
     if want("spool") {
         bench_spool(Compression::None, "spool writer, plain");
