@@ -22,6 +22,9 @@ pub mod rows;
 mod snapshot;
 pub mod values;
 
+#[cfg(test)]
+mod fixture_tests;
+
 use std::collections::HashMap;
 
 use anyhow::{anyhow, Result};
