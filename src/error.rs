@@ -75,6 +75,15 @@ pub fn pg_message(e: &postgres::Error) -> String {
     m
 }
 
+/// A mysql error as one line.
+pub fn mysql_message(e: &mysql::Error) -> String {
+    match e {
+        mysql::Error::MySqlError(m) => format!("ERROR {} ({}): {}", m.code, m.state, m.message),
+        mysql::Error::IoError(io) => format!("cannot connect: {io}"),
+        other => other.to_string(),
+    }
+}
+
 /// Exit status for an error that ended a command.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
     for cause in e.chain() {

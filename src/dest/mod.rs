@@ -19,6 +19,7 @@ use mysql::{Conn, LocalInfileHandler, OptsBuilder};
 
 use crate::config::Destination;
 use crate::error;
+use crate::error::mysql_message;
 use crate::schema::TableSchema;
 use crate::spool::latest::{KeyBudget, Latest};
 use crate::spool::{self, ManifestTable};
@@ -471,12 +472,3 @@ fn info_count(info: &str, label: &str) -> Option<u64> {
 
 /// Warning ER_BINLOG_UNSAFE_STATEMENT.
 const UNSAFE_FOR_STATEMENT_BINLOG: u32 = 1592;
-
-/// A mysql error as one line.
-pub fn mysql_message(e: &mysql::Error) -> String {
-    match e {
-        mysql::Error::MySqlError(m) => format!("ERROR {} ({}): {}", m.code, m.state, m.message),
-        mysql::Error::IoError(io) => format!("cannot connect: {io}"),
-        other => other.to_string(),
-    }
-}

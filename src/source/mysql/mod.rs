@@ -32,8 +32,8 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder};
 
 use crate::config::{Config, MysqlSource};
-use crate::dest::mysql_message;
 use crate::error;
+use crate::error::mysql_message;
 use crate::schema::TableSchema;
 use crate::source::{
     Catalog, ChangeLog, DeltaOutcome, LogState, Snapshot, SnapshotRange, Warnings,

@@ -8,7 +8,7 @@ use mysql::{Conn, Value};
 use super::column::MyCol;
 use super::values::{value_into, Origin};
 use super::{qi, MySource};
-use crate::dest::mysql_message;
+use crate::error::mysql_message;
 use crate::schema::TableSchema;
 use crate::source::{SnapshotRange, Warnings};
 use crate::spool::{Op, TableWriter};
