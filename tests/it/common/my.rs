@@ -1,0 +1,155 @@
+//! A MySQL/MariaDB-source case.
+
+use super::*;
+
+/// A MySQL/MariaDB-source case: source database `ms_<name>` and destination
+/// `md_<name>` on the test MariaDB (different databases of one server).
+pub struct MyCase {
+    _shared: Shared,
+    pub bin: Bin,
+    pub name: String,
+    pub env: Env,
+    pub dir: PathBuf,
+    pub src: String,
+    pub dst: String,
+}
+
+impl MyCase {
+    pub fn new(name: &str) -> MyCase {
+        let shared = shared();
+        let env = env();
+        let src = format!("ms_{name}");
+        let dst = format!("md_{name}");
+        let mut my = my_connect(&env);
+        for db in [&src, &dst] {
+            my.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+                .unwrap();
+        }
+        my.query_drop(format!("CREATE DATABASE `{src}`")).unwrap();
+        let dir = std::env::temp_dir().join(format!("ingest-it-my-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = MyCase {
+            _shared: shared,
+            bin: Bin {
+                config: dir.join("ingest.toml"),
+            },
+            name: name.into(),
+            env,
+            dir,
+            src,
+            dst,
+        };
+        c.write_config(&format!("[[table]]\nname = \"{}.*\"\n", c.src));
+        c
+    }
+
+    pub fn write_config(&self, tables: &str) {
+        let e = &self.env;
+        let text = format!(
+            r#"[instance]
+name = "my_{name}"
+# PostgreSQL cases spool plain files (the default); these, gzip.
+spool_compression = "gzip"
+
+[source]
+type = "mysql"
+host = "{h}"
+port = {p}
+user = "{u}"
+password = "{pw}"
+
+[destination]
+dialect = "mysql"
+host = "{h}"
+port = {p}
+database = "mysql"
+user = "{u}"
+password = "{pw}"
+schema_for_all_tables = "{dst}"
+load_threads = 2
+
+{tables}"#,
+            name = self.name,
+            h = e.my_host,
+            p = e.my_port,
+            u = e.my_user,
+            pw = e.my_password,
+            dst = self.dst,
+        );
+        std::fs::write(self.dir.join("ingest.toml"), text).unwrap();
+    }
+
+    /// Runs SQL in the source database (sql_mode empty, so that zero dates
+    /// and the like can be written).
+    pub fn sql(&self, sql: &str) {
+        let mut my = my_connect(&self.env);
+        my.query_drop(format!("USE `{}`", self.src)).unwrap();
+        my.query_drop("SET SESSION sql_mode = ''").unwrap();
+        // `query_drop` drops the later result sets of a multi-statement
+        // text unread, and with them their errors: walk every set.
+        let mut result = my.query_iter(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        while let Some(set) = result.iter() {
+            for row in set {
+                row.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }
+    }
+
+    /// Both sides' rows of `table`, every column as the server's own value
+    /// (binary protocol: floats as floats, dates as dates), keyed by the
+    /// columns named in `key` (comma separated); a key seen twice fails.
+    fn rows(&self, db: &str, table: &str, key: &str) -> BTreeMap<String, Vec<mysql::Value>> {
+        let mut my = my_connect(&self.env);
+        let rows: Vec<mysql::Row> = my
+            .exec(format!("SELECT * FROM `{db}`.`{table}`"), ())
+            .unwrap_or_else(|e| panic!("reading {db}.{table}: {e}"));
+        let mut out = BTreeMap::new();
+        for r in rows {
+            let cols = r.columns();
+            let idx: Vec<usize> = key
+                .split(',')
+                .map(|k| {
+                    cols.iter()
+                        .position(|c| c.name_str() == k.trim())
+                        .unwrap_or_else(|| panic!("no key column {k} in {db}.{table}"))
+                })
+                .collect();
+            let vals = r.unwrap();
+            let k = idx
+                .iter()
+                .map(|&i| format!("{:?}", vals[i]))
+                .collect::<Vec<_>>()
+                .join("|");
+            assert!(
+                out.insert(k.clone(), vals).is_none(),
+                "duplicate key {k} in {db}.{table}"
+            );
+        }
+        out
+    }
+
+    pub fn assert_same(&self, table: &str, key: &str) {
+        let src = self.rows(&self.src, table, key);
+        let dst = self.rows(&self.dst, table, key);
+        let mut diffs = vec![];
+        for (k, v) in &src {
+            match dst.get(k) {
+                None => diffs.push(format!("missing at destination: {k}: {v:?}")),
+                Some(d) if d != v => {
+                    diffs.push(format!("differs: {k}:\n   source {v:?}\n   dest   {d:?}"))
+                }
+                _ => {}
+            }
+        }
+        for k in dst.keys().filter(|k| !src.contains_key(*k)) {
+            diffs.push(format!("extra at destination: {k}"));
+        }
+        assert!(
+            diffs.is_empty(),
+            "{table}: {} difference(s):\n{}",
+            diffs.len(),
+            diffs.join("\n")
+        );
+    }
+}
