@@ -49,6 +49,24 @@ impl Position {
         })
     }
 
+    /// Parses a position kept as text (state.db, a MANIFEST); the error
+    /// names where it was kept.
+    pub fn stored(text: &str, kept: &str) -> anyhow::Result<Position> {
+        Position::parse(text).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{kept} holds '{text}', which is not a position (an LSN or file:offset)"
+            )
+        })
+    }
+
+    /// The WAL location, for PostgreSQL positions.
+    pub fn lsn(&self) -> Option<u64> {
+        match self {
+            Position::Lsn(l) => Some(*l),
+            Position::Binlog { .. } => None,
+        }
+    }
+
     /// The binlog file and offset, for binlog positions.
     pub fn binlog(&self) -> Option<(&str, u64)> {
         match self {
@@ -110,13 +128,9 @@ impl PartialOrd for Position {
     }
 }
 
-/// Whether moving the committed position from `current` to `next` goes
-/// forward (or `current` is unknown or of another kind: then `next` holds).
-pub fn moves_forward(current: Option<&str>, next: &str) -> bool {
-    let (Some(cur), Some(new)) = (current.and_then(Position::parse), Position::parse(next)) else {
-        return true;
-    };
-    !matches!(new.partial_cmp(&cur), Some(Ordering::Less))
+/// Whether `a` lies before `b` on one log; `false` when they do not compare.
+pub fn before(a: &Position, b: &Position) -> bool {
+    matches!(a.partial_cmp(b), Some(Ordering::Less))
 }
 
 #[cfg(test)]
@@ -159,16 +173,11 @@ mod tests {
             p("mysql-bin.000009:4").partial_cmp(&p("binlog.000001:4")),
             None
         );
-        assert!(moves_forward(
-            Some("mysql-bin.000009:500"),
-            "binlog.000001:4"
-        ));
-        assert!(moves_forward(Some("b.000003:10"), "b.000003:10"));
-        assert!(moves_forward(Some("b.000003:10"), "b.000004:4"));
-        assert!(!moves_forward(
-            Some("b.000003:10 gtid=0-1-5"),
-            "b.000002:900"
-        ));
-        assert!(moves_forward(None, "0/1"));
+        // A committed position is replaced unless the new one is before it.
+        assert!(!before(&p("binlog.000001:4"), &p("mysql-bin.000009:500")));
+        assert!(!before(&p("b.000003:10"), &p("b.000003:10")));
+        assert!(before(&p("b.000003:10"), &p("b.000004:4")));
+        assert!(before(&p("b.000002:900"), &p("b.000003:10 gtid=0-1-5")));
+        assert!(!before(&p("0/1"), &p("b.000003:10")));
     }
 }

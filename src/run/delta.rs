@@ -16,7 +16,7 @@ use crate::source::{self as sources, Warnings};
 use crate::spool::{self, BatchWriter, Manifest};
 use crate::table::TableId;
 
-use super::load::{commit_position, load_batch, release, released_upto};
+use super::load::{commit_position, committed, load_batch, release, released_upto};
 use super::outcome::{Outcome, Record};
 use super::{connect_all, key_text, ms, record_warnings, Summary};
 use crate::meta::{BatchState, RunStatus, RunTableStatus, TableRecord, TableState};
@@ -24,13 +24,13 @@ use crate::meta::{BatchState, RunStatus, RunTableStatus, TableRecord, TableState
 /// `ingest delta`.
 pub fn delta(cfg: &Config, meta: &Meta) -> Result<Summary> {
     let (mut src, _dest, _, _) = connect_all(cfg)?;
-    src.check_position(released_upto(meta)?.as_deref())?;
-    let Some(start) = src.start_position(meta.position()?.as_deref())? else {
+    src.check_position(released_upto(meta)?.as_ref())?;
+    let Some(start) = src.start_position(committed(meta)?.as_ref())? else {
         return Err(error::config(
             "no change position yet (no full extract prepared the source): run `ingest full-extract` first",
         ));
     };
-    let run_id = meta.start_run("delta", Some(&start))?;
+    let run_id = meta.start_run("delta", Some(&start.to_string()))?;
     let summary = Mutex::new(Summary {
         run_id,
         ..Default::default()
@@ -60,7 +60,7 @@ fn delta_inner(
     src: &mut dyn sources::Source,
     run_id: i64,
     summary: &Mutex<Summary>,
-) -> Result<Option<String>> {
+) -> Result<Option<Position>> {
     let spool_dir = &cfg.instance.spool_dir;
     // 1. Batches a crash left behind: unfinished extracts are dropped (the
     //    slot still has their changes); recorded ones are loaded and released.
@@ -207,12 +207,9 @@ fn delta_inner(
         if !released {
             return Ok(to_pos);
         }
-        let behind = match (
-            to_pos.as_deref().and_then(Position::parse),
-            Position::parse(&end_at_start),
-        ) {
-            (Some(at), Some(end)) => at < end,
-            _ => true,
+        let behind = match &to_pos {
+            Some(at) => crate::position::before(at, &end_at_start),
+            None => true,
         };
         if to_pos.is_some() {
             last = to_pos;
@@ -241,7 +238,7 @@ fn delta_inner(
         log::info!(
             "run {run_id}: more changes than max_batch_changes ({}): reading the next batch from {}",
             cfg.source.max_batch_changes(),
-            last.as_deref().unwrap_or("-")
+            last.as_ref().map_or("-".to_string(), Position::to_string)
         );
     }
 }
@@ -259,10 +256,10 @@ fn read_and_merge(
     tables: &mut HashMap<TableId, TableSchema>,
     suspects: &mut Vec<(String, String, String)>,
     truncated: &[String],
-) -> Result<(Option<String>, bool, bool)> {
+) -> Result<(Option<Position>, bool, bool)> {
     let spool_dir = &cfg.instance.spool_dir;
     let from = src
-        .start_position(meta.position()?.as_deref())?
+        .start_position(committed(meta)?.as_ref())?
         .ok_or_else(|| anyhow!("the source lost its change position: run `ingest full-extract`"))?;
     let batch_id = spool::new_batch_id(spool_dir, run_id);
     let manifest = Manifest {
@@ -270,7 +267,7 @@ fn read_and_merge(
         kind: "delta".into(),
         instance: cfg.instance.name.clone(),
         created_at: crate::clock::now(),
-        from_pos: Some(from.clone()),
+        from_pos: Some(from.to_string()),
         to_pos: None,
         table: vec![],
     };
@@ -283,7 +280,8 @@ fn read_and_merge(
             .table_state(&id.to_string())?
             .and_then(|st| st.full_pos)
         {
-            since.insert(id.clone(), p);
+            let kept = format!("state.db's full_pos of {id}");
+            since.insert(id.clone(), Position::stored(&p, &kept)?);
         }
     }
     let max = cfg.source.max_batch_changes();
@@ -327,20 +325,23 @@ fn read_and_merge(
         "run {run_id}: read {} transaction(s) from {} to {} in {} ms, {} table(s) changed",
         outcome.transactions,
         from,
-        to_pos.as_deref().unwrap_or("(nothing)"),
+        to_pos
+            .as_ref()
+            .map_or("(nothing)".to_string(), Position::to_string),
         t0.elapsed().as_millis(),
         outcome.tables.len()
     );
     for t in &outcome.tables {
         bw.add(t.clone());
     }
-    bw.set_to_pos(to_pos.clone());
+    let to_text = to_pos.as_ref().map(Position::to_string);
+    bw.set_to_pos(to_text.clone());
     let batch = Batch {
         id: batch_id.clone(),
         run_id,
         kind: "delta".into(),
-        from_pos: Some(from.clone()),
-        to_pos: to_pos.clone(),
+        from_pos: Some(from.to_string()),
+        to_pos: to_text.clone(),
         status: BatchState::Extracted,
     };
     if outcome.tables.is_empty() {
@@ -366,7 +367,7 @@ fn read_and_merge(
         .map(|t| (t.source.clone(), t.rows as i64))
         .collect();
     meta.add_batch(&batch, &counts)?;
-    meta.run_extracted(run_id, &batch_id, to_pos.as_deref())?;
+    meta.run_extracted(run_id, &batch_id, to_text.as_deref())?;
     let ems = ms(t0) / m.table.len() as i64;
     meta.write(|tx| {
         for t in &m.table {

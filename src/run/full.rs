@@ -97,7 +97,8 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
             .unwrap_or_else(|p| p.into_inner())
             .into_result();
     }
-    let (pos_text, created) = src.prepare_full(&names)?;
+    let (pos, created) = src.prepare_full(&names)?;
+    let pos_text = pos.to_string();
     if created || meta.position()?.is_none() {
         meta.set_position(&pos_text)?;
     }
@@ -244,6 +245,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
             let prepared = dest
                 .prepare_shadow(s)
                 .and_then(|_| src.current_position())
+                .map(|p| p.to_string())
                 .and_then(|p| Ok((p, src.fingerprint(s)?)));
             // Changes older than this, in another shape, are in the snapshot.
             let (since, fingerprint) = match prepared {

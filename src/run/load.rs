@@ -11,6 +11,7 @@ use crossbeam::channel;
 use crate::config::Config;
 use crate::dest::{Dest, Loaded};
 use crate::meta::{Batch, Counts, Meta};
+use crate::position::Position;
 use crate::source::{self as sources};
 use crate::spool::{self, Manifest, ManifestTable};
 
@@ -193,17 +194,14 @@ pub(super) fn load_batch(
 /// The furthest position this instance let the source go of: state.db's
 /// committed position, or the end of a batch whose release a crash may have
 /// interrupted after the source let go and before state.db recorded it.
-pub(super) fn released_upto(meta: &Meta) -> Result<Option<String>> {
-    use crate::position::Position;
-    let mut best = meta.position()?;
+pub(super) fn released_upto(meta: &Meta) -> Result<Option<Position>> {
+    let mut best = committed(meta)?;
     for b in meta.open_batches()? {
         let Some(to) = b.to_pos else { continue };
-        let later = match (
-            best.as_deref().and_then(Position::parse),
-            Position::parse(&to),
-        ) {
-            (Some(cur), Some(new)) => new > cur,
-            _ => best.is_none(),
+        let to = Position::stored(&to, &format!("batch {} in state.db", b.id))?;
+        let later = match &best {
+            Some(cur) => crate::position::before(cur, &to),
+            None => true,
         };
         if later {
             best = Some(to);
@@ -212,19 +210,23 @@ pub(super) fn released_upto(meta: &Meta) -> Result<Option<String>> {
     Ok(best)
 }
 
+/// state.db's committed position.
+pub(super) fn committed(meta: &Meta) -> Result<Option<Position>> {
+    meta.position()?
+        .map(|p| Position::stored(&p, "state.db's committed position"))
+        .transpose()
+}
+
 /// Makes `to` the committed position, unless that would move it backwards:
 /// a batch read before a full extract of every table ends behind the
 /// position that full extract recorded.
-pub(super) fn commit_position(meta: &Meta, to: &str) -> Result<()> {
-    let current = meta.position()?;
-    if crate::position::moves_forward(current.as_deref(), to) {
-        meta.set_position(to)
-    } else {
-        log::info!(
-            "position stays at {} ({to}, released now, is behind it)",
-            current.as_deref().unwrap_or("-")
-        );
-        Ok(())
+pub(super) fn commit_position(meta: &Meta, to: &Position) -> Result<()> {
+    match committed(meta)? {
+        Some(current) if crate::position::before(to, &current) => {
+            log::info!("position stays at {current} ({to}, released now, is behind it)");
+            Ok(())
+        }
+        _ => meta.set_position(&to.to_string()),
     }
 }
 
@@ -235,11 +237,12 @@ pub(super) fn release(
     src: &mut dyn sources::Source,
     b: &Batch,
 ) -> Result<()> {
-    if let Some(to) = b.to_pos.as_deref() {
-        src.release(to)
+    if let Some(text) = b.to_pos.as_deref() {
+        let to = Position::stored(text, &format!("batch {} in state.db", b.id))?;
+        src.release(&to)
             .map_err(|e| anyhow!("batch {}: releasing {to} at the source: {e:#}", b.id))?;
         crate::fault::point("advanced");
-        commit_position(meta, to)?;
+        commit_position(meta, &to)?;
     }
     meta.set_batch_status(&b.id, BatchState::Released)?;
     spool::remove_batch(&cfg.instance.spool_dir, &b.id)?;

@@ -12,6 +12,7 @@ use anyhow::Result;
 
 use crate::config::Config;
 use crate::error;
+use crate::position::Position;
 use crate::schema::{TableSchema, Unrepresentable};
 use crate::spool::{BatchWriter, ManifestTable, TableWriter};
 use crate::table::TableId;
@@ -22,7 +23,7 @@ pub struct DeltaOutcome {
     pub tables: Vec<ManifestTable>,
     /// The position after the last transaction read: committed (and
     /// released at the source) once the batch is merged. `None`: nothing read.
-    pub to_pos: Option<String>,
+    pub to_pos: Option<Position>,
     /// Tables whose changes cannot be applied any more (their structure
     /// changed, say), each with why and the fix: they need a full extract.
     pub changed: crate::change::Stopped,
@@ -127,24 +128,24 @@ pub trait Snapshot {
 }
 
 /// The change log: keeping changes, reading them in batches, releasing
-/// them. Positions are the source's own text (PostgreSQL LSN `X/Y`, MySQL
-/// `file:pos gtid=...`), typed by [`crate::position::Position`].
+/// them. Positions are [`Position`]s (PostgreSQL LSN, binlog file:offset
+/// with GTIDs); state.db and MANIFESTs keep their text.
 pub trait ChangeLog {
     /// Before a full extract of `tables`: makes the source keep every change
     /// from now on; returns that position and whether it is new (nothing
     /// was kept before).
-    fn prepare_full(&mut self, tables: &[TableId]) -> Result<(String, bool)>;
+    fn prepare_full(&mut self, tables: &[TableId]) -> Result<(Position, bool)>;
     /// The end of the change log now: read before a table's snapshot, so
     /// that older changes in another shape can be told apart.
-    fn current_position(&mut self) -> Result<String>;
+    fn current_position(&mut self) -> Result<Position>;
     /// Where the next delta starts (`committed`: the position in state.db);
     /// `None` if no full extract prepared the source yet.
-    fn start_position(&mut self, committed: Option<&str>) -> Result<Option<String>>;
+    fn start_position(&mut self, committed: Option<&Position>) -> Result<Option<Position>>;
     /// Before a delta: refuses a change log that went past `released`, the
     /// furthest position this instance ever let go of (state.db's position
     /// or the end of a batch not yet recorded as released): changes in
     /// between were consumed by someone else.
-    fn check_position(&mut self, _released: Option<&str>) -> Result<()> {
+    fn check_position(&mut self, _released: Option<&Position>) -> Result<()> {
         Ok(())
     }
     /// Why a selected, loaded table's changes would not be read, if so.
@@ -154,15 +155,15 @@ pub trait ChangeLog {
     /// `since`: per table, the position read before its snapshot.
     fn changes(
         &mut self,
-        from: &str,
+        from: &Position,
         tables: &HashMap<TableId, TableSchema>,
-        since: &HashMap<TableId, String>,
+        since: &HashMap<TableId, Position>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
         max_changes: u64,
     ) -> Result<DeltaOutcome>;
     /// Everything up to `to` is merged: the source may forget it.
-    fn release(&mut self, to: &str) -> Result<()>;
+    fn release(&mut self, to: &Position) -> Result<()>;
     /// Where the change log stands, for `check`.
     fn log_state(&mut self) -> Result<LogState>;
 }

@@ -15,7 +15,7 @@ use mysql_common::binlog::BinlogFile;
 use super::decode::{Layouts, RowDecoder};
 use super::gtid::{self, GtidSet};
 use super::query::{classify_query, QueryKind};
-use super::{cmp_files, parse_pos, pos_text, MySource};
+use super::{cmp_files, pos_text, MySource};
 use crate::change::ChangeSink;
 use crate::config::BinlogTransport;
 use crate::error;
@@ -127,14 +127,21 @@ impl MySource {
     }
     pub(super) fn read_binlog(
         &mut self,
-        from: &str,
+        from: &Position,
         tables: &HashMap<TableId, TableSchema>,
-        since: &HashMap<TableId, String>,
+        since: &HashMap<TableId, Position>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
         max_changes: u64,
     ) -> Result<DeltaOutcome> {
-        let (file, pos) = parse_pos(from).ok_or_else(|| anyhow!("bad binlog position '{from}'"))?;
+        let Position::Binlog {
+            file,
+            pos,
+            gtid: saved,
+        } = from.clone()
+        else {
+            bail!("{from} is not a binlog position");
+        };
         let files = self.binlog_files()?;
         if !files.contains(&file) {
             return Err(error::config(format!(
@@ -145,15 +152,11 @@ impl MySource {
         }
         let since: HashMap<TableId, (String, u64)> = since
             .iter()
-            .filter_map(|(k, v)| Some((k.clone(), parse_pos(v)?)))
+            .filter_map(|(k, v)| Some((k.clone(), v.binlog().map(|(f, p)| (f.to_string(), p))?)))
             .collect();
         // The GTIDs at the start, followed event by event: saved with the
         // position, so that the next delta can check the binlog is the same.
         // MariaDB can tell them for a position saved without them.
-        let saved = Position::parse(from).and_then(|p| match p {
-            Position::Binlog { gtid, .. } => gtid,
-            Position::Lsn(_) => None,
-        });
         let start_gtids = match saved {
             Some(g) => Some(g),
             None if self.mariadb => self.gtid_at(&file, pos, None)?,
@@ -302,7 +305,7 @@ struct BinlogRead<'t, 'b> {
     /// event header holds 32 bits of them).
     offset: u64,
     /// The position after the last transaction read in full.
-    committed: Option<String>,
+    committed: Option<Position>,
     transactions: u64,
     /// The GTIDs committed up to `committed`, where they are followed.
     gtids: Option<GtidSet>,
@@ -328,11 +331,11 @@ impl<'t> BinlogRead<'t, '_> {
                 PendingGtid::Mysql { sid, gno } => set.add_mysql(&sid, gno),
             }
         }
-        let mut text = pos_text(&self.cur_file, next);
-        if let Some(set) = &self.gtids {
-            text.push_str(&format!(" gtid={set}"));
-        }
-        self.committed = Some(text);
+        self.committed = Some(Position::Binlog {
+            file: self.cur_file.clone(),
+            pos: next,
+            gtid: self.gtids.as_ref().map(GtidSet::to_string),
+        });
         if self.dec.sink.seq() >= self.max_changes {
             self.full = true;
         }

@@ -232,12 +232,12 @@ impl MySource {
     /// GTIDs at any offset, so both are caught; MySQL only says which GTIDs
     /// it executed: a reset is caught, a failover to a replica that ran the
     /// same transactions is not.
-    pub(super) fn check_binlog_position(&mut self, released: Option<&str>) -> Result<()> {
+    pub(super) fn check_binlog_position(&mut self, released: Option<&Position>) -> Result<()> {
         let Some(Position::Binlog {
             file,
             pos,
             gtid: Some(saved),
-        }) = released.and_then(Position::parse)
+        }) = released.cloned()
         else {
             return Ok(());
         };

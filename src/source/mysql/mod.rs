@@ -34,6 +34,7 @@ use mysql::{Conn, Opts, OptsBuilder};
 use crate::config::{Config, MysqlSource};
 use crate::error;
 use crate::error::mysql_message;
+use crate::position::Position;
 use crate::schema::TableSchema;
 use crate::source::{
     Catalog, ChangeLog, DeltaOutcome, LogState, Snapshot, SnapshotRange, Warnings,
@@ -65,14 +66,6 @@ fn status_file_pos(row: &mysql::Row) -> Result<(String, u64)> {
 /// `file:pos`.
 pub fn pos_text(file: &str, pos: u64) -> String {
     format!("{file}:{pos}")
-}
-
-/// `file:pos`, optionally followed by ` gtid=<set>` (recorded at full
-/// extracts where GTIDs are on; deltas go by file and offset).
-pub fn parse_pos(s: &str) -> Option<(String, u64)> {
-    let s = s.split_whitespace().next()?;
-    let (f, p) = s.rsplit_once(':')?;
-    Some((f.to_string(), p.parse().ok()?))
 }
 
 use crate::position::cmp_binlog_files as cmp_files;
@@ -175,24 +168,24 @@ impl Snapshot for MySource {
 impl ChangeLog for MySource {
     /// The binlog keeps everything: the position is just its end now, with
     /// the GTID set where GTIDs are on.
-    fn prepare_full(&mut self, _tables: &[TableId]) -> Result<(String, bool)> {
+    fn prepare_full(&mut self, _tables: &[TableId]) -> Result<(Position, bool)> {
         let row = self.master_status_row()?;
-        let (f, p) = status_file_pos(&row)?;
-        let gtid = self.gtid_at(&f, p, Some(&row))?;
-        let mut pos = pos_text(&f, p);
-        if let Some(g) = gtid {
-            pos.push_str(&format!(" gtid={g}"));
-        }
-        Ok((pos, false))
+        let (file, pos) = status_file_pos(&row)?;
+        let gtid = self.gtid_at(&file, pos, Some(&row))?;
+        Ok((Position::Binlog { file, pos, gtid }, false))
     }
-    fn current_position(&mut self) -> Result<String> {
-        let (f, p) = self.master_status()?;
-        Ok(pos_text(&f, p))
+    fn current_position(&mut self) -> Result<Position> {
+        let (file, pos) = self.master_status()?;
+        Ok(Position::Binlog {
+            file,
+            pos,
+            gtid: None,
+        })
     }
-    fn start_position(&mut self, committed: Option<&str>) -> Result<Option<String>> {
-        Ok(committed.map(str::to_string))
+    fn start_position(&mut self, committed: Option<&Position>) -> Result<Option<Position>> {
+        Ok(committed.cloned())
     }
-    fn check_position(&mut self, released: Option<&str>) -> Result<()> {
+    fn check_position(&mut self, released: Option<&Position>) -> Result<()> {
         self.check_binlog_position(released)
     }
     fn unreadable(&mut self, _table: &TableId) -> Result<Option<String>> {
@@ -200,9 +193,9 @@ impl ChangeLog for MySource {
     }
     fn changes(
         &mut self,
-        from: &str,
+        from: &Position,
         tables: &HashMap<TableId, TableSchema>,
-        since: &HashMap<TableId, String>,
+        since: &HashMap<TableId, Position>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
         max_changes: u64,
@@ -210,7 +203,7 @@ impl ChangeLog for MySource {
         self.read_binlog(from, tables, since, batch, warnings, max_changes)
     }
     /// Nothing to release: the position lives in state.db.
-    fn release(&mut self, _to: &str) -> Result<()> {
+    fn release(&mut self, _to: &Position) -> Result<()> {
         Ok(())
     }
     fn log_state(&mut self) -> Result<LogState> {
@@ -228,15 +221,6 @@ mod tests {
 
     #[test]
     fn positions() {
-        assert_eq!(
-            parse_pos("binlog.000012:4567"),
-            Some(("binlog.000012".into(), 4567))
-        );
-        assert_eq!(parse_pos("nope"), None);
-        assert_eq!(
-            parse_pos("binlog.000012:4567 gtid=0-1-42,1-2-7"),
-            Some(("binlog.000012".into(), 4567))
-        );
         assert!(before(
             &("binlog.000002".into(), 900),
             &("binlog.000010".into(), 4)

@@ -10,6 +10,7 @@ use anyhow::{anyhow, bail, Result};
 use super::pgoutput::{self, Datum, Message, OldKind};
 use super::{lsn_text, parse_lsn};
 use crate::change::{Cell, ChangeSink, Incomplete, Row, Table, Texts, Update};
+use crate::position::Position;
 use crate::schema::{convert, TableSchema};
 use crate::source::{DeltaOutcome, Warnings};
 use crate::spool::{BatchWriter, Op};
@@ -263,7 +264,7 @@ impl<'t, 'b> Decoder<'t, 'b> {
         let (tables, changed) = self.sink.finish()?;
         Ok(DeltaOutcome {
             tables,
-            to_pos: self.last_lsn.map(lsn_text),
+            to_pos: self.last_lsn.map(Position::Lsn),
             changed,
             transactions: self.transactions,
             more: false,

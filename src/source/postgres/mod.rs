@@ -31,6 +31,7 @@ use postgres::{Client, NoTls};
 
 use crate::config::{Config, PostgresSource};
 use crate::error;
+use crate::position::Position;
 use crate::schema::TableSchema;
 use crate::source::{
     Catalog, ChangeLog, DeltaOutcome, FingerprintChange, LogState, Snapshot, SnapshotRange,
@@ -150,20 +151,20 @@ impl Snapshot for PgSource {
 
 impl ChangeLog for PgSource {
     /// Publication and slot: the slot keeps every change from its position on.
-    fn prepare_full(&mut self, tables: &[TableId]) -> Result<(String, bool)> {
+    fn prepare_full(&mut self, tables: &[TableId]) -> Result<(Position, bool)> {
         self.ensure_publication(tables)?;
         let (pos, created) = self.ensure_slot()?;
-        Ok((lsn_text(pos), created))
+        Ok((Position::Lsn(pos), created))
     }
-    fn current_position(&mut self) -> Result<String> {
-        Ok(lsn_text(self.current_lsn()?))
+    fn current_position(&mut self) -> Result<Position> {
+        Ok(Position::Lsn(self.current_lsn()?))
     }
     /// The slot's position: the slot, not state.db, is where deltas start.
-    fn start_position(&mut self, _committed: Option<&str>) -> Result<Option<String>> {
-        Ok(self.slot_position()?.map(lsn_text))
+    fn start_position(&mut self, _committed: Option<&Position>) -> Result<Option<Position>> {
+        Ok(self.slot_position()?.map(Position::Lsn))
     }
-    fn check_position(&mut self, released: Option<&str>) -> Result<()> {
-        self.check_slot(released)
+    fn check_position(&mut self, released: Option<&Position>) -> Result<()> {
+        self.check_slot(released.and_then(Position::lsn))
     }
     fn unreadable(&mut self, table: &TableId) -> Result<Option<String>> {
         if self.published(&table.schema, &table.name)? {
@@ -176,9 +177,9 @@ impl ChangeLog for PgSource {
     }
     fn changes(
         &mut self,
-        _from: &str,
+        _from: &Position,
         tables: &HashMap<TableId, TableSchema>,
-        since: &HashMap<TableId, String>,
+        since: &HashMap<TableId, Position>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
         max_changes: u64,
@@ -186,8 +187,10 @@ impl ChangeLog for PgSource {
         let upto = self.current_lsn()?;
         self.peek_changes(upto, tables, since, batch, warnings, max_changes)
     }
-    fn release(&mut self, to: &str) -> Result<()> {
-        let lsn = parse_lsn(to).ok_or_else(|| anyhow!("bad LSN {to}"))?;
+    fn release(&mut self, to: &Position) -> Result<()> {
+        let lsn = to
+            .lsn()
+            .ok_or_else(|| anyhow!("{to} is not a PostgreSQL position"))?;
         self.advance(lsn)
     }
     fn log_state(&mut self) -> Result<LogState> {

@@ -11,6 +11,7 @@ use super::pgoutput::{self, Datum};
 use super::{qi, PgSource};
 use crate::change::Incomplete as Deferred;
 use crate::error;
+use crate::position::Position;
 use crate::schema::TableSchema;
 use crate::source::{DeltaOutcome, Warnings};
 use crate::spool::BatchWriter;
@@ -96,7 +97,7 @@ impl PgSource {
         &mut self,
         upto: u64,
         tables: &HashMap<TableId, TableSchema>,
-        since: &HashMap<TableId, String>,
+        since: &HashMap<TableId, Position>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
         max: u64,
@@ -111,7 +112,7 @@ impl PgSource {
             [&slot, &upto_text, &publication, &limit];
         let since = since
             .iter()
-            .filter_map(|(k, v)| Some((k.clone(), parse_lsn(v)?)))
+            .filter_map(|(k, v)| Some((k.clone(), v.lsn()?)))
             .collect();
         let mut dec = Decoder::new(tables, self.types.clone(), since, batch);
         // Rows waiting for values the log did not carry are completed in
@@ -287,7 +288,7 @@ impl PgSource {
     /// The slot must not be beyond what this instance released: another
     /// instance on the same slot, or a slot dropped and created again, would
     /// otherwise skip changes without a word.
-    pub(super) fn check_slot(&mut self, released: Option<&str>) -> Result<()> {
+    pub(super) fn check_slot(&mut self, released: Option<u64>) -> Result<()> {
         let Some(released) = released else {
             return Ok(());
         };
@@ -309,19 +310,17 @@ impl PgSource {
             }
             return Ok(());
         };
-        let Some(released_lsn) = parse_lsn(released.split_whitespace().next().unwrap_or("")) else {
-            return Ok(());
-        };
-        if slot <= released_lsn {
+        if slot <= released {
             return Ok(());
         }
         Err(error::config(format!(
-            "replication slot {} is at {}, beyond {released}, the last position this instance released: \
+            "replication slot {} is at {}, beyond {}, the last position this instance released: \
              the changes in between were consumed by someone else (another ingest instance or program \
              using slot {}, or the slot was dropped and created again) and are lost to this instance; \
              give each instance its own slot, then run `ingest full-extract` of every table",
             self.cfg.slot,
             lsn_text(slot),
+            lsn_text(released),
             self.cfg.slot
         )))
     }
