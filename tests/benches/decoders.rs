@@ -326,7 +326,9 @@ fn bench_binlog_rows() {
     );
 }
 
-fn bench_spool(compression: Compression, name: &str) {
+/// The 10-column table of the spool benchmarks and a row of it: numbers,
+/// a NULL, text with commas and quotes, dates, hex.
+fn spool_rows() -> (TableSchema, [Option<&'static [u8]>; 10]) {
     let col = |n: &str| Column {
         name: n.into(),
         source_type: String::new(),
@@ -344,18 +346,6 @@ fn bench_spool(compression: Compression, name: &str) {
         columns: (0..10).map(|i| col(&format!("c{i}"))).collect(),
         key: vec![0],
     };
-    let root = std::env::temp_dir().join(format!("ingest-bench-spool-{}", std::process::id()));
-    let m = Manifest {
-        batch: "b".into(),
-        kind: "full".into(),
-        instance: "bench".into(),
-        created_at: String::new(),
-        from_pos: None,
-        to_pos: None,
-        table: vec![],
-    };
-    let mut b = BatchWriter::create(&root, m, compression).unwrap();
-    let mut w = b.table(&schema).unwrap();
     let vals: [Option<&[u8]>; 10] = [
         Some(b"123456"),
         Some(b"-42"),
@@ -368,6 +358,23 @@ fn bench_spool(compression: Compression, name: &str) {
         Some(b"2024-02-29 12:34:56.123456"),
         Some(b"00ff10ab"),
     ];
+    (schema, vals)
+}
+
+fn bench_spool(compression: Compression, name: &str) {
+    let (schema, vals) = spool_rows();
+    let root = std::env::temp_dir().join(format!("ingest-bench-spool-{}", std::process::id()));
+    let m = Manifest {
+        batch: "b".into(),
+        kind: "full".into(),
+        instance: "bench".into(),
+        created_at: String::new(),
+        from_pos: None,
+        to_pos: None,
+        table: vec![],
+    };
+    let mut b = BatchWriter::create(&root, m, compression).unwrap();
+    let mut w = b.table(&schema).unwrap();
     let raw: usize = vals
         .iter()
         .map(|v| v.map_or(4, |v| v.len() + 3))
@@ -396,35 +403,7 @@ fn bench_spool(compression: Compression, name: &str) {
 /// which hands each record's bytes on unchanged (`csv` parses the fields,
 /// so the loader would have to write them again).
 fn bench_csv() {
-    let vals: [Option<&[u8]>; 10] = [
-        Some(b"123456"),
-        Some(b"-42"),
-        Some(b"12345.67"),
-        None,
-        Some(b"some text with, commas and \"quotes\""),
-        Some(b"varchar value"),
-        Some(b"1"),
-        Some(b"2024-02-29"),
-        Some(b"2024-02-29 12:34:56.123456"),
-        Some(b"00ff10ab"),
-    ];
-    let col = |n: &str| Column {
-        name: n.into(),
-        source_type: String::new(),
-        dest_type: "LONGTEXT".into(),
-        conv: Conv::Verbatim,
-        binary: false,
-        toastable: false,
-        nullable: true,
-    };
-    let schema = TableSchema {
-        schema: "public".into(),
-        name: "bench".into(),
-        dest_db: "d".into(),
-        dest_table: "bench".into(),
-        columns: (0..10).map(|i| col(&format!("c{i}"))).collect(),
-        key: vec![0],
-    };
+    let (schema, vals) = spool_rows();
     let root = std::env::temp_dir().join(format!("ingest-bench-csv-{}", std::process::id()));
     let m = Manifest {
         batch: "b".into(),
