@@ -10,7 +10,6 @@ use crossbeam::channel;
 
 use crate::config::Config;
 use crate::dest::{Dest, Loaded};
-use crate::error::{self};
 use crate::meta::Meta;
 use crate::schema::TableSchema;
 use crate::source::{self as sources, Warnings};
@@ -18,65 +17,18 @@ use crate::spool::{self, BatchWriter, Manifest, ManifestTable};
 
 use super::load::{load_parallel, with_retries};
 use super::outcome::{Outcome, Record};
+use super::plan::{plan_full, FullPlan};
 use super::{connect_all, key_text, ms, record_warnings, Summary};
 use crate::meta::{RunStatus, TableState};
 
 /// `ingest full-extract`.
 pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summary> {
     let (mut src, mut dest, _, _) = connect_all(cfg)?;
-    let (mut names, missing) = sources::selected_and_missing(src.as_mut(), cfg)?;
-    // Problems of one table fail that table; the others are extracted.
-    let mut early: Vec<(String, String)> = vec![];
-    for m in missing {
-        match src.missing_reason(&m)? {
-            Some(why) if only.is_empty() || only.iter().any(|p| crate::config::glob_match(p, &m)) => {
-                early.push((m, why))
-            }
-            Some(_) => {}
-            None => {
-                return Err(error::config(format!(
-                    "table {m} not found in source {} database {} (check [[table]] name; `ingest tables` lists them)",
-                    src.kind(),
-                    src.database()
-                )))
-            }
-        }
-    }
-    if names.is_empty() && early.is_empty() {
-        return Err(error::config(
-            "no source table matches the [[table]] entries (`ingest tables` lists them)",
-        ));
-    }
-    if !only.is_empty() {
-        for pattern in only {
-            if !names
-                .iter()
-                .any(|id| crate::config::glob_match(pattern, &id.to_string()))
-            {
-                return Err(error::config(format!(
-                    "{pattern} matches no selected table (`ingest tables` lists them)"
-                )));
-            }
-        }
-        names.retain(|id| {
-            only.iter()
-                .any(|p| crate::config::glob_match(p, &id.to_string()))
-        });
-    }
-    let mut schemas = vec![];
-    for id in &names {
-        match src.describe(cfg, id) {
-            Ok(schema) => schemas.push(schema),
-            // The configuration must change: stop before anything is created.
-            Err(e) if error::exit_code(&e) == 2 => return Err(e),
-            Err(e) => early.push((id.to_string(), format!("{e:#}"))),
-        }
-    }
-    names.retain(|id| {
-        schemas
-            .iter()
-            .any(|x| x.schema == id.schema && x.name == id.name)
-    });
+    let FullPlan {
+        names,
+        schemas,
+        early,
+    } = plan_full(cfg, src.as_mut(), only)?;
     if schemas.is_empty() {
         let run_id = meta.start_run("full-extract", None)?;
         let summary = Mutex::new(Summary {

@@ -12,6 +12,7 @@ mod delta;
 mod full;
 mod load;
 mod outcome;
+mod plan;
 
 pub use delta::delta;
 pub use full::full_extract;
