@@ -237,8 +237,12 @@ impl Dest {
         expected: u64,
     ) -> Result<u64> {
         *self.infile.lock().unwrap_or_else(|p| p.into_inner()) = Some(feed);
-        let (affected, warnings, _) =
-            run_load(&mut self.conn, &sql::load_data(s, &t.file, into), t, s)?;
+        let (affected, warnings, _) = run_load(
+            &mut self.conn,
+            &sql::load_data(s, &t.file, into, &self.flavor),
+            t,
+            s,
+        )?;
         if warnings > 0 {
             bail!(
                 "LOAD DATA of {} into {}: the server changed {warnings} value(s) on the way in ({}); nothing merged",
@@ -300,7 +304,7 @@ impl Dest {
         crate::fault::point("mid-merge");
         *self.infile.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(spool::open_table_ops(dir, t, b"IU", latest)?);
-        let load = sql::load_data(s, &t.file, sql::LoadInto::Replace);
+        let load = sql::load_data(s, &t.file, sql::LoadInto::Replace, &self.flavor);
         let (_, warnings, info) = run_load(&mut tx, &load, t, s)?;
         // REPLACE counts a replaced row twice in the affected rows: the
         // server's "Records: n ... Skipped: 0" says what was read.
@@ -454,10 +458,12 @@ pub fn is_transient(e: &anyhow::Error) -> bool {
     })
 }
 
-/// The server's first five warnings, as "code: message; ...".
+/// The server's first five warnings, as "code: message; ...". (Plain
+/// `SHOW WARNINGS`: SingleStore does not document its `LIMIT`.)
 fn first_warnings(q: &mut impl Queryable) -> Result<String> {
-    let w: Vec<(String, u32, String)> = q.query("SHOW WARNINGS LIMIT 5")?;
+    let w: Vec<(String, u32, String)> = q.query("SHOW WARNINGS")?;
     Ok(w.into_iter()
+        .take(5)
         .map(|(_, code, m)| format!("{code}: {m}"))
         .collect::<Vec<_>>()
         .join("; "))

@@ -239,6 +239,25 @@ fn helper_columns(s: &TableSchema) -> Vec<String> {
     cols
 }
 
+/// The keys of a helper table's index: MySQL/MariaDB index a prefix of
+/// long string keys (InnoDB's key budget); SingleStore takes whole columns
+/// (its documented index syntax has no prefix lengths).
+fn helper_keys(s: &TableSchema, f: &Flavor) -> String {
+    match f.dialect {
+        Dialect::Mysql => helper_key_list(s),
+        Dialect::SingleStore => key_list(s),
+    }
+}
+
+/// SingleStore: helper tables are sharded by the target's key, like the
+/// target, so that a merge joins each key within its partition; without it
+/// the shard key would be the whole primary key (key and `_seq`) and every
+/// merge would move rows between partitions.
+/// <https://docs.singlestore.com/cloud/create-a-database/physical-database-schema-design/understanding-shard-key-selection/>
+fn helper_shard(s: &TableSchema, f: &Flavor) -> Option<String> {
+    (f.dialect == Dialect::SingleStore).then(|| format!("SHARD KEY ({})", key_list(s)))
+}
+
 /// The staging table: spool lines as they are, indexed by key and order.
 pub fn create_stage(s: &TableSchema, f: &Flavor) -> String {
     let mut cols = helper_columns(s);
@@ -246,9 +265,10 @@ pub fn create_stage(s: &TableSchema, f: &Flavor) -> String {
     // each key's lines in order. `_seq` is unique within a batch.
     cols.push(format!(
         "PRIMARY KEY ({}, {})",
-        helper_key_list(s),
+        helper_keys(s, f),
         Bk::of(s).seq()
     ));
+    cols.extend(helper_shard(s, f));
     let kind = if f.dialect == Dialect::SingleStore {
         "ROWSTORE "
     } else {
@@ -265,7 +285,8 @@ pub fn create_stage(s: &TableSchema, f: &Flavor) -> String {
 /// The table that holds merged rows when unchanged columns must be filled.
 pub fn create_fill(s: &TableSchema, f: &Flavor) -> String {
     let mut cols = helper_columns(s);
-    cols.push(format!("KEY ({})", helper_key_list(s)));
+    cols.push(format!("KEY ({})", helper_keys(s, f)));
+    cols.extend(helper_shard(s, f));
     let kind = if f.dialect == Dialect::SingleStore {
         "ROWSTORE "
     } else {
@@ -295,7 +316,15 @@ pub enum LoadInto {
     Replace,
 }
 
-pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto) -> String {
+/// `file_name` names the spool file; the bytes streamed are always plain
+/// CSV (a `.gz` file is decompressed on the way), so the name given to the
+/// server never ends in `.gz`: SingleStore chooses decompression from the
+/// name (<https://docs.singlestore.com/cloud/reference/sql-reference/data-manipulation-language-dml/load-data/>,
+/// `COMPRESSION`). On SingleStore `NULL DEFINED BY 'NULL'` makes the bare
+/// word NULL, and only it, SQL NULL (a quoted "NULL" stays a string), as
+/// MySQL does for an unquoted NULL with `ESCAPED BY ''`.
+pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto, f: &Flavor) -> String {
+    let file_name = file_name.strip_suffix(".gz").unwrap_or(file_name);
     let (table, replace) = match into {
         LoadInto::Stage => (helper_name(&s.dest_table, STAGE), ""),
         LoadInto::Shadow => (helper_name(&s.dest_table, "new"), ""),
@@ -323,9 +352,13 @@ pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto) -> String {
     let mut sql = format!(
         "LOAD DATA LOCAL INFILE {} {replace}INTO TABLE {} CHARACTER SET utf8mb4 \
          FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' \
-         LINES TERMINATED BY '\\n' ({})",
+         LINES TERMINATED BY '\\n'{} ({})",
         lit(file_name),
         table_ref(&s.dest_db, &table),
+        match f.dialect {
+            Dialect::Mysql => "",
+            Dialect::SingleStore => " NULL DEFINED BY 'NULL'",
+        },
         targets.join(", ")
     );
     if !sets.is_empty() {
@@ -408,18 +441,13 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
             Dialect::Mysql => format!("s.{c}"),
             Dialect::SingleStore => format!("VALUES({c})"),
         };
-        let mut sets: Vec<String> = (0..s.columns.len())
+        let sets: Vec<String> = (0..s.columns.len())
             .filter(|&i| !s.is_key(i))
             .map(|i| {
                 let c = q(&s.columns[i].name);
                 format!("{c} = {}", value(&c))
             })
             .collect();
-        if sets.is_empty() {
-            // Key columns only: an assignment that changes nothing.
-            let c = q(&s.columns[s.key[0]].name);
-            sets.push(format!("{c} = {}", value(&c)));
-        }
         let scols = s
             .columns
             .iter()
@@ -430,6 +458,19 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
             Some(t) => format!(" AND s.{seq} > {t}"),
             None => String::new(),
         };
+        if sets.is_empty() {
+            // Key columns only: nothing to update, only keys to add. An
+            // anti-join, since SingleStore cannot update key columns of a
+            // columnstore table in ON DUPLICATE KEY UPDATE
+            // (<https://docs.singlestore.com/cloud/reference/sql-reference/data-manipulation-language-dml/insert/>).
+            out.push(format!(
+                "INSERT INTO {target} ({cols}) SELECT {scols} FROM {stage} s LEFT JOIN {target} t ON {} \
+                 WHERE t.{} IS NULL AND s.{op} <> 'D'{and_after}",
+                key_join(s, "t", "s"),
+                q(&s.columns[s.key[0]].name)
+            ));
+            return out;
+        }
         out.push(format!(
             "INSERT INTO {target} ({cols}) SELECT {scols} FROM {stage} s WHERE s.{op} <> 'D'{and_after} \
              ON DUPLICATE KEY UPDATE {}",
@@ -462,9 +503,12 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
     let toast: Vec<usize> = (0..s.columns.len())
         .filter(|&i| s.columns[i].toastable && !s.is_key(i))
         .collect();
+    // `_unch` is a comma-separated list of positions: a column is carried
+    // unless `,<pos>,` is in `,<list>,` (INSTR and CONCAT are documented by
+    // SingleStore, FIND_IN_SET is not).
     let carried = |i: usize| {
         format!(
-            "(x.{unch} IS NULL OR FIND_IN_SET('{}', x.{unch}) = 0)",
+            "(x.{unch} IS NULL OR INSTR(CONCAT(',', x.{unch}, ','), ',{},') = 0)",
             i + 1
         )
     };

@@ -99,19 +99,50 @@ fn ddl_text() {
         ss.contains("SHARD KEY (`id`, `line``no`),\n  SORT KEY (`id`, `line``no`)"),
         "{ss}"
     );
+    let ss = Flavor::new(Dialect::SingleStore, "utf8mb4_bin");
+    let stage = create_stage(&s, &ss);
     assert!(
-        create_stage(&s, &Flavor::new(Dialect::SingleStore, "utf8mb4_bin"))
-            .starts_with("CREATE ROWSTORE TABLE IF NOT EXISTS `dest`.`Order Lines__ingest_delta`")
+        stage.starts_with("CREATE ROWSTORE TABLE IF NOT EXISTS `dest`.`Order Lines__ingest_delta`"),
+        "{stage}"
     );
+    // Whole key columns (no prefix lengths) and the target's shard key:
+    // merges join each key within its partition.
+    assert!(
+        stage.contains(
+            "PRIMARY KEY (`id`, `line``no`, `_ingest_seq`),\n  SHARD KEY (`id`, `line``no`)\n)"
+        ),
+        "{stage}"
+    );
+    let fill = create_fill(&s, &ss);
+    assert!(
+        fill.contains("KEY (`id`, `line``no`),\n  SHARD KEY (`id`, `line``no`)\n)"),
+        "{fill}"
+    );
+    // MySQL/MariaDB keep the prefix and need no shard key.
+    let my = Flavor::new(Dialect::Mysql, "utf8mb4_bin");
+    assert!(!create_stage(&s, &my).contains("SHARD"));
+    assert!(create_fill(&s, &my).contains("KEY (`id`, `line``no`(64))"));
 }
 
 #[test]
 fn load_data_text() {
     assert_eq!(
-        load_data(&schema(), "001_x.csv.gz", LoadInto::Stage),
-        "LOAD DATA LOCAL INFILE '001_x.csv.gz' INTO TABLE `dest`.`Order Lines__ingest_delta` CHARACTER SET utf8mb4 \
+        load_data(&schema(), "001_x.csv.gz", LoadInto::Stage, &Flavor::new(Dialect::Mysql, "x")),
+        "LOAD DATA LOCAL INFILE '001_x.csv' INTO TABLE `dest`.`Order Lines__ingest_delta` CHARACTER SET utf8mb4 \
          FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n' \
          (`_ingest_op`, `_ingest_seq`, `_ingest_ts`, `_ingest_unch`, `id`, `line``no`, `doc`, @b3) SET `img` = UNHEX(@b3)"
+    );
+    // SingleStore: the bare word NULL is SQL NULL (a quoted "NULL" stays
+    // a string), declared where its syntax puts it, after LINES.
+    let ss = load_data(
+        &schema(),
+        "001_x.csv",
+        LoadInto::Stage,
+        &Flavor::new(Dialect::SingleStore, "x"),
+    );
+    assert!(
+        ss.contains("LINES TERMINATED BY '\\n' NULL DEFINED BY 'NULL' (`_ingest_op`"),
+        "{ss}"
     );
 }
 
@@ -160,7 +191,8 @@ fn merge_text() {
     // key columns are never filled; toastable non-key columns are.
     assert!(!m[0].contains("`_ingest_g1`"));
     assert!(m[0].contains("CASE WHEN f.`_ingest_g2` = 0 THEN t.`doc` ELSE f.`_ingest_f2` END"));
-    assert!(m[0].contains("FIND_IN_SET('4', x.`_ingest_unch`)"));
+    assert!(m[0].contains("INSTR(CONCAT(',', x.`_ingest_unch`, ','), ',4,') = 0"));
+    assert!(!m[0].contains("FIND_IN_SET"));
     assert_eq!(m[2], "INSERT INTO `dest`.`Order Lines` (`id`, `line``no`, `doc`, `img`) SELECT `id`, `line``no`, `doc`, `img` FROM `dest`.`Order Lines__ingest_merge`");
 }
 
@@ -204,15 +236,20 @@ fn merge_of_unique_keys_upserts() {
         "SELECT 1 FROM `dest`.`Order Lines__ingest_delta` WHERE `_ingest_seq` > 9 \
          GROUP BY `id`, `line``no` HAVING COUNT(*) > 1 LIMIT 1"
     );
-    // A table of key columns only still needs one assignment.
+    // A table of key columns only has nothing to update: new keys are
+    // added by an anti-join (SingleStore cannot assign key columns in ON
+    // DUPLICATE KEY UPDATE on a columnstore table).
     let mut keys_only = s.clone();
     keys_only.columns.truncate(2);
-    let m = merge(&keys_only, shape, &Flavor::new(Dialect::Mysql, "x"));
-    assert!(
-        m[1].ends_with("ON DUPLICATE KEY UPDATE `id` = s.`id`"),
-        "{}",
-        m[1]
-    );
+    for dialect in [Dialect::Mysql, Dialect::SingleStore] {
+        let m = merge(&keys_only, shape, &Flavor::new(dialect, "x"));
+        assert_eq!(
+            m[1],
+            "INSERT INTO `dest`.`Order Lines` (`id`, `line``no`) SELECT s.`id`, s.`line``no` \
+             FROM `dest`.`Order Lines__ingest_delta` s LEFT JOIN `dest`.`Order Lines` t \
+             ON t.`id` = s.`id` AND t.`line``no` = s.`line``no` WHERE t.`id` IS NULL AND s.`_ingest_op` <> 'D'"
+        );
+    }
     // Without delete lines there is nothing to delete first.
     let m = merge(
         &s,
@@ -229,14 +266,15 @@ fn merge_of_unique_keys_upserts() {
 #[test]
 fn snapshot_loads_into_the_new_table_and_swaps() {
     let s = schema();
-    let l = load_data(&s, "f", LoadInto::Shadow);
+    let my = Flavor::new(Dialect::Mysql, "x");
+    let l = load_data(&s, "f", LoadInto::Shadow, &my);
     assert!(
         l.contains("INTO TABLE `dest`.`Order Lines__ingest_new`"),
         "{l}"
     );
     assert!(l.contains("(@_op, @_seq, @_ts, @_unch, `id`"), "{l}");
     assert!(!l.contains("REPLACE"), "{l}");
-    let r = load_data(&s, "f", LoadInto::Replace);
+    let r = load_data(&s, "f", LoadInto::Replace, &my);
     assert!(
         r.starts_with("LOAD DATA LOCAL INFILE 'f' REPLACE INTO TABLE `dest`.`Order Lines` "),
         "{r}"

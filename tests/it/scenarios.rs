@@ -84,6 +84,8 @@ fn setup<P: Profile>(c: &P) {
         "CREATE TABLE parent (id INT PRIMARY KEY, name VARCHAR(50), note VARCHAR(100));
          CREATE TABLE order_lines (order_id INT, line_no INT, qty DECIMAL(10,2), PRIMARY KEY (order_id, line_no));
          CREATE TABLE trunc_t (id INT PRIMARY KEY, v VARCHAR(40));
+         CREATE TABLE tags (a INT, b VARCHAR(10), PRIMARY KEY (a, b));
+         INSERT INTO tags VALUES (1, 'x'), (1, 'y'), (2, 'x');
          INSERT INTO parent SELECT n, 'p', 'note' FROM {p};
          INSERT INTO order_lines SELECT o.n, l.n, o.n * l.n * 1.25 FROM {o} CROSS JOIN {l};
          INSERT INTO trunc_t SELECT n, 't' FROM {t};",
@@ -98,6 +100,7 @@ fn all_same<P: Profile>(c: &P) {
     c.same("parent", &["id"]);
     c.same("order_lines", &["order_id", "line_no"]);
     c.same("trunc_t", &["id"]);
+    c.same("tags", &["a", "b"]);
 }
 
 /// Every kind of change, in one batch and across batches: inserts, updates,
@@ -154,6 +157,17 @@ fn change_kinds<P: Profile>(c: &P) {
     let out = c.ok(&["delta"]);
     assert!(out.contains("0 change(s)"), "{out}");
     all_same(c);
+    // A table of key columns only, each key once in the batch: the merge
+    // adds new keys (an anti-join) and deletes gone ones.
+    c.run("INSERT INTO tags VALUES (3, 'z'), (1, 'z'); DELETE FROM tags WHERE a = 2;");
+    c.ok(&["delta"]);
+    all_same(c);
+    assert_eq!(c.dest_rows("tags"), 4);
+    // And after a TRUNCATE in the batch (the staged merge on every dialect).
+    c.run("TRUNCATE TABLE tags; INSERT INTO tags VALUES (5, 'a'), (6, 'b');");
+    c.ok(&["delta"]);
+    all_same(c);
+    assert_eq!(c.dest_rows("tags"), 2);
     // Later batches keep applying on top.
     c.run("UPDATE parent SET name = 'again' WHERE id = 1; TRUNCATE TABLE trunc_t; DELETE FROM order_lines WHERE order_id = 80;");
     c.ok(&["delta"]);
