@@ -42,6 +42,9 @@ enum Command {
     Delta,
     /// Last runs, positions, per-table counts.
     Status,
+    /// Print the SQL ingest would send to the destination for the selected
+    /// tables (or only these), to review; runs nothing.
+    Sql { tables: Vec<String> },
 }
 
 fn main() -> ExitCode {
@@ -86,6 +89,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Check => cli::check(&cfg),
         Command::Tables => cli::tables(&cfg, meta),
         Command::Status => cli::status(meta, &mut std::io::stdout()),
+        Command::Sql { ref tables } => cli::sql(&cfg, tables, &mut std::io::stdout()),
         Command::FullExtract { ref tables } => {
             let _lock = instance::lock(&cfg)?;
             let s = run::full_extract(&cfg, meta, tables)?;

@@ -1,10 +1,12 @@
-//! The commands that report rather than run: `check`, `tables`, `status`,
+//! The commands that report rather than run: `check`, `tables`, `status`, `sql`,
 //! and what they print.
 
 mod check;
+mod sql;
 mod status;
 mod tables;
 
 pub use check::check;
+pub use sql::sql;
 pub use status::status;
 pub use tables::tables;

@@ -97,6 +97,11 @@ impl Dest {
         Ok("utf8mb4_bin".to_string())
     }
 
+    /// The dialect and collation of the SQL this destination gets.
+    pub fn flavor(&self) -> &sql::Flavor {
+        &self.flavor
+    }
+
     pub fn conn(&mut self) -> &mut Conn {
         &mut self.conn
     }

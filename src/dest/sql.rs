@@ -596,6 +596,88 @@ pub fn swap_in(s: &TableSchema, f: &Flavor, target_exists: bool) -> Vec<String> 
     out
 }
 
+/// Every statement ingest would send for a table, as text to review
+/// (`ingest sql`): the full extract's, then the delta's for each way a
+/// batch can be merged. `file` stands for a spool file's name.
+pub fn review(s: &TableSchema, f: &Flavor) -> String {
+    let file = format!("001_{}.{}.csv", s.dest_db, s.dest_table);
+    let mut shadow = s.clone();
+    shadow.dest_table = helper_name(&s.dest_table, "new");
+    let mut out = vec![format!(
+        "-- {} -> {} (dialect {}, collation {})",
+        s.source_name(),
+        s.dest_name(),
+        match f.dialect {
+            Dialect::Mysql => "mysql",
+            Dialect::SingleStore => "singlestore",
+        },
+        f.collation
+    )];
+    out.push(
+        "-- full extract: a new table receives the snapshot, then takes the target's place".into(),
+    );
+    out.push(create_database(&s.dest_db));
+    out.push(create_target(&shadow, f));
+    out.push(load_data(s, &file, LoadInto::Shadow, f));
+    out.push("-- (when the target exists)".into());
+    out.extend(swap_in(s, f, true));
+    out.push("-- delta: helper tables".into());
+    out.push(create_stage(s, f));
+    out.push(create_fill(s, f));
+    if f.dialect == Dialect::Mysql {
+        out.push("-- delta, whole rows, no TRUNCATE: D lines staged, the rest straight in, one transaction".into());
+        out.push(load_data(s, &file, LoadInto::Stage, f));
+        out.push(delete_staged(s));
+        out.push(load_data(s, &file, LoadInto::Replace, f));
+    }
+    out.push("-- delta, staged: the lines are loaded, then merged in one transaction".into());
+    out.push(load_data(s, &file, LoadInto::Stage, f));
+    out.push(repeated_key(s, None));
+    let shapes = [
+        (
+            "each key once",
+            MergeShape {
+                keys_unique: true,
+                deletes: 1,
+                ..MergeShape::default()
+            },
+        ),
+        ("keys repeat", MergeShape::default()),
+        (
+            "a TRUNCATE at line 10, keys repeat",
+            MergeShape {
+                truncate_seq: Some(10),
+                ..MergeShape::default()
+            },
+        ),
+        (
+            "unchanged (TOAST) values to fill",
+            MergeShape {
+                unchanged: true,
+                ..MergeShape::default()
+            },
+        ),
+    ];
+    for (what, shape) in shapes {
+        out.push(format!("-- merge, {what}"));
+        out.extend(merge(s, shape, f));
+    }
+    let mut text = String::new();
+    for line in out {
+        if line.starts_with("--") {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&line);
+            text.push('\n');
+        } else {
+            text.push_str(&line);
+            text.push_str(";\n");
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 #[path = "sql_tests.rs"]
 mod tests;

@@ -308,3 +308,61 @@ fn long_names_stay_within_64() {
     assert_ne!(a, helper_name(&"x".repeat(71), STAGE));
     assert_eq!(lit("a'b\\c"), "'a''b\\\\c'");
 }
+
+#[test]
+fn review_lists_every_statement_of_both_dialects() {
+    let s = schema();
+    let my = review(&s, &Flavor::new(Dialect::Mysql, "utf8mb4_nopad_bin"));
+    let ss = review(&s, &Flavor::new(Dialect::SingleStore, "utf8mb4_bin"));
+    let statements = |t: &str| -> Vec<String> {
+        t.split(";\n")
+            .map(|x| {
+                x.lines()
+                    .filter(|l| !l.starts_with("--") && !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .filter(|x| !x.is_empty())
+            .collect()
+    };
+    let (m, g) = (statements(&my), statements(&ss));
+    // Each statement is one the code sends, in the order it sends them.
+    let f = Flavor::new(Dialect::Mysql, "utf8mb4_nopad_bin");
+    let mut shadow = s.clone();
+    shadow.dest_table = helper_name(&s.dest_table, "new");
+    assert_eq!(m[0], create_database("dest"));
+    assert_eq!(m[1], create_target(&shadow, &f));
+    assert_eq!(
+        m[2],
+        load_data(&s, "001_dest.Order Lines.csv", LoadInto::Shadow, &f)
+    );
+    let swap = swap_in(&s, &f, true);
+    assert_eq!(m[3..3 + swap.len()], swap[..]);
+    assert_eq!(m[3 + swap.len()], create_stage(&s, &f));
+    assert!(m.contains(&delete_staged(&s)));
+    let fill = merge(
+        &s,
+        MergeShape {
+            unchanged: true,
+            ..MergeShape::default()
+        },
+        &f,
+    );
+    assert_eq!(m[m.len() - fill.len()..], fill[..]);
+    // MySQL has the direct path (LOAD DATA ... REPLACE), SingleStore not.
+    assert!(my.contains("REPLACE INTO TABLE"));
+    assert!(!ss.contains("REPLACE INTO TABLE"));
+    // The same statements otherwise: MySQL's 3 of the direct path, and
+    // each dialect's swap.
+    let ss_swap = swap_in(&s, &Flavor::new(Dialect::SingleStore, "x"), true);
+    assert_eq!(m.len() - 3 - swap.len(), g.len() - ss_swap.len());
+    // SingleStore's statements: its renames, whole-column keys, NULL clause.
+    assert!(
+        ss.contains("ALTER TABLE `dest`.`Order Lines__ingest_new` RENAME TO `dest`.`Order Lines`")
+    );
+    assert!(!ss.contains("(64)"));
+    assert!(ss.contains("NULL DEFINED BY 'NULL'"));
+    assert!(my.starts_with(
+        "-- public.Order Lines -> dest.Order Lines (dialect mysql, collation utf8mb4_nopad_bin)\n"
+    ));
+}

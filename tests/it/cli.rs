@@ -161,3 +161,58 @@ fn a_second_run_of_the_same_instance_is_refused_while_one_is_under_way() {
     c.ok(&["delta"]);
     c.assert_same("public.t", "t", &["id"]);
 }
+
+/// `ingest sql` prints what would be sent, runs nothing; the statements it
+/// prints for the target are the ones the full extract then runs.
+#[test]
+fn sql_prints_the_statements_and_runs_nothing() {
+    let c = Case::new("cli_sql");
+    c.write_config("[[table]]\nname = \"public.o*\"\n", "");
+    c.sql(
+        "CREATE TABLE orders (id int PRIMARY KEY, v text, b bytea);
+         CREATE TABLE other (k text PRIMARY KEY);",
+    );
+    let out = c.ok(&["sql", "public.orders"]);
+    let db = c.db.clone();
+    for want in [
+        format!("-- public.orders -> {db}.orders (dialect mysql, collation utf8mb4_nopad_bin)"),
+        format!("CREATE DATABASE IF NOT EXISTS `{db}`;"),
+        format!("CREATE TABLE IF NOT EXISTS `{db}`.`orders__ingest_new` ("),
+        format!(
+            "LOAD DATA LOCAL INFILE '001_{db}.orders.csv' INTO TABLE `{db}`.`orders__ingest_new`"
+        ),
+        "SET `b` = UNHEX(@b2);".to_string(),
+        format!("RENAME TABLE `{db}`.`orders` TO `{db}`.`orders__ingest_old`"),
+        "-- merge, unchanged (TOAST) values to fill".to_string(),
+    ] {
+        assert!(out.contains(&want), "no {want:?} in:\n{out}");
+    }
+    assert!(!out.contains("public.other"), "{out}");
+    // Nothing was created at the destination.
+    assert!(!c.dest_db_exists());
+    // Every selected table without names; a name that selects nothing
+    // is refused.
+    let all = c.ok(&["sql"]);
+    assert!(all.contains("-- public.other ->"), "{all}");
+    c.expect(
+        &["sql", "public.nope"],
+        2,
+        &["public.nope matches no selected table"],
+    );
+    // The DDL printed is the DDL run.
+    c.ok(&["full-extract", "public.orders"]);
+    let mut my = c.my();
+    let (_, created): (String, String) = mysql::prelude::Queryable::query_first(
+        &mut my,
+        format!("SHOW CREATE TABLE `{db}`.`orders`"),
+    )
+    .unwrap()
+    .unwrap();
+    for col in ["`id` int(11) NOT NULL", "`v` longtext", "`b` longblob"] {
+        assert!(created.contains(col), "{created}");
+    }
+    assert!(
+        out.contains("`id` INT NOT NULL,\n  `v` LONGTEXT NULL,\n  `b` LONGBLOB NULL"),
+        "{out}"
+    );
+}

@@ -1,0 +1,55 @@
+//! `ingest sql`: the statements ingest would send to the destination for
+//! each selected table, printed for review; nothing is run.
+
+use anyhow::Result;
+
+use crate::config::{glob_match, Config, Dialect};
+use crate::dest::{sql, Dest};
+use crate::source as sources;
+
+/// The collation a dialect's tables get when the destination cannot be
+/// asked: MySQL/MariaDB pick the first binary NO PAD collation the server
+/// has, SingleStore has none.
+fn assumed_collation(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Mysql => "utf8mb4_nopad_bin",
+        Dialect::SingleStore => "utf8mb4_bin",
+    }
+}
+
+/// `ingest sql [TABLE...]`: `only` narrows the selected tables (globs).
+pub fn sql(cfg: &Config, only: &[String], out: &mut impl std::io::Write) -> Result<()> {
+    let mut src = crate::run::source(cfg)?;
+    let mut names = sources::selected(src.as_mut(), cfg)?;
+    for pattern in only {
+        if !names.iter().any(|id| glob_match(pattern, &id.to_string())) {
+            return Err(crate::error::config(format!(
+                "{pattern} matches no selected table (`ingest tables` lists them)"
+            )));
+        }
+    }
+    if !only.is_empty() {
+        names.retain(|id| only.iter().any(|p| glob_match(p, &id.to_string())));
+    }
+    let flavor = match Dest::connect(&cfg.destination) {
+        Ok(d) => d.flavor().clone(),
+        Err(e) => {
+            let f = sql::Flavor::new(
+                cfg.destination.dialect,
+                assumed_collation(cfg.destination.dialect),
+            );
+            writeln!(
+                out,
+                "-- destination not reached ({}): collation {} assumed\n",
+                e.to_string().lines().next().unwrap_or(""),
+                f.collation
+            )?;
+            f
+        }
+    };
+    for id in &names {
+        let schema = src.describe(cfg, id)?;
+        writeln!(out, "{}", sql::review(&schema, &flavor))?;
+    }
+    Ok(())
+}
