@@ -231,6 +231,43 @@ pub fn convert<'a>(
     }
 }
 
+/// Labels of `enum('a','b''c')` / `set(...)`.
+pub fn enum_labels(column_type: &str) -> Vec<String> {
+    let Some(start) = column_type.find('(') else {
+        return vec![];
+    };
+    let body = &column_type[start + 1..];
+    let mut out = vec![];
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            if c == ')' {
+                break;
+            }
+            continue;
+        }
+        let mut label = String::new();
+        while let Some(c) = chars.next() {
+            if c == '\'' {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    label.push('\'');
+                } else {
+                    break;
+                }
+            } else if c == '\\' {
+                if let Some(n) = chars.next() {
+                    label.push(n);
+                }
+            } else {
+                label.push(c);
+            }
+        }
+        out.push(label);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ pub fn check(cfg: &Config) -> Result<()> {
     println!("destination {dv}: LOAD DATA LOCAL allowed: ok");
     let names = sources::selected(src.as_mut(), cfg)?;
     for id in &names {
-        let schema = src.describe(cfg, id)?;
+        let schema = crate::run::describe(src.as_mut(), cfg, id)?;
         println!(
             "table       {id} -> {} ({} columns, key {})",
             schema.dest_name(),

@@ -48,7 +48,7 @@ pub fn sql(cfg: &Config, only: &[String], out: &mut impl std::io::Write) -> Resu
         }
     };
     for id in &names {
-        let schema = src.describe(cfg, id)?;
+        let schema = crate::run::describe(src.as_mut(), cfg, id)?;
         writeln!(out, "{}", sql::review(&schema, &flavor))?;
     }
     Ok(())

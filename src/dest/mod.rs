@@ -8,6 +8,7 @@
 
 pub mod plan;
 pub mod sql;
+pub mod types;
 
 use std::io::Read;
 use std::path::Path;

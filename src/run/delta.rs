@@ -168,7 +168,7 @@ fn delta_inner(
             fail_table(&name, &dest, msg)?;
             continue;
         }
-        let schema = match src.describe(cfg, &id) {
+        let schema = match super::describe(src, cfg, &id) {
             Ok(schema) => schema,
             Err(e) => {
                 fail_table(&name, &dest, format!("{e:#}"))?;

@@ -72,6 +72,18 @@ pub(crate) fn source(cfg: &Config) -> Result<Box<dyn sources::Source>> {
     }
 }
 
+/// A table as the source describes it, with the destination types of the
+/// configured dialect.
+pub(crate) fn describe(
+    src: &mut dyn sources::Source,
+    cfg: &Config,
+    id: &crate::table::TableId,
+) -> Result<TableSchema> {
+    let mut s = src.describe(cfg, id)?;
+    crate::dest::types::adapt(&mut s, cfg.destination.dialect);
+    Ok(s)
+}
+
 /// Connects everything and checks prerequisites; nothing is changed.
 pub fn connect_all(cfg: &Config) -> Result<(Box<dyn sources::Source>, Dest, String, String)> {
     let mut src = source(cfg)?;

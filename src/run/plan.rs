@@ -64,7 +64,7 @@ pub(super) fn plan_full(cfg: &Config, src: &mut dyn Source, only: &[String]) -> 
     }
     let mut schemas = vec![];
     for id in &names {
-        match src.describe(cfg, id) {
+        match super::describe(src, cfg, id) {
             Ok(schema) => schemas.push(schema),
             // The configuration must change: stop before anything is created.
             Err(e) if error::exit_code(&e) == 2 => return Err(e),

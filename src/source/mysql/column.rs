@@ -22,7 +22,7 @@ impl MyCol {
     pub fn new(name: &str, data_type: &str, column_type: &str, charset: Option<&str>) -> MyCol {
         let data_type = data_type.to_ascii_lowercase();
         let labels = if data_type == "enum" || data_type == "set" {
-            parse_labels(column_type)
+            crate::schema::enum_labels(column_type)
         } else {
             vec![]
         };
@@ -74,6 +74,9 @@ impl MyCol {
             "uuid" => "CHAR(36)".into(),
             "inet4" => "VARCHAR(15)".into(),
             "inet6" => "VARCHAR(45)".into(),
+            // `year(4)`: the display width is deprecated in MySQL 8 and
+            // not documented by SingleStore.
+            "year" => "YEAR".into(),
             // MariaDB reports its JSON columns as longtext with a check.
             _ => self.column_type.replace(" zerofill", ""),
         }
@@ -247,41 +250,4 @@ pub enum TextEncoding {
     Utf8,
     /// MySQL's latin1 is Windows-1252.
     Latin1,
-}
-
-/// Labels of `enum('a','b''c')` / `set(...)`.
-pub fn parse_labels(column_type: &str) -> Vec<String> {
-    let Some(start) = column_type.find('(') else {
-        return vec![];
-    };
-    let body = &column_type[start + 1..];
-    let mut out = vec![];
-    let mut chars = body.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\'' {
-            if c == ')' {
-                break;
-            }
-            continue;
-        }
-        let mut label = String::new();
-        while let Some(c) = chars.next() {
-            if c == '\'' {
-                if chars.peek() == Some(&'\'') {
-                    chars.next();
-                    label.push('\'');
-                } else {
-                    break;
-                }
-            } else if c == '\\' {
-                if let Some(n) = chars.next() {
-                    label.push(n);
-                }
-            } else {
-                label.push(c);
-            }
-        }
-        out.push(label);
-    }
-    out
 }

@@ -1,0 +1,99 @@
+//! Destination types per dialect (pure): a source describes each column's
+//! type in MySQL terms; SingleStore lacks or limits some of them.
+
+use crate::config::Dialect;
+use crate::schema::{enum_labels, TableSchema};
+
+/// Labels an ENUM may have on SingleStore
+/// (<https://docs.singlestore.com/db/v9.1/reference/sql-reference/data-types/other-types/>:
+/// 32,768 unique values; MySQL and MariaDB take 65,535).
+const SINGLESTORE_ENUM_LABELS: usize = 32_768;
+
+/// Rewrites the destination types of `s` for `dialect`:
+///
+/// - SingleStore: `TIMESTAMP(p)` becomes `DATETIME(p)`. ingest writes
+///   timestamps as UTC text and the MySQL dialect reads them in a session
+///   with `time_zone = '+00:00'`, but `SET time_zone` does nothing on
+///   SingleStore
+///   (<https://docs.singlestore.com/cloud/reference/sql-reference/data-types/time-and-date/>),
+///   so a `TIMESTAMP` column would read UTC text in the server's zone. A
+///   `DATETIME` holds the UTC value as written (SingleStore Flow maps it
+///   the same way).
+/// - SingleStore: an ENUM of more labels than it allows becomes a
+///   `VARCHAR` of the longest label.
+pub fn adapt(s: &mut TableSchema, dialect: Dialect) {
+    if dialect != Dialect::SingleStore {
+        return;
+    }
+    for c in &mut s.columns {
+        let lower = c.dest_type.to_ascii_lowercase();
+        if let Some(rest) = lower.strip_prefix("timestamp") {
+            c.dest_type = format!("DATETIME{rest}");
+        } else if lower.starts_with("enum(") {
+            let labels = enum_labels(&c.dest_type);
+            if labels.len() > SINGLESTORE_ENUM_LABELS {
+                let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1);
+                c.dest_type = format!("VARCHAR({})", longest.max(1));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Column, Conv};
+
+    fn table(types: &[&str]) -> TableSchema {
+        TableSchema {
+            schema: "db".into(),
+            name: "t".into(),
+            dest_db: "db".into(),
+            dest_table: "t".into(),
+            columns: types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Column {
+                    name: format!("c{i}"),
+                    source_type: t.to_string(),
+                    dest_type: t.to_string(),
+                    conv: Conv::Verbatim,
+                    binary: false,
+                    toastable: false,
+                    nullable: true,
+                })
+                .collect(),
+            key: vec![0],
+        }
+    }
+
+    #[test]
+    fn singlestore_gets_datetime_for_timestamp_and_varchar_for_huge_enums() {
+        let many: Vec<String> = (0..32_769).map(|i| format!("'l{i}'")).collect();
+        let huge = format!("enum({})", many.join(","));
+        let types = [
+            "int(11)",
+            "timestamp(6)",
+            "timestamp",
+            "enum('a','bb')",
+            huge.as_str(),
+            "datetime(3)",
+        ];
+        let mut s = table(&types);
+        adapt(&mut s, Dialect::Mysql);
+        assert_eq!(s, table(&types));
+        adapt(&mut s, Dialect::SingleStore);
+        let got: Vec<&str> = s.columns.iter().map(|c| c.dest_type.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "int(11)",
+                "DATETIME(6)",
+                "DATETIME",
+                "enum('a','bb')",
+                "VARCHAR(6)",
+                "datetime(3)"
+            ]
+        );
+    }
+}
