@@ -36,6 +36,7 @@ ensure_packages() {
   pg_bindir >/dev/null || need+=(postgresql postgresql-client)
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
   command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
   [ ${#need[@]} -eq 0 ] && return 0
   [ "$(id -u)" = 0 ] || die "missing packages ${need[*]}: run as root or install them (apt-get install ${need[*]})"
   log "installing ${need[*]}"
@@ -54,6 +55,23 @@ ensure_packages() {
 as() {
   local user=$1; shift
   if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
+}
+
+# certs DIR: ca.pem, server.pem/server.key signed by it, other-ca.pem.
+certs() {
+  local d=$1
+  local ca_ext="basicConstraints=critical,CA:TRUE
+keyUsage=critical,keyCertSign,cRLSign"
+  for ca in ca other-ca; do
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ingest test $ca" \
+      -keyout "$d/$ca.key" -out "$d/$ca.pem" -addext "$(echo "$ca_ext" | head -1)" \
+      -addext "$(echo "$ca_ext" | tail -1)" 2>/dev/null || die "openssl: creating $ca failed"
+  done
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$d/server.key" \
+    -out "$d/server.csr" 2>/dev/null || die "openssl: server key failed"
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/server.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null || die "openssl: signing failed"
 }
 
 start() {
@@ -99,9 +117,11 @@ CONF
     pg_port=$(pick_port $((pg_port + 1)))
   done
 
-  # MariaDB
-  mkdir -p "$dir/my/data"
-  chown -R "$my_user" "$dir/my"
+  # MariaDB, with TLS: a CA of its own signs the server's certificate (for
+  # 127.0.0.1 and localhost); a second CA signs nothing (a wrong tls_ca).
+  mkdir -p "$dir/my/data" "$dir/tls"
+  certs "$dir/tls"
+  chown -R "$my_user" "$dir/my" "$dir/tls"
   cat >"$dir/my/my.cnf" <<CONF
 [mariadbd]
 user = $my_user
@@ -121,6 +141,9 @@ innodb_buffer_pool_size = 512M
 max_connections = 300
 character-set-server = utf8mb4
 collation-server = utf8mb4_bin
+ssl_ca = $dir/tls/ca.pem
+ssl_cert = $dir/tls/server.pem
+ssl_key = $dir/tls/server.key
 CONF
   chown "$my_user" "$dir/my/my.cnf"
   # Only our my.cnf: a machine's /etc/mysql may load plugins that are not installed.
@@ -163,6 +186,8 @@ export INGEST_MY_PORT=$my_port
 export INGEST_MY_USER=ingest
 export INGEST_MY_PASSWORD='$pw'
 export INGEST_MY_SOCKET='$dir/my/mysqld.sock'
+export INGEST_MY_CA='$dir/tls/ca.pem'
+export INGEST_MY_OTHER_CA='$dir/tls/other-ca.pem'
 OUT
 }
 

@@ -80,6 +80,8 @@ pub fn mysql_message(e: &mysql::Error) -> String {
     match e {
         mysql::Error::MySqlError(m) => format!("ERROR {} ({}): {}", m.code, m.state, m.message),
         mysql::Error::IoError(io) => format!("cannot connect: {io}"),
+        mysql::Error::TlsError(t) => format!("TLS: {t}"),
+        mysql::Error::CodecError(c) => c.to_string(),
         other => other.to_string(),
     }
 }

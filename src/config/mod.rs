@@ -144,6 +144,9 @@ pub enum Dialect {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Destination {
     pub dialect: Dialect,
+    pub tls: Tls,
+    /// CA certificate(s) (PEM or DER) trusted besides the public roots.
+    pub tls_ca: Option<PathBuf>,
     pub host: String,
     pub port: u16,
     pub database: String,
@@ -151,6 +154,18 @@ pub struct Destination {
     pub password: String,
     pub schema_for_all_tables: Option<String>,
     pub load_threads: usize,
+}
+
+/// TLS to the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// Plain TCP.
+    Disable,
+    /// Encrypted; the server's certificate is not checked.
+    Require,
+    /// Encrypted; the certificate must chain to a public root or to
+    /// `tls_ca`, and name the host.
+    VerifyFull,
 }
 
 /// One `[[table]]` entry: a name or glob over `schema.table`, and its options.

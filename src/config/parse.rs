@@ -119,6 +119,8 @@ struct RawDestination {
     password: Option<String>,
     schema_for_all_tables: Option<String>,
     load_threads: Option<i64>,
+    tls: Option<String>,
+    tls_ca: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -346,8 +348,36 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
             ))
         }
     };
+    let tls = match rd.tls.as_deref() {
+        None | Some("disable") => Tls::Disable,
+        Some("require") => Tls::Require,
+        Some("verify-full") => Tls::VerifyFull,
+        Some(other) => {
+            return Err(err(
+                "destination.tls",
+                format!("'{other}' is not one of \"disable\", \"require\", \"verify-full\""),
+            ))
+        }
+    };
+    let tls_ca = rd.tls_ca.map(&resolve);
+    if let Some(ca) = &tls_ca {
+        if tls != Tls::VerifyFull {
+            return Err(err(
+                "destination.tls_ca",
+                "is used only with tls = \"verify-full\" (\"require\" checks no certificate)",
+            ));
+        }
+        if !ca.is_file() {
+            return Err(err(
+                "destination.tls_ca",
+                format!("{} is not a readable file", ca.display()),
+            ));
+        }
+    }
     let destination = Destination {
         dialect,
+        tls,
+        tls_ca,
         host: rd.host.unwrap_or_else(|| "127.0.0.1".into()),
         port: rd.port.unwrap_or(3306),
         database: required(rd.database, "destination.database")?,

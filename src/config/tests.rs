@@ -53,6 +53,39 @@ fn minimal_config_gets_defaults() {
 }
 
 #[test]
+fn tls_settings() {
+    assert_eq!(p(MIN).unwrap().destination.tls, Tls::Disable);
+    let with = |extra: &str| {
+        p(&MIN.replace(
+            "dialect = \"mysql\"\n",
+            &format!("dialect = \"mysql\"\n{extra}\n"),
+        ))
+    };
+    assert_eq!(
+        with("tls = \"require\"").unwrap().destination.tls,
+        Tls::Require
+    );
+    let e = with("tls = \"on\"").unwrap_err();
+    assert_eq!(e.key, "destination.tls");
+    let e = with("tls = \"require\"\ntls_ca = \"ca.pem\"").unwrap_err();
+    assert_eq!(e.key, "destination.tls_ca");
+    // A relative CA file is looked for beside the configuration.
+    let e = with("tls = \"verify-full\"\ntls_ca = \"ca.pem\"").unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.message.as_str()),
+        (
+            "destination.tls_ca",
+            "/etc/ingest/ca.pem is not a readable file"
+        )
+    );
+    let c = with("tls = \"verify-full\"").unwrap();
+    assert_eq!(
+        (c.destination.tls, c.destination.tls_ca),
+        (Tls::VerifyFull, None)
+    );
+}
+
+#[test]
 fn most_specific_table_entry_wins() {
     let c = p(MIN).unwrap();
     assert_eq!(

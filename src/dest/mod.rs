@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use mysql::prelude::Queryable;
 use mysql::{Conn, LocalInfileHandler, OptsBuilder};
 
-use crate::config::Destination;
+use crate::config::{Destination, Tls};
 use crate::error;
 use crate::error::mysql_message;
 use crate::schema::TableSchema;
@@ -36,6 +36,20 @@ pub struct Dest {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Loaded {
     pub rows: u64,
+}
+
+/// TLS settings of the destination connection (rustls; the public roots
+/// are trusted, and `tls_ca` besides them).
+fn ssl_opts(cfg: &Destination) -> Option<mysql::SslOpts> {
+    match cfg.tls {
+        Tls::Disable => None,
+        Tls::Require => Some(
+            mysql::SslOpts::default()
+                .with_danger_accept_invalid_certs(true)
+                .with_danger_skip_domain_validation(true),
+        ),
+        Tls::VerifyFull => Some(mysql::SslOpts::default().with_root_cert_path(cfg.tls_ca.clone())),
+    }
 }
 
 impl Dest {
@@ -59,6 +73,7 @@ impl Dest {
             .db_name(Some(cfg.database.clone()))
             .prefer_socket(false)
             .tcp_connect_timeout(Some(std::time::Duration::from_secs(15)))
+            .ssl_opts(ssl_opts(cfg))
             .local_infile_handler(Some(handler))
             .init(vec![
                 "SET NAMES utf8mb4",
@@ -66,12 +81,24 @@ impl Dest {
                 "SET sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'",
             ]);
         let conn = Conn::new(opts).map_err(|e| {
+            // rustls's verdict arrives as an I/O error of the handshake.
+            let msg = mysql_message(&e);
+            let tls = matches!(
+                e,
+                mysql::Error::TlsError(_)
+                    | mysql::Error::DriverError(mysql::DriverError::TlsNotSupported)
+            ) || (cfg.tls != Tls::Disable && msg.contains("certificate"));
             error::connect(format!(
-                "destination {}:{} (user {}): {}; check [destination] host, port, user and password",
+                "destination {}:{} (user {}): {}{msg}; check [destination] {}",
                 cfg.host,
                 cfg.port,
                 cfg.user,
-                mysql_message(&e)
+                if tls && !msg.starts_with("TLS") { "TLS: " } else { "" },
+                if tls {
+                    "tls and tls_ca (the server's certificate must chain to tls_ca or a public root and name the host)"
+                } else {
+                    "host, port, user and password"
+                }
             ))
         })?;
         let mut d = Dest {

@@ -18,3 +18,4 @@ mod pg_errors;
 mod pg_types;
 mod scenarios;
 mod server_wide;
+mod tls;
