@@ -53,6 +53,15 @@ fn minimal_config_gets_defaults() {
 }
 
 #[test]
+fn the_readme_shows_the_example_as_it_is() {
+    let readme = include_str!("../../README.md");
+    let head = "`ingest init` writes this (`src/config/example.toml`):\n\n```toml\n";
+    let at = readme.find(head).expect("the README shows the example") + head.len();
+    let end = readme[at..].find("```").expect("closing fence") + at;
+    assert_eq!(&readme[at..end], EXAMPLE);
+}
+
+#[test]
 fn tls_settings() {
     assert_eq!(p(MIN).unwrap().destination.tls, Tls::Disable);
     let with = |extra: &str| {
