@@ -207,6 +207,16 @@ impl Dest {
         shadow.dest_table = sql::helper_name(&s.dest_table, "new");
         self.conn
             .query_drop(sql::create_target(&shadow, &self.flavor))?;
+        // A server may ignore a collation clause with only a warning: the
+        // key columns are read back.
+        let created: Vec<(String, Option<String>)> = self.conn.exec(
+            "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&shadow.dest_db, &shadow.dest_table),
+        )?;
+        if let Some(problem) = key_collation_problem(s, &created, &self.flavor.collation) {
+            bail!("{problem}");
+        }
         Ok(())
     }
 
@@ -489,6 +499,33 @@ pub fn is_transient(e: &anyhow::Error) -> bool {
         ),
         _ => false,
     })
+}
+
+/// Why the key columns of a created table (`created`: column and
+/// collation) cannot keep the source's keys apart, if they cannot: a text
+/// key column whose collation is not the one asked for (binary columns
+/// have none and compare bytes).
+pub fn key_collation_problem(
+    s: &TableSchema,
+    created: &[(String, Option<String>)],
+    wanted: &str,
+) -> Option<String> {
+    for &k in &s.key {
+        let name = &s.columns[k].name;
+        let got = created
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(name))
+            .and_then(|(_, coll)| coll.as_deref());
+        if let Some(got) = got.filter(|g| !g.eq_ignore_ascii_case(wanted)) {
+            return Some(format!(
+                "{}: key column {name} was created with collation {got}, not {wanted} as asked: keys \
+                 the source keeps apart ('a', 'A', 'a ') could become one row; nothing was loaded. \
+                 Check the destination's collations (ingest check)",
+                s.dest_name()
+            ));
+        }
+    }
+    None
 }
 
 /// The server's first five warnings, as "code: message; ...". (Plain

@@ -150,6 +150,19 @@ pub fn create_database(db: &str) -> String {
     format!("CREATE DATABASE IF NOT EXISTS {}", q(db))
 }
 
+/// The character set and collation of a created table: MySQL/MariaDB's
+/// `DEFAULT CHARSET = ... COLLATE = ...`; SingleStore documents the form
+/// `COLLATE <name>` after the column list
+/// (<https://docs.singlestore.com/cloud/reference/sql-reference/data-definition-language-ddl/create-table/>)
+/// and only warns on a clause it ignores, so the created collation is read
+/// back ([`super::Dest::prepare_shadow`]).
+fn table_options(f: &Flavor) -> String {
+    match f.dialect {
+        Dialect::Mysql => format!("DEFAULT CHARSET = utf8mb4 COLLATE = {}", f.collation),
+        Dialect::SingleStore => format!("COLLATE {}", f.collation),
+    }
+}
+
 /// The target table.
 pub fn create_target(s: &TableSchema, f: &Flavor) -> String {
     let mut cols: Vec<String> = (0..s.columns.len())
@@ -164,10 +177,10 @@ pub fn create_target(s: &TableSchema, f: &Flavor) -> String {
         cols.push(format!("SORT KEY ({})", key_list(s)));
     }
     format!(
-        "CREATE TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = {}",
+        "CREATE TABLE IF NOT EXISTS {} (\n  {}\n) {}",
         table_ref(&s.dest_db, &s.dest_table),
         cols.join(",\n  "),
-        f.collation
+        table_options(f)
     )
 }
 
@@ -275,10 +288,10 @@ pub fn create_stage(s: &TableSchema, f: &Flavor) -> String {
         ""
     };
     format!(
-        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = {}",
+        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) {}",
         table_ref(&s.dest_db, &helper_name(&s.dest_table, STAGE)),
         cols.join(",\n  "),
-        f.collation
+        table_options(f)
     )
 }
 
@@ -293,10 +306,10 @@ pub fn create_fill(s: &TableSchema, f: &Flavor) -> String {
         ""
     };
     format!(
-        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) DEFAULT CHARSET = utf8mb4 COLLATE = {}",
+        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) {}",
         table_ref(&s.dest_db, &helper_name(&s.dest_table, FILL)),
         cols.join(",\n  "),
-        f.collation
+        table_options(f)
     )
 }
 

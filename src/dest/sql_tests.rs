@@ -366,3 +366,34 @@ fn review_lists_every_statement_of_both_dialects() {
         "-- public.Order Lines -> dest.Order Lines (dialect mysql, collation utf8mb4_nopad_bin)\n"
     ));
 }
+
+#[test]
+fn key_collations_are_read_back() {
+    let s = schema();
+    let ok = vec![
+        ("id".to_string(), None),
+        ("line`no".to_string(), Some("utf8mb4_nopad_bin".to_string())),
+        ("doc".to_string(), Some("utf8mb4_general_ci".to_string())),
+    ];
+    assert_eq!(
+        crate::dest::key_collation_problem(&s, &ok, "utf8mb4_nopad_bin"),
+        None
+    );
+    let mut ignored = ok.clone();
+    ignored[1].1 = Some("utf8mb4_general_ci".to_string());
+    let p = crate::dest::key_collation_problem(&s, &ignored, "utf8mb4_nopad_bin").unwrap();
+    assert!(
+        p.starts_with("dest.Order Lines: key column line`no was created with collation utf8mb4_general_ci, not utf8mb4_nopad_bin"),
+        "{p}"
+    );
+    // Binary key columns have no collation: fine on every dialect.
+    let mut binary = ok.clone();
+    binary[1].1 = None;
+    assert_eq!(
+        crate::dest::key_collation_problem(&s, &binary, "utf8mb4_bin"),
+        None
+    );
+    // SingleStore's documented table-level collation clause.
+    let ss = create_target(&s, &Flavor::new(Dialect::SingleStore, "utf8mb4_bin"));
+    assert!(ss.ends_with("\n) COLLATE utf8mb4_bin"), "{ss}");
+}

@@ -21,12 +21,25 @@ const SINGLESTORE_ENUM_LABELS: usize = 32_768;
 ///   the same way).
 /// - SingleStore: an ENUM of more labels than it allows becomes a
 ///   `VARCHAR` of the longest label.
+/// - SingleStore: text key columns become binary strings of the same
+///   bytes. Its collations all pad with spaces (none is NO PAD,
+///   <https://docs.singlestore.com/cloud/reference/sql-reference/character-encoding/specifying-character-set-and-collation-for-clusters/>),
+///   so under any of them the keys `'a'` and `'a '` would be one key and
+///   a merge would silently make one row of two. Bytes compare exactly, as
+///   the source's keys did; `WHERE k = 'text'` still finds the row.
 pub fn adapt(s: &mut TableSchema, dialect: Dialect) {
     if dialect != Dialect::SingleStore {
         return;
     }
-    for c in &mut s.columns {
+    let keys = s.key.clone();
+    for (i, c) in s.columns.iter_mut().enumerate() {
         let lower = c.dest_type.to_ascii_lowercase();
+        if keys.contains(&i) {
+            if let Some(b) = binary_of(&lower) {
+                c.dest_type = b;
+                continue;
+            }
+        }
         if let Some(rest) = lower.strip_prefix("timestamp") {
             c.dest_type = format!("DATETIME{rest}");
         } else if lower.starts_with("enum(") {
@@ -36,6 +49,20 @@ pub fn adapt(s: &mut TableSchema, dialect: Dialect) {
                 c.dest_type = format!("VARCHAR({})", longest.max(1));
             }
         }
+    }
+}
+
+/// The binary string type holding a text type's values as UTF-8 bytes
+/// (4 bytes a character), `None` for other types.
+fn binary_of(lower: &str) -> Option<String> {
+    let len =
+        |t: &str| -> Option<u64> { t.split_once('(')?.1.split(')').next()?.trim().parse().ok() };
+    let base = lower.split(['(', ' ']).next().unwrap_or("");
+    match base {
+        "char" | "varchar" => Some(format!("VARBINARY({})", 4 * len(lower).unwrap_or(1))),
+        "tinytext" => Some("VARBINARY(1020)".into()),
+        "text" | "mediumtext" | "longtext" => Some("LONGBLOB".into()),
+        _ => None,
     }
 }
 
@@ -65,6 +92,32 @@ mod tests {
                 .collect(),
             key: vec![0],
         }
+    }
+
+    #[test]
+    fn singlestore_text_keys_are_binary() {
+        let types = ["varchar(10)", "char(3)", "longtext", "int", "varchar(10)"];
+        let mut s = table(&types);
+        s.key = vec![0, 1, 2, 3];
+        adapt(&mut s, Dialect::SingleStore);
+        let got: Vec<&str> = s.columns.iter().map(|c| c.dest_type.as_str()).collect();
+        // The non-key varchar keeps its type.
+        assert_eq!(
+            got,
+            [
+                "VARBINARY(40)",
+                "VARBINARY(12)",
+                "LONGBLOB",
+                "int",
+                "varchar(10)"
+            ]
+        );
+        // A LONGBLOB key becomes a bounded VARBINARY in the DDL, as any.
+        assert_eq!(crate::dest::sql::column_type(&s, 2), "VARBINARY(3048)");
+        let mut m = table(&types);
+        m.key = vec![0];
+        adapt(&mut m, Dialect::Mysql);
+        assert_eq!(m.columns[0].dest_type, "varchar(10)");
     }
 
     #[test]
