@@ -2,7 +2,9 @@
 
 use anyhow::Result;
 
-use crate::config::Config;
+use crate::config::{Config, Dialect};
+use crate::dest::probe::Verdict;
+use crate::dest::Dest;
 use crate::source as sources;
 
 /// `ingest check`: connections and prerequisites, one line each.
@@ -13,6 +15,9 @@ pub fn check(cfg: &Config) -> Result<()> {
         src.kind()
     );
     println!("destination {dv}: LOAD DATA LOCAL allowed: ok");
+    if cfg.destination.dialect == Dialect::SingleStore {
+        probe(&mut dest)?;
+    }
     let names = sources::selected(src.as_mut(), cfg)?;
     for id in &names {
         let schema = crate::run::describe(src.as_mut(), cfg, id)?;
@@ -38,7 +43,34 @@ pub fn check(cfg: &Config) -> Result<()> {
         }
     };
     println!("position    {position}");
-    let _ = dest.conn();
     println!("{} table(s) selected; all checks passed", names.len());
     Ok(())
+}
+
+/// The SingleStore probe: one line per assumption; one that breaks
+/// exactness fails `check` (exit 2) with what to do.
+fn probe(dest: &mut Dest) -> Result<()> {
+    let mut broken = vec![];
+    for (name, v) in dest.probe() {
+        let line = match &v {
+            Verdict::Ok(what) => format!("ok {what}"),
+            Verdict::Differs { what, .. } => format!("differs: {what}"),
+            Verdict::Unknown { error, .. } => format!("unknown: {error}"),
+        };
+        println!("singlestore {name}: {line}");
+        if matches!(
+            v,
+            Verdict::Differs { breaks: true, .. } | Verdict::Unknown { breaks: true, .. }
+        ) {
+            broken.push(format!("{name}: {line}"));
+        }
+    }
+    if broken.is_empty() {
+        return Ok(());
+    }
+    Err(crate::error::config(format!(
+        "the destination does not behave as the singlestore dialect needs ({}); \
+         sql/singlestore_probe.sql holds the probe to run by hand",
+        broken.join("; ")
+    )))
 }

@@ -7,6 +7,7 @@
 //! changed on the way in fails the table instead of landing altered.
 
 pub mod plan;
+pub mod probe;
 pub mod sql;
 pub mod types;
 

@@ -216,3 +216,61 @@ fn sql_prints_the_statements_and_runs_nothing() {
         "{out}"
     );
 }
+
+/// With `dialect = "singlestore"` `check` runs the SingleStore probe and
+/// prints a line per assumption. Against MariaDB (no SingleStore can run
+/// here) the probe runs to its end, says what it could not verify, fails
+/// `check` (exit 2) and leaves no scratch table.
+#[test]
+fn check_probes_a_singlestore_destination() {
+    let c = Case::new("cli_probe");
+    c.write_config("[[table]]\nname = \"public.t\"\n", "");
+    let path = c.config_path();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("dialect = \"mysql\"", "dialect = \"singlestore\"");
+    std::fs::write(&path, text).unwrap();
+    c.sql("CREATE TABLE t (id int PRIMARY KEY);");
+    let out = c.ingest(&["check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    for name in [
+        "version",
+        "data_conversion_compatibility_level",
+        "time_zone",
+        "collation",
+        "scratch_table",
+        "load_data_local",
+        "upsert",
+        "last_change",
+        "date_before_1000",
+        "json_precision",
+        "cleanup",
+    ] {
+        assert!(
+            stdout.contains(&format!("singlestore {name}: ")),
+            "{name}: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("singlestore version: unknown: ERROR 1193")
+            && stdout.contains("memsql_version"),
+        "{stdout}"
+    );
+    // What MariaDB does answer is judged too.
+    assert!(stdout.contains("singlestore last_change: ok"), "{stdout}");
+    assert!(stdout.contains("singlestore cleanup: ok"), "{stdout}");
+    assert!(
+        stderr.contains("does not behave as the singlestore dialect needs")
+            && stderr.contains("sql/singlestore_probe.sql"),
+        "{stderr}"
+    );
+    let mut my = c.my();
+    let left: Option<String> = mysql::prelude::Queryable::query_first(
+        &mut my,
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_NAME = '__ingest_probe'",
+    )
+    .unwrap();
+    assert_eq!(left, None);
+}
