@@ -42,6 +42,7 @@ fn tables() -> HashMap<TableId, TableSchema> {
         dest_table: "t".into(),
         columns: vec![col("id"), col("v"), col("big")],
         key: vec![0],
+        min_year: 0,
     };
     HashMap::from([(id(), s)])
 }

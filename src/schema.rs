@@ -89,9 +89,29 @@ pub struct TableSchema {
     pub columns: Vec<Column>,
     /// Indexes into `columns` of the key, in key order.
     pub key: Vec<usize>,
+    /// Dates before this year cannot be held by the destination: written
+    /// as NULL with a warning, never as another date (0: no limit).
+    pub min_year: u16,
 }
 
 impl TableSchema {
+    /// Column `col`'s source text → spool text ([`convert`]), with the
+    /// destination's first year applied to dates and timestamps.
+    pub fn convert<'a>(
+        &self,
+        col: usize,
+        text: &'a [u8],
+    ) -> Result<std::borrow::Cow<'a, [u8]>, Unrepresentable> {
+        let conv = self.columns[col].conv;
+        let out = convert(conv, text)?;
+        if matches!(conv, Conv::Date | Conv::Timestamp | Conv::TimestampTz)
+            && before_year(&out, self.min_year)
+        {
+            return Err(Unrepresentable::OutOfRange);
+        }
+        Ok(out)
+    }
+
     pub fn id(&self) -> TableId {
         TableId::new(&self.schema, &self.name)
     }
@@ -231,6 +251,25 @@ pub fn convert<'a>(
     }
 }
 
+/// Whether a date or timestamp text (`YYYY-...`) lies before year `min`.
+pub fn before_year(text: &[u8], min: u16) -> bool {
+    if min == 0 {
+        return false;
+    }
+    let digits: Vec<u8> = text
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .copied()
+        .collect();
+    match std::str::from_utf8(&digits)
+        .ok()
+        .and_then(|d| d.parse::<u32>().ok())
+    {
+        Some(y) => y < u32::from(min),
+        None => false,
+    }
+}
+
 /// Labels of `enum('a','b''c')` / `set(...)`.
 pub fn enum_labels(column_type: &str) -> Vec<String> {
     let Some(start) = column_type.find('(') else {
@@ -275,6 +314,43 @@ mod tests {
 
     fn c(conv: Conv, s: &str) -> Result<String, Unrepresentable> {
         convert(conv, s.as_bytes()).map(|v| String::from_utf8(v.into_owned()).unwrap())
+    }
+
+    #[test]
+    fn dates_before_the_destination_s_first_year_are_refused() {
+        let col = |conv| Column {
+            name: "d".into(),
+            source_type: "date".into(),
+            dest_type: "DATE".into(),
+            conv,
+            binary: false,
+            toastable: false,
+            nullable: true,
+        };
+        let mut s = TableSchema {
+            schema: "public".into(),
+            name: "t".into(),
+            dest_db: "d".into(),
+            dest_table: "t".into(),
+            columns: vec![col(Conv::Date), col(Conv::TimestampTz), col(Conv::Verbatim)],
+            key: vec![2],
+            min_year: 0,
+        };
+        assert!(s.convert(0, b"0999-12-31").is_ok());
+        s.min_year = 1000;
+        assert_eq!(
+            s.convert(0, b"0999-12-31"),
+            Err(Unrepresentable::OutOfRange)
+        );
+        assert_eq!(s.convert(0, b"1000-01-01").unwrap().as_ref(), b"1000-01-01");
+        assert_eq!(
+            s.convert(1, b"0001-01-01 00:00:00+00"),
+            Err(Unrepresentable::OutOfRange)
+        );
+        // Only dates: a text column's value is left alone.
+        assert!(s.convert(2, b"0999-12-31").is_ok());
+        assert!(!before_year(b"abc", 1000));
+        assert!(before_year(b"0000-00-00", 1000));
     }
 
     #[test]

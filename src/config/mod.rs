@@ -141,6 +141,19 @@ pub enum Dialect {
     Mysql,
 }
 
+impl Dialect {
+    /// The first year its `DATE`/`DATETIME` hold (0: any the sources have).
+    /// SingleStore's start at 1000-01-01
+    /// (<https://docs.singlestore.com/cloud/reference/sql-reference/data-types/time-and-date/>);
+    /// MySQL and MariaDB store earlier years as they are.
+    pub fn min_year(self) -> u16 {
+        match self {
+            Dialect::SingleStore => 1000,
+            Dialect::Mysql => 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Destination {
     pub dialect: Dialect,

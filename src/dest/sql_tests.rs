@@ -25,6 +25,7 @@ fn schema() -> TableSchema {
             col("img", "LONGBLOB", true, true),
         ],
         key: vec![0, 1],
+        min_year: 0,
     }
 }
 

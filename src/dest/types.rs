@@ -91,6 +91,7 @@ mod tests {
                 })
                 .collect(),
             key: vec![0],
+            min_year: 0,
         }
     }
 

@@ -312,6 +312,7 @@ mod tests {
             dest_table: "t".into(),
             columns: vec![col("v"), col("k1"), col("k2")],
             key: vec![1, 2],
+            min_year: 0,
         }
     }
 

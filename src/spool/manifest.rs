@@ -64,6 +64,8 @@ impl ManifestTable {
     /// The table's shape as the destination needs it.
     pub fn schema(&self) -> TableSchema {
         TableSchema {
+            // Values were converted when spooled: no limit applies here.
+            min_year: 0,
             schema: self.source_schema.clone(),
             name: self.source_table.clone(),
             dest_db: self.dest_db.clone(),

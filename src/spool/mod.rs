@@ -142,6 +142,7 @@ mod tests {
             dest_table: "t x".into(),
             columns: vec![col("id", false), col("v", false), col("b", true)],
             key: vec![0],
+            min_year: 0,
         }
     }
 

@@ -111,6 +111,7 @@ fn bench_pgoutput_to_spool() {
             })
             .collect(),
         key: vec![0],
+        min_year: 0,
     };
     let key = ingest::table::TableId::new("public", "bench");
     let tables = HashMap::from([(key.clone(), schema)]);
@@ -345,6 +346,7 @@ fn spool_rows() -> (TableSchema, [Option<&'static [u8]>; 10]) {
         dest_table: "bench".into(),
         columns: (0..10).map(|i| col(&format!("c{i}"))).collect(),
         key: vec![0],
+        min_year: 0,
     };
     let vals: [Option<&[u8]>; 10] = [
         Some(b"123456"),

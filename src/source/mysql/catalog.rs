@@ -161,7 +161,8 @@ impl MySource {
         let mut mycols = vec![];
         let mut columns = vec![];
         for (n, dt, ct, nullable, cs) in &rows {
-            let c = MyCol::new(n, dt, ct, cs.as_deref());
+            let mut c = MyCol::new(n, dt, ct, cs.as_deref());
+            c.min_year = cfg.destination.dialect.min_year();
             c.text_encoding()
                 .map_err(|m| anyhow!("table {name}: {m}"))?;
             columns.push(Column {
@@ -210,6 +211,7 @@ impl MySource {
             dest_table,
             columns,
             key,
+            min_year: cfg.destination.dialect.min_year(),
         })
     }
     pub(super) fn described(&self, s: &TableSchema) -> Result<Vec<MyCol>> {

@@ -16,6 +16,9 @@ pub struct MyCol {
     pub charset: Option<String>,
     /// Declared length of BINARY(n)/CHAR(n).
     pub length: Option<usize>,
+    /// Dates before this year cannot be held by the destination (0: no
+    /// limit): written as NULL with a warning.
+    pub min_year: u16,
 }
 
 impl MyCol {
@@ -38,6 +41,7 @@ impl MyCol {
             labels,
             charset: charset.map(str::to_ascii_lowercase),
             length,
+            min_year: 0,
         }
     }
     /// Spool holds hex for these; the load applies UNHEX().

@@ -21,7 +21,7 @@ use mysql_common::io::ParseBuf;
 use mysql_common::value::Value;
 
 use super::column::MyCol;
-use super::values::{bytes_text, value_into, Origin, Text};
+use super::values::{bytes_text, value_into, within_years, Origin, Text};
 use crate::schema::Unrepresentable;
 
 /// One column value of a row image.
@@ -295,6 +295,12 @@ pub fn row_texts<'r>(
                 ))
             }
         };
+        let converted = converted.and_then(|t| {
+            if let Some(x) = &t {
+                within_years(c, x.get(scratch))?;
+            }
+            Ok(t)
+        });
         out.push(converted.unwrap_or_else(|why| {
             warn(c, why);
             None
@@ -452,5 +458,29 @@ mod tests {
         // The bytes of a UTF-8 column are passed on without a copy.
         assert!(matches!(out[2], Some(Text::Row(_))));
         assert_eq!(warned, vec![("e".to_string(), Unrepresentable::OutOfRange)]);
+        // A destination whose dates start at year 1000 (SingleStore):
+        // earlier dates and zero dates are NULL with a warning, never moved.
+        let mut d = MyCol::new("d", "date", "date", None);
+        d.min_year = 1000;
+        let mut ts = MyCol::new("ts", "timestamp", "timestamp", None);
+        ts.min_year = 1000;
+        let cols = [d.clone(), d.clone(), d, ts];
+        let row = [
+            Raw::Value(BinlogValue::Value(Value::Date(999, 12, 31, 0, 0, 0, 0))),
+            Raw::Value(BinlogValue::Value(Value::Date(1000, 1, 1, 0, 0, 0, 0))),
+            Raw::Value(BinlogValue::Value(Value::Date(0, 0, 0, 0, 0, 0, 0))),
+            Raw::Bytes(b"0"),
+        ];
+        let mut warned = vec![];
+        row_texts(&cols, &row, &mut scratch, &mut out, |c, why| {
+            warned.push((c.name.clone(), why))
+        })
+        .unwrap();
+        let texts: Vec<Option<&[u8]>> = out
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.get(&scratch)))
+            .collect();
+        assert_eq!(texts, vec![None, Some(&b"1000-01-01"[..]), None, None]);
+        assert_eq!(warned.len(), 3);
     }
 }

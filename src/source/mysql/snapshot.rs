@@ -6,7 +6,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 
 use super::column::MyCol;
-use super::values::{value_into, Origin};
+use super::values::{value_into, within_years, Origin};
 use super::{qi, MySource};
 use crate::error::mysql_message;
 use crate::schema::TableSchema;
@@ -48,7 +48,12 @@ fn select_rows(
         let mut vals = Vec::with_capacity(cols.len());
         for (i, c) in cols.iter().enumerate() {
             let v = row.as_ref(i).unwrap_or(&Value::NULL);
-            let t = value_into(c, v, Origin::Snapshot, &mut scratch);
+            let t = value_into(c, v, Origin::Snapshot, &mut scratch).and_then(|t| {
+                if let Some(x) = &t {
+                    within_years(c, x.get(&scratch))?;
+                }
+                Ok(t)
+            });
             vals.push(warnings.or_null(t, &table, &c.name));
         }
         n += 1;

@@ -105,6 +105,16 @@ impl<'v> Text<'v> {
     }
 }
 
+/// A date, datetime or timestamp text the destination cannot hold (before
+/// its first year; zero dates included) is refused, never shifted.
+pub fn within_years(c: &MyCol, text: &[u8]) -> Result<(), Unrepresentable> {
+    let dated = matches!(c.data_type.as_str(), "date" | "datetime" | "timestamp");
+    if dated && crate::schema::before_year(text, c.min_year) {
+        return Err(Unrepresentable::OutOfRange);
+    }
+    Ok(())
+}
+
 /// [`value_text`] without an allocation for the common types: integers,
 /// doubles and dates are formatted straight into `scratch`.
 pub fn value_into<'v>(

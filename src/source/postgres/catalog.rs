@@ -264,6 +264,7 @@ impl PgSource {
             dest_table,
             columns,
             key,
+            min_year: cfg.destination.dialect.min_year(),
         })
     }
     /// Makes sure the publication exists and holds these tables.

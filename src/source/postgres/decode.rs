@@ -11,7 +11,7 @@ use super::pgoutput::{self, Datum, Message, OldKind};
 use super::{lsn_text, parse_lsn};
 use crate::change::{Cell, ChangeSink, Incomplete, Row, Table, Texts, Update};
 use crate::position::Position;
-use crate::schema::{convert, TableSchema};
+use crate::schema::TableSchema;
 use crate::source::{DeltaOutcome, Warnings};
 use crate::spool::{BatchWriter, Op};
 use crate::table::TableId;
@@ -36,7 +36,7 @@ pub(super) struct PgTexts<'w>(pub(super) &'w mut Warnings);
 
 impl Texts for PgTexts<'_> {
     fn text<'v>(&mut self, s: &TableSchema, col: usize, v: &'v [u8]) -> Option<Cow<'v, [u8]>> {
-        match convert(s.columns[col].conv, v) {
+        match s.convert(col, v) {
             Ok(t) => Some(t),
             Err(why) => {
                 self.0.add(&s.source_name(), &s.columns[col].name, why);

@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use super::copy_text::parse_copy_text;
 use super::{qi, PgSource};
 use crate::error;
-use crate::schema::{convert, TableSchema};
+use crate::schema::TableSchema;
 use crate::source::{SnapshotRange, Warnings};
 use crate::spool::{Op, TableWriter};
 
@@ -115,11 +115,9 @@ impl PgSource {
             for (i, f) in fields.iter().enumerate() {
                 vals.push(match f.get(&line, &unescaped) {
                     None => None,
-                    Some(text) => warnings.or_null(
-                        convert(s.columns[i].conv, text).map(Some),
-                        &table,
-                        &s.columns[i].name,
-                    ),
+                    Some(text) => {
+                        warnings.or_null(s.convert(i, text).map(Some), &table, &s.columns[i].name)
+                    }
                 });
             }
             n += 1;
