@@ -235,19 +235,9 @@ fn check_probes_a_singlestore_destination() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
-    for name in [
-        "version",
-        "data_conversion_compatibility_level",
-        "time_zone",
-        "collation",
-        "scratch_table",
-        "load_data_local",
-        "upsert",
-        "last_change",
-        "date_before_1000",
-        "json_precision",
-        "cleanup",
-    ] {
+    let probe = ingest::dest::probe::sections(ingest::dest::probe::PROBE_SQL);
+    assert_eq!(probe.len(), 11);
+    for name in probe.iter().map(|s| s.name.as_str()) {
         assert!(
             stdout.contains(&format!("singlestore {name}: ")),
             "{name}: {stdout}"
