@@ -45,6 +45,8 @@ pub enum Unrepresentable {
     TooPrecise,
     BeforeChrist,
     Malformed,
+    /// Text bytes that are not valid in the column's character set.
+    BadEncoding,
 }
 
 impl Unrepresentable {
@@ -60,6 +62,9 @@ impl Unrepresentable {
             }
             Unrepresentable::BeforeChrist => "BC date cannot be stored: written as NULL",
             Unrepresentable::Malformed => "value not understood: written as NULL",
+            Unrepresentable::BadEncoding => {
+                "bytes not valid in the column's character set: written as NULL"
+            }
         }
     }
 }

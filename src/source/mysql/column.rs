@@ -16,6 +16,9 @@ pub struct MyCol {
     pub charset: Option<String>,
     /// Declared length of BINARY(n)/CHAR(n).
     pub length: Option<usize>,
+    /// How its row-event bytes become UTF-8 (UTF-8 when the character set
+    /// is unsupported: the catalog refuses such a table first).
+    pub encoding: TextEncoding,
     /// Dates before this year cannot be held by the destination (0: no
     /// limit): written as NULL with a warning.
     pub min_year: u16,
@@ -39,6 +42,11 @@ impl MyCol {
             column_type: column_type.to_string(),
             data_type,
             labels,
+            encoding: charset
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+                .and_then(encoding_of)
+                .unwrap_or(TextEncoding::Utf8),
             charset: charset.map(str::to_ascii_lowercase),
             length,
             min_year: 0,
@@ -88,16 +96,14 @@ impl MyCol {
     /// Whether text of this column needs converting to UTF-8 (binlog bytes
     /// are in the column's character set); `Err` names unsupported ones.
     pub fn text_encoding(&self) -> Result<TextEncoding, String> {
-        match self.charset.as_deref() {
-            None | Some("utf8mb4") | Some("utf8mb3") | Some("utf8") | Some("ascii") | Some("binary") => {
-                Ok(TextEncoding::Utf8)
-            }
-            Some("latin1") => Ok(TextEncoding::Latin1),
-            Some(other) => Err(format!(
-                "column {} uses character set {other}, which ingest cannot convert yet (supported: utf8mb4, utf8mb3, ascii, latin1)",
-                self.name
-            )),
-        }
+        let cs = self.charset.as_deref().unwrap_or("utf8mb4");
+        encoding_of(cs).ok_or_else(|| {
+            format!(
+                "column {} uses character set {cs}, which ingest cannot convert (supported: {})",
+                self.name,
+                SUPPORTED_CHARSETS.join(", ")
+            )
+        })
     }
 }
 
@@ -249,9 +255,62 @@ impl MyCol {
     }
 }
 
+/// How a text column's bytes in row events become UTF-8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextEncoding {
+    /// Already UTF-8 (or ASCII).
     Utf8,
-    /// MySQL's latin1 is Windows-1252.
-    Latin1,
+    /// Decoded by encoding_rs (the WHATWG encodings: the legacy single-
+    /// and multi-byte sets, UTF-16).
+    Whatwg(&'static encoding_rs::Encoding),
+    /// UTF-32, big-endian (MySQL's `utf32`).
+    Utf32,
+}
+
+/// The character sets whose bytes ingest converts, as MySQL/MariaDB name
+/// them.
+pub const SUPPORTED_CHARSETS: &[&str] = &[
+    "utf8mb4", "utf8mb3", "utf8", "ascii", "binary", "latin1", "latin2", "latin5", "latin7",
+    "cp1250", "cp1251", "cp1256", "cp1257", "cp866", "koi8r", "koi8u", "greek", "hebrew",
+    "macroman", "gbk", "gb2312", "gb18030", "big5", "sjis", "cp932", "ujis", "eucjpms", "euckr",
+    "tis620", "utf16", "utf16le", "ucs2", "utf32",
+];
+
+/// MySQL's name of a character set → how its bytes decode. MySQL's
+/// `latin1` is Windows-1252 (with 0x81, 0x8D, 0x8F, 0x90, 0x9D as C1
+/// controls, as WHATWG's windows-1252 decodes them); `gb2312` is a subset
+/// of GBK, `tis620` of windows-874, `sjis`/`cp932` are decoded as WHATWG's
+/// Shift_JIS (Windows-31J), `ujis`/`eucjpms` as EUC-JP, `euckr` as
+/// windows-949; `ucs2` and `utf16` are big-endian UTF-16.
+pub fn encoding_of(charset: &str) -> Option<TextEncoding> {
+    use encoding_rs::*;
+    use TextEncoding::{Utf32, Utf8, Whatwg};
+    Some(match charset {
+        "utf8mb4" | "utf8mb3" | "utf8" | "ascii" | "binary" => Utf8,
+        "latin1" => Whatwg(WINDOWS_1252),
+        "latin2" => Whatwg(ISO_8859_2),
+        "latin5" => Whatwg(WINDOWS_1254),
+        "latin7" => Whatwg(ISO_8859_13),
+        "cp1250" => Whatwg(WINDOWS_1250),
+        "cp1251" => Whatwg(WINDOWS_1251),
+        "cp1256" => Whatwg(WINDOWS_1256),
+        "cp1257" => Whatwg(WINDOWS_1257),
+        "cp866" => Whatwg(IBM866),
+        "koi8r" => Whatwg(KOI8_R),
+        "koi8u" => Whatwg(KOI8_U),
+        "greek" => Whatwg(ISO_8859_7),
+        "hebrew" => Whatwg(ISO_8859_8),
+        "macroman" => Whatwg(MACINTOSH),
+        "gbk" | "gb2312" => Whatwg(GBK),
+        "gb18030" => Whatwg(GB18030),
+        "big5" => Whatwg(BIG5),
+        "sjis" | "cp932" => Whatwg(SHIFT_JIS),
+        "ujis" | "eucjpms" => Whatwg(EUC_JP),
+        "euckr" => Whatwg(EUC_KR),
+        "tis620" => Whatwg(WINDOWS_874),
+        "utf16" | "ucs2" => Whatwg(UTF_16BE),
+        "utf16le" => Whatwg(UTF_16LE),
+        "utf32" => Utf32,
+        _ => return None,
+    })
 }

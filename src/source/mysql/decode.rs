@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use mysql::binlog::events::RowsEventData;
 
 use super::column::MyCol;
@@ -158,6 +158,9 @@ impl RowDecoder<'_, '_> {
         let table = key.to_string();
         let mut warn = |c: &MyCol, why| warnings.add(&table, &c.name, why);
         let t = Table::default();
+        // A value that cannot be read (bytes not valid in the column's
+        // character set, a partial JSON update): the table stops here.
+        let mut stop = None;
         while !data.0.is_empty() {
             if has_before {
                 layout
@@ -172,8 +175,10 @@ impl RowDecoder<'_, '_> {
             let mut vals = Vec::with_capacity(n);
             match (has_before, has_after) {
                 (false, true) => {
-                    row_texts(cols, &a, &mut self.scratch, &mut vals, &mut warn)
-                        .map_err(|e| anyhow!("{table}: {e}"))?;
+                    if let Err(e) = row_texts(cols, &a, &mut self.scratch, &mut vals, &mut warn) {
+                        stop = Some(e);
+                        break;
+                    }
                     let row = Converted {
                         vals: &vals,
                         scratch: &self.scratch,
@@ -181,8 +186,10 @@ impl RowDecoder<'_, '_> {
                     self.sink.insert(key, &row, t, &mut AsIs)?;
                 }
                 (true, false) => {
-                    row_texts(cols, &b, &mut self.scratch, &mut vals, &mut warn)
-                        .map_err(|e| anyhow!("{table}: {e}"))?;
+                    if let Err(e) = row_texts(cols, &b, &mut self.scratch, &mut vals, &mut warn) {
+                        stop = Some(e);
+                        break;
+                    }
                     let row = Converted {
                         vals: &vals,
                         scratch: &self.scratch,
@@ -190,8 +197,10 @@ impl RowDecoder<'_, '_> {
                     self.sink.delete(key, &row, t, &mut AsIs)?;
                 }
                 (true, true) => {
-                    row_texts(cols, &a, &mut self.scratch, &mut vals, &mut warn)
-                        .map_err(|e| anyhow!("{table}: {e}"))?;
+                    if let Err(e) = row_texts(cols, &a, &mut self.scratch, &mut vals, &mut warn) {
+                        stop = Some(e);
+                        break;
+                    }
                     let new = Converted {
                         vals: &vals,
                         scratch: &self.scratch,
@@ -204,8 +213,12 @@ impl RowDecoder<'_, '_> {
                         continue;
                     }
                     let mut old_vals = Vec::with_capacity(n);
-                    row_texts(cols, &b, &mut self.scratch_before, &mut old_vals, &mut warn)
-                        .map_err(|e| anyhow!("{table}: {e}"))?;
+                    if let Err(e) =
+                        row_texts(cols, &b, &mut self.scratch_before, &mut old_vals, &mut warn)
+                    {
+                        stop = Some(e);
+                        break;
+                    }
                     let old = Converted {
                         vals: &old_vals,
                         scratch: &self.scratch_before,
@@ -214,6 +227,14 @@ impl RowDecoder<'_, '_> {
                 }
                 (false, false) => break,
             }
+        }
+        if let Some(e) = stop {
+            let why = format!(
+                "{e} at {}; its changes are not applied from there: correct the value at the source, \
+                 then run `ingest full-extract {key}`",
+                at_text()
+            );
+            self.sink.fail_table(key, Some(&pos_text(&at.0, at.1)), why);
         }
         Ok(())
     }

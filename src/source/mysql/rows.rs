@@ -301,6 +301,13 @@ pub fn row_texts<'r>(
             }
             Ok(t)
         });
+        if converted == Err(Unrepresentable::BadEncoding) {
+            return Err(format!(
+                "column {} holds bytes that are not valid {}",
+                c.name,
+                c.charset.as_deref().unwrap_or("text")
+            ));
+        }
         out.push(converted.unwrap_or_else(|why| {
             warn(c, why);
             None
@@ -482,5 +489,17 @@ mod tests {
             .collect();
         assert_eq!(texts, vec![None, Some(&b"1000-01-01"[..]), None, None]);
         assert_eq!(warned.len(), 3);
+        // Bytes that are no sjis: the row cannot be read (the caller stops
+        // the table), never a replacement character.
+        let cols = [MyCol::new("j", "varchar", "varchar(10)", Some("sjis"))];
+        let e = row_texts(
+            &cols,
+            &[Raw::Bytes(b"\x81")],
+            &mut scratch,
+            &mut out,
+            |_, _| {},
+        )
+        .unwrap_err();
+        assert_eq!(e, "column j holds bytes that are not valid sjis");
     }
 }

@@ -24,22 +24,6 @@ use mysql::Value;
 use super::column::{MyCol, TextEncoding};
 use crate::schema::Unrepresentable;
 
-const CP1252_HIGH: [char; 32] = [
-    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}',
-    '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
-];
-
-fn latin1_to_utf8(b: &[u8]) -> Vec<u8> {
-    let mut s = String::with_capacity(b.len() + 8);
-    for &c in b {
-        s.push(match c {
-            0x80..=0x9f => CP1252_HIGH[(c - 0x80) as usize],
-            _ => c as char,
-        });
-    }
-    s.into_bytes()
-}
-
 fn hex(b: &[u8]) -> Vec<u8> {
     const H: &[u8; 16] = b"0123456789abcdef";
     let mut out = Vec::with_capacity(b.len() * 2);
@@ -317,11 +301,21 @@ pub fn bytes_text<'v>(
         }
         _ if c.binary() => Ok(Some(Cow::Owned(hex(b)))),
         "char" => {
-            // CHAR's trailing spaces are never part of the value.
-            let end = b.iter().rposition(|&x| x != b' ').map_or(0, |p| p + 1);
-            Ok(Some(convert_text(c, &b[..end], origin)))
+            // CHAR's trailing spaces are never part of the value (trimmed
+            // in UTF-8: in UTF-16 or UTF-32 a space is several bytes).
+            Ok(Some(match convert_text(c, b, origin)? {
+                Cow::Borrowed(t) => {
+                    let end = t.iter().rposition(|&x| x != b' ').map_or(0, |p| p + 1);
+                    Cow::Borrowed(&t[..end])
+                }
+                Cow::Owned(mut t) => {
+                    let end = t.iter().rposition(|&x| x != b' ').map_or(0, |p| p + 1);
+                    t.truncate(end);
+                    Cow::Owned(t)
+                }
+            }))
         }
-        _ => Ok(Some(convert_text(c, b, origin))),
+        _ => Ok(Some(convert_text(c, b, origin)?)),
     }
 }
 
@@ -388,10 +382,38 @@ fn inet6_text(b: &[u8; 16]) -> String {
     out
 }
 
-fn convert_text<'v>(c: &MyCol, b: &'v [u8], origin: Origin) -> Cow<'v, [u8]> {
-    match (origin, c.text_encoding()) {
-        (Origin::Binlog, Ok(TextEncoding::Latin1)) => Cow::Owned(latin1_to_utf8(b)),
-        _ => Cow::Borrowed(b),
+/// A text value in row-event bytes (the column's character set) → UTF-8;
+/// snapshots arrive in UTF-8 already (the session's character set).
+/// Bytes that are not valid in the character set are refused
+/// ([`Unrepresentable::BadEncoding`]), never replaced.
+fn convert_text<'v>(
+    c: &MyCol,
+    b: &'v [u8],
+    origin: Origin,
+) -> Result<Cow<'v, [u8]>, Unrepresentable> {
+    if origin == Origin::Snapshot {
+        return Ok(Cow::Borrowed(b));
+    }
+    match c.encoding {
+        TextEncoding::Utf8 => Ok(Cow::Borrowed(b)),
+        TextEncoding::Whatwg(enc) => {
+            match enc.decode_without_bom_handling_and_without_replacement(b) {
+                Some(Cow::Borrowed(s)) => Ok(Cow::Borrowed(s.as_bytes())),
+                Some(Cow::Owned(s)) => Ok(Cow::Owned(s.into_bytes())),
+                None => Err(Unrepresentable::BadEncoding),
+            }
+        }
+        TextEncoding::Utf32 => {
+            if !b.len().is_multiple_of(4) {
+                return Err(Unrepresentable::BadEncoding);
+            }
+            let mut s = String::with_capacity(b.len());
+            for w in b.chunks_exact(4) {
+                let u = u32::from_be_bytes([w[0], w[1], w[2], w[3]]);
+                s.push(char::from_u32(u).ok_or(Unrepresentable::BadEncoding)?);
+            }
+            Ok(Cow::Owned(s.into_bytes()))
+        }
     }
 }
 

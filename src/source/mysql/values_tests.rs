@@ -203,7 +203,67 @@ fn binlog_quirks_are_corrected() {
         t(&l, Value::Bytes(vec![b'a', 0xe9, 0x80])),
         Ok(Some("aé€".into()))
     );
-    assert!(MyCol::new("c", "varchar", "varchar(10)", Some("gbk"))
+    let e = MyCol::new("c", "varchar", "varchar(10)", Some("keybcs2"))
         .text_encoding()
-        .is_err());
+        .unwrap_err();
+    assert!(
+        e.contains("character set keybcs2") && e.contains("cp1251"),
+        "{e}"
+    );
+}
+
+#[test]
+fn row_event_text_is_decoded_from_its_character_set() {
+    let text = |cs: &str, ty: &str, b: &[u8]| {
+        let c = MyCol::new("c", ty, &format!("{ty}(10)"), Some(cs));
+        bytes_text(&c, b, Origin::Binlog)
+            .map(|t| String::from_utf8(t.unwrap().into_owned()).unwrap())
+    };
+    assert_eq!(
+        text("cp1251", "varchar", &[0xcf, 0xf0, 0xe8]),
+        Ok("При".into())
+    );
+    assert_eq!(
+        text("sjis", "varchar", &[0x83, 0x65, 0x83, 0x58]),
+        Ok("テス".into())
+    );
+    assert_eq!(text("cp932", "varchar", &[0x81, 0x60]), Ok("～".into()));
+    assert_eq!(text("gbk", "varchar", &[0xd6, 0xd0]), Ok("中".into()));
+    // UTF-16 (big-endian), a surrogate pair; UTF-16LE; UTF-32.
+    assert_eq!(
+        text("utf16", "varchar", &[0xd8, 0x3d, 0xde, 0x00, 0x00, 0x41]),
+        Ok("😀A".into())
+    );
+    assert_eq!(text("utf16le", "varchar", &[0x41, 0x00]), Ok("A".into()));
+    assert_eq!(
+        text("utf32", "varchar", &[0, 1, 0xf6, 0x00]),
+        Ok("😀".into())
+    );
+    // CHAR's padding is trimmed after decoding: in UTF-16 a space is two bytes.
+    assert_eq!(
+        text("utf16", "char", &[0x00, 0x61, 0x00, 0x20, 0x00, 0x20]),
+        Ok("a".into())
+    );
+    // Bytes that are no text in their set are refused, never replaced.
+    assert_eq!(
+        text("sjis", "varchar", &[0x81]),
+        Err(Unrepresentable::BadEncoding)
+    );
+    assert_eq!(
+        text("utf16", "varchar", &[0xd8, 0x00]),
+        Err(Unrepresentable::BadEncoding)
+    );
+    assert_eq!(
+        text("utf32", "varchar", &[0, 0x11, 0, 0]),
+        Err(Unrepresentable::BadEncoding)
+    );
+    // Snapshots arrive in UTF-8 already.
+    let c = MyCol::new("c", "varchar", "varchar(10)", Some("cp1251"));
+    assert_eq!(
+        bytes_text(&c, "При".as_bytes(), Origin::Snapshot)
+            .unwrap()
+            .unwrap()
+            .as_ref(),
+        "При".as_bytes()
+    );
 }
