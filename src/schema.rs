@@ -258,21 +258,13 @@ pub fn convert<'a>(
 
 /// Whether a date or timestamp text (`YYYY-...`) lies before year `min`.
 pub fn before_year(text: &[u8], min: u16) -> bool {
-    if min == 0 {
-        return false;
+    // The leading year digits, read without allocating (per value).
+    let (mut year, mut digits) = (0u32, 0);
+    for d in text.iter().take_while(|b| b.is_ascii_digit()).take(5) {
+        year = year * 10 + u32::from(d - b'0');
+        digits += 1;
     }
-    let digits: Vec<u8> = text
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .copied()
-        .collect();
-    match std::str::from_utf8(&digits)
-        .ok()
-        .and_then(|d| d.parse::<u32>().ok())
-    {
-        Some(y) => y < u32::from(min),
-        None => false,
-    }
+    min > 0 && digits > 0 && year < u32::from(min)
 }
 
 /// Labels of `enum('a','b''c')` / `set(...)`.

@@ -262,55 +262,41 @@ fn helper_keys(s: &TableSchema, f: &Flavor) -> String {
     }
 }
 
-/// SingleStore: helper tables are sharded by the target's key, like the
-/// target, so that a merge joins each key within its partition; without it
-/// the shard key would be the whole primary key (key and `_seq`) and every
-/// merge would move rows between partitions.
-/// <https://docs.singlestore.com/cloud/create-a-database/physical-database-schema-design/understanding-shard-key-selection/>
-fn helper_shard(s: &TableSchema, f: &Flavor) -> Option<String> {
-    (f.dialect == Dialect::SingleStore).then(|| format!("SHARD KEY ({})", key_list(s)))
+/// A helper table (`suffix`): the spool line's columns, then `index`. On
+/// SingleStore a rowstore table sharded by the target's key, like the
+/// target, so that a merge joins each key within its partition; without the
+/// shard key it would be the whole primary key (key and `_seq`) and every
+/// merge would move rows between partitions
+/// (<https://docs.singlestore.com/cloud/create-a-database/physical-database-schema-design/understanding-shard-key-selection/>).
+fn create_helper(s: &TableSchema, f: &Flavor, suffix: &str, index: String) -> String {
+    let mut cols = helper_columns(s);
+    cols.push(index);
+    let kind = match f.dialect {
+        Dialect::Mysql => "",
+        Dialect::SingleStore => {
+            cols.push(format!("SHARD KEY ({})", key_list(s)));
+            "ROWSTORE "
+        }
+    };
+    format!(
+        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) {}",
+        table_ref(&s.dest_db, &helper_name(&s.dest_table, suffix)),
+        cols.join(",\n  "),
+        table_options(f)
+    )
 }
 
 /// The staging table: spool lines as they are, indexed by key and order.
 pub fn create_stage(s: &TableSchema, f: &Flavor) -> String {
-    let mut cols = helper_columns(s);
     // Clustered by key and order: one index to fill, and the merge reads
     // each key's lines in order. `_seq` is unique within a batch.
-    cols.push(format!(
-        "PRIMARY KEY ({}, {})",
-        helper_keys(s, f),
-        Bk::of(s).seq()
-    ));
-    cols.extend(helper_shard(s, f));
-    let kind = if f.dialect == Dialect::SingleStore {
-        "ROWSTORE "
-    } else {
-        ""
-    };
-    format!(
-        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) {}",
-        table_ref(&s.dest_db, &helper_name(&s.dest_table, STAGE)),
-        cols.join(",\n  "),
-        table_options(f)
-    )
+    let index = format!("PRIMARY KEY ({}, {})", helper_keys(s, f), Bk::of(s).seq());
+    create_helper(s, f, STAGE, index)
 }
 
 /// The table that holds merged rows when unchanged columns must be filled.
 pub fn create_fill(s: &TableSchema, f: &Flavor) -> String {
-    let mut cols = helper_columns(s);
-    cols.push(format!("KEY ({})", helper_keys(s, f)));
-    cols.extend(helper_shard(s, f));
-    let kind = if f.dialect == Dialect::SingleStore {
-        "ROWSTORE "
-    } else {
-        ""
-    };
-    format!(
-        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) {}",
-        table_ref(&s.dest_db, &helper_name(&s.dest_table, FILL)),
-        cols.join(",\n  "),
-        table_options(f)
-    )
+    create_helper(s, f, FILL, format!("KEY ({})", helper_keys(s, f)))
 }
 
 pub fn truncate(db: &str, table: &str) -> String {

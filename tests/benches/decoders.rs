@@ -13,6 +13,20 @@ use ingest::source::mysql::rows::{row_texts, RowLayout};
 use ingest::source::postgres::pgoutput;
 use ingest::spool::{BatchWriter, Manifest, Op};
 
+/// A batch to write into at `root` (`kind`: "full" or "delta").
+fn batch(root: &std::path::Path, kind: &str, compression: Compression) -> BatchWriter {
+    let m = Manifest {
+        batch: "b".into(),
+        kind: kind.into(),
+        instance: "bench".into(),
+        created_at: String::new(),
+        from_pos: None,
+        to_pos: None,
+        table: vec![],
+    };
+    BatchWriter::create(root, m, compression).unwrap()
+}
+
 fn report(name: &str, bytes: usize, items: usize, secs: f64) {
     println!(
         "{name:<28} {:>9.1} MB/s {:>12.0} items/s",
@@ -191,16 +205,7 @@ fn bench_pgoutput_to_spool() {
     }
     let bytes: usize = msgs.iter().map(|(_, m)| m.len()).sum();
     let root = std::env::temp_dir().join(format!("ingest-bench-pg-{}", std::process::id()));
-    let m = Manifest {
-        batch: "b".into(),
-        kind: "delta".into(),
-        instance: "bench".into(),
-        created_at: String::new(),
-        from_pos: None,
-        to_pos: None,
-        table: vec![],
-    };
-    let mut batch = BatchWriter::create(&root, m, Compression::None).unwrap();
+    let mut batch = batch(&root, "delta", Compression::None);
     let mut warnings = ingest::source::Warnings::default();
     let t = Instant::now();
     let mut dec = ingest::source::postgres::decode::Decoder::new(
@@ -366,16 +371,7 @@ fn spool_rows() -> (TableSchema, [Option<&'static [u8]>; 10]) {
 fn bench_spool(compression: Compression, name: &str) {
     let (schema, vals) = spool_rows();
     let root = std::env::temp_dir().join(format!("ingest-bench-spool-{}", std::process::id()));
-    let m = Manifest {
-        batch: "b".into(),
-        kind: "full".into(),
-        instance: "bench".into(),
-        created_at: String::new(),
-        from_pos: None,
-        to_pos: None,
-        table: vec![],
-    };
-    let mut b = BatchWriter::create(&root, m, compression).unwrap();
+    let mut b = batch(&root, "full", compression);
     let mut w = b.table(&schema).unwrap();
     let raw: usize = vals
         .iter()
@@ -407,19 +403,10 @@ fn bench_spool(compression: Compression, name: &str) {
 fn bench_csv() {
     let (schema, vals) = spool_rows();
     let root = std::env::temp_dir().join(format!("ingest-bench-csv-{}", std::process::id()));
-    let m = Manifest {
-        batch: "b".into(),
-        kind: "delta".into(),
-        instance: "bench".into(),
-        created_at: String::new(),
-        from_pos: None,
-        to_pos: None,
-        table: vec![],
-    };
     let n = 500_000u64;
     let ts = "2024-02-29 12:34:56.000000";
     // Writing: ours (a snapshot file: no key tracking, lines only).
-    let mut b = BatchWriter::create(&root, m, Compression::None).unwrap();
+    let mut b = batch(&root, "delta", Compression::None);
     let mut w = b.table_in_parts(&schema, n + 1, |_| Ok(())).unwrap();
     let t = Instant::now();
     for i in 0..n {

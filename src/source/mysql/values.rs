@@ -92,8 +92,11 @@ impl<'v> Text<'v> {
 /// A date, datetime or timestamp text the destination cannot hold (before
 /// its first year; zero dates included) is refused, never shifted.
 pub fn within_years(c: &MyCol, text: &[u8]) -> Result<(), Unrepresentable> {
-    let dated = matches!(c.data_type.as_str(), "date" | "datetime" | "timestamp");
-    if dated && crate::schema::before_year(text, c.min_year) {
+    // Checked per value on the binlog path: the limit first, then the type.
+    if c.min_year > 0
+        && matches!(c.data_type.as_str(), "date" | "datetime" | "timestamp")
+        && crate::schema::before_year(text, c.min_year)
+    {
         return Err(Unrepresentable::OutOfRange);
     }
     Ok(())
