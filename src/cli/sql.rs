@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::config::{glob_match, Config, Dialect};
+use crate::config::{Config, Dialect};
 use crate::dest::{sql, Dest};
 use crate::source as sources;
 
@@ -21,16 +21,7 @@ fn assumed_collation(dialect: Dialect) -> &'static str {
 pub fn sql(cfg: &Config, only: &[String], out: &mut impl std::io::Write) -> Result<()> {
     let mut src = crate::run::source(cfg)?;
     let mut names = sources::selected(src.as_mut(), cfg)?;
-    for pattern in only {
-        if !names.iter().any(|id| glob_match(pattern, &id.to_string())) {
-            return Err(crate::error::config(format!(
-                "{pattern} matches no selected table (`ingest tables` lists them)"
-            )));
-        }
-    }
-    if !only.is_empty() {
-        names.retain(|id| only.iter().any(|p| glob_match(p, &id.to_string())));
-    }
+    sources::narrow(&mut names, only)?;
     let flavor = match Dest::connect(&cfg.destination) {
         Ok(d) => d.flavor().clone(),
         Err(e) => {

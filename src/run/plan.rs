@@ -46,22 +46,7 @@ pub(super) fn plan_full(cfg: &Config, src: &mut dyn Source, only: &[String]) -> 
             "no source table matches the [[table]] entries (`ingest tables` lists them)",
         ));
     }
-    if !only.is_empty() {
-        for pattern in only {
-            if !names
-                .iter()
-                .any(|id| crate::config::glob_match(pattern, &id.to_string()))
-            {
-                return Err(error::config(format!(
-                    "{pattern} matches no selected table (`ingest tables` lists them)"
-                )));
-            }
-        }
-        names.retain(|id| {
-            only.iter()
-                .any(|p| crate::config::glob_match(p, &id.to_string()))
-        });
-    }
+    sources::narrow(&mut names, only)?;
     let mut schemas = vec![];
     for id in &names {
         match super::describe(src, cfg, id) {

@@ -188,6 +188,21 @@ pub fn selected(src: &mut dyn Source, cfg: &Config) -> Result<Vec<TableId>> {
     Ok(picked)
 }
 
+/// Keeps the tables `only` names (names or globs; none: all); a pattern
+/// that matches none of them is a usage error.
+pub fn narrow(names: &mut Vec<TableId>, only: &[String]) -> Result<()> {
+    let matches = |p: &str, id: &TableId| crate::config::glob_match(p, &id.to_string());
+    if let Some(p) = only.iter().find(|p| !names.iter().any(|id| matches(p, id))) {
+        return Err(error::config(format!(
+            "{p} matches no selected table (`ingest tables` lists them)"
+        )));
+    }
+    if !only.is_empty() {
+        names.retain(|id| only.iter().any(|p| matches(p, id)));
+    }
+    Ok(())
+}
+
 /// The selected tables, and the entries without wildcards that name no table.
 pub fn selected_and_missing(
     src: &mut dyn Source,
