@@ -280,23 +280,35 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
             keys_only: !t.whole_old_rows,
         };
         if (0..row.len()).any(|i| row.cell(i) == Cell::Unchanged) {
-            return Ok(Update::Incomplete(Incomplete {
-                table: table.clone(),
-                seq,
-                ts: self.ts.clone(),
-                row: (0..row.len())
-                    .map(|i| match row.cell(i) {
-                        Cell::Value(v) => Some(v.to_vec()),
-                        Cell::Null | Cell::Unchanged => None,
-                    })
-                    .collect(),
-                unchanged: (0..row.len())
-                    .map(|i| row.cell(i) == Cell::Unchanged)
-                    .collect(),
-            }));
+            return Ok(Update::Incomplete(self.incomplete(table, seq, &row)));
         }
         self.put(table, Op::Insert, seq, &row, t, texts)?;
         Ok(Update::Done)
+    }
+
+    /// An insert whose row lacks values the log did not carry (MySQL's
+    /// `binlog_row_image = MINIMAL` logs the columns the statement named):
+    /// handed back to be completed from the source, at its place.
+    pub fn incomplete_insert<R: Row + ?Sized>(&mut self, table: &TableId, row: &R) -> Incomplete {
+        self.seq += 1;
+        self.incomplete(table, self.seq, row)
+    }
+
+    fn incomplete<R: Row + ?Sized>(&self, table: &TableId, seq: u64, row: &R) -> Incomplete {
+        Incomplete {
+            table: table.clone(),
+            seq,
+            ts: self.ts.clone(),
+            row: (0..row.len())
+                .map(|i| match row.cell(i) {
+                    Cell::Value(v) => Some(v.to_vec()),
+                    Cell::Null | Cell::Unchanged => None,
+                })
+                .collect(),
+            unchanged: (0..row.len())
+                .map(|i| row.cell(i) == Cell::Unchanged)
+                .collect(),
+        }
     }
 
     /// A delete, identified by its old row or key.
@@ -510,4 +522,4 @@ impl Puts {
 
 #[cfg(test)]
 #[path = "change_tests.rs"]
-mod tests;
+pub(crate) mod tests;

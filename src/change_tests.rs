@@ -48,10 +48,10 @@ fn tables() -> HashMap<TableId, TableSchema> {
 }
 
 /// A batch in a folder of its own.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> (Scratch, BatchWriter) {
+    pub(crate) fn new(name: &str) -> (Scratch, BatchWriter) {
         let root = std::env::temp_dir().join(format!("ingest-sink-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let m = Manifest {

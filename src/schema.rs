@@ -79,7 +79,8 @@ pub struct Column {
     pub conv: Conv,
     /// Spool holds hex; the load applies `UNHEX()`.
     pub binary: bool,
-    /// A value may arrive as "unchanged" in an update (PostgreSQL TOAST).
+    /// A value may arrive as "unchanged" in an update (PostgreSQL TOAST;
+    /// MySQL images under `binlog_row_image = MINIMAL` or `NOBLOB`).
     pub toastable: bool,
     pub nullable: bool,
 }

@@ -310,7 +310,7 @@ fn bench_binlog_rows() {
     let (mut raw, mut scratch) = (Vec::new(), Vec::new());
     let mut out = 0usize;
     while !buf.0.is_empty() {
-        layout.read_image(&mut buf, false, &mut raw).unwrap();
+        layout.read_image(&mut buf, false, None, &mut raw).unwrap();
         // As the delta reader does: the texts borrow the row's values.
         let mut texts = Vec::with_capacity(cols.len());
         row_texts(&cols, &raw, &mut scratch, &mut texts, |c, why| {

@@ -10,7 +10,7 @@ use mysql::binlog::events::EventData;
 use mysql::prelude::Queryable;
 use mysql::{BinlogDumpFlags, BinlogRequest, Conn};
 use mysql_common::binlog::consts::BinlogVersion;
-use mysql_common::binlog::BinlogFile;
+use mysql_common::binlog::{BinlogFile, EventStreamReader};
 
 use super::decode::{Layouts, RowDecoder};
 use super::gtid::{self, GtidSet};
@@ -170,30 +170,18 @@ impl MySource {
             )));
         }
         let dir = batch.dir().join("binlog");
-        let dec = RowDecoder {
-            sink: ChangeSink::new(tables, batch),
-            cols: &self.cols,
-            since,
-            scratch: vec![],
-            scratch_before: vec![],
-            layouts: Layouts::default(),
-            verdicts: HashMap::new(),
-        };
-        let mut rd = BinlogRead {
-            dec,
+        let mut rd = BinlogRead::new(
             tables,
-            cur_file: file,
-            offset: pos,
-            committed: None,
-            transactions: 0,
-            gtids,
-            pending_gtid: None,
+            &self.cols,
+            since,
+            batch,
+            (file, pos, gtids),
             max_changes,
-            full: false,
-        };
+        );
         match self.cfg.transport {
             BinlogTransport::Stream => {
                 let mut stream = self.open_stream(&rd.cur_file, pos)?;
+                rd.source = Some(&mut self.conn);
                 while let Some(ev) = stream.next() {
                     let ev = ev.map_err(|e| {
                         anyhow!(
@@ -202,7 +190,7 @@ impl MySource {
                             mysql_message(&e)
                         )
                     })?;
-                    rd.event(&ev, 0, |id| stream.get_tme(id), warnings)?;
+                    rd.event(&ev, 0, &|id| stream.get_tme(id), warnings)?;
                     if rd.full {
                         break;
                     }
@@ -210,26 +198,18 @@ impl MySource {
             }
             BinlogTransport::Mysqlbinlog => {
                 let files = self.download(&rd.cur_file, &dir)?;
+                rd.source = Some(&mut self.conn);
                 for (n, path) in files.iter().enumerate() {
                     let f = std::fs::File::open(path)
                         .with_context(|| format!("opening {}", path.display()))?;
-                    let mut file =
-                        BinlogFile::new(BinlogVersion::Version4, std::io::BufReader::new(f))
-                            .with_context(|| format!("{} is not a binlog file", path.display()))?;
-                    if let Some(name) = path.file_name() {
-                        rd.cur_file = name.to_string_lossy().into_owned();
-                    }
-                    // A downloaded file is read from its start.
-                    rd.offset = 0;
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     // The first file is read from the saved position on.
                     let skip_before = if n == 0 { pos } else { 0 };
-                    while let Some(ev) = file.next() {
-                        let ev = ev.with_context(|| format!("reading {}", path.display()))?;
-                        rd.event(&ev, skip_before, |id| file.reader().get_tme(id), warnings)?;
-                        if rd.full {
-                            break;
-                        }
-                    }
+                    rd.file(&name, std::io::BufReader::new(f), skip_before, warnings)
+                        .with_context(|| format!("reading {}", path.display()))?;
                     if rd.full {
                         break;
                     }
@@ -237,21 +217,7 @@ impl MySource {
                 let _ = std::fs::remove_dir_all(&dir);
             }
         }
-        let BinlogRead {
-            dec,
-            committed,
-            transactions,
-            full,
-            ..
-        } = rd;
-        let (out, changed) = dec.sink.finish()?;
-        Ok(DeltaOutcome {
-            tables: out,
-            to_pos: committed,
-            changed,
-            transactions,
-            more: full,
-        })
+        rd.finish(warnings)
     }
 }
 
@@ -292,13 +258,21 @@ fn header_bytes(h: &mysql::binlog::events::BinlogEventHeader) -> [u8; 19] {
 
 /// A transaction's GTID, applied to the set when it commits.
 enum PendingGtid {
-    MariaDb { domain: u32, server: u32, seq: u64 },
-    Mysql { sid: [u8; 16], gno: u64 },
+    MariaDb {
+        domain: u32,
+        server: u32,
+        seq: u64,
+    },
+    Mysql {
+        sid: [u8; 16],
+        tag: String,
+        gno: u64,
+    },
 }
 
 /// Follows the binlog event by event: positions, transactions, statements.
-struct BinlogRead<'t, 'b> {
-    dec: RowDecoder<'t, 'b>,
+pub(super) struct BinlogRead<'t, 'b> {
+    pub(super) dec: RowDecoder<'t, 'b>,
     tables: &'t HashMap<TableId, TableSchema>,
     cur_file: String,
     /// The last offset known in `cur_file` (binlog offsets are 64-bit; an
@@ -315,9 +289,93 @@ struct BinlogRead<'t, 'b> {
     /// transaction end after that many (`full`).
     max_changes: u64,
     full: bool,
+    /// Where rows the binlog did not log whole are read (none in tests:
+    /// they stay deferred).
+    source: Option<&'b mut Conn>,
 }
 
-impl<'t> BinlogRead<'t, '_> {
+impl<'t, 'b> BinlogRead<'t, 'b> {
+    /// A reader from `start` (file, offset, GTIDs there if followed).
+    pub(super) fn new(
+        tables: &'t HashMap<TableId, TableSchema>,
+        cols: &'t HashMap<TableId, Vec<super::column::MyCol>>,
+        since: HashMap<TableId, (String, u64)>,
+        batch: &'b mut BatchWriter,
+        start: (String, u64, Option<GtidSet>),
+        max_changes: u64,
+    ) -> Self {
+        let (cur_file, offset, gtids) = start;
+        BinlogRead {
+            dec: RowDecoder {
+                sink: ChangeSink::new(tables, batch),
+                cols,
+                since,
+                scratch: vec![],
+                scratch_before: vec![],
+                layouts: Layouts::default(),
+                verdicts: HashMap::new(),
+                deferred: vec![],
+            },
+            tables,
+            cur_file,
+            offset,
+            committed: None,
+            transactions: 0,
+            gtids,
+            pending_gtid: None,
+            max_changes,
+            full: false,
+            source: None,
+        }
+    }
+
+    /// Completes the rows deferred so far, when there is a source to read
+    /// them from.
+    fn complete(&mut self, warnings: &mut Warnings) -> Result<()> {
+        match self.source.as_deref_mut() {
+            Some(conn) if !self.dec.deferred.is_empty() => {
+                super::complete::complete(conn, &mut self.dec, warnings)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The changes read, and where the next delta starts.
+    pub(super) fn finish(mut self, warnings: &mut Warnings) -> Result<DeltaOutcome> {
+        self.complete(warnings)?;
+        let (out, changed) = self.dec.sink.finish()?;
+        Ok(DeltaOutcome {
+            tables: out,
+            to_pos: self.committed,
+            changed,
+            transactions: self.transactions,
+            more: self.full,
+        })
+    }
+
+    /// Reads the binlog file `name` (a download's, from its start) up to
+    /// its end or a full batch; events before `skip_before` were merged.
+    pub(super) fn file(
+        &mut self,
+        name: &str,
+        input: impl std::io::BufRead,
+        skip_before: u64,
+        warnings: &mut Warnings,
+    ) -> Result<()> {
+        let mut file = BinlogFile::new(BinlogVersion::Version4, input)
+            .with_context(|| format!("{name} is not a binlog file"))?;
+        self.cur_file = name.to_string();
+        self.offset = 0;
+        while let Some(ev) = file.next() {
+            let ev = ev?;
+            self.event(&ev, skip_before, &|id| file.reader().get_tme(id), warnings)?;
+            if self.full {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// A transaction ended at `next`: the position (and GTIDs) to save.
     fn commit(&mut self, next: u64) {
         self.transactions += 1;
@@ -328,7 +386,7 @@ impl<'t> BinlogRead<'t, '_> {
                     server,
                     seq,
                 } => set.add_mariadb(domain, server, seq),
-                PendingGtid::Mysql { sid, gno } => set.add_mysql(&sid, gno),
+                PendingGtid::Mysql { sid, tag, gno } => set.add_mysql(&sid, &tag, gno),
             }
         }
         self.committed = Some(Position::Binlog {
@@ -348,7 +406,7 @@ impl<'t> BinlogRead<'t, '_> {
         &mut self,
         ev: &mysql::binlog::events::Event,
         skip_before: u64,
-        tme: impl Fn(u64) -> Option<&'a mysql::binlog::events::TableMapEvent<'static>>,
+        tme: &dyn Fn(u64) -> Option<&'a mysql::binlog::events::TableMapEvent<'static>>,
         warnings: &mut Warnings,
     ) -> Result<()> {
         let h = ev.header();
@@ -403,6 +461,7 @@ impl<'t> BinlogRead<'t, '_> {
             Some(EventData::GtidEvent(g)) => {
                 self.pending_gtid = Some(PendingGtid::Mysql {
                     sid: g.sid(),
+                    tag: g.tag().map(|t| t.to_string()).unwrap_or_default(),
                     gno: g.gno(),
                 });
             }
@@ -410,8 +469,9 @@ impl<'t> BinlogRead<'t, '_> {
                 let sql = q.query();
                 let upper = sql.trim_start().to_ascii_uppercase();
                 if upper.starts_with("BEGIN") || upper.starts_with("XA START") {
-                    dec.sink
-                    .set_ts(crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000));
+                    dec.sink.set_ts(crate::clock::format_micros(
+                        i64::from(h.timestamp()) * 1_000_000,
+                    ));
                     return Ok(());
                 }
                 if upper.starts_with("SAVEPOINT") || upper.starts_with("ROLLBACK TO") {
@@ -450,27 +510,44 @@ impl<'t> BinlogRead<'t, '_> {
                 self.commit(next);
             }
             None if h.event_type_raw() == MARIADB_GTID => {
-                dec.sink
-                    .set_ts(crate::clock::format_micros(i64::from(h.timestamp()) * 1_000_000));
-                self.pending_gtid = gtid::mariadb_gtid_event(ev.data()).map(|(seq, domain)| {
-                    PendingGtid::MariaDb {
+                dec.sink.set_ts(crate::clock::format_micros(
+                    i64::from(h.timestamp()) * 1_000_000,
+                ));
+                self.pending_gtid =
+                    gtid::mariadb_gtid_event(ev.data()).map(|(seq, domain)| PendingGtid::MariaDb {
                         domain,
                         server: h.server_id(),
                         seq,
-                    }
-                });
+                    });
             }
-            None if (MARIADB_COMPRESSED_FIRST..=MARIADB_COMPRESSED_LAST).contains(&h.event_type_raw()) => {
+            None if (MARIADB_COMPRESSED_FIRST..=MARIADB_COMPRESSED_LAST)
+                .contains(&h.event_type_raw()) =>
+            {
                 bail!(
                     "compressed binlog event at {}: cannot be read yet; set log_bin_compress = OFF at the source",
                     pos_text(&self.cur_file, next)
                 );
             }
-            Some(EventData::TransactionPayloadEvent(_)) => bail!(
-                "compressed transaction at {}: cannot be read yet; set binlog_transaction_compression = OFF at the source",
-                pos_text(&self.cur_file, next)
-            ),
+            Some(EventData::TransactionPayloadEvent(p)) => {
+                // A compressed transaction (binlog_transaction_compression):
+                // its events, without checksums, end where it ends; their
+                // table maps are their own.
+                let at = || {
+                    format!(
+                        "the compressed transaction at {}",
+                        pos_text(&here.0, here.1)
+                    )
+                };
+                let mut payload = p.decompressed().with_context(at)?;
+                let mut inner = EventStreamReader::new(BinlogVersion::Version4);
+                while let Some(e) = inner.read_decompressed(&mut payload).with_context(at)? {
+                    self.event(&e, 0, &|id| inner.get_tme(id), warnings)?;
+                }
+            }
             _ => {}
+        }
+        if self.dec.deferred.len() >= super::complete::DEFERRED_AT_ONCE {
+            self.complete(warnings)?;
         }
         Ok(())
     }

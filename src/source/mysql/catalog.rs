@@ -31,32 +31,30 @@ impl MySource {
                  (and set it in the server's configuration)"
             )));
         }
+        // MINIMAL and NOBLOB images leave values out: unchanged ones are
+        // filled at the load, the rest read from the source by key.
+        let mut version = version;
         if !image.eq_ignore_ascii_case("FULL") {
-            return Err(error::config(format!(
-                "source binlog_row_image is {image}, deltas need FULL: run SET GLOBAL binlog_row_image = 'FULL' \
-                 (and set it in the server's configuration)"
-            )));
+            let note = format!(
+                "binlog_row_image is {image}: values an update did not change are filled from the \
+                 destination, and inserts that name only some columns and key changes are read back \
+                 from the source by key (a query per 500 such rows); FULL avoids both"
+            );
+            log::warn!("source {note}");
+            version.push_str(&format!(" ({note})"));
         }
-        // Compressed binlogs hold row events ingest does not decode yet.
-        let compressed: Option<String> = if self.mariadb {
-            self.conn
+        // MariaDB's compressed events (log_bin_compress) are not decoded
+        // yet; MySQL's compressed transactions are.
+        if self.mariadb {
+            let compressed: Option<String> = self
+                .conn
                 .query_first("SELECT @@log_bin_compress")
-                .unwrap_or(None)
-        } else {
-            self.conn
-                .query_first("SELECT @@binlog_transaction_compression")
-                .unwrap_or(None)
-        };
-        if matches!(compressed.as_deref(), Some("1") | Some("ON")) {
-            let var = if self.mariadb {
-                "log_bin_compress"
-            } else {
-                "binlog_transaction_compression"
-            };
-            return Err(error::config(format!(
-                "source has {var} = ON: compressed binlog events cannot be read yet; run SET GLOBAL {var} = OFF \
-                 (and set it in the server's configuration)"
-            )));
+                .unwrap_or(None);
+            if matches!(compressed.as_deref(), Some("1") | Some("ON")) {
+                return Err(error::config(
+                    "source has log_bin_compress = ON: MariaDB's compressed binlog events cannot be read                      yet; run SET GLOBAL log_bin_compress = OFF (and set it in the server's configuration)",
+                ));
+            }
         }
         let grants: Vec<String> = self.conn.query("SHOW GRANTS")?;
         let global: Vec<String> = grants
@@ -171,7 +169,8 @@ impl MySource {
                 dest_type: c.dest_type(),
                 conv: Conv::Verbatim,
                 binary: c.binary(),
-                toastable: false,
+                // MINIMAL and NOBLOB images leave unchanged values out.
+                toastable: true,
                 nullable: nullable == "YES",
             });
             mycols.push(c);

@@ -11,7 +11,7 @@ use super::column::MyCol;
 use super::rows::{row_texts, Raw, RowLayout};
 use super::values::Text;
 use super::{before, pos_text};
-use crate::change::{AsIs, Cell, ChangeSink, Row, Table};
+use crate::change::{AsIs, Cell, ChangeSink, Incomplete, Row, Table, Update};
 use crate::source::Warnings;
 use crate::table::TableId;
 
@@ -19,6 +19,9 @@ use crate::table::TableId;
 struct Converted<'r> {
     vals: &'r [Option<Text<'r>>],
     scratch: &'r [u8],
+    /// The columns the image logged, when not all: the others are
+    /// unchanged (an update) or not named (an insert).
+    logged: Option<&'r [bool]>,
 }
 
 impl Row for Converted<'_> {
@@ -26,6 +29,9 @@ impl Row for Converted<'_> {
         self.vals.len()
     }
     fn cell(&self, i: usize) -> Cell<'_> {
+        if self.logged.is_some_and(|l| !l[i]) {
+            return Cell::Unchanged;
+        }
         match &self.vals[i] {
             Some(t) => Cell::Value(t.get(self.scratch)),
             None => Cell::Null,
@@ -44,6 +50,8 @@ pub(super) struct RowDecoder<'t, 'b> {
     pub(super) layouts: Layouts,
     /// Per layout: why its rows are not of the described table, if so.
     pub(super) verdicts: HashMap<usize, LayoutVerdict>,
+    /// Rows the log did not carry whole, to complete from the source.
+    pub(super) deferred: Vec<Incomplete>,
 }
 
 /// A layout (held, so its address stays its own) and how it compares.
@@ -133,24 +141,37 @@ impl RowDecoder<'_, '_> {
             return Ok(());
         }
         let n = s.columns.len();
-        let partial = [re.columns_before_image(), re.columns_after_image()]
-            .into_iter()
-            .flatten()
-            .any(|bits| !every_column(bits.len(), n, |i| bits[i]));
-        if partial {
-            // Missing columns cannot be told from unchanged ones: like a
-            // statement-logged change, the table needs a full extract.
-            self.structure_changed(
-                key,
-                at,
-                "a rows event with only some columns (the writing session has binlog_row_image = \
-                 MINIMAL or NOBLOB; deltas need FULL images)",
+        // MINIMAL and NOBLOB images leave columns out: which are logged.
+        let before_mask = re
+            .columns_before_image()
+            .and_then(|b| logged_columns(b.len(), n, |i| b[i]));
+        let after_mask = re
+            .columns_after_image()
+            .and_then(|b| logged_columns(b.len(), n, |i| b[i]));
+        // A row is found by its key: an image without a key column cannot
+        // be applied (MINIMAL logs the primary key; `key = [...]` may name
+        // other columns).
+        let keyless = |m: &Option<Vec<bool>>| {
+            m.as_ref()
+                .and_then(|m| s.key.iter().find(|&&k| !m[k]))
+                .map(|&k| s.columns[k].name.clone())
+        };
+        let has_before = re.columns_before_image().is_some();
+        let has_after = re.columns_after_image().is_some();
+        let missing_key = if has_before {
+            keyless(&before_mask)
+        } else {
+            keyless(&after_mask)
+        };
+        if let Some(col) = missing_key {
+            let why = format!(
+                "a rows event at {} does not log key column {col} (binlog_row_image = MINIMAL logs the                  primary key only): make the configured key the primary key, or set binlog_row_image =                  FULL, then run `ingest full-extract {key}`",
+                pos_text(&at.0, at.1)
             );
+            self.sink.fail_table(key, Some(&pos_text(&at.0, at.1)), why);
             return Ok(());
         }
         let shared_image = matches!(re, RowsEventData::PartialUpdateRowsEvent(_));
-        let has_before = re.columns_before_image().is_some();
-        let has_after = re.columns_after_image().is_some();
         let mut data = mysql_common::io::ParseBuf(re.rows_data());
         let mut b: Vec<Raw<'_>> = Vec::with_capacity(n);
         let mut a: Vec<Raw<'_>> = Vec::with_capacity(n);
@@ -164,12 +185,12 @@ impl RowDecoder<'_, '_> {
         while !data.0.is_empty() {
             if has_before {
                 layout
-                    .read_image(&mut data, false, &mut b)
+                    .read_image(&mut data, false, before_mask.as_deref(), &mut b)
                     .with_context(|| format!("decoding rows of {}", at_text()))?;
             }
             if has_after {
                 layout
-                    .read_image(&mut data, shared_image, &mut a)
+                    .read_image(&mut data, shared_image, after_mask.as_deref(), &mut a)
                     .with_context(|| format!("decoding rows of {}", at_text()))?;
             }
             let mut vals = Vec::with_capacity(n);
@@ -182,17 +203,27 @@ impl RowDecoder<'_, '_> {
                     let row = Converted {
                         vals: &vals,
                         scratch: &self.scratch,
+                        logged: after_mask.as_deref(),
                     };
-                    self.sink.insert(key, &row, t, &mut AsIs)?;
+                    if after_mask.is_some() {
+                        // The columns the statement did not name hold
+                        // defaults the log does not tell: from the source.
+                        let d = self.sink.incomplete_insert(key, &row);
+                        self.deferred.push(d);
+                    } else {
+                        self.sink.insert(key, &row, t, &mut AsIs)?;
+                    }
                 }
                 (true, false) => {
                     if let Err(e) = row_texts(cols, &b, &mut self.scratch, &mut vals, &mut warn) {
                         stop = Some(e);
                         break;
                     }
+                    // A delete needs its key only: absent values are NULL.
                     let row = Converted {
                         vals: &vals,
                         scratch: &self.scratch,
+                        logged: None,
                     };
                     self.sink.delete(key, &row, t, &mut AsIs)?;
                 }
@@ -204,11 +235,13 @@ impl RowDecoder<'_, '_> {
                     let new = Converted {
                         vals: &vals,
                         scratch: &self.scratch,
+                        logged: after_mask.as_deref(),
                     };
                     // The before image is converted only when a key value
-                    // differs (the sink then splits the change): most
-                    // updates keep their key.
-                    if s.key.iter().all(|&k| b[k] == a[k]) {
+                    // differs (the sink then splits the change) or the
+                    // after image lacks some (MINIMAL: an unchanged key is
+                    // not logged): most updates keep their key.
+                    if after_mask.is_none() && s.key.iter().all(|&k| b[k] == a[k]) {
                         self.sink.update(key, None::<&[Cell]>, &new, t, &mut AsIs)?;
                         continue;
                     }
@@ -222,8 +255,16 @@ impl RowDecoder<'_, '_> {
                     let old = Converted {
                         vals: &old_vals,
                         scratch: &self.scratch_before,
+                        logged: None,
                     };
-                    self.sink.update(key, Some(&old), &new, t, &mut AsIs)?;
+                    // Values the after image lacks are unchanged: filled
+                    // from earlier lines or the destination row at load,
+                    // or, for a moved row, completed from the source.
+                    if let Update::Incomplete(d) =
+                        self.sink.update(key, Some(&old), &new, t, &mut AsIs)?
+                    {
+                        self.deferred.push(d);
+                    }
                 }
                 (false, false) => break,
             }
@@ -241,11 +282,15 @@ impl RowDecoder<'_, '_> {
 }
 
 /// Whether a rows event's image holds every one of the table's `n` columns
-/// (`len` bits, `present(i)`: column `i` is in the image). An image with
-/// only some (`binlog_row_image = MINIMAL` or `NOBLOB`) cannot tell a
-/// missing value from an unchanged one.
+/// (`len` bits, `present(i)`: column `i` is in the image), or only some
+/// (`binlog_row_image = MINIMAL` or `NOBLOB`).
 fn every_column(len: usize, n: usize, present: impl Fn(usize) -> bool) -> bool {
     len >= n && (0..n).all(present)
+}
+
+/// Which of the `n` columns an image logs, when not every one.
+fn logged_columns(len: usize, n: usize, present: impl Fn(usize) -> bool) -> Option<Vec<bool>> {
+    (!every_column(len, n, &present)).then(|| (0..n).map(|i| i < len && present(i)).collect())
 }
 
 #[cfg(test)]

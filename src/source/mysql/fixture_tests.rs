@@ -82,7 +82,7 @@ fn read() -> (Vec<(&'static str, Images)>, Vec<QueryKind>) {
                 let mut raw = vec![];
                 while !data.0.is_empty() {
                     for _ in 0..images {
-                        layout.read_image(&mut data, false, &mut raw).unwrap();
+                        layout.read_image(&mut data, false, None, &mut raw).unwrap();
                         let mut scratch = vec![];
                         let mut texts = vec![];
                         row_texts(&cols, &raw, &mut scratch, &mut texts, |c, why| {

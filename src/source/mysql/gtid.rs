@@ -3,7 +3,8 @@
 //! MariaDB's GTID position lists, per replication domain, the last
 //! transaction: `0-1-42,1-2-7` (domain-server-sequence). MySQL's GTID set
 //! lists, per server UUID, the transaction numbers executed, as ranges:
-//! `3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7`. A delta follows the GTID
+//! `3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7`; MySQL 8.4's tagged GTIDs
+//! add ranges under a tag: `3e11...9562:1-5:nightly:1-3`. A delta follows the GTID
 //! events it reads and saves the set where it stops, next to `file:pos`, so
 //! that the next delta can tell the binlog it reads from is still the one
 //! it stopped in (not reset by RESET MASTER, not another server's).
@@ -15,14 +16,14 @@ use std::fmt;
 pub enum GtidSet {
     /// Domain → (server id, sequence number of its last transaction).
     MariaDb(BTreeMap<u32, (u32, u64)>),
-    /// Server UUID (lower case, with dashes) → sorted, disjoint, inclusive
-    /// ranges of transaction numbers.
-    Mysql(BTreeMap<String, Vec<(u64, u64)>>),
+    /// (server UUID lower case with dashes, tag lower case or empty) →
+    /// sorted, disjoint, inclusive ranges of transaction numbers.
+    Mysql(BTreeMap<(String, String), Vec<(u64, u64)>>),
 }
 
 impl GtidSet {
     /// Parses a GTID position (`mariadb`) or set; `None` for text in
-    /// another form (MySQL 8.4's tagged GTIDs, say: not followed then).
+    /// another form (not followed then).
     pub fn parse(text: &str, mariadb: bool) -> Option<GtidSet> {
         let parts = text.split(',').map(str::trim).filter(|p| !p.is_empty());
         if mariadb {
@@ -36,15 +37,21 @@ impl GtidSet {
             }
             return Some(GtidSet::MariaDb(m));
         }
-        let mut m: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
+        let mut m: BTreeMap<(String, String), Vec<(u64, u64)>> = BTreeMap::new();
         for p in parts {
             let mut it = p.split(':');
             let uuid = it.next()?.to_ascii_lowercase();
             if uuid.len() != 36 {
                 return None;
             }
-            let ranges = m.entry(uuid).or_default();
+            let mut tag = String::new();
             for r in it {
+                // A tag starts with a letter or `_`; the ranges after it are
+                // its own.
+                if r.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                    tag = r.to_ascii_lowercase();
+                    continue;
+                }
                 let (a, b) = match r.split_once('-') {
                     Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
                     None => {
@@ -57,7 +64,7 @@ impl GtidSet {
                         return None;
                     }
                 }
-                insert_range(ranges, a, b);
+                insert_range(m.entry((uuid.clone(), tag.clone())).or_default(), a, b);
             }
         }
         Some(GtidSet::Mysql(m))
@@ -70,11 +77,13 @@ impl GtidSet {
         }
     }
 
-    /// A MySQL transaction `uuid:gno` was committed.
-    pub fn add_mysql(&mut self, sid: &[u8; 16], gno: u64) {
+    /// A MySQL transaction `uuid[:tag]:gno` was committed (`tag` empty
+    /// for an untagged GTID).
+    pub fn add_mysql(&mut self, sid: &[u8; 16], tag: &str, gno: u64) {
         if let GtidSet::Mysql(m) = self {
             let uuid = super::values::uuid_text(sid);
-            insert_range(m.entry(uuid).or_default(), gno, gno);
+            let key = (uuid, tag.to_ascii_lowercase());
+            insert_range(m.entry(key).or_default(), gno, gno);
         }
     }
 }
@@ -103,21 +112,27 @@ impl fmt::Display for GtidSet {
                 f.write_str(&parts.join(","))
             }
             GtidSet::Mysql(m) => {
-                let parts: Vec<String> = m
-                    .iter()
-                    .filter(|(_, r)| !r.is_empty())
-                    .map(|(u, r)| {
-                        let mut s = u.clone();
-                        for (a, b) in r {
-                            if a == b {
-                                s.push_str(&format!(":{a}"));
-                            } else {
-                                s.push_str(&format!(":{a}-{b}"));
-                            }
+                // One part per UUID: its untagged ranges, then each tag's.
+                let mut parts: Vec<String> = vec![];
+                let mut last: Option<&str> = None;
+                for ((uuid, tag), ranges) in m.iter().filter(|(_, r)| !r.is_empty()) {
+                    if last != Some(uuid.as_str()) {
+                        parts.push(uuid.clone());
+                        last = Some(uuid);
+                    }
+                    let s = parts.last_mut().expect("pushed above");
+                    if !tag.is_empty() {
+                        s.push(':');
+                        s.push_str(tag);
+                    }
+                    for (a, b) in ranges {
+                        if a == b {
+                            s.push_str(&format!(":{a}"));
+                        } else {
+                            s.push_str(&format!(":{a}-{b}"));
                         }
-                        s
-                    })
-                    .collect();
+                    }
+                }
                 f.write_str(&parts.join(","))
             }
         }
@@ -175,11 +190,18 @@ mod tests {
             0x3e, 0x11, 0xfa, 0x47, 0x71, 0xca, 0x11, 0xe1, 0x9e, 0x33, 0xc8, 0x0a, 0xa9, 0x42,
             0x95, 0x62,
         ];
-        g.add_mysql(&sid, 6);
+        g.add_mysql(&sid, "", 6);
         assert_eq!(g.to_string(), format!("{u}:1-7"));
-        g.add_mysql(&sid, 9);
+        g.add_mysql(&sid, "", 9);
         assert_eq!(g.to_string(), format!("{u}:1-7:9"));
-        assert_eq!(GtidSet::parse(&format!("{u}:tag:1-5"), false), None);
+        // MySQL 8.4 tags: their own ranges after the untagged ones.
+        let mut g = GtidSet::parse(&format!("{u}:1-5:Nightly:1-2:4,{u}:b_tag:3"), false).unwrap();
+        assert_eq!(g.to_string(), format!("{u}:1-5:b_tag:3:nightly:1-2:4"));
+        g.add_mysql(&sid, "nightly", 3);
+        g.add_mysql(&sid, "", 6);
+        assert_eq!(g.to_string(), format!("{u}:1-6:b_tag:3:nightly:1-4"));
+        assert_eq!(GtidSet::parse(&format!("{u}:tag:0"), false), None);
+        assert_eq!(GtidSet::parse("3e11fa47:1", false), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 mod binlog;
 mod catalog;
 pub mod column;
+mod complete;
 mod decode;
 pub mod gtid;
 mod query;
@@ -24,6 +25,8 @@ pub mod values;
 
 #[cfg(test)]
 mod fixture_tests;
+#[cfg(test)]
+mod mysql8_tests;
 
 use std::collections::HashMap;
 

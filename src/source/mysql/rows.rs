@@ -9,8 +9,9 @@
 //! event, other types parsed by `mysql_common`'s value parser
 //! ([`BinlogValue`]), so their decoding stays the library's.
 //!
-//! Only full images are read (every column present, `binlog_row_image =
-//! FULL`): the caller checks the event's column bitmaps first.
+//! An image holds every column (`binlog_row_image = FULL`) or those its
+//! event's column bitmap names (`MINIMAL`, `NOBLOB`): the caller passes
+//! which; an absent column reads as NULL, and the caller tells it apart.
 
 use std::io;
 
@@ -171,13 +172,15 @@ impl RowLayout {
         self.cols.is_empty()
     }
 
-    /// Reads one full row image from `buf` into `out` (cleared first).
-    /// `shared_image`: the after image of a partial-update event, which
-    /// starts with the value options.
+    /// Reads one row image from `buf` into `out` (cleared first): every
+    /// column, or (`present`) those the event's bitmap names, the others
+    /// `Raw::Null`. `shared_image`: the after image of a partial-update
+    /// event, which starts with the value options.
     pub fn read_image<'d>(
         &'d self,
         buf: &mut ParseBuf<'d>,
         shared_image: bool,
+        present: Option<&[bool]>,
         out: &mut Vec<Raw<'d>>,
     ) -> io::Result<()> {
         out.clear();
@@ -194,9 +197,21 @@ impl RowLayout {
                 }
             }
         }
-        let nulls = take(buf, self.cols.len().div_ceil(8))?;
+        let here = |i: usize| present.is_none_or(|p| p.get(i) == Some(&true));
+        let logged = match present {
+            None => self.cols.len(),
+            Some(_) => (0..self.cols.len()).filter(|&i| here(i)).count(),
+        };
+        // The null bitmap has a bit per logged column.
+        let nulls = take(buf, logged.div_ceil(8))?;
+        let mut bit = 0;
         for (i, (ty, meta)) in self.cols.iter().enumerate() {
-            if nulls[i / 8] & (1 << (i % 8)) != 0 {
+            if !here(i) {
+                out.push(Raw::Null);
+                continue;
+            }
+            bit += 1;
+            if nulls[(bit - 1) / 8] & (1 << ((bit - 1) % 8)) != 0 {
                 out.push(Raw::Null);
                 continue;
             }
@@ -359,7 +374,7 @@ mod tests {
         let mut buf = ParseBuf(&data);
         let mut out = vec![];
         let l = layout();
-        l.read_image(&mut buf, false, &mut out).unwrap();
+        l.read_image(&mut buf, false, None, &mut out).unwrap();
         assert!(buf.0.is_empty(), "{} bytes left", buf.0.len());
         assert_eq!(out.len(), 9);
         assert_eq!(out[0], Raw::Value(BinlogValue::Value(Value::Int(-7))));
@@ -383,14 +398,14 @@ mod tests {
         let mut buf = ParseBuf(&data);
         let mut out = vec![];
         let l = layout();
-        l.read_image(&mut buf, false, &mut out).unwrap();
-        l.read_image(&mut buf, false, &mut out).unwrap();
+        l.read_image(&mut buf, false, None, &mut out).unwrap();
+        l.read_image(&mut buf, false, None, &mut out).unwrap();
         assert_eq!(out[1], Raw::Bytes(b"a,b"));
         assert!(buf.0.is_empty());
         // Cut inside the BLOB: an error that says where, not a panic.
         let data = image();
         let mut buf = ParseBuf(&data[..16]);
-        let err = l.read_image(&mut buf, false, &mut out).unwrap_err();
+        let err = l.read_image(&mut buf, false, None, &mut out).unwrap_err();
         assert!(err.to_string().contains("column 5"), "{err}");
     }
 
@@ -405,19 +420,20 @@ mod tests {
         data.extend_from_slice(&[5, 0]);
         data.extend_from_slice(b"hello");
         let mut out = vec![];
-        l.read_image(&mut ParseBuf(&data), false, &mut out).unwrap();
+        l.read_image(&mut ParseBuf(&data), false, None, &mut out)
+            .unwrap();
         assert_eq!(out, vec![Raw::Bytes(b"hello"), Raw::Null]);
         // After image of a partial update, no JSON column partial.
         let mut shared = vec![1, 0];
         shared.extend_from_slice(&data);
-        l.read_image(&mut ParseBuf(&shared), true, &mut out)
+        l.read_image(&mut ParseBuf(&shared), true, None, &mut out)
             .unwrap();
         assert_eq!(out[0], Raw::Bytes(b"hello"));
         // The JSON column logged as a diff: refused with the setting to change.
         let mut partial = vec![1, 1];
         partial.extend_from_slice(&data);
         let err = l
-            .read_image(&mut ParseBuf(&partial), true, &mut out)
+            .read_image(&mut ParseBuf(&partial), true, None, &mut out)
             .unwrap_err();
         assert!(
             err.to_string().contains("binlog_row_value_options"),

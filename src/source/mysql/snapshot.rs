@@ -6,7 +6,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 
 use super::column::MyCol;
-use super::values::{value_into, within_years, Origin};
+use super::values::{value_into, within_years, Origin, Text};
 use super::{qi, MySource};
 use crate::error::mysql_message;
 use crate::schema::TableSchema;
@@ -44,18 +44,7 @@ fn select_rows(
     for row in result {
         let row =
             row.map_err(|e| anyhow!("snapshot of {table}, row {}: {}", n + 1, mysql_message(&e)))?;
-        scratch.clear();
-        let mut vals = Vec::with_capacity(cols.len());
-        for (i, c) in cols.iter().enumerate() {
-            let v = row.as_ref(i).unwrap_or(&Value::NULL);
-            let t = value_into(c, v, Origin::Snapshot, &mut scratch).and_then(|t| {
-                if let Some(x) = &t {
-                    within_years(c, x.get(&scratch))?;
-                }
-                Ok(t)
-            });
-            vals.push(warnings.or_null(t, &table, &c.name));
-        }
+        let vals = query_row_texts(cols, &row, &mut scratch, &table, warnings);
         n += 1;
         w.write(
             Op::Insert,
@@ -69,6 +58,30 @@ fn select_rows(
         }
     }
     Ok(n)
+}
+
+/// The spool texts of a row a query read (formatted values in `scratch`,
+/// cleared first); a value the destination cannot hold is NULL, counted.
+pub(super) fn query_row_texts<'r>(
+    cols: &[MyCol],
+    row: &'r mysql::Row,
+    scratch: &mut Vec<u8>,
+    table: &str,
+    warnings: &mut Warnings,
+) -> Vec<Option<Text<'r>>> {
+    scratch.clear();
+    let mut vals = Vec::with_capacity(cols.len());
+    for (i, c) in cols.iter().enumerate() {
+        let v = row.as_ref(i).unwrap_or(&Value::NULL);
+        let t = value_into(c, v, Origin::Snapshot, scratch).and_then(|t| {
+            if let Some(x) = &t {
+                within_years(c, x.get(scratch))?;
+            }
+            Ok(t)
+        });
+        vals.push(warnings.or_null(t, table, &c.name));
+    }
+    vals
 }
 
 /// A key range of a table, read on its own connection. Ranges are read at
