@@ -189,9 +189,16 @@ impl RowDecoder<'_, '_> {
                     .with_context(|| format!("decoding rows of {}", at_text()))?;
             }
             if has_after {
-                layout
-                    .read_image(&mut data, shared_image, after_mask.as_deref(), &mut a)
-                    .with_context(|| format!("decoding rows of {}", at_text()))?;
+                match layout.read_image(&mut data, shared_image, after_mask.as_deref(), &mut a) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                        stop = Some(e.to_string());
+                        break;
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("decoding rows of {}", at_text()))
+                    }
+                }
             }
             let mut vals = Vec::with_capacity(n);
             match (has_before, has_after) {

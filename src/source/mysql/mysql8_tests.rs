@@ -344,3 +344,514 @@ fn mysql_8_4_full_metadata_rows_read_as_inserted() {
         })
     );
 }
+
+/// The lines of one table, as (op, values) with `"NULL"` for NULL.
+fn ops(r: &Read, table: &str) -> Vec<(String, Vec<String>)> {
+    r.lines
+        .get(table)
+        .map(|ls| {
+            ls.iter()
+                .map(|l| {
+                    let v = l
+                        .values
+                        .iter()
+                        .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
+                        .collect();
+                    (l.op.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn op(o: &str, v: &[&str]) -> (String, Vec<String>) {
+    (o.into(), v.iter().map(|s| s.to_string()).collect())
+}
+
+/// Percona Server 8.4.10: `INSERT INTO t.a VALUES (1),(2),(3)` as GTID
+/// `ca3c...:3` after PREVIOUS_GTIDS `:1-2` (the CREATE DATABASE and CREATE
+/// TABLE of the file before), in 8.4's 123-byte FDE format.
+#[test]
+fn mysql_8_4_gtid_events_are_followed_into_the_saved_set() {
+    let u = "ca3ce93b-9bea-11f1-b808-e608fdb6e3c5";
+    let r = read(
+        &[fixture!("percona-8.4-binlog.000003")],
+        0,
+        Some(&format!("{u}:1-2")),
+        &[catalog("t", "a", &[("id", "int", "int", None)], &[0])],
+    );
+    assert_eq!(
+        ops(&r, "t.a"),
+        vec![op("I", &["1"]), op("I", &["2"]), op("I", &["3"])]
+    );
+    assert_eq!(r.transactions, 1);
+    assert_eq!(
+        r.to_pos,
+        Some(Position::Binlog {
+            file: "percona-8.4-binlog.000003".into(),
+            pos: 473,
+            gtid: Some(format!("{u}:1-3")),
+        })
+    );
+}
+
+/// MySQL 9.6.0: a tagged GTID (GTID_TAGGED_LOG_EVENT, type 42) after the
+/// tagged PREVIOUS_GTIDS `5577...:1-13:mytag:1-2`; the row (3, 100,
+/// 250.00) read by hand from the event's bytes.
+#[test]
+fn mysql_9_tagged_gtids_are_followed_into_the_saved_set() {
+    let u = "55778904-0299-11f1-b1b8-4ef0c4956feb";
+    let r = read(
+        &[fixture!("rmc-binlog_transaction_with_GTID_TAG.000001")],
+        0,
+        Some(&format!("{u}:1-13,{u}:mytag:1-2")),
+        &[catalog(
+            "test",
+            "orders",
+            &[
+                ("id", "int", "int", None),
+                ("qty", "int", "int", None),
+                ("amount", "decimal", "decimal(10,2)", None),
+            ],
+            &[0],
+        )],
+    );
+    assert_eq!(
+        ops(&r, "test.orders"),
+        vec![op("I", &["3", "100", "250.00"])]
+    );
+    assert_eq!(
+        r.to_pos,
+        Some(Position::Binlog {
+            file: "rmc-binlog_transaction_with_GTID_TAG.000001".into(),
+            pos: 541,
+            gtid: Some(format!("{u}:1-13:mytag:1-3")),
+        })
+    );
+}
+
+/// `binlog_transaction_compression = ON`: a transaction is one zstd
+/// TRANSACTION_PAYLOAD event whose inner events (no checksums, no
+/// positions) are decoded like any; the saved position is the payload's
+/// end. MySQL 8.0.32 (`INSERT INTO test.tb1 VALUES (1)`, anonymous GTID)
+/// and 8.0.31 (two payloads with GTIDs: `insert into b values(1)`, then a
+/// transaction on a table not selected).
+#[test]
+fn compressed_transactions_are_decoded() {
+    let r = read(
+        &[fixture!("rmc-transaction_compression.000001")],
+        0,
+        None,
+        &[catalog("test", "tb1", &[("a", "int", "int", None)], &[0])],
+    );
+    assert_eq!(ops(&r, "test.tb1"), vec![op("I", &["1"])]);
+    assert_eq!(r.transactions, 1);
+    assert_eq!(
+        r.to_pos,
+        Some(Position::Binlog {
+            file: "rmc-transaction_compression.000001".into(),
+            pos: 431,
+            gtid: None,
+        })
+    );
+    let u = "76f3e7be-6720-11ed-9cad-0242ac110002";
+    let r = read(
+        // From after its `create table b(id int)`.
+        &[fixture!("mbcr-mysql-bin.000057")],
+        378,
+        Some(&format!("{u}:1-11")),
+        &[catalog("a", "b", &[("id", "int", "int", None)], &[0])],
+    );
+    assert_eq!(ops(&r, "a.b"), vec![op("I", &["1"])]);
+    assert_eq!(r.transactions, 2);
+    assert_eq!(
+        r.to_pos,
+        Some(Position::Binlog {
+            file: "mbcr-mysql-bin.000057".into(),
+            pos: 1283,
+            gtid: Some(format!("{u}:1-13")),
+        })
+    );
+}
+
+/// MySQL 9.0.1's binary JSON with opaque values (DECIMAL, DATE, TIME,
+/// DATETIME inside documents, as `CAST(... AS JSON)` stores them), eight
+/// rows of `foo.test (a JSON)`: written as JSON text.
+#[test]
+fn mysql_9_json_with_opaque_values_reads_as_json_text() {
+    let r = read(
+        &[fixture!("rmc-json-opaque.binlog")],
+        529,
+        None,
+        &[catalog("foo", "test", &[("a", "json", "json", None)], &[0])],
+    );
+    assert_eq!(r.stopped, vec![]);
+    let got: Vec<String> = ops(&r, "foo.test")
+        .into_iter()
+        .map(|(_, v)| v[0].clone())
+        .collect();
+    // As MySQL writes them: a VARCHAR opaque as base64, dates and times as
+    // strings with six fractional digits, decimals as numbers.
+    assert_eq!(
+        got,
+        [
+            r#"{"a":"base64:type15:VQ=="}"#,
+            r#"{"b":"2012-03-18"}"#,
+            r#"{"c":"2012-03-18 11:30:45.000000"}"#,
+            r#"{"c":"87:31:46.654321"}"#,
+            r#"{"d":123.456}"#,
+            r#"{"e":9.00}"#,
+            r#"{"e":[0,1,true,false]}"#,
+            r#"{"e":null}"#,
+        ]
+    );
+}
+
+/// MySQL 8.0.22, `binlog_row_value_options = PARTIAL_JSON`: four inserts
+/// and a full update of `mysql.t (id, json_col, name and age generated
+/// from it)` decode; the partial update after them stops the table with
+/// the fix, at its position.
+#[test]
+fn a_partial_json_update_stops_its_table_with_the_fix() {
+    let r = read(
+        &[fixture!("rmc-json.binlog.000001")],
+        845,
+        None,
+        &[catalog(
+            "mysql",
+            "t",
+            &[
+                ("id", "int", "int", None),
+                ("json_col", "json", "json", None),
+                ("name", "varchar", "varchar(100)", Some("utf8mb4")),
+                ("age", "int", "int", None),
+            ],
+            &[0],
+        )],
+    );
+    // The generated columns are logged with their values, like others.
+    let row = |id: &str, age: &str, data: &str, name: &str| {
+        let doc = format!(r#"{{"age":{age},"data":"{data}","name":"{name}"}}"#);
+        [id.to_string(), doc, name.to_string(), age.to_string()]
+    };
+    let people = [
+        ("Joe", 24, "xxxxxxxxxx"),
+        ("Sue", 32, "yyyyyyyyyy"),
+        ("Pete", 40, "zzzzzzzzzz"),
+    ];
+    let mut expect = vec![];
+    for (o, older) in [("I", 0), ("U", 1)] {
+        for id in 1..=6 {
+            let (name, age, data) = people[(id - 1) % 3];
+            let r = row(&id.to_string(), &(age + older).to_string(), data, name);
+            expect.push((o.to_string(), r.to_vec()));
+        }
+    }
+    assert_eq!(ops(&r, "mysql.t"), expect);
+    assert_eq!(r.stopped.len(), 1);
+    let (table, why) = &r.stopped[0];
+    assert_eq!(table, "mysql.t");
+    assert!(
+        why.contains("partial JSON update")
+            && why.contains("binlog_row_value_options = ''")
+            && why.contains("rmc-json.binlog.000001:3980"),
+        "{why}"
+    );
+}
+
+/// MySQL 8.0.26: INVISIBLE columns are in row images like the others
+/// (and in `information_schema.COLUMNS`, so in the snapshot's SELECT).
+#[test]
+fn invisible_columns_are_replicated() {
+    let r = read(
+        &[fixture!("rmc-binlog-invisible-columns.000001")],
+        787,
+        None,
+        &[catalog(
+            "mysql",
+            "t1",
+            &[
+                ("f1", "int", "int unsigned", None),
+                ("f2", "int", "int unsigned", None),
+                ("f3", "int", "int", None),
+                ("f4", "text", "text", Some("utf8mb4")),
+                ("f5", "blob", "blob", None),
+                ("f6", "bigint", "bigint unsigned", None),
+            ],
+            &[2],
+        )],
+    );
+    assert_eq!(r.stopped, vec![]);
+    // f1, f2 and f6 are invisible; the first row read by hand from the
+    // event's bytes. The update changed the key (f3): a delete and an insert.
+    assert_eq!(
+        ops(&r, "mysql.t1"),
+        vec![
+            op("I", &["1", "2", "-3", "4", "05", "6000000000"]),
+            op("I", &["NULL", "NULL", "-33", "44", "55", "NULL"]),
+            op("D", &["NULL", "NULL", "-33", "44", "55", "NULL"]),
+            op("I", &["111", "222", "-333", "444", "55", "NULL"]),
+        ]
+    );
+}
+
+/// MySQL 8.0.40: a negative TIME(0), -507:48:27 by hand from its three
+/// bytes (`43 e5 60` less 0x800000).
+#[test]
+fn mysql_8_time_reads_as_logged() {
+    let r = read(
+        &[fixture!("rmc-time_issue.000001")],
+        0,
+        None,
+        &[catalog("noria", "t", &[("t", "time", "time", None)], &[0])],
+    );
+    assert_eq!(ops(&r, "noria.t"), vec![op("I", &["-507:48:27.000000"])]);
+}
+
+/// MySQL 8.2.0 (mysql-cdc-rs `32_delete_rows_v2`, MINIMAL metadata): a
+/// table without primary key (keyed by configuration on `col1`), every
+/// integer width; the statements and the SELECTs after each are in its
+/// `_sql.sql` transcript.
+#[test]
+fn mysql_8_2_integer_rows_read_as_the_transcript_shows() {
+    let r = read(
+        &[fixture!("32_delete_rows_v2__binlog.000001")],
+        832,
+        None,
+        &[catalog(
+            "test",
+            "int_table",
+            &[
+                ("col1", "tinyint", "tinyint", None),
+                ("col2", "smallint", "smallint", None),
+                ("col3", "mediumint", "mediumint", None),
+                ("col4", "int", "int", None),
+                ("col5", "bigint", "bigint", None),
+                ("col6", "tinyint", "tinyint(1)", None),
+            ],
+            &[0],
+        )],
+    );
+    assert_eq!(
+        ops(&r, "test.int_table"),
+        vec![
+            op("I", &["1", "11", "111", "1111", "11111", "1"]),
+            op("U", &["1", "22", "222", "1111", "11111", "1"]),
+            op("D", &["1", "22", "222", "1111", "11111", "1"]),
+        ]
+    );
+}
+
+/// MySQL 8.0.31 (mysql-cdc-rs `02_query_bigger`): DECIMAL(12,3), (13,2),
+/// (10,1) and (12,1), BIGINT keys, DATE, utf8mb3 text with Chinese, a
+/// composite key; inserts, an update and two deletes, as its transcript.
+#[test]
+fn mysql_8_0_decimal_rows_read_as_the_transcript_shows() {
+    let u3 = Some("utf8mb3");
+    let r = read(
+        &[fixture!("02_query_bigger__binlog.000733")],
+        1182,
+        None,
+        &[catalog(
+            "test",
+            "LINEITEM",
+            &[
+                ("L_ORDERKEY", "bigint", "bigint", None),
+                ("L_PARTKEY", "int", "int", None),
+                ("L_SUPPKEY", "int", "int", None),
+                ("L_LINENUMBER", "bigint", "bigint", None),
+                ("L_QUANTITY", "decimal", "decimal(12,3)", None),
+                ("L_EXTENDEDPRICE", "decimal", "decimal(13,2)", None),
+                ("L_DISCOUNT", "decimal", "decimal(10,1)", None),
+                ("L_TAX", "decimal", "decimal(12,1)", None),
+                ("L_RETURNFLAG", "varchar", "varchar(128)", u3),
+                ("L_LINESTATUS", "varchar", "varchar(8)", u3),
+                ("L_SHIPDATE", "date", "date", None),
+                ("L_COMMITDATE", "date", "date", None),
+                ("L_RECEIPTDATE", "date", "date", None),
+                ("L_SHIPINSTRUCT", "varchar", "varchar(128)", u3),
+                ("L_SHIPMODE", "varchar", "varchar(128)", u3),
+                ("L_COMMENT", "varchar", "varchar(128)", u3),
+            ],
+            &[0, 3, 10],
+        )],
+    );
+    let chinese =
+        "使用箭头标记 -> 不是 SQL 语句的一部分，它仅仅表示一个新行，如果一条 SQL 语句太长，\
+                   我们可以通过回车键来创建一个新行来编写 SQL 语句，SQL 语句的命令结束符为分号 ;。";
+    let row = |k: &str, p: &str, s: &str, l: &str, q: &str, e: &str, d: &str, t: &str, c: &str| {
+        let mut v = vec![
+            k,
+            p,
+            s,
+            l,
+            q,
+            e,
+            d,
+            t,
+            "code",
+            "Y",
+            "1990-08-01",
+            "1990-06-01",
+            "1990-01-01",
+        ];
+        v.extend(["test@test.com", "test", c]);
+        v.iter().map(|x| x.to_string()).collect::<Vec<_>>()
+    };
+    let r1 = row(
+        "1234567890111",
+        "1235111",
+        "13711",
+        "888878711",
+        "99.911",
+        "76.11",
+        "888.1",
+        "109.1",
+        "com",
+    );
+    let r2 = row(
+        "12345678909876",
+        "12356789",
+        "13789",
+        "888878787",
+        "99.998",
+        "76.77",
+        "888.7",
+        "109.7",
+        "com",
+    );
+    let r3 = row(
+        "12345678909877",
+        "12356790",
+        "13789",
+        "888878788",
+        "99.997",
+        "76.88",
+        "888.1",
+        "109.8",
+        "com",
+    );
+    let r4 = row(
+        "12345678909878",
+        "12356791",
+        "13790",
+        "888878789",
+        "99.999",
+        "76.99",
+        "888.5",
+        "109.9",
+        chinese,
+    );
+    let r5 = row(
+        "12345678909879",
+        "12356792",
+        "13791",
+        "888878790",
+        "99.995",
+        "76.01",
+        "888.3",
+        "109.1",
+        "com",
+    );
+    let r6 = row(
+        "12345678909880",
+        "12356792",
+        "13791",
+        "888878791",
+        "99.999",
+        "76.22",
+        "888.8",
+        "109.0",
+        "com",
+    );
+    let mut r3u = r3.clone();
+    r3u[4] = "88.880".into();
+    r3u[8] = "update L_RETURNFLAG ".into();
+    let i = |v: &Vec<String>| ("I".to_string(), v.clone());
+    assert_eq!(
+        ops(&r, "test.LINEITEM"),
+        vec![
+            i(&r1),
+            i(&r2),
+            i(&r3),
+            i(&r4),
+            i(&r5),
+            i(&r6),
+            ("U".into(), r3u),
+            ("D".into(), r6),
+            ("D".into(), r5),
+        ]
+    );
+    assert_eq!(r.stopped, vec![]);
+}
+
+/// zongji's MINIMAL-metadata capture (MySQL 8.4.8): the same statements
+/// on 22 columns (no `e2` and no latin1/ucs2 columns) and no primary key
+/// (keyed on `id` by configuration); the table map carries no names, so
+/// the catalog decides how each value reads.
+#[test]
+fn mysql_8_4_minimal_metadata_rows_read_as_inserted() {
+    let full = zongji_fullmeta();
+    let keep: Vec<usize> = (0..26).filter(|i| ![18, 23, 24, 25].contains(i)).collect();
+    let cat = Catalog {
+        id: full.id.clone(),
+        cols: keep.iter().map(|&i| full.cols[i].clone()).collect(),
+        key: vec![0],
+    };
+    let u = "fb5b7041-7754-11f1-a067-e69d25af13b4";
+    let r = read(
+        &[fixture!("binlog-mysql84.pseudo.binlog")],
+        4002,
+        Some(&format!("{u}:1-13")),
+        &[cat],
+    );
+    assert_eq!(r.stopped, vec![]);
+    let first = [
+        "1",
+        "9223372036854775807",
+        "18446744073709551615",
+        "-12345678901234567.0123456789",
+        "héllo wörld",
+        "abc",
+        "deadbeef",
+        "0102",
+        "text value",
+        "cafe",
+        "1.25e0",
+        "-2.5e0",
+        "2024-06-15 12:34:56.789000",
+        "2024-06-15 12:34:56.000000",
+        "2024-06-15",
+        "-01:02:03.500000",
+        "2024",
+        "b",
+        "x,z",
+        "0201",
+        r#"{"a":1,"arr":["x",true,null],"big":9223372036854775807,"d":1.5}"#,
+        "000000000101000000000000000000f03f0000000000000040",
+    ];
+    // Without a primary key the before images are whole (NOBLOB keeps
+    // every column that identifies the row).
+    let mut moved = first;
+    moved[0] = "2";
+    moved[4] = "updated";
+    assert_eq!(
+        r.lines["zongji_fixture_capture.capture_types"],
+        vec![line("I", &first), line("D", &first), line("D", &moved)]
+    );
+    let deferred: Vec<(u64, Vec<bool>)> = r
+        .deferred
+        .iter()
+        .map(|d| (d.seq, d.unchanged.clone()))
+        .collect();
+    let blobs: Vec<bool> = (0..22).map(|i| i == 8 || i == 9).collect();
+    assert_eq!(deferred, vec![(3, blobs.clone()), (5, blobs)]);
+    assert_eq!(
+        r.to_pos,
+        Some(Position::Binlog {
+            file: "binlog-mysql84.pseudo.binlog".into(),
+            pos: 6409,
+            gtid: Some(format!("{u}:1-17")),
+        })
+    );
+}

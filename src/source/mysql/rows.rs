@@ -16,6 +16,7 @@
 use std::io;
 
 use mysql_common::binlog::events::{OptionalMetadataField, TableMapEvent};
+use mysql_common::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
 use mysql_common::binlog::value::BinlogValue;
 use mysql_common::constants::ColumnType;
 use mysql_common::io::ParseBuf;
@@ -190,7 +191,10 @@ impl RowLayout {
             if options & 1 != 0 {
                 let partial = take(buf, self.json_cols.div_ceil(8))?;
                 if partial.iter().any(|&b| b != 0) {
-                    return Err(invalid(
+                    // Readable, but not applied yet: the caller stops the
+                    // table, not the delta.
+                    return Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
                         "the binlog holds a partial JSON update; set binlog_row_value_options = '' \
                          at the source so that whole values are logged",
                     ));
@@ -287,19 +291,12 @@ pub fn row_texts<'r>(
             }
             Raw::Value(BinlogValue::Value(v)) => value_into(c, v, Origin::Binlog, scratch),
             Raw::Value(BinlogValue::Jsonb(j)) => {
-                // Opaque values (DECIMAL, dates inside JSON) only convert
-                // through the DOM.
-                let json = match serde_json::Value::try_from(j.clone()) {
-                    Ok(v) => v,
-                    Err(_) => serde_json::Value::from(
-                        j.clone()
-                            .parse()
-                            .map_err(|e| format!("{}: JSON value not understood: {e}", c.name))?,
-                    ),
-                };
+                let dom = j
+                    .clone()
+                    .parse()
+                    .map_err(|e| format!("{}: JSON value not understood: {e}", c.name))?;
                 let from = scratch.len();
-                serde_json::to_writer(&mut *scratch, &json)
-                    .map_err(|e| format!("{}: {e}", c.name))?;
+                write_json(&dom, scratch);
                 Ok(Some(Text::Scratch(from..scratch.len())))
             }
             Raw::Value(BinlogValue::JsonDiff(_)) => {
@@ -329,6 +326,49 @@ pub fn row_texts<'r>(
         }));
     }
     Ok(())
+}
+
+/// MySQL's binary JSON as JSON text, as MySQL writes it: DECIMAL values
+/// (opaque in the binary form) as numbers, dates and times as strings
+/// (`2012-03-18 11:30:45.000000`), other opaque values as
+/// `"base64:type<N>:..."`; object keys in sorted order.
+fn write_json(dom: &JsonDom, out: &mut Vec<u8>) {
+    match dom {
+        JsonDom::Container(JsonContainer::Array(items)) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(v, out);
+            }
+            out.push(b']');
+        }
+        JsonDom::Container(JsonContainer::Object(fields)) => {
+            out.push(b'{');
+            for (i, (k, v)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_string(k, out);
+                out.push(b':');
+                write_json(v, out);
+            }
+            out.push(b'}');
+        }
+        JsonDom::Scalar(JsonScalar::Number(JsonNumber::Decimal(d))) => {
+            out.extend_from_slice(d.to_string().as_bytes());
+        }
+        JsonDom::Scalar(JsonScalar::String(s)) => write_json_string(s, out),
+        JsonDom::Scalar(other) => {
+            let v = serde_json::Value::from(other.clone());
+            serde_json::to_writer(&mut *out, &v).expect("writing to a Vec");
+        }
+    }
+}
+
+fn write_json_string(s: &str, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec");
 }
 
 #[cfg(test)]
