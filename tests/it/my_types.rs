@@ -12,7 +12,8 @@ const TABLE: &str = "CREATE TABLE all_types (
     c CHAR(5), vc VARCHAR(100), t TEXT, lt LONGTEXT, l1 VARCHAR(20) CHARACTER SET latin1,
     bn BINARY(4), vb VARBINARY(300), bl BLOB,
     dt DATE, tm TIME(6), dtm DATETIME(6), ts TIMESTAMP(6) NULL, y YEAR,
-    e ENUM('a', 'b''quote', 'ümlaut é'), s SET('x', 'y', 'z'), j JSON
+    e ENUM('a', 'b''quote', 'ümlaut é'), s SET('x', 'y', 'z'), j JSON,
+    t2 TIME(2), t4 TIME(4)
 ) DEFAULT CHARSET = utf8mb4";
 
 fn rows(base: i32) -> String {
@@ -24,17 +25,19 @@ fn rows(base: i32) -> String {
           b'1', b'101010101010', b'1111111111111111111111111111111111111111111111111111111111111111',
           'ab', 'emoji 😀 and 中文 𝄞', 'quote \" comma , cr \\r lf \\n back \\\\ tab \\t', '', 'café €',
           x'01', x'00ff', '', '1000-01-01', '-838:59:59.000000', '1000-01-01 00:00:00.000000',
-          '1970-01-01 00:00:01.000000', 0, 'a', 'x,z', '{{\"a\": [1, 2.5, null], \"b\": {{\"c\": \"😀\"}}}}'),
+          '1970-01-01 00:00:01.000000', 0, 'a', 'x,z', '{{\"a\": [1, 2.5, null], \"b\": {{\"c\": \"😀\"}}}}',
+          '-00:00:00.01', '-12:34:56.7891'),
          ({b}, 127, 0, 32767, 0, 8388607, 0, 2147483647, 0, 9223372036854775807, 0,
           '-0.000000000000000000000000000001', -1.17549e-38, -2.2250738585072014e-308,
           b'0', b'0', b'0', '', '', 'NULL', 'NULL', '',
           x'00000000', x'', x'00', '9999-12-31', '838:59:59.999999', '9999-12-31 23:59:59.999999',
-          '2038-01-19 03:14:07.999999', 2155, 'b''quote', '', '[]'),
+          '2038-01-19 03:14:07.999999', 2155, 'b''quote', '', '[]', '838:59:59.99', '-838:59:59.9999'),
          ({c}, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, '1.5', 1.1, 0.1, NULL, NULL, NULL,
           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '0000-00-00', '-00:00:00.000001', '0000-00-00 00:00:00',
-          NULL, 1901, 'ümlaut é', 'x,y,z', 'null'),
+          NULL, 1901, 'ümlaut é', 'x,y,z', 'null', '-00:00:00.5', '00:00:00.0001'),
          ({d}, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '25:00:00', NULL, NULL, NULL, NULL, NULL, NULL);
+          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '25:00:00', NULL, NULL, NULL, NULL, NULL, NULL,
+          '-01:00:00.99', NULL);
          UPDATE all_types SET vb = (SELECT CONCAT({bytes})), bl = (SELECT CONCAT({bytes})) WHERE id = {c};
          SET time_zone = '+05:30';
          INSERT INTO all_types (id, ts, dtm) VALUES ({e}, '2024-03-10 01:30:00.123456', '2024-03-10 01:30:00.123456');

@@ -458,6 +458,21 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                 }
             }
             Some(EventData::XidEvent(_)) => self.commit(next),
+            Some(EventData::PreviousGtidsEvent(p))
+                if self.gtids.is_none() && !p.sids().is_empty() =>
+            {
+                // MySQL: the GTIDs executed before this file, read from its
+                // start. A position saved without GTIDs (at a file's start,
+                // say) has them from here on.
+                let mut set = GtidSet::Mysql(Default::default());
+                for sid in p.sids() {
+                    let tag = sid.tag().map(|t| t.to_string()).unwrap_or_default();
+                    for i in sid.intervals().iter().filter(|i| i.end() > i.start()) {
+                        set.add_mysql_range(&sid.uuid(), &tag, i.start(), i.end() - 1);
+                    }
+                }
+                self.gtids = Some(set);
+            }
             Some(EventData::GtidEvent(g)) => {
                 self.pending_gtid = Some(PendingGtid::Mysql {
                     sid: g.sid(),

@@ -80,10 +80,15 @@ impl GtidSet {
     /// A MySQL transaction `uuid[:tag]:gno` was committed (`tag` empty
     /// for an untagged GTID).
     pub fn add_mysql(&mut self, sid: &[u8; 16], tag: &str, gno: u64) {
+        self.add_mysql_range(sid, tag, gno, gno);
+    }
+
+    /// MySQL transactions `uuid[:tag]:a-b` (inclusive).
+    pub fn add_mysql_range(&mut self, sid: &[u8; 16], tag: &str, a: u64, b: u64) {
         if let GtidSet::Mysql(m) = self {
             let uuid = super::values::uuid_text(sid);
             let key = (uuid, tag.to_ascii_lowercase());
-            insert_range(m.entry(key).or_default(), gno, gno);
+            insert_range(m.entry(key).or_default(), a, b);
         }
     }
 }

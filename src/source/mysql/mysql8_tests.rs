@@ -428,6 +428,21 @@ fn mysql_9_tagged_gtids_are_followed_into_the_saved_set() {
             gtid: Some(format!("{u}:1-13:mytag:1-3")),
         })
     );
+    // A position saved without GTIDs, at the file's start: the file's
+    // PREVIOUS_GTIDS (tagged format) gives them.
+    let r = read(
+        &[fixture!("rmc-binlog_transaction_with_GTID_TAG.000001")],
+        4,
+        None,
+        &[],
+    );
+    assert_eq!(
+        r.to_pos.and_then(|p| match p {
+            Position::Binlog { gtid, .. } => gtid,
+            _ => None,
+        }),
+        Some(format!("{u}:1-13:mytag:1-3"))
+    );
 }
 
 /// `binlog_transaction_compression = ON`: a transaction is one zstd
@@ -451,7 +466,9 @@ fn compressed_transactions_are_decoded() {
         Some(Position::Binlog {
             file: "rmc-transaction_compression.000001".into(),
             pos: 431,
-            gtid: None,
+            // From the file's PREVIOUS_GTIDS (the transaction itself is
+            // anonymous).
+            gtid: Some("357df524-4139-11ee-9979-b033ee13919e:1".into()),
         })
     );
     let u = "76f3e7be-6720-11ed-9cad-0242ac110002";
@@ -853,5 +870,67 @@ fn mysql_8_4_minimal_metadata_rows_read_as_inserted() {
             pos: 6409,
             gtid: Some(format!("{u}:1-17")),
         })
+    );
+}
+
+/// Negative TIME values with fractions (MariaDB 10.11, TIME2 format):
+/// `tests/fixtures/binlog/mariadb-10.11-negative-time.binlog` holds
+/// `INSERT INTO tt.tm VALUES (1, '-00:00:00.1', '-00:00:00.01',
+/// '-00:00:00.001', '-00:00:00.0001', '-00:00:00.000001', '-00:00:01'),
+/// (2, '-01:02:03.5', '-12:34:56.78', '-838:59:58.999', '-00:00:01.0001',
+/// '-838:59:59.000001', '00:00:00')` into TIME(1), (2), (3), (4), (6), (0).
+#[test]
+fn negative_times_with_fractions_read_as_written() {
+    let r = read(
+        &[(
+            "mariadb-10.11-negative-time.binlog",
+            &include_bytes!("../../../tests/fixtures/binlog/mariadb-10.11-negative-time.binlog")[..],
+        )],
+        0,
+        None,
+        &[catalog(
+            "tt",
+            "tm",
+            &[
+                ("id", "int", "int(11)", None),
+                ("a", "time", "time(1)", None),
+                ("b", "time", "time(2)", None),
+                ("c", "time", "time(3)", None),
+                ("d", "time", "time(4)", None),
+                ("e", "time", "time(6)", None),
+                ("f", "time", "time", None),
+            ],
+            &[0],
+        )],
+    );
+    assert!(r.warnings.0.is_empty(), "{:?}", r.warnings.0);
+    assert_eq!(
+        ops(&r, "tt.tm"),
+        vec![
+            op(
+                "I",
+                &[
+                    "1",
+                    "-00:00:00.100000",
+                    "-00:00:00.010000",
+                    "-00:00:00.001000",
+                    "-00:00:00.000100",
+                    "-00:00:00.000001",
+                    "-00:00:01.000000",
+                ]
+            ),
+            op(
+                "I",
+                &[
+                    "2",
+                    "-01:02:03.500000",
+                    "-12:34:56.780000",
+                    "-838:59:58.999000",
+                    "-00:00:01.000100",
+                    "-838:59:59.000001",
+                    "00:00:00.000000",
+                ]
+            ),
+        ]
     );
 }

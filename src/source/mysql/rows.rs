@@ -260,6 +260,7 @@ fn read_value<'d>(buf: &mut ParseBuf<'d>, ty: ColumnType, meta: &'d [u8]) -> io:
             n @ 1..=4 => n,
             n => return Err(invalid(format!("BLOB length of {n} bytes"))),
         },
+        MYSQL_TYPE_TIME2 => return time2(buf, meta_byte(meta, 0)?).map(Raw::Value),
         _ => {
             return Ok(Raw::Value(
                 buf.parse::<BinlogValue<'d>>((ty, meta, false, false))?,
@@ -268,6 +269,43 @@ fn read_value<'d>(buf: &mut ParseBuf<'d>, ty: ColumnType, meta: &'d [u8]) -> io:
     };
     let n = length(buf, prefix)?;
     Ok(Raw::Bytes(take(buf, n)?))
+}
+
+/// A TIME2 value (MySQL 5.6+, MariaDB's default format) with `fsp`
+/// fractional digits: hours, minutes and seconds packed in 3 big-endian
+/// bytes offset by 0x800000, then the fraction in 0 to 3 bytes, stored
+/// reversed for negative values (MySQL's `my_time_packed_from_binary`).
+/// `mysql_common` overflows on a negative value with a fraction.
+fn time2<'d>(buf: &mut ParseBuf<'d>, fsp: usize) -> io::Result<BinlogValue<'d>> {
+    let be = |b: &[u8]| b.iter().fold(0i64, |a, &x| (a << 8) | i64::from(x));
+    let packed = match fsp {
+        0 => (be(take(buf, 3)?) - 0x80_0000) << 24,
+        1..=4 => {
+            let int = be(take(buf, 3)?) - 0x80_0000;
+            let (bytes, scale) = if fsp <= 2 { (1, 10_000) } else { (2, 100) };
+            let frac = be(take(buf, bytes)?);
+            let (int, frac) = if int < 0 && frac > 0 {
+                (int + 1, frac - (1 << (8 * bytes)))
+            } else {
+                (int, frac)
+            };
+            (int << 24) + frac * scale
+        }
+        5 | 6 => be(take(buf, 6)?) - 0x8000_0000_0000,
+        n => return Err(invalid(format!("TIME with {n} fractional digits"))),
+    };
+    let neg = packed < 0;
+    let p = packed.unsigned_abs();
+    let hms = p >> 24;
+    let hours = ((hms >> 12) % (1 << 10)) as u32;
+    Ok(BinlogValue::Value(Value::Time(
+        neg,
+        hours / 24,
+        (hours % 24) as u8,
+        ((hms >> 6) % (1 << 6)) as u8,
+        (hms % (1 << 6)) as u8,
+        (p % (1 << 24)) as u32,
+    )))
 }
 
 /// The spool texts of one row image into `out`: every value converted for
