@@ -305,6 +305,31 @@ pub fn enum_labels(column_type: &str) -> Vec<String> {
     out
 }
 
+/// The spool text of the ENUM "error value" (index 0, which a non-strict
+/// session stores for an invalid member) in a column of `source_type`: the
+/// empty string, or `0` where `''` is a member (see [`enum_by_index`]);
+/// `None` for other types.
+pub fn enum_error_text(source_type: &str) -> Option<&'static [u8]> {
+    let t = source_type.trim_start();
+    if !t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("enum(")) {
+        return None;
+    }
+    Some(if enum_labels(t).iter().any(String::is_empty) {
+        b"0"
+    } else {
+        b""
+    })
+}
+
+/// Whether a column of `source_type` is a MySQL ENUM with `''` among its
+/// members: that member and the error value (index 0) read the same, so
+/// such a column travels as its index, which the load sets.
+pub fn enum_by_index(source_type: &str) -> bool {
+    let t = source_type.trim_start();
+    t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("enum("))
+        && enum_labels(t).iter().any(String::is_empty)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -287,7 +287,7 @@ impl Dest {
             t,
             s,
         )?;
-        if warnings > 0 {
+        if warnings > 0 && !enum_error_values(&mut self.conn, u64::from(warnings), t, s)? {
             bail!(
                 "LOAD DATA of {} into {}: the server changed {warnings} value(s) on the way in ({}); nothing merged",
                 t.file,
@@ -531,6 +531,31 @@ pub fn key_collation_problem(
 
 /// The server's first five warnings, as "code: message; ...". (Plain
 /// `SHOW WARNINGS`: SingleStore does not document its `LIMIT`.)
+/// Whether the `warnings` of a load are the ENUM error values the file
+/// holds (`t.enum_errors`): each stores index 0 with warning 1265 ("Data
+/// truncated for column 'c'"), and is the value the source has. Any other
+/// warning, or more of them, is a changed value.
+fn enum_error_values(
+    q: &mut impl Queryable,
+    warnings: u64,
+    t: &ManifestTable,
+    s: &TableSchema,
+) -> Result<bool> {
+    if warnings > t.enum_errors {
+        return Ok(false);
+    }
+    let shown: Vec<(String, u32, String)> = q.query("SHOW WARNINGS")?;
+    let columns: Vec<String> = s
+        .columns
+        .iter()
+        .filter(|c| crate::schema::enum_error_text(&c.source_type).is_some())
+        .map(|c| format!("column '{}' at row", c.name))
+        .collect();
+    Ok(shown
+        .iter()
+        .all(|(_, code, m)| *code == 1265 && columns.iter().any(|c| m.contains(c.as_str()))))
+}
+
 fn first_warnings(q: &mut impl Queryable) -> Result<String> {
     let w: Vec<(String, u32, String)> = q.query("SHOW WARNINGS")?;
     Ok(w.into_iter()

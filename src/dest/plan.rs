@@ -28,8 +28,9 @@ pub enum DeltaPlan {
 pub fn delta_plan(dialect: Dialect, t: &ManifestTable) -> DeltaPlan {
     // SingleStore stages everything (whether it takes LOAD DATA ... REPLACE
     // inside a transaction is not verified); unchanged TOAST values need the
-    // fill, and a TRUNCATE cuts the batch.
-    if dialect != Dialect::Mysql || t.unchanged || t.truncate_seq.is_some() {
+    // fill, and a TRUNCATE cuts the batch. LOAD DATA ... REPLACE refuses
+    // ENUM error values (an error, not LOCAL's warning): they are staged.
+    if dialect != Dialect::Mysql || t.unchanged || t.truncate_seq.is_some() || t.enum_errors > 0 {
         DeltaPlan::Staged
     } else if t.keys_unique {
         DeltaPlan::Direct
@@ -95,6 +96,7 @@ mod tests {
             truncate_seq: truncate.then_some(3),
             unchanged,
             keys_unique,
+            enum_errors: 0,
             columns: vec![],
         }
     }

@@ -344,6 +344,9 @@ pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto, f: &Flavor) -
         if c.binary {
             targets.push(format!("@b{i}"));
             sets.push(format!("{} = UNHEX(@b{i})", q(&c.name)));
+        } else if crate::schema::enum_by_index(&c.source_type) {
+            targets.push(format!("@e{i}"));
+            sets.push(format!("{} = CAST(@e{i} AS UNSIGNED)", q(&c.name)));
         } else {
             targets.push(q(&c.name));
         }

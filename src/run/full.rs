@@ -265,7 +265,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
                     }
                     let sent = lasts
                         .into_iter()
-                        .all(|last| tx.send(Job::Part(last)).is_ok());
+                        .all(|last| tx.send(Job::Part(Box::new(last))).is_ok());
                     if !sent || tx.send(Job::End(name.clone())).is_err() {
                         break;
                     }
@@ -342,7 +342,7 @@ fn extract_table(
         let part_tx = tx.clone();
         batch.table_in_parts(s, PART_ROWS, move |entry| {
             part_tx
-                .send(Job::Part(entry))
+                .send(Job::Part(Box::new(entry)))
                 .map_err(|_| anyhow!("the load threads stopped"))
         })
     };
@@ -414,7 +414,7 @@ const PART_ROWS: u64 = 50_000;
 /// Work for the load threads of a full extract.
 enum Job {
     /// One part of a table's snapshot: load it into the new table.
-    Part(ManifestTable),
+    Part(Box<ManifestTable>),
     /// The table's snapshot is complete (all its parts were sent).
     End(String),
 }

@@ -57,7 +57,15 @@ pub struct ManifestTable {
     /// target.
     #[serde(default)]
     pub keys_unique: bool,
+    /// ENUM "error values" (index 0) in the file, which a destination
+    /// stores only with a warning (1265) each.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub enum_errors: u64,
     pub columns: Vec<ManifestColumn>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ManifestTable {

@@ -98,6 +98,7 @@ impl BatchWriter {
                 truncate_seq: None,
                 unchanged: false,
                 keys_unique: false,
+                enum_errors: 0,
                 columns: schema
                     .columns
                     .iter()
@@ -129,6 +130,11 @@ impl BatchWriter {
                 budget: self.key_budget.clone(),
             }),
             parts,
+            enum_error: schema
+                .columns
+                .iter()
+                .map(|c| crate::schema::enum_error_text(&c.source_type))
+                .collect(),
         })
     }
 
@@ -241,6 +247,8 @@ pub struct TableWriter {
     parts: Option<Parts>,
     /// Delta files: hashes of the keys written so far.
     keys: Option<KeyTracker>,
+    /// Per column: the spool text of the ENUM error value, if an ENUM.
+    enum_error: Vec<Option<&'static [u8]>>,
 }
 
 /// Whether any key repeats within a table's delta file: a set of key
@@ -346,7 +354,12 @@ impl TableWriter {
             let v = v.as_ref().map(AsRef::as_ref);
             line.push(b',');
             match v {
-                Some(v) => push_quoted(line, v),
+                Some(v) => {
+                    if self.enum_error.get(i).copied().flatten() == Some(v) {
+                        self.entry.enum_errors += 1;
+                    }
+                    push_quoted(line, v)
+                }
                 None => line.extend_from_slice(b"NULL"),
             }
             if let (Some(h), Some(k)) = (key_hash.as_mut(), self.keys.as_ref()) {
@@ -397,6 +410,7 @@ impl TableWriter {
         next.file = file;
         next.part += 1;
         (next.rows, next.inserts, next.updates, next.deletes) = (0, 0, 0, 0);
+        next.enum_errors = 0;
         let done = std::mem::replace(&mut self.entry, next);
         if let Some((_, hand_on)) = &mut self.parts {
             hand_on(done)?;

@@ -18,7 +18,7 @@ use mysql::{Conn, Value};
 
 use super::decode::RowDecoder;
 use super::qi;
-use super::snapshot::query_row_texts;
+use super::snapshot::{query_row_texts, select_list};
 use crate::change::{AsIs, Cell, Incomplete};
 use crate::error::mysql_message;
 use crate::source::Warnings;
@@ -45,12 +45,7 @@ pub(super) fn complete(
         let s = &tables[&table];
         let cols = &all_cols[&table];
         let name = table.to_string();
-        let list = s
-            .columns
-            .iter()
-            .map(|c| qi(&c.name))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = select_list(cols);
         let from = format!("{}.{}", qi(&s.schema), qi(&s.name));
         // Key texts are spool text: hex for binary columns.
         let param = |k: usize| if cols[k].binary() { "UNHEX(?)" } else { "?" };

@@ -24,12 +24,7 @@ fn select_rows(
     ts: &str,
     warnings: &mut Warnings,
 ) -> Result<u64> {
-    let list = s
-        .columns
-        .iter()
-        .map(|c| qi(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = select_list(cols);
     let sql = format!(
         "SELECT {list} FROM {}.{}{filter}",
         qi(&s.schema),
@@ -58,6 +53,21 @@ fn select_rows(
         }
     }
     Ok(n)
+}
+
+/// The columns of a SELECT reading rows: names, but the index of an ENUM
+/// that lists `''` as a member (it and the error value read the same).
+pub(super) fn select_list(cols: &[MyCol]) -> String {
+    cols.iter()
+        .map(|c| {
+            if crate::schema::enum_by_index(&c.column_type) {
+                format!("({} + 0)", qi(&c.name))
+            } else {
+                qi(&c.name)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The spool texts of a row a query read (formatted values in `scratch`,

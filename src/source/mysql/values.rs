@@ -434,6 +434,10 @@ fn label(c: &MyCol, v: u64, set: bool) -> Result<Option<Cow<'static, [u8]>>, Unr
             }
         }
         Ok(Some(Cow::Owned(parts.join(",").into_bytes())))
+    } else if c.labels.iter().any(String::is_empty) {
+        // `''` is a member: it and the error value (index 0) read the
+        // same, so the index travels (`enum_by_index`).
+        Ok(Some(Cow::Owned(v.to_string().into_bytes())))
     } else if v == 0 {
         // The "error" value of an ENUM: the empty string.
         Ok(Some(Cow::Borrowed(b"")))

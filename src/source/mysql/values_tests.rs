@@ -135,6 +135,19 @@ fn binlog_quirks_are_corrected() {
     assert_eq!(e.labels, vec!["a", "b'c", "😀"]);
     assert_eq!(t(&e, Value::Int(2)), Ok(Some("b'c".into())));
     assert_eq!(t(&e, Value::Int(0)), Ok(Some("".into())));
+    // `''` a member: it and the error value read the same, so the index
+    // is written (and the load sets it).
+    let blank = col("enum", "enum('','x')");
+    assert_eq!(t(&blank, Value::Int(0)), Ok(Some("0".into())));
+    assert_eq!(t(&blank, Value::Int(1)), Ok(Some("1".into())));
+    assert_eq!(t(&blank, Value::UInt(2)), Ok(Some("2".into())));
+    assert_eq!(
+        crate::schema::enum_error_text("enum('','x')"),
+        Some(&b"0"[..])
+    );
+    assert_eq!(crate::schema::enum_error_text("ENUM('a')"), Some(&b""[..]));
+    assert_eq!(crate::schema::enum_error_text("set('','x')"), None);
+    assert_eq!(crate::schema::enum_error_text("varchar(5)"), None);
     let label_a = Value::Bytes(b"a".to_vec());
     let snap = value_text(&e, &label_a, Origin::Snapshot).unwrap();
     assert_eq!(snap.as_deref(), Some(&b"a"[..]));
