@@ -266,3 +266,49 @@ fn minimal_and_noblob_row_images_land_exactly() {
         c.assert_same("t", "id");
     }
 }
+
+/// XA transactions: rows are written to the binlog at XA PREPARE, before
+/// the outcome. Committed ones land (two-phase, and ONE PHASE), rolled
+/// back ones do not, and one still prepared when a delta runs is held
+/// back (the delta after its XA COMMIT applies it) while later
+/// transactions land.
+#[test]
+fn xa_transactions_land_only_when_committed() {
+    let c = MyCase::new("xa");
+    c.sql("CREATE TABLE x (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO x VALUES (1, 'one');");
+    configure(&c, &format!("[[table]]\nname = \"{}.*\"\n", c.src), "");
+    c.ok(&["full-extract"]);
+    c.sql(
+        "XA START 'a1'; INSERT INTO x VALUES (2, 'two'); UPDATE x SET v = 'uno' WHERE id = 1; XA END 'a1'; \
+         XA PREPARE 'a1'; XA COMMIT 'a1'; \
+         XA START 'a2'; INSERT INTO x VALUES (3, 'three'); DELETE FROM x WHERE id = 2; XA END 'a2'; \
+         XA PREPARE 'a2'; XA ROLLBACK 'a2'; \
+         XA START 'a3'; INSERT INTO x VALUES (4, 'four'); XA END 'a3'; XA COMMIT 'a3' ONE PHASE;",
+    );
+    c.ok(&["delta"]);
+    c.assert_same("x", "id");
+    // Prepared, and its session gone: the outcome comes later.
+    c.sql("XA START 'a4'; INSERT INTO x VALUES (5, 'five'); UPDATE x SET v = 'held' WHERE id = 4; XA END 'a4'; XA PREPARE 'a4';");
+    c.sql("INSERT INTO x VALUES (6, 'six'); UPDATE x SET v = 'later' WHERE id = 1;");
+    c.ok(&["delta"]);
+    // The source's committed rows: 6 and the update, not a4's.
+    c.assert_same("x", "id");
+    c.sql("XA COMMIT 'a4'; UPDATE x SET v = 'after' WHERE id = 6;");
+    c.ok(&["delta"]);
+    c.assert_same("x", "id");
+    c.ok(&["delta"]);
+    c.assert_same("x", "id");
+    // A full extract while one is prepared would miss its rows if it
+    // committed later: refused with the fix, and fine once it is done.
+    c.sql("XA START 'a5'; UPDATE x SET v = 'pending' WHERE id = 1; XA END 'a5'; XA PREPARE 'a5';");
+    let out = c.ingest(&["full-extract"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("prepared XA transaction(s) pending") && stderr.contains("a5"),
+        "{stderr}"
+    );
+    c.sql("XA COMMIT 'a5';");
+    c.ok(&["full-extract"]);
+    c.assert_same("x", "id");
+}

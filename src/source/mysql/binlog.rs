@@ -25,6 +25,7 @@ use crate::schema::TableSchema;
 use crate::source::{DeltaOutcome, Warnings};
 use crate::spool::BatchWriter;
 use crate::table::TableId;
+use mysql::binlog::events::TableMapEvent;
 
 /// TABLE_MAP_EVENT: the layout of the rows events that follow.
 const TABLE_MAP: u8 = 19;
@@ -292,6 +293,26 @@ pub(super) struct BinlogRead<'t, 'b> {
     /// Where rows the binlog did not log whole are read (none in tests:
     /// they stay deferred).
     source: Option<&'b mut Conn>,
+    /// Where the transaction being read starts: file, offset, GTIDs before.
+    txn_start: Option<Start>,
+    /// The XA transaction being read (between XA START and XA PREPARE).
+    xa: Option<Xa>,
+    /// Prepared XA transactions by xid, waiting for XA COMMIT or ROLLBACK.
+    prepared: Vec<(String, Xa)>,
+}
+
+/// A place in the binlog to read again from: file, offset, GTIDs there.
+type Start = (String, u64, Option<GtidSet>);
+
+/// An XA transaction's rows events, held until its outcome is read: they
+/// are applied at XA COMMIT, dropped at XA ROLLBACK.
+struct Xa {
+    start: Start,
+    rows: Vec<(
+        mysql::binlog::events::Event,
+        TableMapEvent<'static>,
+        (String, u64),
+    )>,
 }
 
 impl<'t, 'b> BinlogRead<'t, 'b> {
@@ -326,7 +347,21 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
             max_changes,
             full: false,
             source: None,
+            txn_start: None,
+            xa: None,
+            prepared: vec![],
         }
+    }
+
+    /// Applies an XA transaction's rows, now that it committed.
+    fn apply(&mut self, xa: Xa, warnings: &mut Warnings) -> Result<()> {
+        for (ev, tme, here) in &xa.rows {
+            if let Some(EventData::RowsEvent(re)) = ev.read_data()? {
+                let key = TableId::new(tme.database_name(), tme.table_name());
+                self.dec.rows(&key, &re, tme, here, warnings)?;
+            }
+        }
+        Ok(())
     }
 
     /// Completes the rows deferred so far, when there is a source to read
@@ -343,10 +378,29 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
     /// The changes read, and where the next delta starts.
     pub(super) fn finish(mut self, warnings: &mut Warnings) -> Result<DeltaOutcome> {
         self.complete(warnings)?;
+        // A prepared XA transaction still open: the next delta reads again
+        // from its start, so that its rows are there when its outcome is.
+        let held = self
+            .prepared
+            .iter()
+            .map(|(_, x)| &x.start)
+            .min_by(|a, b| cmp_files(&a.0, &b.0).then(a.1.cmp(&b.1)));
+        let to_pos = match (self.committed, held) {
+            (Some(Position::Binlog { file, pos, .. }), Some((f, p, g)))
+                if cmp_files(&file, f).then(pos.cmp(p)).is_gt() =>
+            {
+                Some(Position::Binlog {
+                    file: f.clone(),
+                    pos: *p,
+                    gtid: g.as_ref().map(GtidSet::to_string),
+                })
+            }
+            (c, _) => c,
+        };
         let (out, changed) = self.dec.sink.finish()?;
         Ok(DeltaOutcome {
             tables: out,
-            to_pos: self.committed,
+            to_pos,
             changed,
             transactions: self.transactions,
             more: self.full,
@@ -394,7 +448,9 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
             pos: next,
             gtid: self.gtids.as_ref().map(GtidSet::to_string),
         });
-        if self.dec.sink.seq() >= self.max_changes {
+        // A batch does not end while an XA transaction is held (its
+        // outcome must be read in the same batch).
+        if self.dec.sink.seq() >= self.max_changes && self.prepared.is_empty() {
             self.full = true;
         }
     }
@@ -423,6 +479,11 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
             return Ok(());
         }
         let here = (self.cur_file.clone(), next);
+        let start_here: Start = (
+            self.cur_file.clone(),
+            next.saturating_sub(u64::from(h.event_size())),
+            self.gtids.clone(),
+        );
         let data = ev.read_data().with_context(|| {
             format!(
                 "decoding a binlog event at {}",
@@ -454,7 +515,10 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                 };
                 let key = TableId::new(tme.database_name(), tme.table_name());
                 if tables.contains_key(&key) {
-                    dec.rows(&key, &re, tme, &here, warnings)?;
+                    match self.xa.as_mut() {
+                        Some(xa) => xa.rows.push((ev.clone(), tme.clone(), here)),
+                        None => dec.rows(&key, &re, tme, &here, warnings)?,
+                    }
                 }
             }
             Some(EventData::XidEvent(_)) => self.commit(next),
@@ -473,7 +537,25 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                 }
                 self.gtids = Some(set);
             }
+            Some(EventData::AnonymousGtidEvent(_)) => self.txn_start = Some(start_here),
+            Some(EventData::XaPrepareLogEvent(body)) => {
+                let Some((one_phase, xid)) = super::xa::xid_of_prepare(&body) else {
+                    bail!(
+                        "an XA PREPARE event at {} cannot be read",
+                        pos_text(&here.0, here.1)
+                    );
+                };
+                if let Some(xa) = self.xa.take() {
+                    if one_phase {
+                        self.apply(xa, warnings)?;
+                    } else {
+                        self.prepared.push((xid, xa));
+                    }
+                }
+                self.commit(next);
+            }
             Some(EventData::GtidEvent(g)) => {
+                self.txn_start = Some(start_here);
                 self.pending_gtid = Some(PendingGtid::Mysql {
                     sid: g.sid(),
                     tag: g.tag().map(|t| t.to_string()).unwrap_or_default(),
@@ -487,6 +569,46 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                     dec.sink.set_ts(crate::clock::format_micros(
                         i64::from(h.timestamp()) * 1_000_000,
                     ));
+                    if upper.starts_with("XA START") {
+                        let start = self.txn_start.take().unwrap_or(start_here);
+                        self.xa = Some(Xa {
+                            start,
+                            rows: vec![],
+                        });
+                    }
+                    return Ok(());
+                }
+                // The XA transaction goes on to its XA PREPARE event.
+                if upper.starts_with("XA END") {
+                    return Ok(());
+                }
+                if upper.starts_with("XA COMMIT") || upper.starts_with("XA ROLLBACK") {
+                    let commit = upper.starts_with("XA COMMIT");
+                    let verb = if commit { "XA COMMIT" } else { "XA ROLLBACK" };
+                    let xid = super::xa::xid_of_statement(&sql, verb);
+                    let held = match self.xa.take() {
+                        // `XA COMMIT ... ONE PHASE` as a statement.
+                        Some(xa) => Some(xa),
+                        None => xid.and_then(|x| {
+                            let i = self.prepared.iter().position(|(k, _)| *k == x)?;
+                            Some(self.prepared.remove(i).1)
+                        }),
+                    };
+                    match held {
+                        Some(xa) if commit => {
+                            self.dec.sink.set_ts(crate::clock::format_micros(
+                                i64::from(h.timestamp()) * 1_000_000,
+                            ));
+                            self.apply(xa, warnings)?;
+                        }
+                        Some(_) => {}
+                        None => log::warn!(
+                            "`{sql}` at {}: its XA PREPARE was before this delta's start; a transaction \
+                             prepared before a full extract's position is not in the destination",
+                            pos_text(&here.0, here.1)
+                        ),
+                    }
+                    self.commit(next);
                     return Ok(());
                 }
                 if upper.starts_with("SAVEPOINT") || upper.starts_with("ROLLBACK TO") {
@@ -528,6 +650,14 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                 dec.sink.set_ts(crate::clock::format_micros(
                     i64::from(h.timestamp()) * 1_000_000,
                 ));
+                // `XA START` of a transaction that is prepared later.
+                if super::xa::mariadb_xa_start(ev.data()).is_some() {
+                    self.xa = Some(Xa {
+                        start: start_here.clone(),
+                        rows: vec![],
+                    });
+                }
+                self.txn_start = Some(start_here);
                 self.pending_gtid =
                     gtid::mariadb_gtid_event(ev.data()).map(|(seq, domain)| PendingGtid::MariaDb {
                         domain,

@@ -6,9 +6,10 @@ use mysql::prelude::Queryable;
 
 use super::column::MyCol;
 use super::gtid::GtidSet;
-use super::{qi, status_file_pos, MySource};
+use super::{pos_text, qi, status_file_pos, MySource};
 use crate::config::Config;
 use crate::error;
+use crate::error::mysql_message;
 use crate::position::Position;
 use crate::schema::{Column, Conv, TableSchema};
 use crate::table::TableId;
@@ -92,6 +93,40 @@ impl MySource {
         }
         Ok(version)
     }
+    /// An XA transaction prepared before the full extract's position has
+    /// its rows in the binlog before it, and the snapshot does not see them
+    /// until it commits: committed later, they would be missed. Such a
+    /// transaction (`XA RECOVER` lists it) refuses the full extract.
+    pub(super) fn no_prepared_xa(&mut self, file: &str, pos: u64) -> Result<()> {
+        let rows: Vec<mysql::Row> = match self.conn.query("XA RECOVER") {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!(
+                    "could not list prepared XA transactions ({}): grant XA_RECOVER_ADMIN (MySQL 8) so that \
+                     full-extract can check that none is pending",
+                    mysql_message(&e)
+                );
+                return Ok(());
+            }
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let xids: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.get::<Vec<u8>, _>("data"))
+            .map(|d| String::from_utf8_lossy(&d).into_owned())
+            .collect();
+        Err(error::config(format!(
+            "{} prepared XA transaction(s) pending at the source ({}) at binlog position {}: their rows \
+             are in the binlog before it and the snapshot cannot see them; finish them (XA COMMIT or XA \
+             ROLLBACK), then run full-extract again",
+            rows.len(),
+            xids.join(", "),
+            pos_text(file, pos)
+        )))
+    }
+
     /// The binlog's current end.
     pub(super) fn master_status(&mut self) -> Result<(String, u64)> {
         let row = self.master_status_row()?;

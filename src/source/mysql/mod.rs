@@ -22,6 +22,7 @@ mod query;
 pub mod rows;
 mod snapshot;
 pub mod values;
+mod xa;
 
 #[cfg(test)]
 mod fixture_tests;
@@ -175,6 +176,7 @@ impl ChangeLog for MySource {
         let row = self.master_status_row()?;
         let (file, pos) = status_file_pos(&row)?;
         let gtid = self.gtid_at(&file, pos, Some(&row))?;
+        self.no_prepared_xa(&file, pos)?;
         Ok((Position::Binlog { file, pos, gtid }, false))
     }
     fn current_position(&mut self) -> Result<Position> {
