@@ -53,7 +53,8 @@ impl MySource {
                 .unwrap_or(None);
             if matches!(compressed.as_deref(), Some("1") | Some("ON")) {
                 return Err(error::config(
-                    "source has log_bin_compress = ON: MariaDB's compressed binlog events cannot be read                      yet; run SET GLOBAL log_bin_compress = OFF (and set it in the server's configuration)",
+                    "source has log_bin_compress = ON: MariaDB's compressed binlog events cannot be read \
+                     yet; run SET GLOBAL log_bin_compress = OFF (and set it in the server's configuration)",
                 ));
             }
         }

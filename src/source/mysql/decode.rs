@@ -165,7 +165,9 @@ impl RowDecoder<'_, '_> {
         };
         if let Some(col) = missing_key {
             let why = format!(
-                "a rows event at {} does not log key column {col} (binlog_row_image = MINIMAL logs the                  primary key only): make the configured key the primary key, or set binlog_row_image =                  FULL, then run `ingest full-extract {key}`",
+                "a rows event at {} does not log key column {col} (binlog_row_image = MINIMAL logs the \
+                 primary key only): make the configured key the primary key, or set binlog_row_image = \
+                 FULL, then run `ingest full-extract {key}`",
                 pos_text(&at.0, at.1)
             );
             self.sink.fail_table(key, Some(&pos_text(&at.0, at.1)), why);

@@ -398,7 +398,10 @@ fn convert_text<'v>(
         return Ok(Cow::Borrowed(b));
     }
     match c.encoding {
-        TextEncoding::Utf8 => Ok(Cow::Borrowed(b)),
+        TextEncoding::Utf8 => match std::str::from_utf8(b) {
+            Ok(_) => Ok(Cow::Borrowed(b)),
+            Err(_) => Err(Unrepresentable::BadEncoding),
+        },
         TextEncoding::Whatwg(enc) => {
             match enc.decode_without_bom_handling_and_without_replacement(b) {
                 Some(Cow::Borrowed(s)) => Ok(Cow::Borrowed(s.as_bytes())),

@@ -270,6 +270,14 @@ fn row_event_text_is_decoded_from_its_character_set() {
         text("utf32", "varchar", &[0, 0x11, 0, 0]),
         Err(Unrepresentable::BadEncoding)
     );
+    assert_eq!(
+        text("utf8mb4", "varchar", &[0x61, 0xff]),
+        Err(Unrepresentable::BadEncoding)
+    );
+    assert_eq!(
+        text("utf8mb4", "varchar", "é😀".as_bytes()),
+        Ok("é😀".into())
+    );
     // Snapshots arrive in UTF-8 already.
     let c = MyCol::new("c", "varchar", "varchar(10)", Some("cp1251"));
     assert_eq!(
