@@ -294,6 +294,26 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
         self.incomplete(table, self.seq, row)
     }
 
+    /// An update whose new row lacks a value that must be read back (a
+    /// MySQL JSON value logged as a diff): handed back whole, its key
+    /// taken from the old row where the new one does not log it.
+    pub fn incomplete_update<O: Row + ?Sized, N: Row + ?Sized>(
+        &mut self,
+        table: &TableId,
+        old: &O,
+        new: &N,
+    ) -> Incomplete {
+        let s = &self.tables[table];
+        let row = Filled {
+            new,
+            old,
+            key: &s.key,
+            keys_only: true,
+        };
+        self.seq += 1;
+        self.incomplete(table, self.seq, &row)
+    }
+
     fn incomplete<R: Row + ?Sized>(&self, table: &TableId, seq: u64, row: &R) -> Incomplete {
         Incomplete {
             table: table.clone(),

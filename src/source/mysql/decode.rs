@@ -14,6 +14,7 @@ use super::{before, pos_text};
 use crate::change::{AsIs, Cell, ChangeSink, Incomplete, Row, Table, Update};
 use crate::source::Warnings;
 use crate::table::TableId;
+use mysql_common::binlog::value::BinlogValue;
 
 /// A row image converted to spool texts (some kept in a scratch buffer).
 struct Converted<'r> {
@@ -237,6 +238,21 @@ impl RowDecoder<'_, '_> {
                     self.sink.delete(key, &row, t, &mut AsIs)?;
                 }
                 (true, true) => {
+                    // JSON values logged as diffs (PARTIAL_JSON): their new
+                    // value is not in the event; the row is read back.
+                    let diffs = shared_image
+                        .then(|| {
+                            a.iter()
+                                .map(|v| !matches!(v, Raw::Value(BinlogValue::JsonDiff(_))))
+                                .collect::<Vec<bool>>()
+                        })
+                        .filter(|m| m.contains(&false));
+                    let logged = match (&after_mask, &diffs) {
+                        (Some(m), Some(d)) => {
+                            Some(m.iter().zip(d).map(|(x, y)| *x && *y).collect())
+                        }
+                        (m, d) => m.clone().or_else(|| d.clone()),
+                    };
                     if let Err(e) = row_texts(cols, &a, &mut self.scratch, &mut vals, &mut warn) {
                         stop = Some(e);
                         break;
@@ -244,13 +260,15 @@ impl RowDecoder<'_, '_> {
                     let new = Converted {
                         vals: &vals,
                         scratch: &self.scratch,
-                        logged: after_mask.as_deref(),
+                        logged: logged.as_deref(),
                     };
+                    let in_after = |k: usize| after_mask.as_ref().is_none_or(|m| m[k]);
+                    let same_key = s.key.iter().all(|&k| !in_after(k) || b[k] == a[k]);
                     // The before image is converted only when a key value
                     // differs (the sink then splits the change) or the
                     // after image lacks some (MINIMAL: an unchanged key is
                     // not logged): most updates keep their key.
-                    if after_mask.is_none() && s.key.iter().all(|&k| b[k] == a[k]) {
+                    if logged.is_none() && same_key {
                         self.sink.update(key, None::<&[Cell]>, &new, t, &mut AsIs)?;
                         continue;
                     }
@@ -266,6 +284,11 @@ impl RowDecoder<'_, '_> {
                         scratch: &self.scratch_before,
                         logged: None,
                     };
+                    if diffs.is_some() && same_key {
+                        let d = self.sink.incomplete_update(key, &old, &new);
+                        self.deferred.push(d);
+                        continue;
+                    }
                     // Values the after image lacks are unchanged: filled
                     // from earlier lines or the destination row at load,
                     // or, for a moved row, completed from the source.

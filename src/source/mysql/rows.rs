@@ -185,21 +185,11 @@ impl RowLayout {
         out: &mut Vec<Raw<'d>>,
     ) -> io::Result<()> {
         out.clear();
-        if shared_image {
-            let options = lenenc(buf)?;
-            // PARTIAL_JSON_UPDATES: a bitmap of JSON columns logged as diffs.
-            if options & 1 != 0 {
-                let partial = take(buf, self.json_cols.div_ceil(8))?;
-                if partial.iter().any(|&b| b != 0) {
-                    // Readable, but not applied yet: the caller stops the
-                    // table, not the delta.
-                    return Err(io::Error::new(
-                        io::ErrorKind::Unsupported,
-                        "the binlog holds a partial JSON update; set binlog_row_value_options = '' \
-                         at the source so that whole values are logged",
-                    ));
-                }
-            }
+        // PARTIAL_JSON_UPDATES: a bitmap of the JSON columns logged as
+        // diffs (`JsonDiff` values), one bit per JSON column.
+        let mut partial: &[u8] = &[];
+        if shared_image && lenenc(buf)? & 1 != 0 {
+            partial = take(buf, self.json_cols.div_ceil(8))?;
         }
         let here = |i: usize| present.is_none_or(|p| p.get(i) == Some(&true));
         let logged = match present {
@@ -209,14 +199,28 @@ impl RowLayout {
         // The null bitmap has a bit per logged column.
         let nulls = take(buf, logged.div_ceil(8))?;
         let mut bit = 0;
+        let mut json = 0;
         for (i, (ty, meta)) in self.cols.iter().enumerate() {
             if !here(i) {
                 out.push(Raw::Null);
                 continue;
             }
+            let diff = *ty == ColumnType::MYSQL_TYPE_JSON && {
+                json += 1;
+                partial
+                    .get((json - 1) / 8)
+                    .is_some_and(|b| b & (1 << ((json - 1) % 8)) != 0)
+            };
             bit += 1;
             if nulls[(bit - 1) / 8] & (1 << ((bit - 1) % 8)) != 0 {
                 out.push(Raw::Null);
+                continue;
+            }
+            if diff {
+                let v = buf
+                    .parse::<BinlogValue<'d>>((*ty, meta.as_slice(), false, true))
+                    .map_err(|e| io::Error::new(e.kind(), format!("column {}: {e}", i + 1)))?;
+                out.push(Raw::Value(v));
                 continue;
             }
             let v = read_value(buf, *ty, meta)
@@ -337,13 +341,8 @@ pub fn row_texts<'r>(
                 write_json(&dom, scratch);
                 Ok(Some(Text::Scratch(from..scratch.len())))
             }
-            Raw::Value(BinlogValue::JsonDiff(_)) => {
-                return Err(format!(
-                    "{}: the binlog holds a partial JSON update; set binlog_row_value_options = '' \
-                     at the source so that whole values are logged",
-                    c.name
-                ))
-            }
+            // A partial JSON update: the caller reads the row back.
+            Raw::Value(BinlogValue::JsonDiff(_)) => Ok(None),
         };
         let converted = converted.and_then(|t| {
             if let Some(x) = &t {
@@ -507,16 +506,12 @@ mod tests {
         l.read_image(&mut ParseBuf(&shared), true, None, &mut out)
             .unwrap();
         assert_eq!(out[0], Raw::Bytes(b"hello"));
-        // The JSON column logged as a diff: refused with the setting to change.
+        // The JSON column flagged as a diff, but NULL: no diff to read.
         let mut partial = vec![1, 1];
         partial.extend_from_slice(&data);
-        let err = l
-            .read_image(&mut ParseBuf(&partial), true, None, &mut out)
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("binlog_row_value_options"),
-            "{err}"
-        );
+        l.read_image(&mut ParseBuf(&partial), true, None, &mut out)
+            .unwrap();
+        assert_eq!(out, vec![Raw::Bytes(b"hello"), Raw::Null]);
     }
 
     #[test]
