@@ -242,6 +242,15 @@ fn row_event_text_is_decoded_from_its_character_set() {
     );
     assert_eq!(text("cp932", "varchar", &[0x81, 0x60]), Ok("～".into()));
     assert_eq!(text("gbk", "varchar", &[0xd6, 0xd0]), Ok("中".into()));
+    // GB18030 (MySQL 8 only): four-byte sequences reach every code point.
+    assert_eq!(
+        text(
+            "gb18030",
+            "varchar",
+            &[0x94, 0x39, 0xfc, 0x36, 0xd6, 0xd0, 0xa2, 0xe3]
+        ),
+        Ok("😀中€".into())
+    );
     // UTF-16 (big-endian), a surrogate pair; UTF-16LE; UTF-32.
     assert_eq!(
         text("utf16", "varchar", &[0xd8, 0x3d, 0xde, 0x00, 0x00, 0x41]),
