@@ -343,7 +343,7 @@ impl Dest {
         crate::fault::point("staged");
         let mut tx = self.conn.start_transaction(mysql::TxOpts::default())?;
         if deletes > 0 {
-            merge_statement(&mut tx, &s.dest_name(), &sql::delete_staged(s))?;
+            merge_statement(&mut tx, s, &sql::delete_staged(s))?;
         }
         crate::fault::point("mid-merge");
         *self.infile.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -416,7 +416,7 @@ impl Dest {
             if i == 1 {
                 crate::fault::point("mid-merge");
             }
-            merge_statement(&mut tx, &s.dest_name(), st)?;
+            merge_statement(&mut tx, &s, st)?;
         }
         tx.commit()
             .with_context(|| format!("committing merge into {}", s.dest_name()))?;
@@ -427,8 +427,10 @@ impl Dest {
 /// Runs one statement of a merge. A warning means the server changed a
 /// value: the merge fails (and rolls back), except for 1592, which a
 /// destination logging statements raises for statements it calls unsafe
-/// for statement replicas, changing nothing.
-fn merge_statement(tx: &mut mysql::Transaction<'_>, table: &str, st: &str) -> Result<()> {
+/// for statement replicas, changing nothing, and 1265 on an ENUM column:
+/// its error value (index 0) copied by index.
+fn merge_statement(tx: &mut mysql::Transaction<'_>, s: &TableSchema, st: &str) -> Result<()> {
+    let table = &s.dest_name();
     let warnings = tx
         .query_iter(st)
         .map(|r| r.warnings())
@@ -437,16 +439,22 @@ fn merge_statement(tx: &mut mysql::Transaction<'_>, table: &str, st: &str) -> Re
         return Ok(());
     }
     let w: Vec<(String, u32, String)> = tx.query("SHOW WARNINGS")?;
+    let enums = enum_columns(s);
     let changed: Vec<String> = w
         .iter()
         .filter(|(_, code, _)| *code != UNSAFE_FOR_STATEMENT_BINLOG)
+        .filter(|(_, code, m)| !(*code == 1265 && enums.iter().any(|c| m.contains(c.as_str()))))
         .map(|(_, code, m)| format!("{code}: {m}"))
         .collect();
     if changed.is_empty() && w.len() as u16 == warnings {
-        log::warn!(
-            "merging into {table}: the destination logs statements (binlog_format = STATEMENT), \
-             and flags this merge as unsafe for statement replicas: use ROW or MIXED there"
-        );
+        if w.iter()
+            .any(|(_, code, _)| *code == UNSAFE_FOR_STATEMENT_BINLOG)
+        {
+            log::warn!(
+                "merging into {table}: the destination logs statements (binlog_format = STATEMENT), \
+                 and flags this merge as unsafe for statement replicas: use ROW or MIXED there"
+            );
+        }
         return Ok(());
     }
     bail!(
@@ -545,15 +553,19 @@ fn enum_error_values(
         return Ok(false);
     }
     let shown: Vec<(String, u32, String)> = q.query("SHOW WARNINGS")?;
-    let columns: Vec<String> = s
-        .columns
-        .iter()
-        .filter(|c| crate::schema::enum_error_text(&c.source_type).is_some())
-        .map(|c| format!("column '{}' at row", c.name))
-        .collect();
+    let columns = enum_columns(s);
     Ok(shown
         .iter()
         .all(|(_, code, m)| *code == 1265 && columns.iter().any(|c| m.contains(c.as_str()))))
+}
+
+/// How the server's warning 1265 names each ENUM column of the table.
+fn enum_columns(s: &TableSchema) -> Vec<String> {
+    s.columns
+        .iter()
+        .filter(|c| crate::schema::enum_error_text(&c.source_type).is_some())
+        .map(|c| format!("column '{}' at row", c.name))
+        .collect()
 }
 
 fn first_warnings(q: &mut impl Queryable) -> Result<String> {

@@ -523,10 +523,19 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
             b.group(i)
         ));
     }
+    // An ENUM passes through CASE and FIRST_VALUE as its label, and the
+    // label of the error value (index 0) is `''`, which is also a member's
+    // where `''` is listed: ENUMs are filled by index (MySQL dialect).
+    let by_index = |i: usize| {
+        f.dialect == Dialect::Mysql
+            && crate::schema::enum_error_text(&s.columns[i].source_type).is_some()
+    };
+    let plus = |i: usize| if by_index(i) { " + 0" } else { "" };
     let mut firsts = String::new();
     for &i in &toast {
         firsts.push_str(&format!(
-            ", FIRST_VALUE(g.{c}) OVER (PARTITION BY {gkeys}, g.{g} ORDER BY g.{seq}) AS {f}",
+            ", FIRST_VALUE(g.{c}{p}) OVER (PARTITION BY {gkeys}, g.{g} ORDER BY g.{seq}) AS {f}",
+            p = plus(i),
             c = q(&s.columns[i].name),
             g = b.group(i),
             f = b.first(i),
@@ -545,7 +554,8 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
         .map(|(i, c)| {
             if toast.contains(&i) {
                 format!(
-                    "CASE WHEN f.{g} = 0 THEN t.{n} ELSE f.{f} END",
+                    "CASE WHEN f.{g} = 0 THEN t.{n}{p} ELSE f.{f} END",
+                    p = plus(i),
                     n = q(&c.name),
                     g = b.group(i),
                     f = b.first(i)
@@ -556,8 +566,16 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
         })
         .collect::<Vec<_>>()
         .join(", ");
+    // Index 0 (the error value) can only be stored with a warning, which
+    // strict mode makes an error; every other value here is copied between
+    // columns of the same type.
+    let ignore = if toast.iter().any(|&i| by_index(i)) {
+        "IGNORE "
+    } else {
+        ""
+    };
     let fill_sql = format!(
-        "INSERT INTO {fill} ({op}, {seq}, {ts}, {unch}, {cols}) \
+        "INSERT {ignore}INTO {fill} ({op}, {seq}, {ts}, {unch}, {cols}) \
          SELECT f.{op}, f.{seq}, f.{ts}, NULL, {select_cols} FROM (\
          SELECT g.*, ROW_NUMBER() OVER (PARTITION BY {gk} ORDER BY g.{seq} DESC) AS {rn}{firsts} FROM (\
          SELECT x.*{groups} FROM {stage} x{after}) g) f \

@@ -336,6 +336,7 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                 layouts: Layouts::default(),
                 verdicts: HashMap::new(),
                 deferred: vec![],
+                deferred_keys: Default::default(),
             },
             tables,
             cur_file,
@@ -383,6 +384,7 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
         let held = self
             .prepared
             .iter()
+            .filter(|(_, x)| !x.rows.is_empty())
             .map(|(_, x)| &x.start)
             .min_by(|a, b| cmp_files(&a.0, &b.0).then(a.1.cmp(&b.1)));
         let to_pos = match (self.committed, held) {
@@ -450,7 +452,9 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
         });
         // A batch does not end while an XA transaction is held (its
         // outcome must be read in the same batch).
-        if self.dec.sink.seq() >= self.max_changes && self.prepared.is_empty() {
+        if self.dec.sink.seq() >= self.max_changes
+            && self.prepared.iter().all(|(_, x)| x.rows.is_empty())
+        {
             self.full = true;
         }
     }
@@ -545,6 +549,8 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                         pos_text(&here.0, here.1)
                     );
                 };
+                // One without rows of selected tables is held too (its
+                // outcome is then expected), but keeps no position back.
                 if let Some(xa) = self.xa.take() {
                     if one_phase {
                         self.apply(xa, warnings)?;
@@ -603,8 +609,9 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                         }
                         Some(_) => {}
                         None => log::warn!(
-                            "`{sql}` at {}: its XA PREPARE was before this delta's start; a transaction \
-                             prepared before a full extract's position is not in the destination",
+                            "`{sql}` at {}: its XA PREPARE is before this delta's start; if it changed \
+                             selected tables and was prepared before a full extract's position, its rows \
+                             are not at the destination",
                             pos_text(&here.0, here.1)
                         ),
                     }

@@ -57,11 +57,18 @@ pub(super) fn complete(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        // As the spool has them: an ENUM listing `''` by its index.
         let key_cols = format!(
             "({})",
             s.key
                 .iter()
-                .map(|&k| qi(&s.columns[k].name))
+                .map(|&k| {
+                    if crate::schema::enum_by_index(&cols[k].column_type) {
+                        format!("({} + 0)", qi(&s.columns[k].name))
+                    } else {
+                        qi(&s.columns[k].name)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         );

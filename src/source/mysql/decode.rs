@@ -1,7 +1,7 @@
 //! Row events → changes of the batch's [`ChangeSink`]: the decoding half
 //! of the MySQL source (no I/O).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use anyhow::{Context, Result};
@@ -53,6 +53,10 @@ pub(super) struct RowDecoder<'t, 'b> {
     pub(super) verdicts: HashMap<usize, LayoutVerdict>,
     /// Rows the log did not carry whole, to complete from the source.
     pub(super) deferred: Vec<Incomplete>,
+    /// The keys of this batch's deferred rows: a later update of one that
+    /// lacks values is deferred too (had the source lost the row since,
+    /// nothing would be written before it to fill them from).
+    pub(super) deferred_keys: HashSet<(TableId, Vec<Vec<u8>>)>,
 }
 
 /// A layout (held, so its address stays its own) and how it compares.
@@ -96,6 +100,18 @@ impl Layouts {
 }
 
 impl RowDecoder<'_, '_> {
+    /// A row to complete from the source, its key remembered.
+    fn defer(&mut self, d: Incomplete) {
+        let s = &self.sink.tables()[&d.table];
+        let k = s
+            .key
+            .iter()
+            .map(|&k| d.row[k].clone().unwrap_or_default())
+            .collect();
+        self.deferred_keys.insert((d.table.clone(), k));
+        self.deferred.push(d);
+    }
+
     /// Marks a table changed unless the change is older than its snapshot.
     pub(super) fn structure_changed(
         &mut self,
@@ -219,7 +235,7 @@ impl RowDecoder<'_, '_> {
                         // The columns the statement did not name hold
                         // defaults the log does not tell: from the source.
                         let d = self.sink.incomplete_insert(key, &row);
-                        self.deferred.push(d);
+                        self.defer(d);
                     } else {
                         self.sink.insert(key, &row, t, &mut AsIs)?;
                     }
@@ -284,9 +300,20 @@ impl RowDecoder<'_, '_> {
                         scratch: &self.scratch_before,
                         logged: None,
                     };
-                    if diffs.is_some() && same_key {
+                    let pending = || {
+                        let k = s
+                            .key
+                            .iter()
+                            .map(|&k| match old.cell(k) {
+                                Cell::Value(v) => v.to_vec(),
+                                _ => vec![],
+                            })
+                            .collect();
+                        self.deferred_keys.contains(&(key.clone(), k))
+                    };
+                    if same_key && (diffs.is_some() || (logged.is_some() && pending())) {
                         let d = self.sink.incomplete_update(key, &old, &new);
-                        self.deferred.push(d);
+                        self.defer(d);
                         continue;
                     }
                     // Values the after image lacks are unchanged: filled
@@ -295,7 +322,7 @@ impl RowDecoder<'_, '_> {
                     if let Update::Incomplete(d) =
                         self.sink.update(key, Some(&old), &new, t, &mut AsIs)?
                     {
-                        self.deferred.push(d);
+                        self.defer(d);
                     }
                 }
                 (false, false) => break,

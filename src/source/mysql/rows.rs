@@ -201,16 +201,18 @@ impl RowLayout {
         let mut bit = 0;
         let mut json = 0;
         for (i, (ty, meta)) in self.cols.iter().enumerate() {
-            if !here(i) {
-                out.push(Raw::Null);
-                continue;
-            }
+            // The partial bitmap has a bit per JSON column of the table,
+            // logged in this image or not.
             let diff = *ty == ColumnType::MYSQL_TYPE_JSON && {
                 json += 1;
                 partial
                     .get((json - 1) / 8)
                     .is_some_and(|b| b & (1 << ((json - 1) % 8)) != 0)
             };
+            if !here(i) {
+                out.push(Raw::Null);
+                continue;
+            }
             bit += 1;
             if nulls[(bit - 1) / 8] & (1 << ((bit - 1) % 8)) != 0 {
                 out.push(Raw::Null);
@@ -512,6 +514,37 @@ mod tests {
         l.read_image(&mut ParseBuf(&partial), true, None, &mut out)
             .unwrap();
         assert_eq!(out, vec![Raw::Bytes(b"hello"), Raw::Null]);
+    }
+
+    #[test]
+    fn partial_json_bits_count_every_json_column() {
+        // (id, j1 JSON, j2 JSON); a MINIMAL after image logs id and j2;
+        // the partial bitmap's second bit (j2) is set: j2 is a diff.
+        let l = RowLayout::from_columns(vec![
+            (MYSQL_TYPE_LONG, vec![]),
+            (MYSQL_TYPE_JSON, vec![4]),
+            (MYSQL_TYPE_JSON, vec![4]),
+        ]);
+        let mut image = vec![1, 0b10, 0];
+        image.extend_from_slice(&7i32.to_le_bytes());
+        // JSON_REMOVE of `$.x`: operation 2, the path, no value.
+        let diff = [2u8, 3, b'$', b'.', b'x'];
+        image.extend_from_slice(&(diff.len() as u32).to_le_bytes());
+        image.extend_from_slice(&diff);
+        let mut out = vec![];
+        l.read_image(
+            &mut ParseBuf(&image),
+            true,
+            Some(&[true, false, true]),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[1], Raw::Null);
+        assert!(
+            matches!(&out[2], Raw::Value(BinlogValue::JsonDiff(d)) if d.len() == 1),
+            "{out:?}"
+        );
     }
 
     #[test]
