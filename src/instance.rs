@@ -25,6 +25,16 @@ pub struct Instance {
 /// when the process ends, however it ends (Windows too).
 pub struct RunLock {
     _conn: rusqlite::Connection,
+    /// `state_dir/run.pid`: the holder's process id, removed when the lock
+    /// is let go. Found at the next lock, it tells of a holder that ended
+    /// without letting go (killed, or the machine stopped).
+    pid_file: std::path::PathBuf,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.pid_file);
+    }
 }
 
 pub fn lock(cfg: &Config) -> Result<RunLock> {
@@ -39,7 +49,20 @@ pub fn lock(cfg: &Config) -> Result<RunLock> {
             path.display()
         )));
     }
-    Ok(RunLock { _conn: conn })
+    let pid_file = cfg.instance.state_dir.join("run.pid");
+    if let Ok(old) = std::fs::read_to_string(&pid_file) {
+        log::warn!(
+            "taking over the run lock of process {}, which ended without letting it go (killed or \
+             stopped); its work is resumed where it was left",
+            old.trim()
+        );
+    }
+    std::fs::write(&pid_file, std::process::id().to_string())
+        .with_context(|| format!("writing {}", pid_file.display()))?;
+    Ok(RunLock {
+        _conn: conn,
+        pid_file,
+    })
 }
 
 pub fn open(cfg: &Config, verbose: bool) -> Result<Instance> {

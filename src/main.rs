@@ -40,6 +40,19 @@ enum Command {
     FullExtract { tables: Vec<String> },
     /// One delta extract and load.
     Delta,
+    /// Run by the [schedule] until stopped (Ctrl-C, SIGTERM, the Windows
+    /// console closing): a full extract while none was done, then deltas.
+    Run {
+        /// Do what is due now and exit with its status (Task Scheduler,
+        /// systemd timers, cron).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Turn scheduled runs on or off (kept in state.db; `run` obeys it).
+    Scheduler {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// Last runs, positions, per-table counts.
     Status,
     /// Print the SQL ingest would send to the destination for the selected
@@ -88,7 +101,15 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Init => unreachable!("handled above"),
         Command::Check => cli::check(&cfg),
         Command::Tables => cli::tables(&cfg, meta),
-        Command::Status => cli::status(meta, &mut std::io::stdout()),
+        Command::Status => cli::status(&cfg, meta, &mut std::io::stdout()),
+        Command::Run { once: true } => ingest::scheduler::run_once(&cfg, meta),
+        Command::Run { once: false } => ingest::scheduler::run_forever(&cfg, meta),
+        Command::Scheduler { ref state } => {
+            let on = state == "on";
+            meta.set_scheduler(on, None)?;
+            println!("scheduler {state}");
+            Ok(())
+        }
         Command::Sql { ref tables } => cli::sql(&cfg, tables, &mut std::io::stdout()),
         Command::FullExtract { ref tables } => {
             let _lock = instance::lock(&cfg)?;

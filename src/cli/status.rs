@@ -2,14 +2,54 @@
 
 use anyhow::Result;
 
+use crate::config::Config;
 use crate::meta::Meta;
+use crate::schedule::Mode;
 
 /// `ingest status`: last runs, position, per-table state.
-pub fn status(meta: &Meta, out: &mut dyn std::io::Write) -> Result<()> {
+pub fn status(cfg: &Config, meta: &Meta, out: &mut dyn std::io::Write) -> Result<()> {
     writeln!(
         out,
         "position    {}",
         meta.position()?.unwrap_or_else(|| "(none yet)".into())
+    )?;
+    let s = &cfg.schedule.schedule;
+    let mode = match &s.mode {
+        Mode::Manual => "manual".to_string(),
+        Mode::Automatic { min_gap } => format!("automatic, min_gap {min_gap:#}"),
+        Mode::Periodic { every, offset } => format!("periodic, every {every:#}, offset {offset:#}"),
+        Mode::Daily { at } => format!("daily at {}", at.strftime("%H:%M")),
+        Mode::Weekly { at, days } => format!(
+            "weekly at {} on {}",
+            at.strftime("%H:%M"),
+            days.iter()
+                .map(|d| format!("{d:?}")[..3].to_lowercase())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let zone = s.tz.iana_name().unwrap_or("local");
+    let (on, why, since) = meta.scheduler()?;
+    let next = s.next(jiff::Timestamp::now(), None).map(|t| {
+        t.to_zoned_datetime(s.tz.clone())
+            .strftime("%F %T %:z")
+            .to_string()
+    });
+    writeln!(
+        out,
+        "scheduler   {} ({mode}, time zone {zone}){}{}",
+        if on { "on" } else { "off" },
+        match (on, next) {
+            (true, Some(n)) => format!(", next run {n}"),
+            _ => String::new(),
+        },
+        match (on, why, since) {
+            (false, Some(w), Some(at)) => format!(
+                "\n            halted at {at}: {w}\n            fix it, then `ingest scheduler on`"
+            ),
+            (false, None, Some(at)) => format!(" since {at}"),
+            _ => String::new(),
+        }
     )?;
     let runs = meta.recent_runs(10)?;
     writeln!(out, "runs (newest first):")?;

@@ -45,7 +45,28 @@ pub struct Config {
     pub instance: Instance,
     pub source: Source,
     pub destination: Destination,
+    pub schedule: Scheduling,
     pub tables: Vec<TableRule>,
+}
+
+/// `[schedule]`: when `ingest run` starts runs, and how it handles errors.
+#[derive(Debug, Clone)]
+pub struct Scheduling {
+    pub schedule: crate::schedule::Schedule,
+    /// An interrupted run is resumed at once when `ingest run` starts.
+    pub restore_on_startup: bool,
+    /// How long transient errors (a server restarting, a lost connection,
+    /// lock waits) are tried again, with backoff, before the run fails.
+    pub retry_for: jiff::SignedDuration,
+}
+
+impl PartialEq for Scheduling {
+    fn eq(&self, o: &Self) -> bool {
+        self.schedule.mode == o.schedule.mode
+            && self.schedule.tz.iana_name() == o.schedule.tz.iana_name()
+            && self.restore_on_startup == o.restore_on_startup
+            && self.retry_for == o.retry_for
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

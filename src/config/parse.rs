@@ -60,8 +60,23 @@ struct RawConfig {
     instance: Option<RawInstance>,
     source: Option<toml::Table>,
     destination: Option<RawDestination>,
+    schedule: Option<RawSchedule>,
     #[serde(default)]
     table: Vec<RawTable>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    mode: Option<String>,
+    every: Option<String>,
+    offset: Option<String>,
+    at: Option<String>,
+    days: Option<Vec<String>>,
+    timezone: Option<String>,
+    min_gap: Option<String>,
+    restore_on_startup: Option<bool>,
+    retry_for: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -424,11 +439,31 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
             "no [[table]] entries: select at least one table (name = \"public.*\")",
         ));
     }
+    let rsch = raw.schedule.unwrap_or_default();
+    let to_err = |(k, m): crate::schedule::SettingError| err(k, m);
+    let schedule = Scheduling {
+        schedule: crate::schedule::Schedule::parse(
+            rsch.mode.as_deref(),
+            rsch.every.as_deref(),
+            rsch.offset.as_deref(),
+            rsch.at.as_deref(),
+            rsch.days.as_deref(),
+            rsch.timezone.as_deref(),
+            rsch.min_gap.as_deref(),
+        )
+        .map_err(to_err)?,
+        restore_on_startup: rsch.restore_on_startup.unwrap_or(true),
+        retry_for: match rsch.retry_for.as_deref() {
+            None => jiff::SignedDuration::from_hours(1),
+            Some(t) => crate::schedule::duration(t, "schedule.retry_for").map_err(to_err)?,
+        },
+    };
     Ok(Config {
         path: path.to_path_buf(),
         instance,
         source,
         destination,
+        schedule,
         tables,
     })
 }

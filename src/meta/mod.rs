@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/state_v1.sql"),
     include_str!("../../sql/state_v2.sql"),
     include_str!("../../sql/state_v3.sql"),
+    include_str!("../../sql/state_v4.sql"),
 ];
 
 pub struct Meta {
@@ -72,15 +73,19 @@ impl Meta {
         Ok(out)
     }
 
+    /// Brings the schema up to date, in one write transaction: two
+    /// processes opening a new state.db at once (`run` and `status`) do not
+    /// both create it.
     fn migrate(&self) -> Result<()> {
         let mut db = self.db();
-        let has: bool = db.query_row(
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let has: bool = tx.query_row(
             "SELECT count(*) FROM sqlite_master WHERE name = 'schema_version'",
             [],
             |r| r.get::<_, i64>(0).map(|n| n > 0),
         )?;
         let current: usize = if has {
-            db.query_row("SELECT version FROM schema_version", [], |r| {
+            tx.query_row("SELECT version FROM schema_version", [], |r| {
                 r.get::<_, i64>(0)
             })? as usize
         } else {
@@ -93,15 +98,14 @@ impl Meta {
             );
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-            let tx = db.transaction()?;
             tx.execute_batch(sql)?;
             tx.execute("DELETE FROM schema_version", [])?;
             tx.execute(
                 "INSERT INTO schema_version (version) VALUES (?1)",
                 [i as i64 + 1],
             )?;
-            tx.commit()?;
         }
+        tx.commit()?;
         Ok(())
     }
 
@@ -115,6 +119,33 @@ impl Meta {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// Whether `ingest run` starts runs, and why it was turned off (a
+    /// halt's reason, or none when a person did). On when never set.
+    pub fn scheduler(&self) -> Result<(bool, Option<String>, Option<String>)> {
+        let row: Option<(String, Option<String>, String)> = self
+            .db()
+            .query_row(
+                "SELECT value, why, updated_at FROM settings WHERE name = 'scheduler'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            None => (true, None, None),
+            Some((v, why, at)) => (v != "off", why, Some(at)),
+        })
+    }
+
+    pub fn set_scheduler(&self, on: bool, why: Option<&str>) -> Result<()> {
+        self.db().execute(
+            "INSERT INTO settings (name, value, why, updated_at) VALUES ('scheduler', ?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, why = excluded.why,
+             updated_at = excluded.updated_at",
+            params![if on { "on" } else { "off" }, why, clock::now()],
+        )?;
+        Ok(())
     }
 
     pub fn set_position(&self, pos: &str) -> Result<()> {

@@ -214,6 +214,14 @@ fn delta_inner(
         if to_pos.is_some() {
             last = to_pos;
         }
+        if more && behind && crate::stop::requested() {
+            // What the later batches would have shown (a TRUNCATE that
+            // explains rewritten partitions) is for the next run to judge.
+            log::warn!(
+                "run {run_id}: stop requested: the changes after this batch wait for the next run"
+            );
+            return Ok(last);
+        }
         if !(more && behind) {
             // No batch of the run held a TRUNCATE of the whole table that
             // explains its rewritten partitions: one may have been truncated

@@ -17,5 +17,6 @@ mod pg_delta;
 mod pg_errors;
 mod pg_types;
 mod scenarios;
+mod scheduling;
 mod server_wide;
 mod tls;

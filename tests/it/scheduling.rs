@@ -1,0 +1,169 @@
+//! `ingest run` and `ingest run --once`: the first run is a full extract,
+//! the next ones deltas; `scheduler off` stops scheduled runs; runs of one
+//! instance never overlap; a stop request ends `run` with exit 0, and a
+//! killed one is taken over; a refused login halts the scheduler.
+
+use std::time::{Duration, Instant};
+
+use crate::common::MyCase;
+
+/// A MariaDB case with table `t` and `[schedule]` as given.
+fn case(name: &str, schedule: &str) -> MyCase {
+    let c = MyCase::new(name);
+    c.write_config(&format!(
+        "[[table]]\nname = \"{}.*\"\n\n[schedule]\n{schedule}",
+        c.src
+    ));
+    c.sql("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO t VALUES (1, 'one'), (2, 'two');");
+    c
+}
+
+/// Waits until `ingest status` shows `needle` (a minute at most).
+fn wait_for_status(c: &MyCase, needle: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let out = c.ok(&["status"]);
+        if out.contains(needle) {
+            return out;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no {needle:?} in:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn run_once_extracts_first_then_follows_with_deltas() {
+    let c = case("once", "mode = \"manual\"");
+    // The first run extracts, then reads what changed meanwhile.
+    let out = c.ok(&["run", "--once"]);
+    assert!(
+        out.contains("full extract (run 1)") && out.contains("delta (run 2)"),
+        "{out}"
+    );
+    c.assert_same("t", "id");
+    c.sql("INSERT INTO t VALUES (3, 'three'); UPDATE t SET v = 'uno' WHERE id = 1;");
+    let out = c.ok(&["run", "--once"]);
+    assert!(!out.contains("full extract"), "{out}");
+    assert!(
+        out.contains("delta (run 3): 1 table(s), 2 change(s)"),
+        "{out}"
+    );
+    c.assert_same("t", "id");
+    // Off: nothing runs, and that is no error for Task Scheduler.
+    c.ok(&["scheduler", "off"]);
+    c.sql("INSERT INTO t VALUES (4, 'four');");
+    let out = c.ok(&["run", "--once"]);
+    assert!(out.contains("scheduler is off"), "{out}");
+    let status = c.ok(&["status"]);
+    assert!(status.contains("scheduler   off (manual"), "{status}");
+    c.ok(&["scheduler", "on"]);
+    let out = c.ok(&["run", "--once"]);
+    assert!(out.contains("delta (run 4)"), "{out}");
+    c.assert_same("t", "id");
+}
+
+#[cfg(unix)]
+fn terminate(child: &std::process::Child) {
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM");
+}
+
+/// `ingest run` in automatic mode: it extracts, then keeps the destination
+/// up to date; a manual `delta` meanwhile is refused (one run at a time);
+/// SIGTERM ends it with exit 0.
+#[cfg(unix)]
+#[test]
+fn run_follows_the_schedule_until_terminated() {
+    let c = case("forever", "mode = \"automatic\"\nmin_gap = \"1s\"");
+    let mut child = c
+        .command(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_for_status(&c, "full-extract");
+    assert!(
+        status.contains("scheduler   on (automatic, min_gap 1s"),
+        "{status}"
+    );
+    c.sql("INSERT INTO t VALUES (3, 'three'); DELETE FROM t WHERE id = 2;");
+    let start = Instant::now();
+    loop {
+        let out = c.ok(&["status"]);
+        if out.contains("ins 1") && out.contains("del 1") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the changes did not land:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    c.assert_same("t", "id");
+    c.expect(
+        &["delta"],
+        2,
+        &["another ingest run of instance", "is under way"],
+    );
+    terminate(&child);
+    let code = child.wait().unwrap();
+    assert_eq!(code.code(), Some(0), "ingest run after SIGTERM: {code:?}");
+    // The lock was let go: a run by hand goes.
+    c.ok(&["run", "--once"]);
+}
+
+/// A killed `ingest run` leaves its lock to the operating system; the next
+/// run takes over, says so, and resumes.
+#[test]
+fn a_killed_run_is_taken_over() {
+    let c = case("killed", "mode = \"automatic\"");
+    c.kill_at(&["run"], "snapshot-row");
+    let out = c.ingest(&["run", "--once", "-v"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("taking over the run lock of process"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("resuming the cut-short full extract of"),
+        "{stderr}"
+    );
+    c.assert_same("t", "id");
+}
+
+/// A login the source refuses needs a person: the scheduler turns off with
+/// the reason, `status` says what to do, and scheduled runs wait for
+/// `scheduler on`.
+#[test]
+fn a_refused_login_halts_the_scheduler() {
+    let c = case("halt", "mode = \"manual\"");
+    c.ok(&["run", "--once"]);
+    let path = c.dir.join("ingest.toml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let pw = format!("password = \"{}\"", c.env.my_password);
+    std::fs::write(&path, good.replacen(&pw, "password = \"wrong-secret\"", 1)).unwrap();
+    c.expect(&["run", "--once"], 3, &["Access denied"]);
+    let status = c.ok(&["status"]);
+    assert!(
+        status.contains("scheduler   off") && status.contains("halted at"),
+        "{status}"
+    );
+    assert!(status.contains("ingest scheduler on"), "{status}");
+    assert!(!status.contains("wrong-secret"), "{status}");
+    std::fs::write(&path, &good).unwrap();
+    let out = c.ok(&["run", "--once"]);
+    assert!(out.contains("scheduler is off"), "{out}");
+    c.ok(&["scheduler", "on"]);
+    c.sql("INSERT INTO t VALUES (3, 'three');");
+    let out = c.ok(&["run", "--once"]);
+    assert!(out.contains("delta"), "{out}");
+    c.assert_same("t", "id");
+}
