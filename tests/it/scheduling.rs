@@ -167,3 +167,100 @@ fn a_refused_login_halts_the_scheduler() {
     assert!(out.contains("delta"), "{out}");
     c.assert_same("t", "id");
 }
+
+/// A stop request in the middle of a delta: the batch being merged ends,
+/// the later ones wait, `run` exits 0; the next run takes them up and the
+/// destination equals the source.
+#[cfg(unix)]
+#[test]
+fn a_stop_during_a_delta_ends_after_its_batch() {
+    let c = case("stopdelta", "mode = \"automatic\"\nmin_gap = \"1h\"");
+    let path = c.dir.join("ingest.toml");
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        cfg.replace(
+            "type = \"mysql\"",
+            "type = \"mysql\"\nmax_batch_changes = 1000",
+        ),
+    )
+    .unwrap();
+    c.ok(&["full-extract"]);
+    // Three batches' worth of changes, one transaction per 500 rows.
+    for k in 0..6 {
+        c.sql(&format!(
+            "INSERT INTO t SELECT seq, 'x' FROM seq_{}_to_{}",
+            10 + k * 500,
+            9 + (k + 1) * 500
+        ));
+    }
+    let pid_file = c.dir.join("state").join("run.pid");
+    let (ok, stderr) = crate::common::paused(&c, &["run", "-v"], "merged", || {
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", pid.trim()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    });
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("stop requested"), "{stderr}");
+    assert!(stderr.contains("wait for the next run"), "{stderr}");
+    let out = c.ok(&["run", "--once"]);
+    assert!(out.contains("delta"), "{out}");
+    c.assert_same("t", "id");
+}
+
+/// Forwards connections on a port of its own to MariaDB, from `after` on:
+/// before that the port refuses connections, as a restarting server does.
+fn late_proxy(target: u16, after: Duration) -> u16 {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        for client in listener.incoming().map_while(Result::ok) {
+            let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    port
+}
+
+/// A source that refuses connections for a while (restarting) is waited
+/// for: the run is tried again with backoff, each try recorded, and lands.
+#[test]
+fn a_source_that_comes_back_is_waited_for() {
+    let c = case("comeback", "mode = \"manual\"\nretry_for = \"2m\"");
+    let proxy = late_proxy(c.env.my_port, Duration::from_secs(3));
+    let path = c.dir.join("ingest.toml");
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    // The first `port =` is the source's.
+    let cfg = cfg.replacen(
+        &format!("port = {}", c.env.my_port),
+        &format!("port = {proxy}"),
+        1,
+    );
+    std::fs::write(&path, cfg).unwrap();
+    let out = c.ok(&["run", "--once"]);
+    assert!(out.contains("full extract (run"), "{out}");
+    c.assert_same("t", "id");
+    let status = c.ok(&["status"]);
+    assert!(
+        status.contains("retry") && status.contains("trying again in 5 s"),
+        "{status}"
+    );
+}
