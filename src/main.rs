@@ -48,6 +48,16 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Move the source position back to where an earlier run started and
+    /// read the changes since again.
+    Rollback {
+        /// List the runs to go back to, and whether the source allows it.
+        #[arg(long, conflicts_with = "to")]
+        list: bool,
+        /// The run whose start to go back to.
+        #[arg(long, value_name = "RUN_ID", required_unless_present = "list")]
+        to: Option<i64>,
+    },
     /// Turn scheduled runs on or off (kept in state.db; `run` obeys it).
     Scheduler {
         #[arg(value_parser = ["on", "off"])]
@@ -104,6 +114,20 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Status => cli::status(&cfg, meta, &mut std::io::stdout()),
         Command::Run { once: true } => ingest::scheduler::run_once(&cfg, meta),
         Command::Run { once: false } => ingest::scheduler::run_forever(&cfg, meta),
+        Command::Rollback { list: true, .. } => {
+            run::rollback::list(&cfg, meta, &mut std::io::stdout())
+        }
+        Command::Rollback { to, .. } => {
+            let _lock = instance::lock(&cfg)?;
+            let s = run::rollback::to(&cfg, meta, to.unwrap_or_default())?;
+            println!(
+                "rollback and delta (run {}): {} table(s), {} change(s)",
+                s.run_id,
+                s.tables_ok.len(),
+                s.rows
+            );
+            Ok(())
+        }
         Command::Scheduler { ref state } => {
             let on = state == "on";
             meta.set_scheduler(on, None)?;

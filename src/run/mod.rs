@@ -13,6 +13,7 @@ mod full;
 mod load;
 mod outcome;
 mod plan;
+pub mod rollback;
 
 pub use delta::delta;
 pub use full::full_extract;

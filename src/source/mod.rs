@@ -166,6 +166,11 @@ pub trait ChangeLog {
     fn release(&mut self, to: &Position) -> Result<()>;
     /// Where the change log stands, for `check`.
     fn log_state(&mut self) -> Result<LogState>;
+    /// Whether the next delta can start again from `to`, an earlier
+    /// position (`ingest rollback`): `None` if so, else why not.
+    fn rewind_check(&mut self, _to: &Position) -> Result<Option<String>> {
+        Ok(Some("this source cannot read its change log again".into()))
+    }
 }
 
 /// A source database: its catalog, snapshots and change log. A new source

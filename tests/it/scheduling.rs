@@ -264,3 +264,68 @@ fn a_source_that_comes_back_is_waited_for() {
         "{status}"
     );
 }
+
+/// `rollback --to`: the position goes back to where run 2 started and the
+/// changes since are read again; a destination damaged in those rows
+/// meanwhile ends equal to the source.
+#[test]
+fn rollback_replays_from_an_earlier_run() {
+    use mysql::prelude::Queryable;
+    let c = case("rollback", "mode = \"manual\"");
+    c.ok(&["full-extract"]);
+    c.sql("INSERT INTO t VALUES (3, 'three'); UPDATE t SET v = 'uno' WHERE id = 1;");
+    let out = c.ok(&["delta"]);
+    assert!(out.contains("delta (run 2)"), "{out}");
+    c.sql("DELETE FROM t WHERE id = 2; INSERT INTO t VALUES (4, 'four');");
+    c.ok(&["delta"]);
+    c.assert_same("t", "id");
+    // The rows changed since run 2 started, damaged at the destination.
+    let mut my = crate::common::my_connect(&c.env);
+    my.query_drop(format!(
+        "UPDATE `{d}`.t SET v = 'bad' WHERE id = 1; DELETE FROM `{d}`.t WHERE id IN (3, 4); \
+         INSERT INTO `{d}`.t VALUES (2, 'back')",
+        d = c.dst
+    ))
+    .unwrap();
+    let list = c.ok(&["rollback", "--list"]);
+    assert!(
+        list.contains("#2") && list.contains("delta") && list.contains("possible"),
+        "{list}"
+    );
+    c.expect(
+        &["rollback", "--to", "77"],
+        2,
+        &["run 77 is not a full extract or delta"],
+    );
+    let out = c.ok(&["rollback", "--to", "2"]);
+    assert!(out.contains("rollback and delta"), "{out}");
+    c.assert_same("t", "id");
+    let status = c.ok(&["status"]);
+    assert!(status.contains("rollback"), "{status}");
+}
+
+/// PostgreSQL cannot move a logical slot back: `rollback` says so and
+/// changes nothing.
+#[test]
+fn rollback_on_postgresql_is_refused_with_the_reason() {
+    let c = crate::common::Case::new("pgrollback");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a');");
+    c.ok(&["full-extract"]);
+    c.sql("INSERT INTO t VALUES (2, 'b');");
+    c.ok(&["delta"]);
+    c.sql("INSERT INTO t VALUES (3, 'c');");
+    c.ok(&["delta"]);
+    let list = c.ok(&["rollback", "--list"]);
+    assert!(
+        list.contains("not possible") && list.contains("cannot move a logical slot back"),
+        "{list}"
+    );
+    c.expect(
+        &["rollback", "--to", "2"],
+        2,
+        &["cannot roll back to run 2", "full-extract"],
+    );
+    c.sql("INSERT INTO t VALUES (4, 'd');");
+    c.ok(&["delta"]);
+    c.assert_same("public.t", "t", &["id"]);
+}

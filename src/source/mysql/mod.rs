@@ -211,6 +211,21 @@ impl ChangeLog for MySource {
     fn release(&mut self, _to: &Position) -> Result<()> {
         Ok(())
     }
+    /// Any binlog file still on the server can be read again.
+    fn rewind_check(&mut self, to: &Position) -> Result<Option<String>> {
+        let Some((file, _)) = to.binlog() else {
+            return Ok(Some(format!("{to} is not a binlog position")));
+        };
+        let files = self.binlog_files()?;
+        if files.iter().any(|f| f == file) {
+            Ok(None)
+        } else {
+            Ok(Some(format!(
+                "binlog file {file} is no longer on the server (oldest: {})",
+                files.first().map(String::as_str).unwrap_or("none")
+            )))
+        }
+    }
     fn log_state(&mut self) -> Result<LogState> {
         let (f, p) = self.master_status()?;
         Ok(LogState::Binlog {

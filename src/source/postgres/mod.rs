@@ -166,6 +166,23 @@ impl ChangeLog for PgSource {
     fn check_position(&mut self, released: Option<&Position>) -> Result<()> {
         self.check_slot(released.and_then(Position::lsn))
     }
+    /// A logical slot only moves forward: PostgreSQL has thrown away what
+    /// is before its confirmed position.
+    fn rewind_check(&mut self, to: &Position) -> Result<Option<String>> {
+        let (Some(to), Some(slot)) = (to.lsn(), self.slot_position()?) else {
+            return Ok(Some(format!("slot {} does not exist", self.cfg.slot)));
+        };
+        if to >= slot {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "slot {} has confirmed up to {}, and PostgreSQL cannot move a logical slot back: the \
+             changes before it are gone (a slot kept back on purpose could hold them; ingest keeps \
+             none); reload with `ingest full-extract` instead",
+            self.cfg.slot,
+            Position::Lsn(slot)
+        )))
+    }
     fn unreadable(&mut self, table: &TableId) -> Result<Option<String>> {
         if self.published(&table.schema, &table.name)? {
             return Ok(None);
