@@ -40,6 +40,9 @@ enum Command {
     FullExtract { tables: Vec<String> },
     /// One delta extract and load.
     Delta,
+    /// Full extract of the tables selected since (never extracted), while
+    /// the others' deltas go on from their own positions.
+    SyncNewTables,
     /// Run by the [schedule] until stopped (Ctrl-C, SIGTERM, the Windows
     /// console closing): a full extract while none was done, then deltas.
     Run {
@@ -114,6 +117,19 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Status => cli::status(&cfg, meta, &mut std::io::stdout()),
         Command::Run { once: true } => ingest::scheduler::run_once(&cfg, meta),
         Command::Run { once: false } => ingest::scheduler::run_forever(&cfg, meta),
+        Command::SyncNewTables => {
+            let _lock = instance::lock(&cfg)?;
+            match run::sync_new_tables(&cfg, meta)? {
+                None => println!("sync-new-tables: no newly selected table"),
+                Some(s) => println!(
+                    "sync-new-tables (run {}): {} table(s), {} row(s)",
+                    s.run_id,
+                    s.tables_ok.len(),
+                    s.rows
+                ),
+            }
+            Ok(())
+        }
         Command::Rollback { list: true, .. } => {
             run::rollback::list(&cfg, meta, &mut std::io::stdout())
         }

@@ -105,6 +105,14 @@ fn one_run(cfg: &Config, meta: &Meta) -> Result<()> {
         );
     }
     if meta.position()?.is_some() {
+        if let Some(s) = crate::run::sync_new_tables(cfg, meta)? {
+            println!(
+                "sync-new-tables (run {}): {} table(s), {} row(s)",
+                s.run_id,
+                s.tables_ok.len(),
+                s.rows
+            );
+        }
         let s = crate::run::delta(cfg, meta)?;
         println!(
             "delta (run {}): {} table(s), {} change(s)",

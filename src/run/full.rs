@@ -23,6 +23,33 @@ use crate::meta::{RunStatus, TableState};
 
 /// `ingest full-extract`.
 pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summary> {
+    full_extract_as(cfg, meta, only, "full-extract")
+}
+
+/// Tables selected but never extracted (the configuration selects more
+/// since): their full extract, recorded as a run of kind
+/// `sync-new-tables`, while the other tables' deltas go on from their own
+/// positions (a table's changes before its snapshot are skipped by its
+/// own). `None`: there is none.
+pub fn sync_new_tables(cfg: &Config, meta: &Meta) -> Result<Option<Summary>> {
+    let mut src = super::source(cfg)?;
+    let selected = crate::source::selected(src.as_mut(), cfg)?;
+    drop(src);
+    let known: std::collections::HashSet<String> =
+        meta.table_states()?.into_iter().map(|t| t.table).collect();
+    let new: Vec<String> = selected
+        .iter()
+        .map(|t| t.to_string())
+        .filter(|t| !known.contains(t))
+        .collect();
+    if new.is_empty() {
+        return Ok(None);
+    }
+    log::info!("newly selected: {}", new.join(", "));
+    full_extract_as(cfg, meta, &new, "sync-new-tables").map(Some)
+}
+
+fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Result<Summary> {
     let (mut src, mut dest, _, _) = connect_all(cfg)?;
     let FullPlan {
         names,
@@ -30,7 +57,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
         early,
     } = plan_full(cfg, src.as_mut(), only)?;
     if schemas.is_empty() {
-        let run_id = meta.start_run("full-extract", None)?;
+        let run_id = meta.start_run(kind, None)?;
         let summary = Mutex::new(Summary {
             run_id,
             ..Default::default()
@@ -54,7 +81,7 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
     if created || meta.position()?.is_none() {
         meta.set_position(&pos_text)?;
     }
-    let run_id = meta.start_run("full-extract", Some(&pos_text))?;
+    let run_id = meta.start_run(kind, Some(&pos_text))?;
     log::info!(
         "run {run_id}: full extract of {} table(s) from {pos_text}",
         schemas.len()

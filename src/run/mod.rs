@@ -16,7 +16,7 @@ mod plan;
 pub mod rollback;
 
 pub use delta::delta;
-pub use full::full_extract;
+pub use full::{full_extract, sync_new_tables};
 
 use std::time::Instant;
 

@@ -21,7 +21,7 @@ use crate::position::Position;
 fn targets(meta: &Meta) -> Result<Vec<(i64, String, String, Position)>> {
     let mut out = vec![];
     for r in meta.recent_runs(i64::MAX)? {
-        if r.kind != "delta" && r.kind != "full-extract" {
+        if !["delta", "full-extract", "sync-new-tables"].contains(&r.kind.as_str()) {
             continue;
         }
         let Some(p) = r.from_pos else { continue };
