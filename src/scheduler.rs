@@ -35,14 +35,25 @@ pub enum Verdict {
 pub fn verdict(e: &anyhow::Error) -> Verdict {
     let text = format!("{e:#}").to_ascii_lowercase();
     let any = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-    let refused_login = any(&[
+    // Matched on codes and the servers' own wording, not on single words
+    // (a host may be called db-tls.internal).
+    let needs_person = any(&[
         "access denied",
+        "error 1044",
+        "error 1045",
+        "error 1049",
+        "error 1130",
+        "error 1698",
+        "error 1862",
         "password authentication failed",
-        "authentication",
-        "tls",
-        "certificate",
-        "no pg_hba.conf entry",
-        "role \"",
+        "pg_hba.conf",
+        "no password supplied",
+        "password missing",
+        "does not exist",
+        "invalid peer certificate",
+        "certificate verify failed",
+        "unknownissuer",
+        "tls: invalid",
     ]);
     let transient = any(&[
         "connection refused",
@@ -58,6 +69,7 @@ pub fn verdict(e: &anyhow::Error) -> Verdict {
         "timed out",
         "unexpected eof",
         "connection closed",
+        "close_notify",
         "error 1040",
         "error 1205",
         "error 1213",
@@ -66,7 +78,7 @@ pub fn verdict(e: &anyhow::Error) -> Verdict {
     ]);
     match crate::error::exit_code(e) {
         2 => Verdict::Halt,
-        3 if refused_login => Verdict::Halt,
+        3 if needs_person => Verdict::Halt,
         3 => Verdict::Retry,
         _ if e
             .chain()
@@ -74,7 +86,7 @@ pub fn verdict(e: &anyhow::Error) -> Verdict {
         {
             Verdict::Failed
         }
-        _ if transient && !refused_login => Verdict::Retry,
+        _ if transient && !needs_person => Verdict::Retry,
         _ => Verdict::Failed,
     }
 }
@@ -83,10 +95,20 @@ pub fn verdict(e: &anyhow::Error) -> Verdict {
 /// else a delta, after the full extract of tables whose own was cut short
 /// (killed): what was interrupted is resumed. Prints its summary lines.
 fn one_run(cfg: &Config, meta: &Meta) -> Result<()> {
+    // Only tables still selected (one cut short and deselected since, or
+    // dropped, would fail the extract for good).
+    let selected: std::collections::HashSet<String> = {
+        let mut src = crate::run::source(cfg)?;
+        crate::source::selected_and_missing(src.as_mut(), cfg)?
+            .0
+            .iter()
+            .map(|t| t.to_string())
+            .collect()
+    };
     let interrupted: Vec<String> = meta
         .table_states()?
         .into_iter()
-        .filter(|t| t.status == crate::meta::TableState::Extracting)
+        .filter(|t| t.status == crate::meta::TableState::Extracting && selected.contains(&t.table))
         .map(|t| t.table)
         .collect();
     if meta.position()?.is_none() || !interrupted.is_empty() {
@@ -105,13 +127,17 @@ fn one_run(cfg: &Config, meta: &Meta) -> Result<()> {
         );
     }
     if meta.position()?.is_some() {
-        if let Some(s) = crate::run::sync_new_tables(cfg, meta)? {
-            println!(
+        // A new table that cannot be extracted (no key, no privilege) is
+        // the log's to tell: the other tables' delta goes on.
+        match crate::run::sync_new_tables(cfg, meta) {
+            Ok(Some(s)) => println!(
                 "sync-new-tables (run {}): {} table(s), {} row(s)",
                 s.run_id,
                 s.tables_ok.len(),
                 s.rows
-            );
+            ),
+            Ok(None) => {}
+            Err(e) => log::error!("sync-new-tables: {e:#}"),
         }
         let s = crate::run::delta(cfg, meta)?;
         println!(
@@ -203,6 +229,8 @@ pub fn run_forever(cfg: &Config, meta: &Meta) -> Result<()> {
     while !crate::stop::requested() {
         let (on, why, _) = meta.scheduler()?;
         if !on {
+            // When it is turned on again, the next slot from then on.
+            after = Timestamp::now();
             if !told_off {
                 log::warn!(
                     "scheduler is off{}: waiting for `ingest scheduler on`",
@@ -233,11 +261,13 @@ pub fn run_forever(cfg: &Config, meta: &Meta) -> Result<()> {
             continue;
         }
         resume = false;
-        after = due;
         if let Err(e) = run_with_retries(cfg, meta) {
             log::error!("scheduled run: {e:#}");
         }
         last_end = Some(Timestamp::now());
+        // Slots missed meanwhile (a long run, the scheduler off, a
+        // suspended machine) are not made up one after another.
+        after = due.max(Timestamp::now());
     }
     log::info!("stopped");
     Ok(())
@@ -292,5 +322,24 @@ mod tests {
             Verdict::Failed
         );
         assert_eq!(e(anyhow::anyhow!("something else broke")), Verdict::Failed);
+        // A host name is no reason.
+        assert_eq!(
+            e(error::connect(
+                "source db-tls.internal:3306: cannot connect: connection refused"
+            )),
+            Verdict::Retry
+        );
+        assert_eq!(
+            e(error::connect(
+                "source: ERROR 1049 (42000): Unknown database 'x'"
+            )),
+            Verdict::Halt
+        );
+        assert_eq!(
+            e(error::connect(
+                "source: FATAL: pg_hba.conf rejects connection for host"
+            )),
+            Verdict::Halt
+        );
     }
 }

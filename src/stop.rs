@@ -1,8 +1,11 @@
-//! A stop asked for from outside: Ctrl-C, SIGTERM or SIGHUP (Unix), the
-//! console's close, logoff and shutdown events (Windows), through `ctrlc`.
-//! The first request lets the current step end safely (a delta ends after
-//! the batch it is merging; `ingest run` starts nothing new); a second one
-//! exits at once, which is safe too: every step is crash-safe.
+//! A stop asked for from outside: Ctrl-C, SIGTERM or SIGHUP (Unix), Ctrl-C
+//! and Ctrl-Break and the console's close, logoff and shutdown events
+//! (Windows), through `ctrlc`. The first request lets the current step end
+//! safely (a delta ends after the batch it is merging; `ingest run` starts
+//! nothing new); a second one exits at once. Windows does not wait for a
+//! process after the close, logoff and shutdown events: it ends it as soon
+//! as the handler returns. Ending at once is safe too: every step is
+//! crash-safe and the next run resumes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

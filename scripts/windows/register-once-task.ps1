@@ -19,8 +19,10 @@ $action = New-ScheduledTaskAction -Execute $exe `
 $trigger = New-ScheduledTaskTrigger -Once -At (Get-Date).Date `
     -RepetitionInterval (New-TimeSpan -Minutes $Minutes)
 # IgnoreNew: "do not start a new instance" while one runs.
+# No time limit: a first full extract of big tables may take many hours,
+# and a task ended by a limit would start it again from scratch.
 $settings = New-ScheduledTaskSettingsSet -MultipleInstances IgnoreNew `
-    -StartWhenAvailable -ExecutionTimeLimit (New-TimeSpan -Hours 12)
+    -StartWhenAvailable -ExecutionTimeLimit ([TimeSpan]::Zero)
 # SYSTEM (or a service account with S4U) runs whether or not anyone is logged on.
 if ($User -eq "SYSTEM") {
     $principal = New-ScheduledTaskPrincipal -UserId "SYSTEM" -LogonType ServiceAccount -RunLevel Highest

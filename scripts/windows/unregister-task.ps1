@@ -1,6 +1,7 @@
 # Removes a task registered by register-once-task.ps1 or
-# register-service-task.ps1 (stopping it first: ingest ends its current
-# step safely).
+# register-service-task.ps1, stopping it first. Stop-ScheduledTask ends the
+# process at once; that is safe (every step of ingest is crash-safe, and the
+# next run resumes), but an unfinished batch is read again.
 #
 #   .\unregister-task.ps1 -TaskName ingest-once
 param([Parameter(Mandatory = $true)] [string] $TaskName)

@@ -73,29 +73,41 @@ impl Meta {
         Ok(out)
     }
 
-    /// Brings the schema up to date, in one write transaction: two
-    /// processes opening a new state.db at once (`run` and `status`) do not
-    /// both create it.
+    /// Brings the schema up to date, in one write transaction taken only
+    /// when a migration is due: two processes opening a new state.db at
+    /// once (`run` and `status`) do not both create it, and an up-to-date
+    /// one is only read.
     fn migrate(&self) -> Result<()> {
+        fn version(c: &Connection) -> Result<usize> {
+            let has: bool = c.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'schema_version'",
+                [],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
+            )?;
+            Ok(if has {
+                c.query_row("SELECT version FROM schema_version", [], |r| {
+                    r.get::<_, i64>(0)
+                })? as usize
+            } else {
+                0
+            })
+        }
         let mut db = self.db();
-        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let has: bool = tx.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'schema_version'",
-            [],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
-        let current: usize = if has {
-            tx.query_row("SELECT version FROM schema_version", [], |r| {
-                r.get::<_, i64>(0)
-            })? as usize
-        } else {
-            0
-        };
-        if current > MIGRATIONS.len() {
-            anyhow::bail!(
-                "state.db has schema version {current}, newer than this ingest knows ({}): use a newer ingest",
+        let newer = |v: usize| {
+            anyhow::anyhow!(
+                "state.db has schema version {v}, newer than this ingest knows ({}): use a newer ingest",
                 MIGRATIONS.len()
-            );
+            )
+        };
+        match version(&db)? {
+            v if v == MIGRATIONS.len() => return Ok(()),
+            v if v > MIGRATIONS.len() => return Err(newer(v)),
+            _ => {}
+        }
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current = version(&tx)?;
+        if current > MIGRATIONS.len() {
+            return Err(newer(current));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
             tx.execute_batch(sql)?;

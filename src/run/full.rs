@@ -33,7 +33,8 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
 /// own). `None`: there is none.
 pub fn sync_new_tables(cfg: &Config, meta: &Meta) -> Result<Option<Summary>> {
     let mut src = super::source(cfg)?;
-    let selected = crate::source::selected(src.as_mut(), cfg)?;
+    // A configured table missing at the source is for `check` to name.
+    let (selected, _) = crate::source::selected_and_missing(src.as_mut(), cfg)?;
     drop(src);
     let known: std::collections::HashSet<String> =
         meta.table_states()?.into_iter().map(|t| t.table).collect();

@@ -421,3 +421,40 @@ fn newly_selected_tables_are_synced_on_postgresql() {
     c.assert_same("public.t", "t", &["id"]);
     c.assert_same("public.u", "u", &["id"]);
 }
+
+/// A transaction that wrote to a table before it joined the publication
+/// and commits after: its rows are not published (the catalog of their
+/// time says so), so the table's snapshot must wait for it to see them.
+#[test]
+fn a_writer_older_than_the_publication_change_is_waited_for() {
+    let c = crate::common::Case::new("pgolder");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);");
+    c.ok(&["full-extract"]);
+    c.sql("CREATE TABLE u (id int PRIMARY KEY, v text); INSERT INTO u VALUES (1, 'a');");
+    let mut older = crate::common::pg_connect(&c.env, &c.db);
+    older
+        .batch_execute("BEGIN; INSERT INTO u VALUES (2, 'older');")
+        .unwrap();
+    let sync = {
+        let config = c.config_path();
+        std::thread::spawn(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+                .arg("--config")
+                .arg(config)
+                .args(["sync-new-tables", "-v"])
+                .output()
+                .unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    older.batch_execute("COMMIT").unwrap();
+    let out = sync.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("waiting for transactions older than the publication change"),
+        "{stderr}"
+    );
+    c.ok(&["delta"]);
+    c.assert_same("public.u", "u", &["id"]);
+}

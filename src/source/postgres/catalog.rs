@@ -331,8 +331,56 @@ impl PgSource {
                 .batch_execute(&sql)
                 .map_err(|e| anyhow!("{}: {sql}", error::pg_message(&e)))?;
             log::info!("added {} table(s) to publication {pubname}", missing.len());
+            self.wait_for_older_writers()?;
         }
         Ok(())
+    }
+
+    /// Waits until every transaction that was writing when tables joined
+    /// the publication has ended. Whether a change is published is decided
+    /// by the catalog as it was at that change: rows such a transaction
+    /// wrote to a new table before the ALTER are not published, and a
+    /// snapshot taken before it commits does not see them either. Once it
+    /// has ended, the snapshot that follows holds them.
+    fn wait_for_older_writers(&mut self) -> Result<()> {
+        let since: String = self
+            .client
+            .query_one("SELECT clock_timestamp()::text", &[])?
+            .get(0);
+        let start = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            let rows = self.client.query(
+                "SELECT pid FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
+                 AND xact_start < $1::text::timestamptz AND pid <> pg_backend_pid() \
+                 AND datname = current_database()",
+                &[&since],
+            )?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let pids: Vec<String> = rows
+                .iter()
+                .map(|r| r.get::<_, i32>(0).to_string())
+                .collect();
+            if start.elapsed() > std::time::Duration::from_secs(1800) {
+                return Err(error::config(format!(
+                    "transactions open since before tables joined the publication are still open after 30 \
+                     minutes (backend pid {}): end them (their rows in the new tables would be lost), then \
+                     run the full extract again",
+                    pids.join(", ")
+                )));
+            }
+            if !told && start.elapsed() > std::time::Duration::from_secs(2) {
+                log::warn!(
+                    "waiting for transactions older than the publication change to end (backend pid {}): \
+                     their rows in the new tables would be neither published nor in the snapshot",
+                    pids.join(", ")
+                );
+                told = true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
     /// Whether the publication publishes this table's changes.
     pub fn published(&mut self, schema: &str, table: &str) -> Result<bool> {
