@@ -48,7 +48,13 @@ pub(super) fn complete(
         let list = select_list(cols);
         let from = format!("{}.{}", qi(&s.schema), qi(&s.name));
         // Key texts are spool text: hex for binary columns.
-        let param = |k: usize| if cols[k].binary() { "UNHEX(?)" } else { "?" };
+        // A FLOAT or DOUBLE travels as the exact double (`1.5e0`): compared
+        // as a number, not as text.
+        let param = |k: usize| match cols[k].data_type.as_str() {
+            _ if cols[k].binary() => "UNHEX(?)",
+            "float" | "double" => "CAST(? AS DOUBLE)",
+            _ => "?",
+        };
         let tuple = format!(
             "({})",
             s.key
