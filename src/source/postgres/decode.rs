@@ -2,7 +2,7 @@
 //! source (no I/O).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use anyhow::{anyhow, bail, Result};
@@ -62,6 +62,10 @@ pub struct Decoder<'t, 'b> {
     transactions: u64,
     /// Key changes waiting for values the log did not carry.
     pub(super) deferred: Vec<Incomplete>,
+    /// Their keys in this batch: a later update of one with unchanged
+    /// values is read back too (had the source lost the row since, nothing
+    /// would be written before it to fill them from).
+    deferred_keys: HashSet<(TableId, Vec<Vec<u8>>)>,
 }
 
 /// A table's (schema, name), shared by every change of it.
@@ -96,6 +100,7 @@ impl<'t, 'b> Decoder<'t, 'b> {
             last_lsn: None,
             transactions: 0,
             deferred: vec![],
+            deferred_keys: HashSet::new(),
         }
     }
 
@@ -186,11 +191,28 @@ impl<'t, 'b> Decoder<'t, 'b> {
                         whole_old_rows: full && matches!(old, Some((OldKind::Full, _))),
                     };
                     let old = old.as_ref().map(|(_, o)| o.as_slice());
-                    if let Update::Incomplete(row) =
-                        self.sink.update(&name, old, new.as_slice(), t, texts)?
+                    let new = new.as_slice();
+                    if !self.deferred_keys.is_empty()
+                        && (0..new.len()).any(|i| new.cell(i) == Cell::Unchanged)
                     {
+                        let s = &self.sink.tables()[&*name];
+                        let key = s
+                            .key
+                            .iter()
+                            .map(|&k| match (new.cell(k), old.map(|o| o.cell(k))) {
+                                (Cell::Value(v), _) | (_, Some(Cell::Value(v))) => v.to_vec(),
+                                _ => vec![],
+                            })
+                            .collect();
+                        if self.deferred_keys.contains(&((*name).clone(), key)) {
+                            let d = self.sink.incomplete_update(&name, old.unwrap_or(new), new);
+                            self.defer(d);
+                            return Ok(());
+                        }
+                    }
+                    if let Update::Incomplete(row) = self.sink.update(&name, old, new, t, texts)? {
                         // DEFAULT identity: read them from the source.
-                        self.deferred.push(row);
+                        self.defer(row);
                     }
                 }
             }
@@ -217,7 +239,18 @@ impl<'t, 'b> Decoder<'t, 'b> {
         Ok(())
     }
 
-    /// The table of a relation, if its changes are applied.
+    /// A row to complete from the source, its key remembered.
+    fn defer(&mut self, d: Incomplete) {
+        let s = &self.sink.tables()[&d.table];
+        let key = s
+            .key
+            .iter()
+            .map(|&k| d.row[k].clone().unwrap_or_default())
+            .collect();
+        self.deferred_keys.insert((d.table.clone(), key));
+        self.deferred.push(d);
+    }
+
     /// The table of a relation, if this change of it is applied. A change
     /// in another shape than the table has now is skipped when it is older
     /// than the table's snapshot (the snapshot holds it), and otherwise

@@ -173,16 +173,20 @@ impl PgSource {
                 let found = self.lookup_rows(s, chunk)?;
                 for d in chunk {
                     let key = key_texts(s, &d.row);
-                    let values = found.get(&key);
+                    // Gone from the source since: deleted later, and its
+                    // delete follows in the slot. Written with NULLs for
+                    // the values it lacks, it stood at the destination
+                    // with values it never had until that delete.
+                    let Some(values) = found.get(&key) else {
+                        continue;
+                    };
                     let tuple: Vec<Datum<'_>> = d
                         .row
                         .iter()
                         .enumerate()
                         .map(|(i, v)| {
                             if d.unchanged[i] {
-                                values
-                                    .and_then(|vals| vals[i].as_deref())
-                                    .map_or(Datum::Null, Datum::Text)
+                                values[i].as_deref().map_or(Datum::Null, Datum::Text)
                             } else {
                                 v.as_deref().map_or(Datum::Null, Datum::Text)
                             }
