@@ -124,6 +124,17 @@ pub struct Incomplete {
     pub unchanged: Vec<bool>,
 }
 
+impl Incomplete {
+    /// The row's key values as the log had them (empty for NULL), to find
+    /// it at the source and to tell its later changes.
+    pub fn key_texts(&self, s: &TableSchema) -> Vec<Vec<u8>> {
+        s.key
+            .iter()
+            .map(|&k| self.row[k].clone().unwrap_or_default())
+            .collect()
+    }
+}
+
 /// What an update needs from the decoder.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Update {

@@ -121,12 +121,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let _lock = instance::lock(&cfg)?;
             match run::sync_new_tables(&cfg, meta)? {
                 None => println!("sync-new-tables: no newly selected table"),
-                Some(s) => println!(
-                    "sync-new-tables (run {}): {} table(s), {} row(s)",
-                    s.run_id,
-                    s.tables_ok.len(),
-                    s.rows
-                ),
+                Some(s) => println!("{}", s.line("sync-new-tables", "row")),
             }
             Ok(())
         }
@@ -136,12 +131,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Rollback { to, .. } => {
             let _lock = instance::lock(&cfg)?;
             let s = run::rollback::to(&cfg, meta, to.unwrap_or_default())?;
-            println!(
-                "rollback and delta (run {}): {} table(s), {} change(s)",
-                s.run_id,
-                s.tables_ok.len(),
-                s.rows
-            );
+            println!("{}", s.line("rollback and delta", "change"));
             Ok(())
         }
         Command::Scheduler { ref state } => {
@@ -154,23 +144,13 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::FullExtract { ref tables } => {
             let _lock = instance::lock(&cfg)?;
             let s = run::full_extract(&cfg, meta, tables)?;
-            println!(
-                "full extract (run {}): {} table(s), {} row(s)",
-                s.run_id,
-                s.tables_ok.len(),
-                s.rows
-            );
+            println!("{}", s.line("full extract", "row"));
             Ok(())
         }
         Command::Delta => {
             let _lock = instance::lock(&cfg)?;
             let s = run::delta(&cfg, meta)?;
-            println!(
-                "delta (run {}): {} table(s), {} change(s)",
-                s.run_id,
-                s.tables_ok.len(),
-                s.rows
-            );
+            println!("{}", s.line("delta", "change"));
             Ok(())
         }
     }

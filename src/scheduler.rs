@@ -119,33 +119,18 @@ fn one_run(cfg: &Config, meta: &Meta) -> Result<()> {
             );
         }
         let s = crate::run::full_extract(cfg, meta, &interrupted)?;
-        println!(
-            "full extract (run {}): {} table(s), {} row(s)",
-            s.run_id,
-            s.tables_ok.len(),
-            s.rows
-        );
+        println!("{}", s.line("full extract", "row"));
     }
     if meta.position()?.is_some() {
         // A new table that cannot be extracted (no key, no privilege) is
         // the log's to tell: the other tables' delta goes on.
         match crate::run::sync_new_tables(cfg, meta) {
-            Ok(Some(s)) => println!(
-                "sync-new-tables (run {}): {} table(s), {} row(s)",
-                s.run_id,
-                s.tables_ok.len(),
-                s.rows
-            ),
+            Ok(Some(s)) => println!("{}", s.line("sync-new-tables", "row")),
             Ok(None) => {}
             Err(e) => log::error!("sync-new-tables: {e:#}"),
         }
         let s = crate::run::delta(cfg, meta)?;
-        println!(
-            "delta (run {}): {} table(s), {} change(s)",
-            s.run_id,
-            s.tables_ok.len(),
-            s.rows
-        );
+        println!("{}", s.line("delta", "change"));
     }
     Ok(())
 }

@@ -40,6 +40,17 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The line a command prints when it ends: `delta (run 4): 2
+    /// table(s), 10 change(s)`; `unit` names what `rows` counts.
+    pub fn line(&self, what: &str, unit: &str) -> String {
+        format!(
+            "{what} (run {}): {} table(s), {} {unit}(s)",
+            self.run_id,
+            self.tables_ok.len(),
+            self.rows
+        )
+    }
+
     /// A table failed: named once (the first reason kept; the log has all).
     pub fn add_failed(&mut self, table: &str, why: String) {
         if !self.tables_failed.iter().any(|(t, _)| t == table) {

@@ -330,6 +330,33 @@ fn rollback_on_postgresql_is_refused_with_the_reason() {
     c.assert_same("public.t", "t", &["id"]);
 }
 
+/// Runs `during` while another session keeps inserting into `t` and `u`
+/// and updating `u` (`exec` runs one statement batch there), from 300 ms
+/// before to 300 ms after.
+fn while_writing(mut exec: impl FnMut(&str) + Send + 'static, during: impl FnOnce()) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut i = 10;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                exec(&format!(
+                    "INSERT INTO t VALUES ({i}, 'w'); UPDATE u SET n = n + 1 WHERE id = {}; \
+                     INSERT INTO u VALUES ({}, 0)",
+                    i % 2000 + 1,
+                    100_000 + i
+                ));
+                i += 1;
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    during();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+}
+
 /// `sync-new-tables` while the source keeps changing: a table selected
 /// since gets its full extract, the other's changes go on from its own
 /// position, and after the next delta both equal the source (no change
@@ -340,34 +367,23 @@ fn newly_selected_tables_are_synced_while_changes_go_on() {
     let c = case("newtables", "mode = \"manual\"");
     c.ok(&["full-extract"]);
     c.sql("CREATE TABLE u (id INT PRIMARY KEY, n INT); INSERT INTO u SELECT seq, seq FROM seq_1_to_2000;");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = {
-        let stop = stop.clone();
-        let env = c.env.clone();
-        let db = c.src.clone();
-        std::thread::spawn(move || {
+    let (env, db) = (c.env.clone(), c.src.clone());
+    let mut my = None;
+    while_writing(
+        move |sql| {
             use mysql::prelude::Queryable;
-            let mut my = crate::common::my_connect(&env);
-            my.query_drop(format!("USE `{db}`")).unwrap();
-            let mut i = 10;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                my.query_drop(format!(
-                    "INSERT INTO t VALUES ({i}, 'w'); UPDATE u SET n = n + 1 WHERE id = {}; \
-                     INSERT INTO u VALUES ({}, 0)",
-                    i % 2000 + 1,
-                    100_000 + i
-                ))
-                .unwrap();
-                i += 1;
-            }
-        })
-    };
-    std::thread::sleep(Duration::from_millis(300));
-    let out = c.ok(&["sync-new-tables"]);
-    assert!(out.contains("sync-new-tables (run 2): 1 table(s)"), "{out}");
-    std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    writer.join().unwrap();
+            let my = my.get_or_insert_with(|| {
+                let mut m = crate::common::my_connect(&env);
+                m.query_drop(format!("USE `{db}`")).unwrap();
+                m
+            });
+            my.query_drop(sql).unwrap();
+        },
+        || {
+            let out = c.ok(&["sync-new-tables"]);
+            assert!(out.contains("sync-new-tables (run 2): 1 table(s)"), "{out}");
+        },
+    );
     c.ok(&["delta"]);
     c.assert_same("t", "id");
     c.assert_same("u", "id");
@@ -391,32 +407,18 @@ fn newly_selected_tables_are_synced_on_postgresql() {
     c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a');");
     c.ok(&["full-extract"]);
     c.sql("CREATE TABLE u (id int PRIMARY KEY, n int); INSERT INTO u SELECT g, g FROM generate_series(1, 2000) g;");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let writer = {
-        let stop = stop.clone();
-        let env = c.env.clone();
-        let db = c.db.clone();
-        std::thread::spawn(move || {
-            let mut pg = crate::common::pg_connect(&env, &db);
-            let mut i = 10;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                pg.batch_execute(&format!(
-                    "INSERT INTO t VALUES ({i}, 'w'); UPDATE u SET n = n + 1 WHERE id = {}; \
-                     INSERT INTO u VALUES ({}, 0)",
-                    i % 2000 + 1,
-                    100_000 + i
-                ))
-                .unwrap();
-                i += 1;
-            }
-        })
-    };
-    std::thread::sleep(Duration::from_millis(300));
-    let out = c.ok(&["sync-new-tables"]);
-    assert!(out.contains("sync-new-tables (run 2): 1 table(s)"), "{out}");
-    std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    writer.join().unwrap();
+    let (env, db) = (c.env.clone(), c.db.clone());
+    let mut pg = None;
+    while_writing(
+        move |sql| {
+            let pg = pg.get_or_insert_with(|| crate::common::pg_connect(&env, &db));
+            pg.batch_execute(sql).unwrap();
+        },
+        || {
+            let out = c.ok(&["sync-new-tables"]);
+            assert!(out.contains("sync-new-tables (run 2): 1 table(s)"), "{out}");
+        },
+    );
     c.ok(&["delta"]);
     c.assert_same("public.t", "t", &["id"]);
     c.assert_same("public.u", "u", &["id"]);

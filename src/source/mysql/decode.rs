@@ -102,13 +102,8 @@ impl Layouts {
 impl RowDecoder<'_, '_> {
     /// A row to complete from the source, its key remembered.
     fn defer(&mut self, d: Incomplete) {
-        let s = &self.sink.tables()[&d.table];
-        let k = s
-            .key
-            .iter()
-            .map(|&k| d.row[k].clone().unwrap_or_default())
-            .collect();
-        self.deferred_keys.insert((d.table.clone(), k));
+        let key = d.key_texts(&self.sink.tables()[&d.table]);
+        self.deferred_keys.insert((d.table.clone(), key));
         self.deferred.push(d);
     }
 

@@ -241,12 +241,7 @@ impl<'t, 'b> Decoder<'t, 'b> {
 
     /// A row to complete from the source, its key remembered.
     fn defer(&mut self, d: Incomplete) {
-        let s = &self.sink.tables()[&d.table];
-        let key = s
-            .key
-            .iter()
-            .map(|&k| d.row[k].clone().unwrap_or_default())
-            .collect();
+        let key = d.key_texts(&self.sink.tables()[&d.table]);
         self.deferred_keys.insert((d.table.clone(), key));
         self.deferred.push(d);
     }

@@ -35,14 +35,6 @@ const LOOKUP_KEYS: usize = 500;
 /// A row's key values as text.
 type KeyTexts = Vec<Vec<u8>>;
 
-/// A deferred row's key values as text, to find its row in a lookup.
-fn key_texts(s: &TableSchema, row: &[Option<Vec<u8>>]) -> KeyTexts {
-    s.key
-        .iter()
-        .map(|&k| row[k].clone().unwrap_or_default())
-        .collect()
-}
-
 impl PgSource {
     /// The slot's confirmed position, `None` if the slot does not exist.
     pub fn slot_position(&mut self) -> Result<Option<u64>> {
@@ -172,7 +164,7 @@ impl PgSource {
             for chunk in rows.chunks(LOOKUP_KEYS) {
                 let found = self.lookup_rows(s, chunk)?;
                 for d in chunk {
-                    let key = key_texts(s, &d.row);
+                    let key = d.key_texts(s);
                     // Gone from the source since: deleted later, and its
                     // delete follows in the slot. Written with NULLs for
                     // the values it lacks, it stood at the destination
