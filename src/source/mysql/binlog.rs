@@ -304,6 +304,10 @@ pub(super) struct BinlogRead<'t, 'b> {
 /// A place in the binlog to read again from: file, offset, GTIDs there.
 type Start = (String, u64, Option<GtidSet>);
 
+fn start_of(file: &str, offset: u64, gtids: &Option<GtidSet>) -> Start {
+    (file.to_string(), offset, gtids.clone())
+}
+
 /// An XA transaction's rows events, held until its outcome is read: they
 /// are applied at XA COMMIT, dropped at XA ROLLBACK.
 struct Xa {
@@ -483,11 +487,9 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
             return Ok(());
         }
         let here = (self.cur_file.clone(), next);
-        let start_here: Start = (
-            self.cur_file.clone(),
-            next.saturating_sub(u64::from(h.event_size())),
-            self.gtids.clone(),
-        );
+        // Where this event starts: built only for the events that record it
+        // (a transaction's start), not for every rows event.
+        let start = next.saturating_sub(u64::from(h.event_size()));
         let data = ev.read_data().with_context(|| {
             format!(
                 "decoding a binlog event at {}",
@@ -541,7 +543,9 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                 }
                 self.gtids = Some(set);
             }
-            Some(EventData::AnonymousGtidEvent(_)) => self.txn_start = Some(start_here),
+            Some(EventData::AnonymousGtidEvent(_)) => {
+                self.txn_start = Some(start_of(&self.cur_file, start, &self.gtids))
+            }
             Some(EventData::XaPrepareLogEvent(body)) => {
                 let Some((one_phase, xid)) = super::xa::xid_of_prepare(&body) else {
                     bail!(
@@ -561,7 +565,7 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                 self.commit(next);
             }
             Some(EventData::GtidEvent(g)) => {
-                self.txn_start = Some(start_here);
+                self.txn_start = Some(start_of(&self.cur_file, start, &self.gtids));
                 self.pending_gtid = Some(PendingGtid::Mysql {
                     sid: g.sid(),
                     tag: g.tag().map(|t| t.to_string()).unwrap_or_default(),
@@ -576,7 +580,10 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                         i64::from(h.timestamp()) * 1_000_000,
                     ));
                     if upper.starts_with("XA START") {
-                        let start = self.txn_start.take().unwrap_or(start_here);
+                        let start = self
+                            .txn_start
+                            .take()
+                            .unwrap_or_else(|| start_of(&self.cur_file, start, &self.gtids));
                         self.xa = Some(Xa {
                             start,
                             rows: vec![],
@@ -658,13 +665,14 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                     i64::from(h.timestamp()) * 1_000_000,
                 ));
                 // `XA START` of a transaction that is prepared later.
+                let here_start = start_of(&self.cur_file, start, &self.gtids);
                 if super::xa::mariadb_xa_start(ev.data()).is_some() {
                     self.xa = Some(Xa {
-                        start: start_here.clone(),
+                        start: here_start.clone(),
                         rows: vec![],
                     });
                 }
-                self.txn_start = Some(start_here);
+                self.txn_start = Some(here_start);
                 self.pending_gtid =
                     gtid::mariadb_gtid_event(ev.data()).map(|(seq, domain)| PendingGtid::MariaDb {
                         domain,
