@@ -78,25 +78,19 @@ pub(super) fn complete(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let key_of = |d: &Incomplete| -> Vec<Vec<u8>> {
-            s.key
-                .iter()
-                .map(|&k| d.row[k].clone().unwrap_or_default())
+        let mut scratch = vec![];
+        // A row read, as owned spool texts (converted once: a value the
+        // destination cannot hold is counted once).
+        let mut texts = |row: &mysql::Row, warnings: &mut Warnings| -> Vec<Option<Vec<u8>>> {
+            let vals = query_row_texts(cols, row, &mut scratch, &name, warnings);
+            vals.iter()
+                .map(|v| v.as_ref().map(|t| t.get(&scratch).to_vec()))
                 .collect()
         };
-        let mut scratch = vec![];
-        let write = |dec: &mut RowDecoder,
-                     d: &Incomplete,
-                     row: &mysql::Row,
-                     scratch: &mut Vec<u8>,
-                     warnings: &mut Warnings| {
-            let vals = query_row_texts(cols, row, scratch, &name, warnings);
+        let write = |dec: &mut RowDecoder, d: &Incomplete, vals: &[Option<Vec<u8>>]| {
             let cells: Vec<Cell> = vals
                 .iter()
-                .map(|v| match v {
-                    Some(t) => Cell::Value(t.get(scratch)),
-                    None => Cell::Null,
-                })
+                .map(|v| v.as_deref().map_or(Cell::Null, Cell::Value))
                 .collect();
             dec.sink
                 .write_at(&table, Op::Insert, d.seq, &d.ts, &cells[..], &mut AsIs)
@@ -108,7 +102,7 @@ pub(super) fn complete(
             );
             let params: Vec<Value> = chunk
                 .iter()
-                .flat_map(|d| key_of(d).into_iter().map(Value::Bytes))
+                .flat_map(|d| d.key_texts(s).into_iter().map(Value::Bytes))
                 .collect();
             let found: Vec<mysql::Row> = conn.exec(sql.as_str(), params).map_err(|e| {
                 anyhow!(
@@ -117,30 +111,25 @@ pub(super) fn complete(
                 )
             })?;
             // Found rows by their key's spool text.
-            let mut by_key: HashMap<Vec<Vec<u8>>, &mysql::Row> = HashMap::new();
+            let mut by_key: HashMap<Vec<Vec<u8>>, Vec<Option<Vec<u8>>>> = HashMap::new();
             for row in &found {
-                let vals = query_row_texts(cols, row, &mut scratch, &name, warnings);
+                let vals = texts(row, warnings);
                 let k = s
                     .key
                     .iter()
-                    .map(|&k| {
-                        vals[k]
-                            .as_ref()
-                            .map(|t| t.get(&scratch).to_vec())
-                            .unwrap_or_default()
-                    })
+                    .map(|&k| vals[k].clone().unwrap_or_default())
                     .collect();
-                by_key.insert(k, row);
+                by_key.insert(k, vals);
             }
             for d in chunk {
-                if let Some(row) = by_key.get(&key_of(d)) {
-                    write(dec, d, row, &mut scratch, warnings)?;
+                if let Some(vals) = by_key.get(&d.key_texts(s)) {
+                    write(dec, d, vals)?;
                     continue;
                 }
                 // Not matched by text (a key whose text the two paths
                 // write differently would be): asked for alone.
                 let one = format!("SELECT {list} FROM {from} WHERE {key_cols} = {tuple}");
-                let params: Vec<Value> = key_of(d).into_iter().map(Value::Bytes).collect();
+                let params: Vec<Value> = d.key_texts(s).into_iter().map(Value::Bytes).collect();
                 let row: Option<mysql::Row> =
                     conn.exec_first(one.as_str(), params).map_err(|e| {
                         anyhow!(
@@ -149,7 +138,8 @@ pub(super) fn complete(
                         )
                     })?;
                 if let Some(row) = row {
-                    write(dec, d, &row, &mut scratch, warnings)?;
+                    let vals = texts(&row, warnings);
+                    write(dec, d, &vals)?;
                 }
             }
         }
