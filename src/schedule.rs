@@ -219,39 +219,35 @@ pub fn duration(text: &str, key: &'static str) -> Result<SignedDuration, Setting
     }
 }
 
+/// The days as `days` names them: short and full names.
+const DAYS: [(&str, &str, Weekday); 7] = [
+    ("mon", "monday", Weekday::Monday),
+    ("tue", "tuesday", Weekday::Tuesday),
+    ("wed", "wednesday", Weekday::Wednesday),
+    ("thu", "thursday", Weekday::Thursday),
+    ("fri", "friday", Weekday::Friday),
+    ("sat", "saturday", Weekday::Saturday),
+    ("sun", "sunday", Weekday::Sunday),
+];
+
 fn weekday(d: &str) -> Result<Weekday, SettingError> {
-    let days = [
-        ("mon", Weekday::Monday),
-        ("tue", Weekday::Tuesday),
-        ("wed", Weekday::Wednesday),
-        ("thu", Weekday::Thursday),
-        ("fri", Weekday::Friday),
-        ("sat", Weekday::Saturday),
-        ("sun", Weekday::Sunday),
-    ];
     let l = d.to_ascii_lowercase();
-    days.iter()
-        .find(|(short, _)| {
-            l.len() >= 3 && l.starts_with(short) && {
-                let full = [
-                    "monday",
-                    "tuesday",
-                    "wednesday",
-                    "thursday",
-                    "friday",
-                    "saturday",
-                    "sunday",
-                ];
-                l.len() == 3 || full.contains(&l.as_str())
-            }
-        })
-        .map(|(_, w)| *w)
+    DAYS.iter()
+        .find(|(short, full, _)| l == *short || l == *full)
+        .map(|(_, _, w)| *w)
         .ok_or_else(|| {
             (
                 "schedule.days",
                 format!("'{d}' is not a day (mon, tue, wed, thu, fri, sat, sun)"),
             )
         })
+}
+
+/// A day's short name, as `days` takes it.
+pub fn day_name(w: Weekday) -> &'static str {
+    DAYS.iter()
+        .find(|(_, _, x)| *x == w)
+        .map_or("?", |(short, _, _)| short)
 }
 
 #[cfg(test)]

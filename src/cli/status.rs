@@ -23,7 +23,7 @@ pub fn status(cfg: &Config, meta: &Meta, out: &mut dyn std::io::Write) -> Result
             "weekly at {} on {}",
             at.strftime("%H:%M"),
             days.iter()
-                .map(|d| format!("{d:?}")[..3].to_lowercase())
+                .map(|&d| crate::schedule::day_name(d))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
