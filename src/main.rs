@@ -119,7 +119,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Run { once: false } => ingest::scheduler::run_forever(&cfg, meta),
         Command::SyncNewTables => {
             let _lock = instance::lock(&cfg)?;
-            match run::sync_new_tables(&cfg, meta)? {
+            match run::sync_new_tables(&cfg, meta, &run::selected_names(&cfg)?)? {
                 None => println!("sync-new-tables: no newly selected table"),
                 Some(s) => println!("{}", s.line("sync-new-tables", "row")),
             }

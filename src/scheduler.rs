@@ -97,14 +97,7 @@ pub fn verdict(e: &anyhow::Error) -> Verdict {
 fn one_run(cfg: &Config, meta: &Meta) -> Result<()> {
     // Only tables still selected (one cut short and deselected since, or
     // dropped, would fail the extract for good).
-    let selected: std::collections::HashSet<String> = {
-        let mut src = crate::run::source(cfg)?;
-        crate::source::selected_and_missing(src.as_mut(), cfg)?
-            .0
-            .iter()
-            .map(|t| t.to_string())
-            .collect()
-    };
+    let selected = crate::run::selected_names(cfg)?;
     let interrupted: Vec<String> = meta
         .table_states()?
         .into_iter()
@@ -124,7 +117,7 @@ fn one_run(cfg: &Config, meta: &Meta) -> Result<()> {
     if meta.position()?.is_some() {
         // A new table that cannot be extracted (no key, no privilege) is
         // the log's to tell: the other tables' delta goes on.
-        match crate::run::sync_new_tables(cfg, meta) {
+        match crate::run::sync_new_tables(cfg, meta, &selected) {
             Ok(Some(s)) => println!("{}", s.line("sync-new-tables", "row")),
             Ok(None) => {}
             Err(e) => log::error!("sync-new-tables: {e:#}"),

@@ -30,18 +30,15 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
 /// since): their full extract, recorded as a run of kind
 /// `sync-new-tables`, while the other tables' deltas go on from their own
 /// positions (a table's changes before its snapshot are skipped by its
-/// own). `None`: there is none.
-pub fn sync_new_tables(cfg: &Config, meta: &Meta) -> Result<Option<Summary>> {
-    let mut src = super::source(cfg)?;
-    // A configured table missing at the source is for `check` to name.
-    let (selected, _) = crate::source::selected_and_missing(src.as_mut(), cfg)?;
-    drop(src);
+/// own). `selected`: the selected tables' names ([`super::selected_names`]).
+/// `None`: there is none.
+pub fn sync_new_tables(cfg: &Config, meta: &Meta, selected: &[String]) -> Result<Option<Summary>> {
     let known: std::collections::HashSet<String> =
         meta.table_states()?.into_iter().map(|t| t.table).collect();
     let new: Vec<String> = selected
         .iter()
-        .map(|t| t.to_string())
-        .filter(|t| !known.contains(t))
+        .filter(|t| !known.contains(*t))
+        .cloned()
         .collect();
     if new.is_empty() {
         return Ok(None);

@@ -84,6 +84,14 @@ pub(crate) fn source(cfg: &Config) -> Result<Box<dyn sources::Source>> {
     }
 }
 
+/// The names of the selected tables the source has (a configured table
+/// missing there is for `check` to name).
+pub fn selected_names(cfg: &Config) -> Result<Vec<String>> {
+    let mut src = source(cfg)?;
+    let (selected, _) = sources::selected_and_missing(src.as_mut(), cfg)?;
+    Ok(selected.iter().map(|t| t.to_string()).collect())
+}
+
 /// A table as the source describes it, with the destination types of the
 /// configured dialect.
 pub(crate) fn describe(
