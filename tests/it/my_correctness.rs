@@ -31,16 +31,7 @@ fn nullable_key_columns_are_refused() {
         "[[table]]\nname = \"{db}.t\"\nkey = [\"k\"]\n",
         db = c.src
     ));
-    let path = c.dir.join("ingest.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace(
-            "type = \"mysql\"",
-            "type = \"mysql\"\nextract_threads = 3\nextract_split_mb = 0",
-        ),
-    )
-    .unwrap();
+    c.source_options("extract_threads = 3\nextract_split_mb = 0");
     c.sql(
         "CREATE TABLE t (k INT NULL, v VARCHAR(20));
          INSERT INTO t SELECT seq, 'v' FROM seq_1_to_300; INSERT INTO t VALUES (NULL, 'lost');",
@@ -262,16 +253,7 @@ fn a_problem_of_one_table_fails_that_table_only() {
 #[test]
 fn a_backlog_is_read_in_bounded_batches() {
     let c = MyCase::new("batches");
-    let path = c.dir.join("ingest.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace(
-            "type = \"mysql\"",
-            "type = \"mysql\"\nmax_batch_changes = 1000",
-        ),
-    )
-    .unwrap();
+    c.source_options("max_batch_changes = 1000");
     c.sql("CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t SELECT seq, 0 FROM seq_1_to_2500;");
     c.ok(&["full-extract"]);
     for i in 0..5 {

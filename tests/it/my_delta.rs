@@ -31,16 +31,7 @@ fn setup(c: &MyCase, transport: &str) {
 /// `binlog_transport` line for the source (or nothing).
 fn configure(c: &MyCase, tables: &str, transport: &str) {
     c.write_config(tables);
-    let path = c.dir.join("ingest.toml");
-    let cfg = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        cfg.replace(
-            "type = \"mysql\"",
-            &format!("type = \"mysql\"\n{transport}"),
-        ),
-    )
-    .unwrap();
+    c.source_options(transport);
 }
 
 fn assert_all_same(c: &MyCase) {

@@ -175,16 +175,7 @@ fn a_refused_login_halts_the_scheduler() {
 #[test]
 fn a_stop_during_a_delta_ends_after_its_batch() {
     let c = case("stopdelta", "mode = \"automatic\"\nmin_gap = \"1h\"");
-    let path = c.dir.join("ingest.toml");
-    let cfg = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        cfg.replace(
-            "type = \"mysql\"",
-            "type = \"mysql\"\nmax_batch_changes = 1000",
-        ),
-    )
-    .unwrap();
+    c.source_options("max_batch_changes = 1000");
     c.ok(&["full-extract"]);
     // Three batches' worth of changes, one transaction per 500 rows.
     for k in 0..6 {

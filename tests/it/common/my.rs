@@ -80,6 +80,15 @@ load_threads = 2
         std::fs::write(self.dir.join("ingest.toml"), text).unwrap();
     }
 
+    /// Adds `lines` to the `[source]` section of the written configuration.
+    pub fn source_options(&self, lines: &str) {
+        let path = self.dir.join("ingest.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("type = \"mysql\""), "no [source] type line");
+        let text = text.replacen("type = \"mysql\"", &format!("type = \"mysql\"\n{lines}"), 1);
+        std::fs::write(&path, text).unwrap();
+    }
+
     /// Runs SQL in the source database (sql_mode empty, so that zero dates
     /// and the like can be written).
     pub fn sql(&self, sql: &str) {
