@@ -325,9 +325,7 @@ pub fn enum_error_text(source_type: &str) -> Option<&'static [u8]> {
 /// members: that member and the error value (index 0) read the same, so
 /// such a column travels as its index, which the load sets.
 pub fn enum_by_index(source_type: &str) -> bool {
-    let t = source_type.trim_start();
-    t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("enum("))
-        && enum_labels(t).iter().any(String::is_empty)
+    enum_error_text(source_type) == Some(b"0")
 }
 
 #[cfg(test)]
