@@ -18,7 +18,7 @@ use mysql::{Conn, Value};
 
 use super::decode::RowDecoder;
 use super::qi;
-use super::snapshot::{query_row_texts, select_list};
+use super::snapshot::{query_row_texts, select_expr, select_list};
 use crate::change::{AsIs, Cell, Incomplete};
 use crate::error::mysql_message;
 use crate::source::Warnings;
@@ -68,13 +68,7 @@ pub(super) fn complete(
             "({})",
             s.key
                 .iter()
-                .map(|&k| {
-                    if crate::schema::enum_by_index(&cols[k].column_type) {
-                        format!("({} + 0)", qi(&s.columns[k].name))
-                    } else {
-                        qi(&s.columns[k].name)
-                    }
-                })
+                .map(|&k| select_expr(&cols[k]))
                 .collect::<Vec<_>>()
                 .join(", ")
         );

@@ -58,16 +58,16 @@ fn select_rows(
 /// The columns of a SELECT reading rows: names, but the index of an ENUM
 /// that lists `''` as a member (it and the error value read the same).
 pub(super) fn select_list(cols: &[MyCol]) -> String {
-    cols.iter()
-        .map(|c| {
-            if crate::schema::enum_by_index(&c.column_type) {
-                format!("({} + 0)", qi(&c.name))
-            } else {
-                qi(&c.name)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    cols.iter().map(select_expr).collect::<Vec<_>>().join(", ")
+}
+
+/// One column as a SELECT reads it (see [`select_list`]).
+pub(super) fn select_expr(c: &MyCol) -> String {
+    if crate::schema::enum_by_index(&c.column_type) {
+        format!("({} + 0)", qi(&c.name))
+    } else {
+        qi(&c.name)
+    }
 }
 
 /// The spool texts of a row a query read (formatted values in `scratch`,
