@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error;
 use crate::error::mysql_message;
 use crate::position::Position;
-use crate::schema::{Column, Conv, TableSchema};
+use crate::schema::TableSchema;
 use crate::table::TableId;
 
 impl MySource {
@@ -199,16 +199,7 @@ impl MySource {
             c.min_year = cfg.destination.dialect.min_year();
             c.text_encoding()
                 .map_err(|m| anyhow!("table {name}: {m}"))?;
-            columns.push(Column {
-                name: n.clone(),
-                source_type: ct.clone(),
-                dest_type: c.dest_type(),
-                conv: Conv::Verbatim,
-                binary: c.binary(),
-                // MINIMAL and NOBLOB images leave unchanged values out.
-                toastable: true,
-                nullable: nullable == "YES",
-            });
+            columns.push(c.column(nullable == "YES"));
             mycols.push(c);
         }
         let names: Vec<String> = match cfg.rule_for(db, table).and_then(|r| r.key.clone()) {

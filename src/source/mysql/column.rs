@@ -52,6 +52,19 @@ impl MyCol {
             min_year: 0,
         }
     }
+    /// The table column it becomes.
+    pub fn column(&self, nullable: bool) -> crate::schema::Column {
+        crate::schema::Column {
+            name: self.name.clone(),
+            source_type: self.column_type.clone(),
+            dest_type: self.dest_type(),
+            conv: crate::schema::Conv::Verbatim,
+            binary: self.binary(),
+            // MINIMAL and NOBLOB images leave unchanged values out.
+            toastable: true,
+            nullable,
+        }
+    }
     /// Spool holds hex for these; the load applies UNHEX().
     pub fn binary(&self) -> bool {
         matches!(

@@ -12,7 +12,7 @@ use super::gtid::GtidSet;
 use crate::change::tests::Scratch;
 use crate::change::Incomplete;
 use crate::position::Position;
-use crate::schema::{Column, Conv, TableSchema};
+use crate::schema::TableSchema;
 use crate::source::Warnings;
 use crate::table::TableId;
 
@@ -71,19 +71,7 @@ pub(super) fn read(
     let schemas: HashMap<TableId, TableSchema> = tables
         .iter()
         .map(|c| {
-            let columns = c
-                .cols
-                .iter()
-                .map(|m| Column {
-                    name: m.name.clone(),
-                    source_type: m.column_type.clone(),
-                    dest_type: m.dest_type(),
-                    conv: Conv::Verbatim,
-                    binary: m.binary(),
-                    toastable: true,
-                    nullable: true,
-                })
-                .collect();
+            let columns = c.cols.iter().map(|m| m.column(true)).collect();
             let s = TableSchema {
                 schema: c.id.schema.clone(),
                 name: c.id.name.clone(),
