@@ -207,22 +207,57 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
                 table: table.clone(),
                 at: at.map(str::to_string),
                 why,
+                resume: None,
+                ddl: vec![],
             });
         }
     }
 
     /// A change in another shape than the table has, at `at`: skipped when
     /// `older` than the table's snapshot (which holds it; returns false),
-    /// else the table fails with `what` and the fix (returns true).
-    pub fn shape_changed(&mut self, table: &TableId, older: bool, at: &str, what: &str) -> bool {
+    /// else the table's changes stop (returns true): they wait at `resume`
+    /// (the start of the transaction) for `sync-struct`, which brings the
+    /// destination to the new structure and applies them from there; `ddl`:
+    /// the statement that changed it, where the log has one.
+    pub fn shape_changed(
+        &mut self,
+        table: &TableId,
+        older: bool,
+        at: &str,
+        what: &str,
+        resume: &str,
+        ddl: Option<&str>,
+    ) -> bool {
         if older {
             return false;
         }
+        if self.is_changed(table) {
+            self.more_ddl(table, ddl);
+            return true;
+        }
         let why = format!(
-            "structure changed at {at} ({what}); its changes are not applied: run `ingest full-extract {table}`"
+            "structure changed at {at} ({what}); its changes from {resume} on wait: run \
+             `ingest sync-struct {table}` to change the destination table and apply them \
+             (or `ingest full-extract {table}`)"
         );
-        self.fail_table(table, Some(at), why);
+        log::error!("{table}: {why}");
+        self.changed.push(TableError {
+            table: table.clone(),
+            at: Some(at.to_string()),
+            why,
+            resume: Some(resume.to_string()),
+            ddl: ddl.map(str::to_string).into_iter().collect(),
+        });
         true
+    }
+
+    /// A later DDL statement of a table whose changes wait for sync-struct.
+    pub fn more_ddl(&mut self, table: &TableId, ddl: Option<&str>) {
+        if let (Some(sql), Some(e)) = (ddl, self.changed.iter_mut().find(|e| e.table == *table)) {
+            if e.resume.is_some() {
+                e.ddl.push(sql.to_string());
+            }
+        }
     }
 
     pub fn insert<R: Row + ?Sized>(

@@ -293,18 +293,23 @@ fn another_shape_older_than_the_snapshot_is_skipped_newer_fails_the_table() {
     let (_dir, mut b) = Scratch::new("shape");
     let mut sink = ChangeSink::new(&tables, &mut b);
     let t = &id();
-    assert!(!sink.shape_changed(t, true, "0/10", "columns a, b"));
+    assert!(!sink.shape_changed(t, true, "0/10", "columns a, b", "0/10", None));
     assert!(!sink.is_changed(t));
-    assert!(sink.shape_changed(t, false, "0/20", "columns a, c"));
+    assert!(sink.shape_changed(t, false, "0/20", "columns a, c", "0/1F", Some("ALTER 1")));
     assert!(sink.is_changed(t));
-    // Named once, with the first reason.
-    assert!(sink.shape_changed(t, false, "0/30", "columns d"));
+    // Named once, with the first reason and where its changes wait; later
+    // DDL statements are kept with it.
+    assert!(sink.shape_changed(t, false, "0/30", "columns d", "0/30", Some("ALTER 2")));
     let (_, stopped) = sink.finish().unwrap();
     assert_eq!(stopped.len(), 1);
     assert_eq!(stopped[0].at.as_deref(), Some("0/20"));
+    assert_eq!(stopped[0].resume.as_deref(), Some("0/1F"));
+    assert_eq!(stopped[0].ddl, vec!["ALTER 1", "ALTER 2"]);
     assert_eq!(
         stopped[0].why,
-        "structure changed at 0/20 (columns a, c); its changes are not applied: run `ingest full-extract public.t`"
+        "structure changed at 0/20 (columns a, c); its changes from 0/1F on wait: run \
+         `ingest sync-struct public.t` to change the destination table and apply them \
+         (or `ingest full-extract public.t`)"
     );
 }
 

@@ -43,6 +43,11 @@ enum Command {
     /// Full extract of the tables selected since (never extracted), while
     /// the others' deltas go on from their own positions.
     SyncNewTables,
+    /// Give the destination tables whose structure changed at the source
+    /// that structure in place (columns added, kept or dropped, widened,
+    /// renamed), then apply the changes that waited (all selected tables,
+    /// or only these).
+    SyncStruct { tables: Vec<String> },
     /// Run by the [schedule] until stopped (Ctrl-C, SIGTERM, the Windows
     /// console closing): a full extract while none was done, then deltas.
     Run {
@@ -123,6 +128,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 None => println!("sync-new-tables: no newly selected table"),
                 Some(s) => println!("{}", s.line("sync-new-tables", "row")),
             }
+            Ok(())
+        }
+        Command::SyncStruct { ref tables } => {
+            let _lock = instance::lock(&cfg)?;
+            let s = run::sync_struct(&cfg, meta, tables)?;
+            println!("{}", s.line("sync-struct", "change"));
             Ok(())
         }
         Command::Rollback { list: true, .. } => {

@@ -9,7 +9,7 @@ use crate::table::TableId;
 /// How a source value, in the source's own text form, becomes spool text.
 /// Conversions never guess: a value the destination cannot hold exactly is
 /// written as NULL and reported ([`Unrepresentable`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Conv {
     /// The text is already what the destination reads.
     Verbatim,
@@ -69,7 +69,7 @@ impl Unrepresentable {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Column {
     pub name: String,
     /// The source's type, as the source names it (for messages and `tables`).
@@ -85,7 +85,7 @@ pub struct Column {
     pub nullable: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableSchema {
     /// Source schema (PostgreSQL schema, MySQL database).
     pub schema: String,

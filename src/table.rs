@@ -36,6 +36,11 @@ pub struct TableError {
     pub at: Option<String>,
     /// Why, with the fix.
     pub why: String,
+    /// A structure change: where the table's changes stopped (the start of
+    /// the transaction that has it), to go on from after `sync-struct`.
+    pub resume: Option<String>,
+    /// The DDL statements the log showed for the table from there on.
+    pub ddl: Vec<String>,
 }
 
 impl fmt::Display for TableError {
@@ -60,6 +65,8 @@ mod tests {
             table: b,
             at: Some("0/16B3748".into()),
             why: "structure changed".into(),
+            resume: None,
+            ddl: vec![],
         };
         assert_eq!(e.to_string(), "sales.a: structure changed");
     }

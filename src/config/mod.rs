@@ -58,6 +58,19 @@ pub struct Scheduling {
     /// How long transient errors (a server restarting, a lost connection,
     /// lock waits) are tried again, with backoff, before the run fails.
     pub retry_for: jiff::SignedDuration,
+    /// A delta that meets a structure change does `sync-struct` of the
+    /// table by itself instead of stopping its changes.
+    pub auto_sync_struct: bool,
+    /// What `sync-struct` does with a column the source dropped.
+    pub on_drop_column: OnDrop,
+}
+
+/// `on_drop_column`: a column the source dropped is kept at the
+/// destination (its rows keep their values; new rows get NULL) or dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDrop {
+    Keep,
+    Drop,
 }
 
 impl PartialEq for Scheduling {
@@ -66,6 +79,8 @@ impl PartialEq for Scheduling {
             && self.schedule.tz.iana_name() == o.schedule.tz.iana_name()
             && self.restore_on_startup == o.restore_on_startup
             && self.retry_for == o.retry_for
+            && self.auto_sync_struct == o.auto_sync_struct
+            && self.on_drop_column == o.on_drop_column
     }
 }
 

@@ -77,6 +77,8 @@ struct RawSchedule {
     min_gap: Option<String>,
     restore_on_startup: Option<bool>,
     retry_for: Option<String>,
+    auto_sync_struct: Option<bool>,
+    on_drop_column: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -456,6 +458,17 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
         retry_for: match rsch.retry_for.as_deref() {
             None => jiff::SignedDuration::from_hours(1),
             Some(t) => crate::schedule::duration(t, "schedule.retry_for").map_err(to_err)?,
+        },
+        auto_sync_struct: rsch.auto_sync_struct.unwrap_or(false),
+        on_drop_column: match rsch.on_drop_column.as_deref() {
+            None | Some("keep") => super::OnDrop::Keep,
+            Some("drop") => super::OnDrop::Drop,
+            Some(other) => {
+                return Err(err(
+                    "schedule.on_drop_column",
+                    format!("\"{other}\" is not one of \"keep\", \"drop\""),
+                ))
+            }
         },
     };
     Ok(Config {

@@ -6,6 +6,7 @@
 //! load checks the row count and the server's warnings: a value the server
 //! changed on the way in fails the table instead of landing altered.
 
+pub mod alter;
 pub mod plan;
 pub mod probe;
 pub mod sql;
@@ -169,17 +170,71 @@ impl Dest {
             );
         }
         let want: Vec<String> = s.columns.iter().map(|c| c.name.clone()).collect();
-        if have != want {
+        // Columns the source dropped may be kept (`on_drop_column`); the
+        // order does not matter, every statement names its columns.
+        let missing = want
+            .iter()
+            .any(|w| !have.iter().any(|h| h.eq_ignore_ascii_case(w)));
+        if missing {
             bail!(
-                "destination table {} has columns {:?} but the source has {:?}; run `ingest full-extract` \
-                 of {} to recreate it",
+                "destination table {} has columns {:?} but the source has {:?}; run `ingest sync-struct {}` \
+                 to change it in place, or `ingest full-extract` of {} to recreate it",
                 s.dest_name(),
                 have,
                 want,
+                s.source_name(),
                 s.source_name()
             );
         }
         Ok(())
+    }
+
+    /// Drops the table's helper tables (`shadow`: the full extract's new
+    /// table too), which have the shape of the table when they were made.
+    fn drop_helpers(&mut self, s: &TableSchema, shadow: bool) -> Result<()> {
+        let new = if shadow { &["new"][..] } else { &[][..] };
+        for h in new
+            .iter()
+            .copied()
+            .chain([sql::STAGE, sql::FILL])
+            .chain(sql::OLD_HELPERS)
+        {
+            self.conn.query_drop(format!(
+                "DROP TABLE IF EXISTS {}",
+                sql::table_ref(&s.dest_db, &sql::helper_name(&s.dest_table, h))
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// The target's columns as `information_schema` describes them (none:
+    /// it does not exist).
+    pub fn columns(&mut self, s: &TableSchema) -> Result<Vec<alter::DestCol>> {
+        let rows: Vec<(String, String, String)> = self.conn.exec(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (&s.dest_db, &s.dest_table),
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, column_type, nullable)| alter::DestCol {
+                name,
+                column_type,
+                nullable: nullable == "YES",
+            })
+            .collect())
+    }
+
+    /// Runs `sync-struct`'s statements for `s`, then drops its helper
+    /// tables (the next load makes them in the new shape).
+    pub fn alter(&mut self, s: &TableSchema, statements: &[String]) -> Result<()> {
+        for st in statements {
+            log::info!("{}: {st}", s.dest_name());
+            self.conn
+                .query_drop(st)
+                .with_context(|| format!("changing {}: {st}", s.dest_name()))?;
+        }
+        self.drop_helpers(s, false)
     }
 
     fn target_columns(&mut self, s: &TableSchema) -> Result<Vec<String>> {
@@ -195,15 +250,7 @@ impl Dest {
     /// place; helper tables of an older shape are dropped.
     pub fn prepare_shadow(&mut self, s: &TableSchema) -> Result<()> {
         self.conn.query_drop(sql::create_database(&s.dest_db))?;
-        for h in ["new", sql::STAGE, sql::FILL]
-            .into_iter()
-            .chain(sql::OLD_HELPERS)
-        {
-            self.conn.query_drop(format!(
-                "DROP TABLE IF EXISTS {}",
-                sql::table_ref(&s.dest_db, &sql::helper_name(&s.dest_table, h))
-            ))?;
-        }
+        self.drop_helpers(s, true)?;
         let mut shadow = s.clone();
         shadow.dest_table = sql::helper_name(&s.dest_table, "new");
         self.conn

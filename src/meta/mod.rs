@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/state_v2.sql"),
     include_str!("../../sql/state_v3.sql"),
     include_str!("../../sql/state_v4.sql"),
+    include_str!("../../sql/state_v5.sql"),
 ];
 
 pub struct Meta {

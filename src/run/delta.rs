@@ -23,7 +23,7 @@ use crate::meta::{BatchState, RunStatus, RunTableStatus, TableRecord, TableState
 
 /// `ingest delta`.
 pub fn delta(cfg: &Config, meta: &Meta) -> Result<Summary> {
-    let (mut src, _dest, _, _) = connect_all(cfg)?;
+    let (mut src, mut dest, _, _) = connect_all(cfg)?;
     src.check_position(released_upto(meta)?.as_ref())?;
     let Some(start) = src.start_position(committed(meta)?.as_ref())? else {
         return Err(error::config(
@@ -35,7 +35,7 @@ pub fn delta(cfg: &Config, meta: &Meta) -> Result<Summary> {
         run_id,
         ..Default::default()
     });
-    let r = delta_inner(cfg, meta, src.as_mut(), run_id, &summary);
+    let r = delta_inner(cfg, meta, src.as_mut(), &mut dest, run_id, &summary);
     let summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
     let (status, err) = match &r {
         Ok(_) if summary.tables_failed.is_empty() => (RunStatus::Ok, None),
@@ -58,6 +58,7 @@ fn delta_inner(
     cfg: &Config,
     meta: &Meta,
     src: &mut dyn sources::Source,
+    dest: &mut crate::dest::Dest,
     run_id: i64,
     summary: &Mutex<Summary>,
 ) -> Result<Option<Position>> {
@@ -103,6 +104,22 @@ fn delta_inner(
                 .map(|t| t.source.clone()),
         );
     }
+    // Tables whose changes wait for sync-struct: synced first under
+    // auto_sync_struct; what keeps their changes goes when none waits.
+    let sync = super::sync_struct::Ctx {
+        cfg,
+        meta,
+        run_id,
+        summary,
+    };
+    if cfg.schedule.auto_sync_struct {
+        for st in super::sync_struct::waiting(cfg, meta)? {
+            if let Some((schema, name)) = st.table.split_once('.') {
+                sync.table(src, dest, &TableId::new(schema, name))?;
+            }
+        }
+    }
+    super::sync_struct::release_hold(cfg, meta, src)?;
     // 2. New batch. A table that was loaded but whose changes cannot be
     //    read now fails and needs a new full extract: the position moves on
     //    without it.
@@ -185,6 +202,22 @@ fn delta_inner(
                 suspects.push((name.clone(), now, why));
             }
         }
+        // The source's structure changed since the destination got its
+        // own: the changes before that change are read in the structure
+        // they have; the table stops where the new one starts.
+        let schema = match st.shape.as_deref() {
+            Some(kept) => match super::kept_shape(src, kept, &schema)? {
+                Some(old) => {
+                    log::info!(
+                        "run {run_id}: {name}: the source's structure differs from the destination's; \
+                         its changes are read in the destination's up to the structure change"
+                    );
+                    old
+                }
+                None => schema,
+            },
+            None => schema,
+        };
         tables.insert(id, schema);
     }
     // The change log is read in batches of at most max_batch_changes
@@ -194,7 +227,7 @@ fn delta_inner(
     let end_at_start = src.current_position()?;
     let mut last = None;
     loop {
-        let (to_pos, more, released) = read_and_merge(
+        let (to_pos, more, released, waiting) = read_and_merge(
             cfg,
             meta,
             src,
@@ -206,6 +239,15 @@ fn delta_inner(
         )?;
         if !released {
             return Ok(to_pos);
+        }
+        if cfg.schedule.auto_sync_struct && !waiting.is_empty() {
+            for id in &waiting {
+                if sync.table(src, dest, id)? {
+                    let schema = super::describe(src, cfg, id)?;
+                    tables.insert(id.clone(), schema);
+                }
+            }
+            super::sync_struct::release_hold(cfg, meta, src)?;
         }
         let behind = match &to_pos {
             Some(at) => crate::position::before(at, &end_at_start),
@@ -253,7 +295,8 @@ fn delta_inner(
 
 /// Reads one batch of changes (at most max_batch_changes), writes it to the
 /// spool, records it, merges it and releases it. Returns the position read
-/// up to, whether the log holds more, and whether the batch was released.
+/// up to, whether the log holds more, whether the batch was released, and
+/// the tables whose changes now wait for sync-struct.
 #[allow(clippy::too_many_arguments)]
 fn read_and_merge(
     cfg: &Config,
@@ -264,7 +307,7 @@ fn read_and_merge(
     tables: &mut HashMap<TableId, TableSchema>,
     suspects: &mut Vec<(String, String, String)>,
     truncated: &[String],
-) -> Result<(Option<Position>, bool, bool)> {
+) -> Result<(Option<Position>, bool, bool, Vec<TableId>)> {
     let spool_dir = &cfg.instance.spool_dir;
     let from = src
         .start_position(committed(meta)?.as_ref())?
@@ -282,16 +325,11 @@ fn read_and_merge(
     let mut bw = BatchWriter::create(spool_dir, manifest, cfg.instance.spool_compression)?;
     let t0 = Instant::now();
     let mut warnings = Warnings::default();
-    let mut since = HashMap::new();
-    for id in tables.keys() {
-        if let Some(p) = meta
-            .table_state(&id.to_string())?
-            .and_then(|st| st.full_pos)
-        {
-            let kept = format!("state.db's full_pos of {id}");
-            since.insert(id.clone(), Position::stored(&p, &kept)?);
-        }
-    }
+    let since = kept_positions(meta, tables, "full_pos", |st| st.full_pos)?;
+    // DDL statements of a table before its last sync-struct are in the
+    // destination (MySQL reads them again).
+    let seen = kept_positions(meta, tables, "struct_at", |st| st.struct_at)?;
+    src.set_struct_seen(seen);
     let max = cfg.source.max_batch_changes();
     let outcome = src.changes(&from, tables, &since, &mut bw, &mut warnings, max)?;
     let more = outcome.more;
@@ -316,18 +354,38 @@ fn read_and_merge(
         summary,
         run_id,
     };
-    for e in &outcome.changed {
-        let name = e.table.to_string();
-        let dest = tables
-            .get(&e.table)
-            .map(|x| x.dest_name())
-            .unwrap_or_default();
-        let failed = Outcome::Failed {
-            msg: e.why.clone(),
-            counted: false,
-        };
-        record.outcome(&name, &dest, failed)?;
-    }
+    // Tables whose changes stopped: recorded once the batch that holds
+    // their changes before that point is durable (else a crash would lose
+    // those changes: the batch read again leaves the table out).
+    let stopped = |src: &mut dyn sources::Source| -> Result<Vec<TableId>> {
+        let mut waiting = vec![];
+        for e in &outcome.changed {
+            let name = e.table.to_string();
+            let dest = tables
+                .get(&e.table)
+                .map(|x| x.dest_name())
+                .unwrap_or_default();
+            if let Some(resume) = &e.resume {
+                // Kept for sync-struct: the source holds them from here.
+                src.hold()?;
+                meta.write(|tx| tx.set_waiting(&name, resume, &e.ddl))?;
+                waiting.push(e.table.clone());
+                if cfg.schedule.auto_sync_struct {
+                    log::warn!(
+                        "run {run_id}: {name}: {}; auto_sync_struct syncs it after this batch",
+                        e.why
+                    );
+                    continue;
+                }
+            }
+            let failed = Outcome::Failed {
+                msg: e.why.clone(),
+                counted: false,
+            };
+            record.outcome(&name, &dest, failed)?;
+        }
+        Ok(waiting)
+    };
     let to_pos = outcome.to_pos.clone();
     log::info!(
         "run {run_id}: read {} transaction(s) from {} to {} in {} ms, {} table(s) changed",
@@ -355,6 +413,7 @@ fn read_and_merge(
     if outcome.tables.is_empty() {
         drop(bw);
         spool::remove_batch(spool_dir, &batch_id)?;
+        let waiting = stopped(src)?;
         if let Some(to) = &to_pos {
             // state.db first: no batch records this read, so a crash between
             // the two must leave the source behind state.db (read again,
@@ -363,8 +422,8 @@ fn read_and_merge(
             src.release(to)?;
         }
         accept_fingerprints(meta, &accepted)?;
-        forget_failed(tables, summary);
-        return Ok((to_pos, more, true));
+        forget_failed(tables, summary, &waiting);
+        return Ok((to_pos, more, true, waiting));
     }
     crate::fault::point("spooled");
     let m = bw.finish()?;
@@ -375,6 +434,7 @@ fn read_and_merge(
         .map(|t| (t.source.clone(), t.rows as i64))
         .collect();
     meta.add_batch(&batch, &counts)?;
+    let waiting = stopped(src)?;
     meta.run_extracted(run_id, &batch_id, to_text.as_deref())?;
     let ems = ms(t0) / m.table.len() as i64;
     meta.write(|tx| {
@@ -395,13 +455,31 @@ fn read_and_merge(
     })?;
     crate::fault::point("recorded");
     if !load_batch(cfg, meta, run_id, &batch, &m, summary)? {
-        return Ok((to_pos, more, false));
+        return Ok((to_pos, more, false, waiting));
     }
     crate::fault::point("merged");
     release(cfg, meta, src, &batch)?;
     accept_fingerprints(meta, &accepted)?;
-    forget_failed(tables, summary);
-    Ok((to_pos, more, true))
+    forget_failed(tables, summary, &waiting);
+    Ok((to_pos, more, true, waiting))
+}
+
+/// A position state.db keeps per table (`field` names it), of the tables
+/// that have one.
+fn kept_positions(
+    meta: &Meta,
+    tables: &HashMap<TableId, TableSchema>,
+    field: &str,
+    get: impl Fn(TableRecord) -> Option<String>,
+) -> Result<HashMap<TableId, Position>> {
+    let mut out = HashMap::new();
+    for id in tables.keys() {
+        if let Some(p) = meta.table_state(&id.to_string())?.and_then(&get) {
+            let kept = format!("state.db's {field} of {id}");
+            out.insert(id.clone(), Position::stored(&p, &kept)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Tables whose rewritten partitions a batch explained: their fingerprints
@@ -415,10 +493,17 @@ fn accept_fingerprints(meta: &Meta, accepted: &[(String, String)]) -> Result<()>
     })
 }
 
-/// Tables that failed in this run are not read in its next batches.
-fn forget_failed(tables: &mut HashMap<TableId, TableSchema>, summary: &Mutex<Summary>) {
+/// Tables that failed in this run, or wait for sync-struct, are not read
+/// in its next batches.
+fn forget_failed(
+    tables: &mut HashMap<TableId, TableSchema>,
+    summary: &Mutex<Summary>,
+    waiting: &[TableId],
+) {
     let s = summary.lock().unwrap_or_else(|p| p.into_inner());
-    tables.retain(|_, t| !s.tables_failed.iter().any(|(n, _)| *n == t.source_name()));
+    tables.retain(|id, t| {
+        !waiting.contains(id) && !s.tables_failed.iter().any(|(n, _)| *n == t.source_name())
+    });
 }
 
 /// What a delta finds changed at the source outside the change log.
@@ -442,9 +527,20 @@ fn unlogged_change(
     let key_now = key_text(schema);
     let now = src.fingerprint(schema)?;
     let Some(key_then) = &st.key_cols else {
-        meta.write(|tx| tx.set_table_shape(name, &key_now, now.as_deref()))?;
+        let ids = super::col_ids_text(src, schema)?;
+        let shape = super::shape_text(src, schema)?;
+        meta.write(|tx| {
+            tx.set_table_shape(name, &key_now, now.as_deref(), ids.as_deref(), Some(&shape))
+        })?;
         return Ok(Unlogged::None);
     };
+    if st.shape.is_none() {
+        // Extracted before they were recorded: the destination has the
+        // structure the source has now, or this delta fails it.
+        let ids = super::col_ids_text(src, schema)?;
+        let shape = super::shape_text(src, schema)?;
+        meta.write(|tx| tx.set_col_ids(name, ids.as_deref(), Some(&shape)))?;
+    }
     if *key_then != key_now {
         return Ok(Unlogged::Failed(format!(
             "its key changed from {key_then} to {key_now} since its full extract (another replica \

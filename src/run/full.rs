@@ -223,9 +223,17 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
                 .prepare_shadow(s)
                 .and_then(|_| src.current_position())
                 .map(|p| p.to_string())
-                .and_then(|p| Ok((p, src.fingerprint(s)?)));
+                .and_then(|p| {
+                    let ids = super::col_ids_text(src.as_mut(), s)?;
+                    Ok((
+                        p,
+                        src.fingerprint(s)?,
+                        ids,
+                        super::shape_text(src.as_ref(), s)?,
+                    ))
+                });
             // Changes older than this, in another shape, are in the snapshot.
-            let (since, fingerprint) = match prepared {
+            let (since, fingerprint, col_ids, shape) = match prepared {
                 Ok(p) => p,
                 Err(e) => {
                     fail(&name, &s.dest_name(), &e)?;
@@ -244,7 +252,13 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
                     None,
                     None,
                 )?;
-                tx.set_table_shape(&name, &key_text(s), fingerprint.as_deref())
+                tx.set_table_shape(
+                    &name,
+                    &key_text(s),
+                    fingerprint.as_deref(),
+                    col_ids.as_deref(),
+                    Some(&shape),
+                )
             })?;
             progress.lock().unwrap_or_else(|p| p.into_inner()).insert(
                 name.clone(),

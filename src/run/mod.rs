@@ -14,9 +14,11 @@ mod load;
 mod outcome;
 mod plan;
 pub mod rollback;
+mod sync_struct;
 
 pub use delta::delta;
 pub use full::{full_extract, sync_new_tables};
+pub use sync_struct::sync_struct;
 
 use std::time::Instant;
 
@@ -123,6 +125,48 @@ pub(super) fn record_warnings(meta: &Meta, run_id: i64, w: &Warnings) -> Result<
         meta.write(|tx| tx.add_warning(run_id, table, column, why.describe(), *n as i64))?;
     }
     Ok(())
+}
+
+/// The source's column identities of a table as state.db records them
+/// (JSON `[[name, id]]`), where the source has them.
+pub(super) fn col_ids_text(
+    src: &mut dyn sources::Source,
+    s: &TableSchema,
+) -> Result<Option<String>> {
+    Ok(src
+        .column_ids(s)?
+        .map(|ids| serde_json::to_string(&ids))
+        .transpose()?)
+}
+
+/// A described table as state.db keeps it: the structure the destination
+/// gets, and what the source decodes its changes with.
+pub(super) fn shape_text(src: &dyn sources::Source, s: &TableSchema) -> Result<String> {
+    Ok(serde_json::to_string(&serde_json::json!({
+        "table": s,
+        "source": src.shape_extra(s),
+    }))?)
+}
+
+/// The table as the destination has it, when that differs from `now` (the
+/// catalog's description): the source reads its changes in that structure
+/// until the log reaches the change (then the table waits for
+/// sync-struct).
+pub(super) fn kept_shape(
+    src: &mut dyn sources::Source,
+    text: &str,
+    now: &TableSchema,
+) -> Result<Option<TableSchema>> {
+    let v: serde_json::Value = serde_json::from_str(text)?;
+    let mut kept: TableSchema = serde_json::from_value(v["table"].clone())?;
+    if kept.columns == now.columns && kept.key == now.key {
+        return Ok(None);
+    }
+    kept.dest_db.clone_from(&now.dest_db);
+    kept.dest_table.clone_from(&now.dest_table);
+    kept.min_year = now.min_year;
+    src.restore_shape(&kept, &v["source"])?;
+    Ok(Some(kept))
 }
 
 /// The key columns of a table as state.db records them (JSON array).

@@ -43,6 +43,58 @@ pub enum FingerprintChange {
     Changed(String),
 }
 
+/// A catch-up after `sync-struct`: the changes of tables whose changes
+/// stopped at a structure change, from there up to where the others are.
+pub struct CatchUp {
+    /// Per table: where its changes stopped (the start of the transaction
+    /// with the structure change).
+    pub resume: HashMap<TableId, Position>,
+    /// Per table: its changes in that transaction that were applied.
+    pub skip: HashMap<TableId, u64>,
+    /// The committed position of the deltas: the catch-up ends there.
+    pub upto: Position,
+    /// Per table: DDL statements before this position are in the
+    /// destination already (MySQL/MariaDB).
+    pub struct_seen: HashMap<TableId, Position>,
+}
+
+/// Where a table's changes wait for sync-struct, as state.db keeps it: the
+/// start of the transaction with the structure change, and how many of the
+/// table's changes in that transaction were applied before it (PostgreSQL:
+/// one transaction can change rows, then the structure, then rows).
+pub fn resume_text(at: &str, skip: u64) -> String {
+    if skip == 0 {
+        at.to_string()
+    } else {
+        format!("{at} skip={skip}")
+    }
+}
+
+/// [`resume_text`] read back; `kept` names where it was kept.
+pub fn parse_resume(text: &str, kept: &str) -> Result<(Position, u64)> {
+    let pos = Position::stored(text, kept)?;
+    let skip = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("skip="))
+        .map(|n| {
+            n.parse()
+                .map_err(|_| anyhow::anyhow!("{kept} holds '{text}': bad skip= count"))
+        })
+        .transpose()?
+        .unwrap_or(0);
+    Ok((pos, skip))
+}
+
+/// What the rows a table had when a column was added to it hold in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fill {
+    Null,
+    /// This value, as text.
+    Value(String),
+    /// Not known (computed per row, or an implicit default): why.
+    Unknown(String),
+}
+
 /// One range of a split snapshot, read on its own thread and connection.
 pub trait SnapshotRange: Send {
     /// What the range covers, for the log.
@@ -92,6 +144,31 @@ pub trait Catalog {
     /// partitions and their files); `None` where there is no such way.
     fn fingerprint(&mut self, _s: &TableSchema) -> Result<Option<String>> {
         Ok(None)
+    }
+    /// What the change log's reader decodes a described table's changes
+    /// with, beyond its description (PostgreSQL: type oids; MySQL: catalog
+    /// columns), to keep with it ([`Catalog::restore_shape`]).
+    fn shape_extra(&self, _s: &TableSchema) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    /// Reads the changes of `s` with a kept description (the structure the
+    /// destination has) instead of the catalog's.
+    fn restore_shape(&mut self, _s: &TableSchema, _extra: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
+    /// The identities of the table's columns that survive a rename
+    /// (PostgreSQL attnums), by name; `None` where the source has none.
+    fn column_ids(&mut self, _s: &TableSchema) -> Result<Option<Vec<(String, i64)>>> {
+        Ok(None)
+    }
+    /// The columns DDL statements of the log rename ((old, new), in order)
+    /// and drop (MySQL/MariaDB).
+    fn ddl_column_changes(&self, _ddl: &[String]) -> (Vec<(String, String)>, Vec<String>) {
+        (vec![], vec![])
+    }
+    /// What the rows that were there when column `col` was added hold in it.
+    fn added_fill(&mut self, _s: &TableSchema, _col: usize) -> Result<Fill> {
+        Ok(Fill::Unknown("this source cannot tell".into()))
     }
     /// What changed between a table's recorded fingerprint and today's.
     fn fingerprint_change(&self, saved: &str, now: &str) -> FingerprintChange {
@@ -162,6 +239,29 @@ pub trait ChangeLog {
         warnings: &mut Warnings,
         max_changes: u64,
     ) -> Result<DeltaOutcome>;
+    /// Keeps the changes of tables that wait for sync-struct from the
+    /// position the next release would move past (PostgreSQL: a copy of
+    /// the slot); called before that release.
+    fn hold(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// No table waits for sync-struct any more: what `hold` kept goes.
+    fn drop_hold(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Reads the changes of `tables` from where each stopped up to `c.upto`.
+    fn catch_up(
+        &mut self,
+        _c: &CatchUp,
+        _tables: &HashMap<TableId, TableSchema>,
+        _batch: &mut BatchWriter,
+        _warnings: &mut Warnings,
+    ) -> Result<DeltaOutcome> {
+        anyhow::bail!("this source cannot read a table's changes again after sync-struct")
+    }
+    /// Per table: DDL statements before this position are in the
+    /// destination already (set before `changes`; MySQL/MariaDB).
+    fn set_struct_seen(&mut self, _seen: HashMap<TableId, Position>) {}
     /// Everything up to `to` is merged: the source may forget it.
     fn release(&mut self, to: &Position) -> Result<()>;
     /// Where the change log stands, for `check`.

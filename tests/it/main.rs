@@ -19,4 +19,5 @@ mod pg_types;
 mod scenarios;
 mod scheduling;
 mod server_wide;
+mod sync_struct;
 mod tls;

@@ -15,7 +15,7 @@ use mysql_common::binlog::{BinlogFile, EventStreamReader};
 use super::decode::{Layouts, RowDecoder};
 use super::gtid::{self, GtidSet};
 use super::query::{classify_query, QueryKind};
-use super::{cmp_files, pos_text, MySource};
+use super::{before, cmp_files, pos_text, MySource};
 use crate::change::ChangeSink;
 use crate::config::BinlogTransport;
 use crate::error;
@@ -179,6 +179,19 @@ impl MySource {
             (file, pos, gtids),
             max_changes,
         );
+        let as_pair = |p: &Position| p.binlog().map(|(f, o)| (f.to_string(), o));
+        rd.dec.struct_seen = self
+            .struct_seen
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), as_pair(v)?)))
+            .collect();
+        rd.upto = self.upto.as_ref().and_then(as_pair);
+        if let Some(u) = &rd.upto {
+            // Already there: nothing to read.
+            if !super::before(&(rd.cur_file.clone(), pos), u) {
+                return rd.finish(warnings);
+            }
+        }
         match self.cfg.transport {
             BinlogTransport::Stream => {
                 let mut stream = self.open_stream(&rd.cur_file, pos)?;
@@ -290,6 +303,8 @@ pub(super) struct BinlogRead<'t, 'b> {
     /// transaction end after that many (`full`).
     max_changes: u64,
     full: bool,
+    /// The read ends at the transaction that ends here (a catch-up).
+    pub(super) upto: Option<(String, u64)>,
     /// Where rows the binlog did not log whole are read (none in tests:
     /// they stay deferred).
     source: Option<&'b mut Conn>,
@@ -335,6 +350,8 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                 sink: ChangeSink::new(tables, batch),
                 cols,
                 since,
+                struct_seen: HashMap::new(),
+                txn_start: String::new(),
                 scratch: vec![],
                 scratch_before: vec![],
                 layouts: Layouts::default(),
@@ -351,11 +368,23 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
             pending_gtid: None,
             max_changes,
             full: false,
+            upto: None,
             source: None,
             txn_start: None,
             xa: None,
             prepared: vec![],
         }
+    }
+
+    /// A transaction starts at `s`.
+    fn set_txn_start(&mut self, s: Start) {
+        self.dec.txn_start = Position::Binlog {
+            file: s.0.clone(),
+            pos: s.1,
+            gtid: s.2.as_ref().map(GtidSet::to_string),
+        }
+        .to_string();
+        self.txn_start = Some(s);
     }
 
     /// Applies an XA transaction's rows, now that it committed.
@@ -454,6 +483,11 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
             pos: next,
             gtid: self.gtids.as_ref().map(GtidSet::to_string),
         });
+        if let Some(u) = &self.upto {
+            if !before(&(self.cur_file.clone(), next), u) {
+                self.full = true;
+            }
+        }
         // A batch does not end while an XA transaction is held (its
         // outcome must be read in the same batch).
         if self.dec.sink.seq() >= self.max_changes
@@ -544,7 +578,7 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                 self.gtids = Some(set);
             }
             Some(EventData::AnonymousGtidEvent(_)) => {
-                self.txn_start = Some(start_of(&self.cur_file, start, &self.gtids))
+                self.set_txn_start(start_of(&self.cur_file, start, &self.gtids))
             }
             Some(EventData::XaPrepareLogEvent(body)) => {
                 let Some((one_phase, xid)) = super::xa::xid_of_prepare(&body) else {
@@ -565,7 +599,7 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                 self.commit(next);
             }
             Some(EventData::GtidEvent(g)) => {
-                self.txn_start = Some(start_of(&self.cur_file, start, &self.gtids));
+                self.set_txn_start(start_of(&self.cur_file, start, &self.gtids));
                 self.pending_gtid = Some(PendingGtid::Mysql {
                     sid: g.sid(),
                     tag: g.tag().map(|t| t.to_string()).unwrap_or_default(),
@@ -637,20 +671,22 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                     QueryKind::Ddl(names) => {
                         for key in names {
                             if tables.contains_key(&key) {
-                                dec.structure_changed(&key, &here, &format!("statement `{sql}`"));
+                                dec.ddl(&key, &here, &sql);
                             }
                         }
                     }
                     QueryKind::Dml(names) => {
                         for key in names {
-                            if tables.contains_key(&key) {
-                                dec.structure_changed(
+                            let older = dec.since.get(&key).is_some_and(|s| before(&here, s));
+                            if tables.contains_key(&key) && !older {
+                                let why = format!(
+                                    "a change logged as a statement, without its rows (`{sql}`); \
+                                     the writing session must use binlog_format = ROW"
+                                );
+                                dec.sink.fail_table(
                                     &key,
-                                    &here,
-                                    &format!(
-                                        "a change logged as a statement, without its rows (`{sql}`); \
-                                         the writing session must use binlog_format = ROW"
-                                    ),
+                                    Some(&pos_text(&here.0, here.1)),
+                                    format!("{why}: run `ingest full-extract {key}`"),
                                 );
                             }
                         }
@@ -672,7 +708,7 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                         rows: vec![],
                     });
                 }
-                self.txn_start = Some(here_start);
+                self.set_txn_start(here_start);
                 self.pending_gtid =
                     gtid::mariadb_gtid_event(ev.data()).map(|(seq, domain)| PendingGtid::MariaDb {
                         domain,

@@ -45,6 +45,12 @@ pub(super) struct RowDecoder<'t, 'b> {
     pub(super) sink: ChangeSink<'t, 'b>,
     pub(super) cols: &'t HashMap<TableId, Vec<MyCol>>,
     pub(super) since: HashMap<TableId, (String, u64)>,
+    /// Per table: its DDL statements before this position are in the
+    /// destination already (it was synced after them).
+    pub(super) struct_seen: HashMap<TableId, (String, u64)>,
+    /// Where the transaction being read starts, as position text: a table
+    /// whose structure changed in it waits there for sync-struct.
+    pub(super) txn_start: String,
     /// Converted values of the current row's images (reused).
     pub(super) scratch: Vec<u8>,
     pub(super) scratch_before: Vec<u8>,
@@ -113,10 +119,25 @@ impl RowDecoder<'_, '_> {
         key: &TableId,
         at: &(String, u64),
         what: &str,
+        ddl: Option<&str>,
     ) -> bool {
         let older = self.since.get(key).is_some_and(|s| before(at, s));
+        let resume = if self.txn_start.is_empty() {
+            pos_text(&at.0, at.1)
+        } else {
+            self.txn_start.clone()
+        };
         self.sink
-            .shape_changed(key, older, &pos_text(&at.0, at.1), what)
+            .shape_changed(key, older, &pos_text(&at.0, at.1), what, &resume, ddl)
+    }
+
+    /// A DDL statement of a selected table at `at`: its structure changed,
+    /// unless the destination was synced after it.
+    pub(super) fn ddl(&mut self, key: &TableId, at: &(String, u64), sql: &str) {
+        if self.struct_seen.get(key).is_some_and(|s| before(at, s)) {
+            return;
+        }
+        self.structure_changed(key, at, &format!("statement `{sql}`"), Some(sql));
     }
 
     pub(super) fn rows(
@@ -149,7 +170,7 @@ impl RowDecoder<'_, '_> {
         if let Some(what) = differs {
             // Older than the snapshot, in another shape: the snapshot has
             // it; otherwise the table is marked changed.
-            self.structure_changed(key, at, &what);
+            self.structure_changed(key, at, &what, None);
             return Ok(());
         }
         let n = s.columns.len();

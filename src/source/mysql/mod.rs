@@ -41,7 +41,7 @@ use crate::error::mysql_message;
 use crate::position::Position;
 use crate::schema::TableSchema;
 use crate::source::{
-    Catalog, ChangeLog, DeltaOutcome, LogState, Snapshot, SnapshotRange, Warnings,
+    Catalog, CatchUp, ChangeLog, DeltaOutcome, Fill, LogState, Snapshot, SnapshotRange, Warnings,
 };
 use crate::spool::{BatchWriter, TableWriter};
 use crate::table::TableId;
@@ -54,6 +54,11 @@ pub struct MySource {
     mariadb: bool,
     /// Catalog description of each described table, by (database, table).
     cols: HashMap<TableId, Vec<MyCol>>,
+    /// Per table: its DDL statements before this position are in the
+    /// destination (see [`ChangeLog::set_struct_seen`]).
+    struct_seen: HashMap<TableId, Position>,
+    /// The next read ends at the transaction that ends here (a catch-up).
+    upto: Option<Position>,
 }
 
 /// File and offset of a `SHOW MASTER STATUS` row.
@@ -110,6 +115,8 @@ impl MySource {
             cfg: cfg.clone(),
             mariadb: version.contains("MariaDB"),
             cols: HashMap::new(),
+            struct_seen: HashMap::new(),
+            upto: None,
         })
     }
 }
@@ -145,6 +152,106 @@ impl Catalog for MySource {
     fn missing_reason(&mut self, name: &str) -> Result<Option<String>> {
         self.hidden_reason(name)
     }
+    /// Each column's catalog description (name, data type, column type,
+    /// character set), from which its [`MyCol`] is made again.
+    fn shape_extra(&self, s: &TableSchema) -> serde_json::Value {
+        let id = TableId::new(s.schema.clone(), s.name.clone());
+        let cols: Vec<(&str, &str, &str, Option<&str>)> = self
+            .cols
+            .get(&id)
+            .map(|cols| {
+                cols.iter()
+                    .map(|c| {
+                        (
+                            c.name.as_str(),
+                            c.data_type.as_str(),
+                            c.column_type.as_str(),
+                            c.charset.as_deref(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        serde_json::to_value(cols).unwrap_or_default()
+    }
+    fn restore_shape(&mut self, s: &TableSchema, extra: &serde_json::Value) -> Result<()> {
+        let cols: Vec<(String, String, String, Option<String>)> =
+            serde_json::from_value(extra.clone())
+                .map_err(|e| anyhow!("the kept shape of {}: {e}", s.source_name()))?;
+        let cols = cols
+            .iter()
+            .map(|(n, dt, ct, cs)| {
+                let mut c = MyCol::new(n, dt, ct, cs.as_deref());
+                c.min_year = s.min_year;
+                c
+            })
+            .collect();
+        self.cols
+            .insert(TableId::new(s.schema.clone(), s.name.clone()), cols);
+        Ok(())
+    }
+    fn ddl_column_changes(&self, ddl: &[String]) -> (Vec<(String, String)>, Vec<String>) {
+        let (mut renames, mut drops) = (vec![], vec![]);
+        for sql in ddl {
+            let (r, d) = query::column_changes(sql);
+            renames.extend(r);
+            drops.extend(d);
+        }
+        (renames, drops)
+    }
+    /// What `information_schema` says the column's default is: a literal
+    /// (the rows there got it), none on a nullable column (NULL), or an
+    /// expression or implicit default (not known here).
+    fn added_fill(&mut self, s: &TableSchema, col: usize) -> Result<Fill> {
+        let name = &s.columns[col].name;
+        let row: Option<(Option<String>, String, String)> = self.conn.exec_first(
+            "SELECT COLUMN_DEFAULT, IS_NULLABLE, EXTRA FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+            (&s.schema, &s.name, name),
+        )?;
+        let Some((default, nullable, extra)) = row else {
+            return Ok(Fill::Unknown(format!("column {name} is not at the source")));
+        };
+        Ok(default_fill(
+            default.as_deref(),
+            nullable == "YES",
+            &extra,
+            self.mariadb,
+        ))
+    }
+}
+
+/// What rows got in a column added with this `information_schema` default.
+/// MariaDB writes the default as SQL (`'text'`, `5`, `NULL`, or an
+/// expression); MySQL writes a literal's text and marks expressions
+/// DEFAULT_GENERATED.
+fn default_fill(default: Option<&str>, nullable: bool, extra: &str, mariadb: bool) -> Fill {
+    let implicit = || {
+        Fill::Unknown(
+            "it is NOT NULL without a default: the rows there got the type's implicit default"
+                .into(),
+        )
+    };
+    let Some(d) = default else {
+        return if nullable { Fill::Null } else { implicit() };
+    };
+    if !mariadb {
+        return if extra.contains("DEFAULT_GENERATED") {
+            Fill::Unknown(format!("its default {d} is an expression"))
+        } else {
+            Fill::Value(d.to_string())
+        };
+    }
+    if d == "NULL" {
+        return if nullable { Fill::Null } else { implicit() };
+    }
+    if let Some(inner) = d.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
+        return Fill::Value(inner.replace("''", "'").replace("\\\\", "\\"));
+    }
+    if !d.is_empty() && d.parse::<f64>().is_ok() {
+        return Fill::Value(d.to_string());
+    }
+    Fill::Unknown(format!("its default {d} is an expression"))
 }
 
 impl Snapshot for MySource {
@@ -206,6 +313,36 @@ impl ChangeLog for MySource {
         max_changes: u64,
     ) -> Result<DeltaOutcome> {
         self.read_binlog(from, tables, since, batch, warnings, max_changes)
+    }
+    fn set_struct_seen(&mut self, seen: HashMap<TableId, Position>) {
+        self.struct_seen = seen;
+    }
+    /// The binlog from where the table stopped (still on the server, or the
+    /// read says it is purged) up to the deltas' position.
+    fn catch_up(
+        &mut self,
+        c: &CatchUp,
+        tables: &HashMap<TableId, TableSchema>,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<DeltaOutcome> {
+        let Some(from) = c
+            .resume
+            .values()
+            .min_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal))
+        else {
+            anyhow::bail!("a catch-up without a table");
+        };
+        if c.skip.values().any(|&n| n > 0) {
+            anyhow::bail!("a binlog transaction cannot hold a structure change between rows");
+        }
+        self.struct_seen = c.struct_seen.clone();
+        self.upto = Some(c.upto.clone());
+        let r = self.read_binlog(from, tables, &c.resume, batch, warnings, u64::MAX);
+        self.upto = None;
+        let mut out = r?;
+        out.more = false;
+        Ok(out)
     }
     /// Nothing to release: the position lives in state.db.
     fn release(&mut self, _to: &Position) -> Result<()> {

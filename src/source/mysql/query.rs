@@ -116,6 +116,70 @@ fn table_name(tok: &str, schema: &str) -> TableId {
     }
 }
 
+/// An identifier token without its quote mark.
+fn ident(tok: &str) -> String {
+    tok.strip_prefix('`').unwrap_or(tok).to_string()
+}
+
+/// The columns an `ALTER TABLE` renames (`RENAME COLUMN a TO b`, `CHANGE
+/// [COLUMN] a b type`), in order, and those it drops (`DROP [COLUMN] a`).
+pub fn column_changes(sql: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let t = tokens(sql);
+    let up: Vec<String> = t.iter().map(|s| s.to_ascii_uppercase()).collect();
+    let kw = |i: usize| up.get(i).map(String::as_str).unwrap_or("");
+    let (mut renames, mut drops) = (vec![], vec![]);
+    if kw(0) != "ALTER" {
+        return (renames, drops);
+    }
+    let skip_if_exists = |mut j: usize| {
+        if kw(j) == "IF" && kw(j + 1) == "EXISTS" {
+            j += 2;
+        }
+        j
+    };
+    for i in 0..t.len() {
+        match kw(i) {
+            "RENAME" if kw(i + 1) == "COLUMN" && kw(i + 3) == "TO" => {
+                if let (Some(a), Some(b)) = (t.get(i + 2), t.get(i + 4)) {
+                    renames.push((ident(a), ident(b)));
+                }
+            }
+            "CHANGE" => {
+                let j = skip_if_exists(if kw(i + 1) == "COLUMN" { i + 2 } else { i + 1 });
+                if let (Some(a), Some(b)) = (t.get(j), t.get(j + 1)) {
+                    let (a, b) = (ident(a), ident(b));
+                    if !a.eq_ignore_ascii_case(&b) {
+                        renames.push((a, b));
+                    }
+                }
+            }
+            "DROP" => {
+                let not_column = [
+                    "PRIMARY",
+                    "INDEX",
+                    "KEY",
+                    "FOREIGN",
+                    "CONSTRAINT",
+                    "CHECK",
+                    "PARTITION",
+                    "TABLE",
+                    "DEFAULT",
+                    "SYSTEM",
+                ];
+                if i == 0 || not_column.contains(&kw(i + 1)) {
+                    continue;
+                }
+                let j = skip_if_exists(if kw(i + 1) == "COLUMN" { i + 2 } else { i + 1 });
+                if let Some(a) = t.get(j) {
+                    drops.push(ident(a));
+                }
+            }
+            _ => {}
+        }
+    }
+    (renames, drops)
+}
+
 /// Classifies the statement of a query event (`schema`: its default database).
 pub fn classify_query(schema: &str, sql: &str) -> QueryKind {
     let t = tokens(sql);
@@ -218,6 +282,23 @@ pub fn classify_query(schema: &str, sql: &str) -> QueryKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn column_renames_and_drops() {
+        let (r, d) = column_changes("ALTER TABLE `db`.`t` RENAME COLUMN `a` TO `b`, DROP COLUMN c");
+        assert_eq!(r, vec![("a".to_string(), "b".to_string())]);
+        assert_eq!(d, vec!["c".to_string()]);
+        let (r, d) = column_changes(
+            "alter table t change column if exists x y varchar(10) not null, drop if exists z, \
+             drop primary key, drop index i, change k k bigint",
+        );
+        assert_eq!(r, vec![("x".to_string(), "y".to_string())]);
+        assert_eq!(d, vec!["z".to_string()]);
+        let (r, d) = column_changes("ALTER TABLE t CHANGE `old name` `new``name` INT");
+        assert_eq!(r, vec![("old name".to_string(), "new`name".to_string())]);
+        assert!(d.is_empty());
+        assert_eq!(column_changes("DROP TABLE t"), (vec![], vec![]));
+    }
 
     #[test]
     fn query_events() {

@@ -52,6 +52,17 @@ pub struct Decoder<'t, 'b> {
     types: HashMap<TableId, Vec<(u32, i32)>>,
     /// Per table: the LSN read before its snapshot.
     since: HashMap<TableId, u64>,
+    /// Per table: its changes in transactions committed before this LSN
+    /// were applied (a catch-up after `sync-struct` starts there).
+    pub(super) resume: HashMap<TableId, u64>,
+    /// Transactions committed after this LSN are not read (a catch-up ends
+    /// where the deltas of the other tables are).
+    pub(super) upto: Option<u64>,
+    /// Per table: changes of it in its `resume` transaction that were
+    /// applied before its structure changed there (a catch-up skips them).
+    pub(super) skip: HashMap<TableId, u64>,
+    /// Changes of each table in the transaction being read so far.
+    in_txn: HashMap<TableId, u64>,
     /// Column names of Relation messages that do not match, for messages.
     shapes: HashMap<TableId, String>,
     /// Commit LSN of the transaction being read.
@@ -94,6 +105,10 @@ impl<'t, 'b> Decoder<'t, 'b> {
             sink: ChangeSink::new(tables, batch),
             types,
             since,
+            resume: HashMap::new(),
+            upto: None,
+            skip: HashMap::new(),
+            in_txn: HashMap::new(),
             shapes: HashMap::new(),
             txn_lsn: 0,
             relations: HashMap::new(),
@@ -106,6 +121,13 @@ impl<'t, 'b> Decoder<'t, 'b> {
 
     pub fn apply(&mut self, msg: Message<'_>, lsn: &str, warnings: &mut Warnings) -> Result<()> {
         let texts = &mut PgTexts(warnings);
+        if let Message::Begin { final_lsn, .. } = msg {
+            self.txn_lsn = final_lsn;
+            self.in_txn.clear();
+        }
+        if self.upto.is_some_and(|u| self.txn_lsn > u) {
+            return Ok(());
+        }
         match msg {
             Message::Begin {
                 commit_ts,
@@ -257,7 +279,16 @@ impl<'t, 'b> Decoder<'t, 'b> {
             Some(r) if !r.selected => return Ok(None),
             Some(r) => r,
         };
-        if self.sink.is_changed(&r.name) {
+        let resume = self.resume.get(&*r.name).copied();
+        if self.sink.is_changed(&r.name) || resume.is_some_and(|p| self.txn_lsn < p) {
+            return Ok(None);
+        }
+        let n = self.in_txn.entry((*r.name).clone()).or_insert(0);
+        *n += 1;
+        let before_here = *n - 1;
+        if resume == Some(self.txn_lsn)
+            && before_here < self.skip.get(&*r.name).copied().unwrap_or(0)
+        {
             return Ok(None);
         }
         if r.same {
@@ -266,8 +297,11 @@ impl<'t, 'b> Decoder<'t, 'b> {
         let name = r.name.clone();
         let older = self.since.get(&*name).is_some_and(|&s| self.txn_lsn < s);
         let what = self.shapes.get(&*name).map(String::as_str).unwrap_or("?");
+        let at = lsn_text(self.txn_lsn);
+        // Its changes before this one in the transaction were applied.
+        let resume = crate::source::resume_text(&at, before_here);
         self.sink
-            .shape_changed(&name, older, &lsn_text(self.txn_lsn), what);
+            .shape_changed(&name, older, &at, what, &resume, None);
         Ok(None)
     }
 

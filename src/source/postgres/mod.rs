@@ -34,8 +34,8 @@ use crate::error;
 use crate::position::Position;
 use crate::schema::TableSchema;
 use crate::source::{
-    Catalog, ChangeLog, DeltaOutcome, FingerprintChange, LogState, Snapshot, SnapshotRange,
-    Warnings,
+    Catalog, CatchUp, ChangeLog, DeltaOutcome, Fill, FingerprintChange, LogState, Snapshot,
+    SnapshotRange, Warnings,
 };
 use crate::spool::{BatchWriter, TableWriter};
 use crate::table::TableId;
@@ -92,6 +92,11 @@ impl PgSource {
             types: HashMap::new(),
         })
     }
+    /// The copy of the slot that keeps the changes of tables waiting for
+    /// sync-struct.
+    fn hold_slot(&self) -> String {
+        format!("{}_hold", self.cfg.slot)
+    }
     pub(super) fn q(
         &mut self,
         sql: &str,
@@ -101,6 +106,13 @@ impl PgSource {
             .query(sql, params)
             .map_err(|e| anyhow!("{}: {}", error::pg_message(&e), first_line(sql)))
     }
+}
+
+/// The tables, for messages.
+fn names(tables: &HashMap<TableId, TableSchema>) -> String {
+    let mut n: Vec<String> = tables.keys().map(TableId::to_string).collect();
+    n.sort();
+    n.join(", ")
 }
 
 impl Catalog for PgSource {
@@ -124,6 +136,57 @@ impl Catalog for PgSource {
     }
     fn fingerprint_change(&self, saved: &str, now: &str) -> FingerprintChange {
         partition_change(saved, now)
+    }
+    fn shape_extra(&self, s: &TableSchema) -> serde_json::Value {
+        let id = TableId::new(s.schema.clone(), s.name.clone());
+        serde_json::to_value(self.types.get(&id)).unwrap_or_default()
+    }
+    fn restore_shape(&mut self, s: &TableSchema, extra: &serde_json::Value) -> Result<()> {
+        let types: Vec<(u32, i32)> = serde_json::from_value(extra.clone())
+            .map_err(|e| anyhow!("the kept shape of {}: {e}", s.source_name()))?;
+        self.types
+            .insert(TableId::new(s.schema.clone(), s.name.clone()), types);
+        Ok(())
+    }
+    /// attnums: kept by a rename, new for an added column.
+    fn column_ids(&mut self, s: &TableSchema) -> Result<Option<Vec<(String, i64)>>> {
+        let rows = self.q(
+            "SELECT a.attname::text, a.attnum::int8 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 \
+             AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&s.schema, &s.name],
+        )?;
+        Ok(Some(rows.iter().map(|r| (r.get(0), r.get(1))).collect()))
+    }
+    /// A column added with a constant default keeps it as the value of the
+    /// rows that were there (`attmissingval`); one without a default gave
+    /// them NULL; any other default was computed per row.
+    fn added_fill(&mut self, s: &TableSchema, col: usize) -> Result<Fill> {
+        let name = &s.columns[col].name;
+        let rows = self.q(
+            "SELECT a.atthasmissing, (a.attmissingval::text::text[])[1], pg_get_expr(d.adbin, d.adrelid) \
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3",
+            &[&s.schema, &s.name, name],
+        )?;
+        let Some(r) = rows.first() else {
+            return Ok(Fill::Unknown(format!("column {name} is not at the source")));
+        };
+        let missing: bool = r.get(0);
+        let value: Option<String> = r.get(1);
+        let default: Option<String> = r.get(2);
+        Ok(match (missing, value, default) {
+            (true, Some(v), _) => match s.convert(col, v.as_bytes()) {
+                Ok(t) => Fill::Value(String::from_utf8_lossy(&t).into_owned()),
+                Err(why) => Fill::Unknown(format!("its value {v} {}", why.describe())),
+            },
+            (true, None, _) | (false, _, None) => Fill::Null,
+            (false, _, Some(expr)) => Fill::Unknown(format!(
+                "its default {expr} was computed for each row when it was added (or set after)"
+            )),
+        })
     }
 }
 
@@ -201,8 +264,107 @@ impl ChangeLog for PgSource {
         warnings: &mut Warnings,
         max_changes: u64,
     ) -> Result<DeltaOutcome> {
-        let upto = self.current_lsn()?;
-        self.peek_changes(upto, tables, since, batch, warnings, max_changes)
+        let peek = slot::Peek {
+            slot: self.cfg.slot.clone(),
+            upto: self.current_lsn()?,
+            max: max_changes,
+            resume: HashMap::new(),
+            stop_after: None,
+            skip: HashMap::new(),
+        };
+        self.peek_changes(&peek, tables, since, batch, warnings)
+    }
+    /// Keeps the slot's changes for tables waiting for sync-struct: a copy
+    /// of the slot, made while it still holds them, stays where it is.
+    fn hold(&mut self) -> Result<()> {
+        let hold = self.hold_slot();
+        let exists = !self
+            .q(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                &[&hold],
+            )?
+            .is_empty();
+        if !exists {
+            let slot = self.cfg.slot.clone();
+            self.q(
+                "SELECT pg_copy_logical_replication_slot($1, $2)",
+                &[&slot, &hold],
+            )
+            .map_err(|e| {
+                anyhow!("copying slot {slot} to {hold}, to keep the changes of tables waiting for sync-struct: {e:#}")
+            })?;
+            log::warn!(
+                "replication slot {hold} keeps the changes of tables waiting for `ingest sync-struct` \
+                 (PostgreSQL keeps the WAL from here on until they are synced or extracted)"
+            );
+        }
+        Ok(())
+    }
+    fn drop_hold(&mut self) -> Result<()> {
+        let hold = self.hold_slot();
+        let rows = self.q(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
+            &[&hold],
+        )?;
+        if !rows.is_empty() {
+            log::info!("dropped replication slot {hold}: no table waits for sync-struct");
+        }
+        Ok(())
+    }
+    fn catch_up(
+        &mut self,
+        c: &CatchUp,
+        tables: &HashMap<TableId, TableSchema>,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<DeltaOutcome> {
+        let hold = self.hold_slot();
+        let lsn = |p: &Position| {
+            p.lsn()
+                .ok_or_else(|| anyhow!("{p} is not a PostgreSQL position"))
+        };
+        let Some(held) = self
+            .q(
+                "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+                &[&hold],
+            )?
+            .first()
+            .and_then(|r| r.get::<_, Option<String>>(0))
+            .and_then(|t| parse_lsn(&t))
+        else {
+            return Err(error::config(format!(
+                "replication slot {hold}, which keeps the changes of tables waiting for sync-struct, \
+                 does not exist: their changes since they stopped are gone; run `ingest full-extract` \
+                 of {}",
+                names(tables)
+            )));
+        };
+        let mut resume = HashMap::new();
+        for (t, p) in &c.resume {
+            let p = lsn(p)?;
+            if p < held {
+                return Err(error::config(format!(
+                    "{t}'s changes stopped at {}, before slot {hold} (at {}): they are gone; \
+                     run `ingest full-extract {t}`",
+                    lsn_text(p),
+                    lsn_text(held)
+                )));
+            }
+            resume.insert(t.clone(), p);
+        }
+        let upto = lsn(&c.upto)?;
+        // Read to the WAL's end; transactions after `upto` are skipped.
+        let peek = slot::Peek {
+            slot: hold,
+            upto: self.current_lsn()?,
+            max: u64::MAX,
+            resume,
+            stop_after: Some(upto),
+            skip: c.skip.clone(),
+        };
+        let mut out = self.peek_changes(&peek, tables, &c.resume, batch, warnings)?;
+        out.more = false;
+        Ok(out)
     }
     fn release(&mut self, to: &Position) -> Result<()> {
         let lsn = to

@@ -35,6 +35,21 @@ const LOOKUP_KEYS: usize = 500;
 /// A row's key values as text.
 type KeyTexts = Vec<Vec<u8>>;
 
+/// What one read of a slot takes.
+pub(super) struct Peek {
+    pub slot: String,
+    /// Read up to this LSN (the end of the WAL when the read starts).
+    pub upto: u64,
+    /// Messages, at most (the read ends at the next transaction's end).
+    pub max: u64,
+    /// Per table: its changes before this commit LSN are not read.
+    pub resume: HashMap<TableId, u64>,
+    /// Transactions committed after this LSN are not read.
+    pub stop_after: Option<u64>,
+    /// Per table: its first changes in its resume transaction, skipped.
+    pub skip: HashMap<TableId, u64>,
+}
+
 impl PgSource {
     /// The slot's confirmed position, `None` if the slot does not exist.
     pub fn slot_position(&mut self) -> Result<Option<u64>> {
@@ -87,14 +102,14 @@ impl PgSource {
     /// advance to once the batch is merged (`None`: nothing read).
     pub(super) fn peek_changes(
         &mut self,
-        upto: u64,
+        peek: &Peek,
         tables: &HashMap<TableId, TableSchema>,
         since: &HashMap<TableId, Position>,
         batch: &mut BatchWriter,
         warnings: &mut Warnings,
-        max: u64,
     ) -> Result<DeltaOutcome> {
-        let slot = self.cfg.slot.clone();
+        let (upto, max) = (peek.upto, peek.max);
+        let slot = peek.slot.clone();
         let publication = self.cfg.publication.clone();
         let sql = "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes($1, $2::text::pg_lsn, \
                    $4::int, 'proto_version', '1', 'publication_names', $3)";
@@ -107,6 +122,9 @@ impl PgSource {
             .filter_map(|(k, v)| Some((k.clone(), v.lsn()?)))
             .collect();
         let mut dec = Decoder::new(tables, self.types.clone(), since, batch);
+        dec.resume = peek.resume.clone();
+        dec.upto = peek.stop_after;
+        dec.skip = peek.skip.clone();
         // Rows waiting for values the log did not carry are completed in
         // groups on a connection of their own while the slot is read, so
         // that they never pile up in memory.

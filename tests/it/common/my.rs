@@ -110,8 +110,22 @@ load_threads = 2
     /// columns named in `key` (comma separated); a key seen twice fails.
     fn rows(&self, db: &str, table: &str, key: &str) -> BTreeMap<String, Vec<mysql::Value>> {
         let mut my = my_connect(&self.env);
+        // The source's columns, in its order (the destination may keep a
+        // column the source dropped, and add columns at the end).
+        let cols: Vec<String> = my
+            .exec(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+                 AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (&self.src, table),
+            )
+            .unwrap();
+        let list = cols
+            .iter()
+            .map(|c| format!("`{}`", c.replace('`', "``")))
+            .collect::<Vec<_>>()
+            .join(", ");
         let rows: Vec<mysql::Row> = my
-            .exec(format!("SELECT * FROM `{db}`.`{table}`"), ())
+            .exec(format!("SELECT {list} FROM `{db}`.`{table}`"), ())
             .unwrap_or_else(|e| panic!("reading {db}.{table}: {e}"));
         let mut out = BTreeMap::new();
         for r in rows {

@@ -1,0 +1,166 @@
+//! Tests of `alter`: the sync-struct plan and its SQL.
+
+use super::*;
+use crate::schema::{Column, Conv};
+
+fn schema(cols: &[(&str, &str)]) -> TableSchema {
+    TableSchema {
+        schema: "public".into(),
+        name: "t".into(),
+        dest_db: "d".into(),
+        dest_table: "t".into(),
+        columns: cols
+            .iter()
+            .map(|(n, t)| Column {
+                name: n.to_string(),
+                source_type: String::new(),
+                dest_type: t.to_string(),
+                conv: Conv::Verbatim,
+                binary: false,
+                toastable: false,
+                nullable: true,
+            })
+            .collect(),
+        key: vec![0],
+        min_year: 0,
+    }
+}
+
+fn have(cols: &[(&str, &str, bool)]) -> Vec<DestCol> {
+    cols.iter()
+        .map(|(n, t, nullable)| DestCol {
+            name: n.to_string(),
+            column_type: t.to_string(),
+            nullable: *nullable,
+        })
+        .collect()
+}
+
+#[test]
+fn types_compare_across_spellings_and_widen_only_upwards() {
+    assert!(same_type("int(11)", "INT"));
+    assert!(same_type("json", "LONGTEXT"));
+    assert!(same_type("decimal(10,0)", "DECIMAL"));
+    assert!(same_type("datetime", "DATETIME(0)"));
+    assert!(!same_type("varchar(10)", "VARCHAR(20)"));
+    assert!(widens("int(11)", "BIGINT"));
+    assert!(widens("smallint(5) unsigned", "INT"));
+    assert!(!widens("int unsigned", "INT"));
+    assert!(!widens("bigint(20)", "INT"));
+    assert!(!widens("int", "BIGINT UNSIGNED"));
+    assert!(widens("varchar(10)", "VARCHAR(30)"));
+    assert!(widens("varchar(10)", "LONGTEXT"));
+    assert!(!widens("varchar(30)", "VARCHAR(10)"));
+    assert!(!widens("char(10)", "VARCHAR(30)"));
+    assert!(!widens("varbinary(10)", "LONGTEXT"));
+    assert!(widens("decimal(10,2)", "DECIMAL(12,2)"));
+    assert!(widens("decimal(10,2)", "DECIMAL(12,4)"));
+    assert!(!widens("decimal(10,2)", "DECIMAL(12,1)"));
+    assert!(!widens("decimal(10,2)", "DECIMAL(10,4)"));
+    assert!(widens("float", "DOUBLE"));
+    assert!(widens("datetime(3)", "DATETIME(6)"));
+    assert!(!widens("datetime(6)", "DATETIME(3)"));
+    assert!(!widens("int(11)", "VARCHAR(20)"));
+    assert!(!widens("longtext", "VARCHAR(20)"));
+}
+
+#[test]
+fn added_dropped_widened_and_renamed_columns() {
+    let s = schema(&[("id", "BIGINT"), ("name", "VARCHAR(30)"), ("n", "INT")]);
+    let d = have(&[
+        ("id", "bigint(20)", false),
+        ("title", "varchar(10)", true),
+        ("gone", "int(11)", false),
+    ]);
+    let renames = [("title".to_string(), "name".to_string())];
+    let steps = plan(&s, &d, &renames, true, &[], OnDrop::Keep).unwrap();
+    assert_eq!(
+        steps,
+        vec![
+            Step::Rename {
+                from: "title".into(),
+                col: 1
+            },
+            Step::Widen {
+                col: 1,
+                from: "varchar(10)".into()
+            },
+            Step::Add { col: 2 },
+            Step::Keep {
+                name: "gone".into(),
+                column_type: "int(11)".into(),
+                nullable: false
+            },
+        ]
+    );
+    let sql = statements(&s, &steps, Dialect::Mysql, &|c| {
+        (c == 2).then(|| "'7'".to_string())
+    });
+    assert_eq!(
+        sql,
+        vec![
+            "ALTER TABLE `d`.`t` CHANGE COLUMN `title` `name` VARCHAR(30) NULL",
+            "ALTER TABLE `d`.`t` MODIFY COLUMN `name` VARCHAR(30) NULL",
+            "ALTER TABLE `d`.`t` ADD COLUMN `n` INT NULL",
+            "UPDATE `d`.`t` SET `n` = '7'",
+            "ALTER TABLE `d`.`t` MODIFY COLUMN `gone` int(11) NULL",
+        ]
+    );
+    let steps = plan(&s, &d, &renames, true, &[], OnDrop::Drop).unwrap();
+    assert_eq!(
+        steps.last(),
+        Some(&Step::Drop {
+            name: "gone".into()
+        })
+    );
+    let sql = statements(&s, &steps, Dialect::SingleStore, &|_| None);
+    assert_eq!(sql[0], "ALTER TABLE `d`.`t` CHANGE `title` `name`");
+    assert_eq!(
+        sql.last().unwrap(),
+        "ALTER TABLE `d`.`t` DROP COLUMN `gone`"
+    );
+}
+
+#[test]
+fn renames_follow_chains_and_unexplained_swaps_are_refused() {
+    let s = schema(&[("id", "BIGINT"), ("c", "INT")]);
+    let d = have(&[("id", "bigint", false), ("a", "int", true)]);
+    let chain = [
+        ("a".to_string(), "b".to_string()),
+        ("b".to_string(), "c".to_string()),
+    ];
+    let steps = plan(&s, &d, &chain, false, &[], OnDrop::Keep).unwrap();
+    assert_eq!(
+        steps,
+        vec![Step::Rename {
+            from: "a".into(),
+            col: 1
+        }]
+    );
+    // A column gone and one new, and nothing says which: refused.
+    let e = plan(&s, &d, &[], false, &[], OnDrop::Keep).unwrap_err();
+    assert!(e.contains("a are gone and c are new"), "{e}");
+    // The log said `a` was dropped: a drop and an add.
+    let steps = plan(&s, &d, &[], false, &["a".into()], OnDrop::Drop).unwrap();
+    assert_eq!(
+        steps,
+        vec![Step::Add { col: 1 }, Step::Drop { name: "a".into() }]
+    );
+    // attnums tell every rename: a drop and an add.
+    assert!(plan(&s, &d, &[], true, &[], OnDrop::Keep).is_ok());
+}
+
+#[test]
+fn narrowing_is_refused_with_the_column() {
+    let s = schema(&[("id", "BIGINT"), ("v", "VARCHAR(5)")]);
+    let d = have(&[("id", "bigint", false), ("v", "varchar(10)", true)]);
+    let e = plan(&s, &d, &[], true, &[], OnDrop::Keep).unwrap_err();
+    assert_eq!(
+        e,
+        "column v changed from varchar(10) to VARCHAR(5), which is not a wider type: the \
+         destination cannot take it in place"
+    );
+    // The same structure: nothing to do.
+    let d = have(&[("id", "bigint(20)", false), ("v", "varchar(5)", true)]);
+    assert_eq!(plan(&s, &d, &[], true, &[], OnDrop::Keep), Ok(vec![]));
+}
