@@ -162,68 +162,105 @@ pub fn widens(from: &str, to: &str) -> bool {
     false
 }
 
+/// Which destination column each source column of `s` continues (`None`:
+/// a new column). `ids`: the source's column identities (PostgreSQL
+/// attnums) when the destination got its structure and now, which tell
+/// every rename, drop and add; without them (MySQL), `renames` ((old, new)
+/// in order) and `dropped_said` are what the binlog's DDL said, and a name
+/// that was renamed away or dropped and is in the table again is refused:
+/// its old values and the new column's cannot be told apart.
+#[allow(clippy::type_complexity)]
+pub fn origins(
+    s: &TableSchema,
+    have: &[DestCol],
+    ids: Option<(&[(String, i64)], &[(String, i64)])>,
+    renames: &[(String, String)],
+    dropped_said: &[String],
+) -> Result<Vec<Option<String>>, String> {
+    let has = |name: &str| {
+        have.iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+            .map(|c| c.name.clone())
+    };
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let mut out = vec![];
+    for c in &s.columns {
+        let n = c.name.as_str();
+        if let Some((then, now)) = ids {
+            let id = now.iter().find(|(x, _)| x == n).map(|(_, i)| *i);
+            let old = id.and_then(|id| then.iter().find(|(_, i)| *i == id));
+            out.push(match old {
+                // The same column, renamed or not (or renamed already by an
+                // earlier sync-struct that stopped before recording it).
+                Some((o, _)) => has(o).or_else(|| has(n)),
+                // New: a destination column of its name is an old one
+                // (dropped at the source) unless no old column had the name
+                // (added already by an earlier sync-struct that stopped).
+                None if then.iter().all(|(x, _)| !same(x, n)) => has(n),
+                None => None,
+            });
+            continue;
+        }
+        if let Some(d) = has(n) {
+            if renames.iter().any(|(o, _)| same(o, n)) || dropped_said.iter().any(|x| same(x, n)) {
+                return Err(format!(
+                    "column {n} was renamed or dropped and a new column {n} added; the source \
+                     does not say which of the old values the new one keeps"
+                ));
+            }
+            out.push(Some(d));
+            continue;
+        }
+        // Renamed, possibly more than once (a → b → c).
+        let mut from = n.to_string();
+        let mut found = None;
+        for _ in 0..renames.len() {
+            let Some((old, _)) = renames.iter().rev().find(|(_, new)| same(new, &from)) else {
+                break;
+            };
+            from.clone_from(old);
+            if let Some(d) = has(&from) {
+                found = Some(d);
+                break;
+            }
+        }
+        out.push(found.filter(|d| s.columns.iter().all(|o| !same(&o.name, d))));
+    }
+    Ok(out)
+}
+
 /// The changes that give `have` (the destination's columns, without those
-/// kept from earlier drops) the structure of `s`; `renames`: (old, new)
-/// names the source says were renamed; `renames_known`: the source tells
-/// every rename (PostgreSQL attnums), so a dropped and an added column are
-/// a drop and an add; `dropped_said`: columns the source says it dropped.
-/// `Err`: why it cannot be done in place.
+/// kept from earlier drops) the structure of `s`, each source column
+/// continuing the destination column `origin` names (`None`: added);
+/// `complete`: the origins come from column identities, so a dropped and
+/// an added column are a drop and an add, else the source must have said
+/// the drop (`dropped_said`). Drops come first, then renames, widenings
+/// and adds. `Err`: why it cannot be done in place.
 pub fn plan(
     s: &TableSchema,
     have: &[DestCol],
-    renames: &[(String, String)],
-    renames_known: bool,
+    origin: &[Option<String>],
+    complete: bool,
     dropped_said: &[String],
     on_drop: OnDrop,
 ) -> Result<Vec<Step>, String> {
-    let find = |name: &str| have.iter().find(|c| c.name.eq_ignore_ascii_case(name));
-    let mut steps = vec![];
-    // Destination columns that take a source column (by name or rename).
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let find = |name: &str| have.iter().find(|c| same(&c.name, name));
+    let (mut renames, mut widens_, mut adds) = (vec![], vec![], vec![]);
     let mut taken: Vec<&str> = vec![];
     for (i, c) in s.columns.iter().enumerate() {
-        let want = column_type(s, i);
-        let (d, renamed) = match find(&c.name) {
-            Some(d) => (d, false),
-            None => {
-                // Renamed, possibly more than once (a → b → c).
-                let mut from = c.name.clone();
-                let mut found = None;
-                for _ in 0..renames.len() {
-                    let Some((old, _)) = renames
-                        .iter()
-                        .rev()
-                        .find(|(_, new)| new.eq_ignore_ascii_case(&from))
-                    else {
-                        break;
-                    };
-                    from = old.clone();
-                    if let Some(d) = find(&from) {
-                        found = Some(d);
-                        break;
-                    }
-                }
-                match found {
-                    Some(d)
-                        if s.columns
-                            .iter()
-                            .all(|o| !o.name.eq_ignore_ascii_case(&d.name)) =>
-                    {
-                        (d, true)
-                    }
-                    _ => {
-                        steps.push(Step::Add { col: i });
-                        continue;
-                    }
-                }
-            }
+        let Some(d) = origin[i].as_deref().and_then(find) else {
+            adds.push(Step::Add { col: i });
+            continue;
         };
         taken.push(&d.name);
-        if renamed {
-            steps.push(Step::Rename {
+        if !same(&d.name, &c.name) {
+            renames.push(Step::Rename {
                 from: d.name.clone(),
                 col: i,
             });
         }
+        let want = column_type(s, i);
         if !same_type(&d.column_type, &want) {
             if !widens(&d.column_type, &want) {
                 return Err(format!(
@@ -232,7 +269,7 @@ pub fn plan(
                     c.name, d.column_type, want
                 ));
             }
-            steps.push(Step::Widen {
+            widens_.push(Step::Widen {
                 col: i,
                 from: d.column_type.clone(),
             });
@@ -240,30 +277,43 @@ pub fn plan(
     }
     let gone: Vec<&DestCol> = have
         .iter()
-        .filter(|d| !taken.iter().any(|t| t.eq_ignore_ascii_case(&d.name)))
+        .filter(|d| !taken.iter().any(|t| same(t, &d.name)))
         .collect();
-    let added: Vec<&str> = steps
-        .iter()
-        .filter_map(|st| match st {
-            Step::Add { col } => Some(s.columns[*col].name.as_str()),
-            _ => None,
-        })
-        .collect();
+    let name_of = |st: &Step| match st {
+        Step::Add { col } | Step::Rename { col, .. } => s.columns[*col].name.clone(),
+        _ => String::new(),
+    };
     let unexplained: Vec<&str> = gone
         .iter()
-        .filter(|d| !dropped_said.iter().any(|x| x.eq_ignore_ascii_case(&d.name)))
+        .filter(|d| !dropped_said.iter().any(|x| same(x, &d.name)))
         .map(|d| d.name.as_str())
         .collect();
-    if !renames_known && !added.is_empty() && !unexplained.is_empty() {
+    if !complete && !adds.is_empty() && !unexplained.is_empty() {
         return Err(format!(
             "column(s) {} are gone and {} are new, and the source does not say whether they were \
              renamed or dropped and added",
             unexplained.join(", "),
-            added.join(", ")
+            adds.iter().map(name_of).collect::<Vec<_>>().join(", ")
         ));
     }
-    for d in gone {
-        steps.push(match on_drop {
+    // A new or renamed column taking the name of one the source dropped:
+    // the old one must go first.
+    if on_drop == OnDrop::Keep {
+        if let Some(n) = adds
+            .iter()
+            .chain(&renames)
+            .map(name_of)
+            .find(|n| gone.iter().any(|d| same(&d.name, n)))
+        {
+            return Err(format!(
+                "column {n} was dropped and a column {n} added (or renamed to it), and \
+                 on_drop_column = \"keep\" keeps the old one under that name"
+            ));
+        }
+    }
+    let mut steps: Vec<Step> = gone
+        .into_iter()
+        .map(|d| match on_drop {
             OnDrop::Drop => Step::Drop {
                 name: d.name.clone(),
             },
@@ -272,13 +322,17 @@ pub fn plan(
                 column_type: d.column_type.clone(),
                 nullable: d.nullable,
             },
-        });
-    }
+        })
+        .collect();
+    steps.extend(renames);
+    steps.extend(widens_);
+    steps.extend(adds);
     Ok(steps)
 }
 
-/// What rows that were there get in an added column: `fill(col)`, the SQL
-/// literal of the source's value, or `None` for NULL.
+/// The statements of `steps`; `fill(col)`: the SQL literal of what the
+/// rows that were there got in added column `col` (`None`: NULL), given
+/// as the column's default at the destination, which it keeps.
 pub fn statements(
     s: &TableSchema,
     steps: &[Step],
@@ -304,12 +358,17 @@ pub fn statements(
                     Dialect::SingleStore => format!("ALTER TABLE {t} CHANGE {} {to}", q(from)),
                 });
             }
+            // One statement: the rows there get the value with the column
+            // (a sync-struct cut short in between would leave them NULL).
             Step::Add { col } => {
                 let c = q(&s.columns[*col].name);
-                out.push(format!("ALTER TABLE {t} ADD COLUMN {c} {}", spec(*col)));
-                if let Some(v) = fill(*col) {
-                    out.push(format!("UPDATE {t} SET {c} = {v}"));
-                }
+                let default = fill(*col)
+                    .map(|v| format!(" DEFAULT {v}"))
+                    .unwrap_or_default();
+                out.push(format!(
+                    "ALTER TABLE {t} ADD COLUMN {c} {}{default}",
+                    spec(*col)
+                ));
             }
             Step::Widen { col, .. } => out.push(format!(
                 "ALTER TABLE {t} MODIFY COLUMN {} {}",

@@ -64,6 +64,10 @@ fn types_compare_across_spellings_and_widen_only_upwards() {
     assert!(!widens("longtext", "VARCHAR(20)"));
 }
 
+fn ids(v: &[(&str, i64)]) -> Vec<(String, i64)> {
+    v.iter().map(|(n, i)| (n.to_string(), *i)).collect()
+}
+
 #[test]
 fn added_dropped_widened_and_renamed_columns() {
     let s = schema(&[("id", "BIGINT"), ("name", "VARCHAR(30)"), ("n", "INT")]);
@@ -72,11 +76,20 @@ fn added_dropped_widened_and_renamed_columns() {
         ("title", "varchar(10)", true),
         ("gone", "int(11)", false),
     ]);
-    let renames = [("title".to_string(), "name".to_string())];
-    let steps = plan(&s, &d, &renames, true, &[], OnDrop::Keep).unwrap();
+    // attnums: title (2) is now name; gone (3) dropped; n (4) new.
+    let then = ids(&[("id", 1), ("title", 2), ("gone", 3)]);
+    let now = ids(&[("id", 1), ("name", 2), ("n", 4)]);
+    let o = origins(&s, &d, Some((&then, &now)), &[], &[]).unwrap();
+    assert_eq!(o, vec![Some("id".into()), Some("title".into()), None]);
+    let steps = plan(&s, &d, &o, true, &[], OnDrop::Keep).unwrap();
     assert_eq!(
         steps,
         vec![
+            Step::Keep {
+                name: "gone".into(),
+                column_type: "int(11)".into(),
+                nullable: false
+            },
             Step::Rename {
                 from: "title".into(),
                 col: 1
@@ -86,11 +99,6 @@ fn added_dropped_widened_and_renamed_columns() {
                 from: "varchar(10)".into()
             },
             Step::Add { col: 2 },
-            Step::Keep {
-                name: "gone".into(),
-                column_type: "int(11)".into(),
-                nullable: false
-            },
         ]
     );
     let sql = statements(&s, &steps, Dialect::Mysql, &|c| {
@@ -99,26 +107,58 @@ fn added_dropped_widened_and_renamed_columns() {
     assert_eq!(
         sql,
         vec![
+            "ALTER TABLE `d`.`t` MODIFY COLUMN `gone` int(11) NULL",
             "ALTER TABLE `d`.`t` CHANGE COLUMN `title` `name` VARCHAR(30) NULL",
             "ALTER TABLE `d`.`t` MODIFY COLUMN `name` VARCHAR(30) NULL",
-            "ALTER TABLE `d`.`t` ADD COLUMN `n` INT NULL",
-            "UPDATE `d`.`t` SET `n` = '7'",
-            "ALTER TABLE `d`.`t` MODIFY COLUMN `gone` int(11) NULL",
+            "ALTER TABLE `d`.`t` ADD COLUMN `n` INT NULL DEFAULT '7'",
         ]
     );
-    let steps = plan(&s, &d, &renames, true, &[], OnDrop::Drop).unwrap();
+    let steps = plan(&s, &d, &o, true, &[], OnDrop::Drop).unwrap();
     assert_eq!(
-        steps.last(),
-        Some(&Step::Drop {
+        steps[0],
+        Step::Drop {
             name: "gone".into()
-        })
+        }
     );
     let sql = statements(&s, &steps, Dialect::SingleStore, &|_| None);
-    assert_eq!(sql[0], "ALTER TABLE `d`.`t` CHANGE `title` `name`");
-    assert_eq!(
-        sql.last().unwrap(),
-        "ALTER TABLE `d`.`t` DROP COLUMN `gone`"
+    assert_eq!(sql[0], "ALTER TABLE `d`.`t` DROP COLUMN `gone`");
+    assert_eq!(sql[1], "ALTER TABLE `d`.`t` CHANGE `title` `name`");
+}
+
+#[test]
+fn a_name_dropped_and_added_again_is_a_new_column() {
+    let s = schema(&[("id", "BIGINT"), ("a", "INT")]);
+    let d = have(&[("id", "bigint", false), ("a", "int", true)]);
+    // PostgreSQL: `a` has another attnum now.
+    let then = ids(&[("id", 1), ("a", 2)]);
+    let now = ids(&[("id", 1), ("a", 3)]);
+    let o = origins(&s, &d, Some((&then, &now)), &[], &[]).unwrap();
+    assert_eq!(o, vec![Some("id".into()), None]);
+    let e = plan(&s, &d, &o, true, &[], OnDrop::Keep).unwrap_err();
+    assert!(
+        e.contains("column a was dropped and a column a added"),
+        "{e}"
     );
+    let steps = plan(&s, &d, &o, true, &[], OnDrop::Drop).unwrap();
+    assert_eq!(
+        steps,
+        vec![Step::Drop { name: "a".into() }, Step::Add { col: 1 }]
+    );
+    // A sync-struct cut short after adding it: the new attnum, and no old
+    // column had the name.
+    let d2 = have(&[("id", "bigint", false), ("b", "int", true)]);
+    let s2 = schema(&[("id", "BIGINT"), ("b", "INT")]);
+    let then = ids(&[("id", 1)]);
+    let now = ids(&[("id", 1), ("b", 2)]);
+    let o = origins(&s2, &d2, Some((&then, &now)), &[], &[]).unwrap();
+    assert_eq!(o, vec![Some("id".into()), Some("b".into())]);
+    // MySQL: the binlog said `a` was renamed away (or dropped), and an `a`
+    // is there again: refused.
+    let renames = [("a".to_string(), "z".to_string())];
+    let e = origins(&s, &d, None, &renames, &[]).unwrap_err();
+    assert!(e.contains("column a was renamed or dropped"), "{e}");
+    let e = origins(&s, &d, None, &[], &["a".into()]).unwrap_err();
+    assert!(e.contains("column a was renamed or dropped"), "{e}");
 }
 
 #[test]
@@ -129,7 +169,8 @@ fn renames_follow_chains_and_unexplained_swaps_are_refused() {
         ("a".to_string(), "b".to_string()),
         ("b".to_string(), "c".to_string()),
     ];
-    let steps = plan(&s, &d, &chain, false, &[], OnDrop::Keep).unwrap();
+    let o = origins(&s, &d, None, &chain, &[]).unwrap();
+    let steps = plan(&s, &d, &o, false, &[], OnDrop::Keep).unwrap();
     assert_eq!(
         steps,
         vec![Step::Rename {
@@ -138,23 +179,23 @@ fn renames_follow_chains_and_unexplained_swaps_are_refused() {
         }]
     );
     // A column gone and one new, and nothing says which: refused.
-    let e = plan(&s, &d, &[], false, &[], OnDrop::Keep).unwrap_err();
+    let o = origins(&s, &d, None, &[], &[]).unwrap();
+    let e = plan(&s, &d, &o, false, &[], OnDrop::Keep).unwrap_err();
     assert!(e.contains("a are gone and c are new"), "{e}");
     // The log said `a` was dropped: a drop and an add.
-    let steps = plan(&s, &d, &[], false, &["a".into()], OnDrop::Drop).unwrap();
+    let steps = plan(&s, &d, &o, false, &["a".into()], OnDrop::Drop).unwrap();
     assert_eq!(
         steps,
-        vec![Step::Add { col: 1 }, Step::Drop { name: "a".into() }]
+        vec![Step::Drop { name: "a".into() }, Step::Add { col: 1 }]
     );
-    // attnums tell every rename: a drop and an add.
-    assert!(plan(&s, &d, &[], true, &[], OnDrop::Keep).is_ok());
 }
 
 #[test]
 fn narrowing_is_refused_with_the_column() {
     let s = schema(&[("id", "BIGINT"), ("v", "VARCHAR(5)")]);
     let d = have(&[("id", "bigint", false), ("v", "varchar(10)", true)]);
-    let e = plan(&s, &d, &[], true, &[], OnDrop::Keep).unwrap_err();
+    let o = origins(&s, &d, None, &[], &[]).unwrap();
+    let e = plan(&s, &d, &o, true, &[], OnDrop::Keep).unwrap_err();
     assert_eq!(
         e,
         "column v changed from varchar(10) to VARCHAR(5), which is not a wider type: the \
@@ -162,5 +203,5 @@ fn narrowing_is_refused_with_the_column() {
     );
     // The same structure: nothing to do.
     let d = have(&[("id", "bigint(20)", false), ("v", "varchar(5)", true)]);
-    assert_eq!(plan(&s, &d, &[], true, &[], OnDrop::Keep), Ok(vec![]));
+    assert_eq!(plan(&s, &d, &o, true, &[], OnDrop::Keep), Ok(vec![]));
 }

@@ -27,30 +27,37 @@ pub struct BatchTable {
 impl Meta {
     /// Records an extracted batch: durable in the spool, MANIFEST written.
     pub fn add_batch(&self, b: &Batch, tables: &[(String, i64)]) -> Result<()> {
-        self.write(|tx| {
-            tx.0.execute(
-                "INSERT INTO batches (id, run_id, kind, from_pos, to_pos, status, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    b.id,
-                    b.run_id,
-                    b.kind,
-                    b.from_pos,
-                    b.to_pos,
-                    b.status,
-                    clock::now()
-                ],
-            )?;
-            for (t, rows) in tables {
-                tx.0.execute(
-                    "INSERT INTO batch_tables (batch_id, table_name, rows, status) VALUES (?1, ?2, ?3, ?4)",
-                    params![b.id, t, rows, BatchTableState::Pending],
-                )?;
-            }
-            Ok(())
-        })
+        self.write(|tx| tx.add_batch(b, tables))
     }
+}
 
+impl Tx<'_> {
+    /// [`Meta::add_batch`] inside a transaction with more.
+    pub fn add_batch(&self, b: &Batch, tables: &[(String, i64)]) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO batches (id, run_id, kind, from_pos, to_pos, status, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                b.id,
+                b.run_id,
+                b.kind,
+                b.from_pos,
+                b.to_pos,
+                b.status,
+                clock::now()
+            ],
+        )?;
+        for (t, rows) in tables {
+            self.0.execute(
+                "INSERT INTO batch_tables (batch_id, table_name, rows, status) VALUES (?1, ?2, ?3, ?4)",
+                params![b.id, t, rows, BatchTableState::Pending],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Meta {
     /// Batches not yet released, oldest first.
     pub fn open_batches(&self) -> Result<Vec<Batch>> {
         let db = self.db();

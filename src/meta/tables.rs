@@ -121,6 +121,16 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The table's changes no longer wait for sync-struct (it failed for
+    /// another reason: only a full extract helps).
+    pub fn clear_waiting(&self, table: &str) -> Result<()> {
+        self.0.execute(
+            "UPDATE tables SET resume_pos = NULL, struct_ddl = NULL WHERE table_name = ?1",
+            [table],
+        )?;
+        Ok(())
+    }
+
     /// The table's changes now wait at `resume` (a later structure change
     /// met while catching up); `ddl` is added to the statements kept.
     pub fn set_resume(&self, table: &str, resume: &str, ddl: &[String]) -> Result<()> {

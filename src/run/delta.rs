@@ -65,6 +65,7 @@ fn delta_inner(
     let spool_dir = &cfg.instance.spool_dir;
     // 1. Batches a crash left behind: unfinished extracts are dropped (the
     //    slot still has their changes); recorded ones are loaded and released.
+    super::sync_struct::discard_catch_ups(cfg, meta)?;
     let open = meta.open_batches()?;
     // Tables truncated whole in a batch merged by this run.
     let mut truncated: Vec<String> = vec![];
@@ -113,10 +114,8 @@ fn delta_inner(
         summary,
     };
     if cfg.schedule.auto_sync_struct {
-        for st in super::sync_struct::waiting(cfg, meta)? {
-            if let Some((schema, name)) = st.table.split_once('.') {
-                sync.table(src, dest, &TableId::new(schema, name))?;
-            }
+        for id in super::sync_struct::waiting(cfg, meta, src)? {
+            sync.table(src, dest, &id)?;
         }
     }
     super::sync_struct::release_hold(cfg, meta, src)?;
@@ -205,18 +204,26 @@ fn delta_inner(
         // The source's structure changed since the destination got its
         // own: the changes before that change are read in the structure
         // they have; the table stops where the new one starts.
-        let schema = match st.shape.as_deref() {
-            Some(kept) => match super::kept_shape(src, kept, &schema)? {
-                Some(old) => {
-                    log::info!(
-                        "run {run_id}: {name}: the source's structure differs from the destination's; \
-                         its changes are read in the destination's up to the structure change"
-                    );
-                    old
-                }
-                None => schema,
-            },
-            None => schema,
+        let schema = match st
+            .shape
+            .as_deref()
+            .map(|k| super::kept_shape(src, k, &schema))
+        {
+            Some(Ok(Some(old))) => {
+                log::info!(
+                    "run {run_id}: {name}: the source's structure differs from the destination's; \
+                     its changes are read in the destination's up to the structure change"
+                );
+                old
+            }
+            Some(Err(e)) => {
+                let msg = format!(
+                    "its structure as state.db keeps it cannot be read ({e:#}): run `ingest full-extract {name}`"
+                );
+                fail_table(&name, &dest, msg)?;
+                continue;
+            }
+            Some(Ok(None)) | None => schema,
         };
         tables.insert(id, schema);
     }
@@ -354,37 +361,52 @@ fn read_and_merge(
         summary,
         run_id,
     };
-    // Tables whose changes stopped: recorded once the batch that holds
-    // their changes before that point is durable (else a crash would lose
-    // those changes: the batch read again leaves the table out).
-    let stopped = |src: &mut dyn sources::Source| -> Result<Vec<TableId>> {
-        let mut waiting = vec![];
+    // Tables whose changes stop at a structure change wait for sync-struct:
+    // the source keeps their changes (PostgreSQL: a copy of the slot) before
+    // anything records the batch, and their waiting is recorded in the same
+    // SQLite transaction as the batch that holds their changes before it
+    // (recorded apart, a crash between would lose those changes, or let
+    // the batch go without the table waiting).
+    let waits: Vec<&crate::table::TableError> = outcome
+        .changed
+        .iter()
+        .filter(|e| e.resume.is_some())
+        .collect();
+    if !waits.is_empty() {
+        src.hold()?;
+    }
+    let set_waits = |tx: &crate::meta::Tx<'_>| -> Result<()> {
+        for e in &waits {
+            let resume = e.resume.as_deref().unwrap_or_default();
+            tx.set_waiting(&e.table.to_string(), resume, &e.ddl)?;
+        }
+        Ok(())
+    };
+    let waiting: Vec<TableId> = waits.iter().map(|e| e.table.clone()).collect();
+    let stopped = || -> Result<()> {
         for e in &outcome.changed {
             let name = e.table.to_string();
             let dest = tables
                 .get(&e.table)
                 .map(|x| x.dest_name())
                 .unwrap_or_default();
-            if let Some(resume) = &e.resume {
-                // Kept for sync-struct: the source holds them from here.
-                src.hold()?;
-                meta.write(|tx| tx.set_waiting(&name, resume, &e.ddl))?;
-                waiting.push(e.table.clone());
-                if cfg.schedule.auto_sync_struct {
+            let msg = e.why.clone();
+            let outcome = match &e.resume {
+                Some(_) if cfg.schedule.auto_sync_struct => {
                     log::warn!(
-                        "run {run_id}: {name}: {}; auto_sync_struct syncs it after this batch",
-                        e.why
+                        "run {run_id}: {name}: {msg}; auto_sync_struct syncs it after this batch"
                     );
                     continue;
                 }
-            }
-            let failed = Outcome::Failed {
-                msg: e.why.clone(),
-                counted: false,
+                Some(_) => Outcome::Waiting { msg },
+                None => Outcome::Failed {
+                    msg,
+                    counted: false,
+                },
             };
-            record.outcome(&name, &dest, failed)?;
+            record.outcome(&name, &dest, outcome)?;
         }
-        Ok(waiting)
+        Ok(())
     };
     let to_pos = outcome.to_pos.clone();
     log::info!(
@@ -413,7 +435,8 @@ fn read_and_merge(
     if outcome.tables.is_empty() {
         drop(bw);
         spool::remove_batch(spool_dir, &batch_id)?;
-        let waiting = stopped(src)?;
+        meta.write(set_waits)?;
+        stopped()?;
         if let Some(to) = &to_pos {
             // state.db first: no batch records this read, so a crash between
             // the two must leave the source behind state.db (read again,
@@ -433,8 +456,11 @@ fn read_and_merge(
         .iter()
         .map(|t| (t.source.clone(), t.rows as i64))
         .collect();
-    meta.add_batch(&batch, &counts)?;
-    let waiting = stopped(src)?;
+    meta.write(|tx| {
+        tx.add_batch(&batch, &counts)?;
+        set_waits(tx)
+    })?;
+    stopped()?;
     meta.run_extracted(run_id, &batch_id, to_text.as_deref())?;
     let ems = ms(t0) / m.table.len() as i64;
     meta.write(|tx| {

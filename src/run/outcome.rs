@@ -45,6 +45,9 @@ pub enum Outcome<'a> {
     /// The table cannot be replicated until its full extract: why, with the
     /// fix. `counted`: it gets a line in the run's per-table counts.
     Failed { msg: String, counted: bool },
+    /// The table's changes wait for sync-struct (a structure change): why,
+    /// with the fix. Unlike `Failed`, where they wait is kept.
+    Waiting { msg: String },
     /// Failed in an earlier run and not extracted since: named again.
     StillFailed(&'a TableRecord),
 }
@@ -153,6 +156,7 @@ impl Record<'_> {
                          run `ingest full-extract {table}`"
                     );
                     log::error!("run {run_id}: {table}: {why}");
+                    tx.clear_waiting(table)?;
                     tx.set_batch_table(batch, table, BatchTableState::Abandoned, Some(msg))?;
                     tx.set_table_state(
                         table,
@@ -166,9 +170,27 @@ impl Record<'_> {
                     Ok(Recorded::Done)
                 });
             }
+            Outcome::Waiting { msg } => {
+                log::error!("run {run_id}: {table}: {msg}");
+                self.meta.write(|tx| {
+                    tx.set_table_state(
+                        table,
+                        dest,
+                        TableState::Failed,
+                        None,
+                        None,
+                        None,
+                        Some(&msg),
+                    )
+                })?;
+                summary().add_failed(table, msg);
+            }
             Outcome::Failed { msg, counted } => {
                 log::error!("run {run_id}: {table}: {msg}");
                 self.meta.write(|tx| {
+                    // Only a full extract helps now: its changes no longer
+                    // wait for sync-struct.
+                    tx.clear_waiting(table)?;
                     let run = counted.then_some(run_id);
                     tx.set_table_state(
                         table,
@@ -200,6 +222,12 @@ impl Record<'_> {
                     TableState::Extracting => format!(
                         "its full extract (started {}) did not finish: run `ingest full-extract {table}`",
                         st.updated_at
+                    ),
+                    _ if st.resume_pos.is_some() => format!(
+                        "is {} since {} ({}): its changes wait for `ingest sync-struct {table}`",
+                        st.status,
+                        st.updated_at,
+                        st.error.as_deref().unwrap_or("no reason recorded")
                     ),
                     _ => format!(
                         "is {} since {} ({}): its changes are not applied until `ingest full-extract {table}`",

@@ -56,6 +56,15 @@ pub fn sync_struct(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summary
         ..Default::default()
     });
     let r = (|| {
+        discard_catch_ups(cfg, meta)?;
+        if let Some(b) = meta.open_batches()?.first() {
+            // Its tables' changes up to where they stopped are not merged
+            // yet: catching up from there would leave them out.
+            return Err(crate::error::config(format!(
+                "batch {} (run {}) waits to be merged: run `ingest delta` first",
+                b.id, b.run_id
+            )));
+        }
         let mut names = sources::selected(src.as_mut(), cfg)?;
         sources::narrow(&mut names, only)?;
         let ctx = Ctx {
@@ -80,27 +89,63 @@ pub fn sync_struct(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summary
     summary.into_result()
 }
 
+/// Catch-up batches a sync-struct cut short left: dropped (their table
+/// still waits, and the next sync-struct reads its changes again).
+pub(super) fn discard_catch_ups(cfg: &Config, meta: &Meta) -> Result<()> {
+    for b in meta
+        .open_batches()?
+        .into_iter()
+        .filter(|b| b.kind == "sync-struct")
+    {
+        log::info!(
+            "removing batch {} of a sync-struct cut short; its table still waits",
+            b.id
+        );
+        meta.set_batch_status(&b.id, BatchState::Lost)?;
+        spool::remove_batch(&cfg.instance.spool_dir, &b.id)?;
+    }
+    Ok(())
+}
+
 /// Drops what kept the changes of waiting tables once no selected table
-/// waits any more.
+/// waits any more. A waiting table the source no longer has stops waiting
+/// (it needs a full extract if it comes back).
 pub(super) fn release_hold(cfg: &Config, meta: &Meta, src: &mut dyn sources::Source) -> Result<()> {
-    if waiting(cfg, meta)?.is_empty() {
+    if waiting(cfg, meta, src)?.is_empty() {
         src.drop_hold()?;
     }
     Ok(())
 }
 
-/// The selected tables whose changes wait for sync-struct.
-pub(super) fn waiting(cfg: &Config, meta: &Meta) -> Result<Vec<TableRecord>> {
-    Ok(meta
-        .table_states()?
-        .into_iter()
-        .filter(|t| t.resume_pos.is_some())
-        .filter(|t| {
-            t.table
-                .split_once('.')
-                .is_some_and(|(s, n)| cfg.rule_for(s, n).is_some())
-        })
-        .collect())
+/// The selected tables the source has whose changes wait for sync-struct.
+pub(super) fn waiting(
+    cfg: &Config,
+    meta: &Meta,
+    src: &mut dyn sources::Source,
+) -> Result<Vec<TableId>> {
+    let (names, _) = sources::selected_and_missing(src, cfg)?;
+    let mut out = vec![];
+    for t in meta.table_states()? {
+        if t.resume_pos.is_none() {
+            continue;
+        }
+        match names.iter().find(|id| id.to_string() == t.table) {
+            Some(id) => out.push(id.clone()),
+            None if src
+                .list_tables()?
+                .iter()
+                .all(|id| id.to_string() != t.table) =>
+            {
+                log::warn!(
+                    "{}: gone from the source while its changes waited for sync-struct",
+                    t.table
+                );
+                meta.write(|tx| tx.clear_waiting(&t.table))?;
+            }
+            None => {}
+        }
+    }
+    Ok(out)
 }
 
 /// Where one sync-struct's outcomes go.
@@ -147,7 +192,12 @@ impl Ctx<'_> {
             }
         }
         let fail = |msg: String| {
-            let msg = format!("{msg}: run `ingest full-extract {name}`");
+            let fix = format!("full-extract {name}`");
+            let msg = if msg.contains(&fix) {
+                msg
+            } else {
+                format!("{msg}: run `ingest {fix}")
+            };
             self.record()
                 .outcome(&name, &st.dest, Outcome::Failed { msg, counted: true })
         };
@@ -205,7 +255,12 @@ impl Ctx<'_> {
                     prev = Some(resume);
                 }
                 Err(e) => {
-                    fail(format!("sync-struct: {e:#}"))?;
+                    // It keeps waiting: the next sync-struct tries again.
+                    let msg = format!(
+                        "sync-struct: {e:#}; its changes keep waiting: run `ingest sync-struct {name}` again"
+                    );
+                    self.record()
+                        .outcome(&name, &st.dest, Outcome::Waiting { msg })?;
                     return Ok(false);
                 }
             }
@@ -242,9 +297,15 @@ impl Ctx<'_> {
             )));
         }
         // Columns kept from earlier drops (`on_drop_column = "keep"`) are
-        // not the source's: neither matched nor dropped again.
+        // not the source's: neither matched nor dropped again (a column of
+        // the source's name is: added by a sync-struct cut short).
         if let Some(kept) = kept_columns(st.shape.as_deref()) {
-            have.retain(|d| kept.iter().any(|k| k.eq_ignore_ascii_case(&d.name)));
+            let named = |n: &str| {
+                kept.iter()
+                    .chain(s.columns.iter().map(|c| &c.name))
+                    .any(|k| k.eq_ignore_ascii_case(n))
+            };
+            have.retain(|d| named(&d.name));
         }
         let ids_now = src.column_ids(&s)?;
         let ids_then: Option<Vec<(String, i64)>> = st
@@ -256,20 +317,15 @@ impl Ctx<'_> {
             .as_deref()
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
-        let (mut renames, dropped) = src.ddl_column_changes(&ddl);
-        let known = match (&ids_then, &ids_now) {
-            (Some(then), Some(now)) => {
-                for (old, oid) in then {
-                    if let Some((new, _)) = now.iter().find(|(n, i)| i == oid && n != old) {
-                        renames.push((old.clone(), new.clone()));
-                    }
-                }
-                true
-            }
-            _ => false,
+        let (renames, dropped) = src.ddl_column_changes(&ddl);
+        let ids = match (&ids_then, &ids_now) {
+            (Some(then), Some(now)) => Some((then.as_slice(), now.as_slice())),
+            _ => None,
         };
         let on_drop = self.cfg.schedule.on_drop_column;
-        let steps = match alter::plan(&s, &have, &renames, known, &dropped, on_drop) {
+        let planned = alter::origins(&s, &have, ids, &renames, &dropped)
+            .and_then(|o| alter::plan(&s, &have, &o, ids.is_some(), &dropped, on_drop));
+        let steps = match planned {
             Ok(steps) => steps,
             Err(why) => return Ok(Round::Refused(why)),
         };
@@ -285,10 +341,17 @@ impl Ctx<'_> {
             return Ok(Round::NotYet(what.join("; ")));
         }
         let mut fills = HashMap::new();
-        for st in &steps {
-            if let alter::Step::Add { col } = st {
-                match src.added_fill(&s, *col)? {
+        let kept = st.shape.as_deref().and_then(kept_extra);
+        for step in &steps {
+            if let alter::Step::Add { col } = step {
+                match src.added_fill(&s, *col, &ddl, kept.as_ref())? {
                     Fill::Null => {}
+                    Fill::Value(_) if s.columns[*col].binary => {
+                        return Ok(Round::Refused(format!(
+                            "column {} was added with a binary default",
+                            s.columns[*col].name
+                        )))
+                    }
                     Fill::Value(v) => {
                         fills.insert(*col, lit(&v));
                     }
@@ -318,6 +381,7 @@ impl Ctx<'_> {
                 let resume = sources::parse_resume(resume, &format!("{name}'s resume_pos"))?;
                 match self.catch_up(src, id, &s, &resume, &seen)? {
                     CaughtUp::Done(rows) => rows,
+                    CaughtUp::Refused(why) => return Ok(Round::Refused(why)),
                     CaughtUp::Changed(at, ddl) => {
                         let changed = !steps.is_empty();
                         self.meta.write(|tx| {
@@ -358,6 +422,12 @@ impl Ctx<'_> {
         let cfg = self.cfg;
         let upto = committed(self.meta)?
             .ok_or_else(|| anyhow!("no committed position: run `ingest full-extract`"))?;
+        if crate::position::before(&upto, resume) {
+            return Err(anyhow!(
+                "its changes stopped at {resume}, after the committed position {upto}: the batch \
+                 with the change is not merged yet; run `ingest delta` first"
+            ));
+        }
         let spool_dir = &cfg.instance.spool_dir;
         let batch_id = spool::new_batch_id(spool_dir, self.run_id);
         let manifest = Manifest {
@@ -385,8 +455,11 @@ impl Ctx<'_> {
             .iter()
             .find_map(|e| Some((e.resume.clone()?, e.ddl.clone())));
         if let Some(e) = out.changed.iter().find(|e| e.resume.is_none()) {
-            // Not a structure change (a statement-logged change, say).
-            return Err(anyhow!("{}", e.why));
+            // Not a structure change to sync (a statement-logged change, a
+            // structure that changed twice): nothing of it is merged.
+            drop(bw);
+            spool::remove_batch(spool_dir, &batch_id)?;
+            return Ok(CaughtUp::Refused(e.why.clone()));
         }
         for t in &out.tables {
             bw.add(t.clone());
@@ -438,6 +511,12 @@ fn kept_columns(shape: Option<&str>) -> Option<Vec<String>> {
     Some(t.columns.into_iter().map(|c| c.name).collect())
 }
 
+/// What the source kept with the table's shape (`Catalog::shape_extra`).
+fn kept_extra(shape: &str) -> Option<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(shape).ok()?;
+    Some(v["source"].clone())
+}
+
 enum Round {
     /// Synced; this many waiting changes merged.
     Ready(u64),
@@ -453,6 +532,8 @@ enum Round {
 
 enum CaughtUp {
     Done(u64),
+    /// Cannot be applied: why (with the fix).
+    Refused(String),
     /// The structure changed again at this position (with the DDL there).
     Changed(String, Vec<String>),
 }

@@ -166,8 +166,16 @@ pub trait Catalog {
     fn ddl_column_changes(&self, _ddl: &[String]) -> (Vec<(String, String)>, Vec<String>) {
         (vec![], vec![])
     }
-    /// What the rows that were there when column `col` was added hold in it.
-    fn added_fill(&mut self, _s: &TableSchema, _col: usize) -> Result<Fill> {
+    /// What the rows that were there when column `col` was added hold in
+    /// it; `ddl`: the DDL statements the log showed since the destination
+    /// got its structure; `kept`: what [`Catalog::shape_extra`] kept then.
+    fn added_fill(
+        &mut self,
+        _s: &TableSchema,
+        _col: usize,
+        _ddl: &[String],
+        _kept: Option<&serde_json::Value>,
+    ) -> Result<Fill> {
         Ok(Fill::Unknown("this source cannot tell".into()))
     }
     /// What changed between a table's recorded fingerprint and today's.

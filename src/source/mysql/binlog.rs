@@ -352,6 +352,7 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                 since,
                 struct_seen: HashMap::new(),
                 txn_start: String::new(),
+                with_rows: Default::default(),
                 scratch: vec![],
                 scratch_before: vec![],
                 layouts: Layouts::default(),

@@ -51,6 +51,9 @@ pub(super) struct RowDecoder<'t, 'b> {
     /// Where the transaction being read starts, as position text: a table
     /// whose structure changed in it waits there for sync-struct.
     pub(super) txn_start: String,
+    /// Tables with rows in this read (a DDL statement skipped by
+    /// `struct_seen` after them means they were read in the wrong shape).
+    pub(super) with_rows: HashSet<TableId>,
     /// Converted values of the current row's images (reused).
     pub(super) scratch: Vec<u8>,
     pub(super) scratch_before: Vec<u8>,
@@ -135,6 +138,18 @@ impl RowDecoder<'_, '_> {
     /// unless the destination was synced after it.
     pub(super) fn ddl(&mut self, key: &TableId, at: &(String, u64), sql: &str) {
         if self.struct_seen.get(key).is_some_and(|s| before(at, s)) {
+            if self.with_rows.contains(key) {
+                // Rows before it were read in the structure described after
+                // it: a change that keeps every type (a reorder, say)
+                // would put their values in the wrong columns unseen.
+                let why = format!(
+                    "statement `{sql}` at {} changed its structure after rows this read decoded in \
+                     the structure described later (it changed more than once between two reads \
+                     of the binlog): run `ingest full-extract {key}`",
+                    pos_text(&at.0, at.1)
+                );
+                self.sink.fail_table(key, Some(&pos_text(&at.0, at.1)), why);
+            }
             return;
         }
         self.structure_changed(key, at, &format!("statement `{sql}`"), Some(sql));
@@ -150,6 +165,9 @@ impl RowDecoder<'_, '_> {
     ) -> Result<()> {
         if self.sink.is_changed(key) {
             return Ok(());
+        }
+        if !self.with_rows.contains(key) {
+            self.with_rows.insert(key.clone());
         }
         let s = &self.sink.tables()[key];
         let at_text = || format!("{key} at {}", pos_text(&at.0, at.1));

@@ -202,22 +202,38 @@ impl Catalog for MySource {
     /// What `information_schema` says the column's default is: a literal
     /// (the rows there got it), none on a nullable column (NULL), or an
     /// expression or implicit default (not known here).
-    fn added_fill(&mut self, s: &TableSchema, col: usize) -> Result<Fill> {
+    /// The default now is the one the column was added with only if no
+    /// later statement named the column again (`ALTER COLUMN c SET
+    /// DEFAULT`, `MODIFY c`); binary and BIT defaults are not read.
+    fn added_fill(
+        &mut self,
+        s: &TableSchema,
+        col: usize,
+        ddl: &[String],
+        _kept: Option<&serde_json::Value>,
+    ) -> Result<Fill> {
         let name = &s.columns[col].name;
-        let row: Option<(Option<String>, String, String)> = self.conn.exec_first(
-            "SELECT COLUMN_DEFAULT, IS_NULLABLE, EXTRA FROM information_schema.COLUMNS \
+        let row: Option<(Option<String>, String, String, String)> = self.conn.exec_first(
+            "SELECT COLUMN_DEFAULT, IS_NULLABLE, EXTRA, DATA_TYPE FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
             (&s.schema, &s.name, name),
         )?;
-        let Some((default, nullable, extra)) = row else {
+        let Some((default, nullable, extra, data_type)) = row else {
             return Ok(Fill::Unknown(format!("column {name} is not at the source")));
         };
-        Ok(default_fill(
-            default.as_deref(),
-            nullable == "YES",
-            &extra,
-            self.mariadb,
-        ))
+        let named = ddl.iter().filter(|d| query::names_column(d, name)).count();
+        if named > 1 {
+            return Ok(Fill::Unknown(
+                "its definition changed after it was added (its default then is not known)".into(),
+            ));
+        }
+        let fill = default_fill(default.as_deref(), nullable == "YES", &extra, self.mariadb);
+        let binary =
+            data_type.contains("binary") || data_type.contains("blob") || data_type == "bit";
+        Ok(match fill {
+            Fill::Value(v) if binary => Fill::Unknown(format!("its default {v} is binary")),
+            f => f,
+        })
     }
 }
 

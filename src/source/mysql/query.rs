@@ -180,6 +180,13 @@ pub fn column_changes(sql: &str) -> (Vec<(String, String)>, Vec<String>) {
     (renames, drops)
 }
 
+/// Whether a statement names column (or any identifier) `col`.
+pub fn names_column(sql: &str, col: &str) -> bool {
+    tokens(sql)
+        .iter()
+        .any(|t| ident(t).eq_ignore_ascii_case(col))
+}
+
 /// Classifies the statement of a query event (`schema`: its default database).
 pub fn classify_query(schema: &str, sql: &str) -> QueryKind {
     let t = tokens(sql);

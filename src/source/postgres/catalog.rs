@@ -190,7 +190,7 @@ impl PgSource {
                     COALESCE(array_position(i.indkey::int2[], a.attnum), 0), c.relreplident::text, \
                     a.atttypid, a.atttypmod, \
                     COALESCE(a.attnum = ANY(ri.indkey), false), \
-                    COALESCE(array_position(ri.indkey::int2[], a.attnum), 0) \
+                    COALESCE(array_position(ri.indkey::int2[], a.attnum), 0), c.relfilenode::int8 \
              FROM pg_attribute a \
              JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_type t ON t.oid = a.atttypid \
@@ -257,6 +257,8 @@ impl PgSource {
         crate::schema::key_not_null(&name, &columns, &key)?;
         let (dest_db, dest_table) = cfg.dest_name(&self.cfg.database, schema, table);
         self.types.insert(TableId::new(schema, table), type_ids);
+        self.files
+            .insert(TableId::new(schema, table), rows[0].get::<_, i64>(13));
         Ok(TableSchema {
             schema: schema.into(),
             name: table.into(),

@@ -125,7 +125,9 @@ impl<'t, 'b> Decoder<'t, 'b> {
             self.txn_lsn = final_lsn;
             self.in_txn.clear();
         }
-        if self.upto.is_some_and(|u| self.txn_lsn > u) {
+        // `upto` is a commit's end (what a Commit row's LSN is); the
+        // transactions after it commit at or after it.
+        if self.upto.is_some_and(|u| self.txn_lsn >= u) {
             return Ok(());
         }
         match msg {

@@ -48,6 +48,9 @@ pub struct PgSource {
     /// Column type oid and modifier per described table, to notice
     /// structure changes in Relation messages.
     types: HashMap<TableId, Vec<(u32, i32)>>,
+    /// relfilenode per described table: a rewrite (ALTER TYPE, VACUUM
+    /// FULL) changes it.
+    files: HashMap<TableId, i64>,
 }
 
 /// Double-quotes a PostgreSQL identifier.
@@ -90,12 +93,13 @@ impl PgSource {
             cfg: cfg.clone(),
             version,
             types: HashMap::new(),
+            files: HashMap::new(),
         })
     }
     /// The copy of the slot that keeps the changes of tables waiting for
     /// sync-struct.
     fn hold_slot(&self) -> String {
-        format!("{}_hold", self.cfg.slot)
+        hold_slot_name(&self.cfg.slot)
     }
     pub(super) fn q(
         &mut self,
@@ -106,6 +110,25 @@ impl PgSource {
             .query(sql, params)
             .map_err(|e| anyhow!("{}: {}", error::pg_message(&e), first_line(sql)))
     }
+}
+
+/// `<slot>_hold`, within PostgreSQL's 63 bytes for a name (a long slot
+/// name is cut and told apart by a checksum of the whole).
+fn hold_slot_name(slot: &str) -> String {
+    let name = format!("{slot}_hold");
+    if name.len() <= 63 {
+        return name;
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(slot.as_bytes());
+    let cut: String = slot
+        .chars()
+        .scan(0, |n, c| {
+            *n += c.len_utf8();
+            (*n <= 44).then_some(c)
+        })
+        .collect();
+    format!("{cut}_{:08x}_hold", crc.sum())
 }
 
 /// The tables, for messages.
@@ -137,12 +160,14 @@ impl Catalog for PgSource {
     fn fingerprint_change(&self, saved: &str, now: &str) -> FingerprintChange {
         partition_change(saved, now)
     }
+    /// Type oids and modifiers (what Relation messages are compared
+    /// with), and the relfilenode.
     fn shape_extra(&self, s: &TableSchema) -> serde_json::Value {
         let id = TableId::new(s.schema.clone(), s.name.clone());
-        serde_json::to_value(self.types.get(&id)).unwrap_or_default()
+        serde_json::json!({"types": self.types.get(&id), "relfilenode": self.files.get(&id)})
     }
     fn restore_shape(&mut self, s: &TableSchema, extra: &serde_json::Value) -> Result<()> {
-        let types: Vec<(u32, i32)> = serde_json::from_value(extra.clone())
+        let types: Vec<(u32, i32)> = serde_json::from_value(extra["types"].clone())
             .map_err(|e| anyhow!("the kept shape of {}: {e}", s.source_name()))?;
         self.types
             .insert(TableId::new(s.schema.clone(), s.name.clone()), types);
@@ -159,10 +184,22 @@ impl Catalog for PgSource {
         Ok(Some(rows.iter().map(|r| (r.get(0), r.get(1))).collect()))
     }
     /// A column added with a constant default keeps it as the value of the
-    /// rows that were there (`attmissingval`); one without a default gave
-    /// them NULL; any other default was computed per row.
-    fn added_fill(&mut self, s: &TableSchema, col: usize) -> Result<Fill> {
+    /// rows that were there (`attmissingval`, until a rewrite of the table
+    /// writes it into them); one without a default gave them NULL; any
+    /// other default was computed per row. After a rewrite since the
+    /// destination got its structure, a missing `attmissingval` says
+    /// nothing (the default may have been dropped since).
+    fn added_fill(
+        &mut self,
+        s: &TableSchema,
+        col: usize,
+        _ddl: &[String],
+        kept: Option<&serde_json::Value>,
+    ) -> Result<Fill> {
         let name = &s.columns[col].name;
+        let id = TableId::new(s.schema.clone(), s.name.clone());
+        let then = kept.and_then(|k| k["relfilenode"].as_i64());
+        let rewritten = then.is_none() || then != self.files.get(&id).copied();
         let rows = self.q(
             "SELECT a.atthasmissing, (a.attmissingval::text::text[])[1], pg_get_expr(d.adbin, d.adrelid) \
              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
@@ -182,7 +219,13 @@ impl Catalog for PgSource {
                 Ok(t) => Fill::Value(String::from_utf8_lossy(&t).into_owned()),
                 Err(why) => Fill::Unknown(format!("its value {v} {}", why.describe())),
             },
-            (true, None, _) | (false, _, None) => Fill::Null,
+            (true, None, _) => Fill::Null,
+            (false, _, _) if rewritten => Fill::Unknown(
+                "the table was rewritten (ALTER TYPE, VACUUM FULL, CLUSTER) since the destination \
+                 got its structure, which leaves no trace of the value the rows there got"
+                    .into(),
+            ),
+            (false, _, None) => Fill::Null,
             (false, _, Some(expr)) => Fill::Unknown(format!(
                 "its default {expr} was computed for each row when it was added (or set after)"
             )),
@@ -382,4 +425,16 @@ impl ChangeLog for PgSource {
 
 fn first_line(sql: &str) -> &str {
     sql.lines().next().unwrap_or(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hold_slot_names_fit_postgres() {
+        assert_eq!(super::hold_slot_name("ingest_demo"), "ingest_demo_hold");
+        let long = "s".repeat(63);
+        let h = super::hold_slot_name(&long);
+        assert!(h.len() <= 63 && h.ends_with("_hold"), "{h}");
+        assert_ne!(h, super::hold_slot_name(&"s".repeat(62)));
+    }
 }
