@@ -72,6 +72,7 @@ pub fn open(cfg: &Config, verbose: bool) -> Result<Instance> {
         .with_context(|| format!("creating spool_dir {}", cfg.instance.spool_dir.display()))?;
     check_folders(cfg)?;
     init_logging(cfg, verbose)?;
+    crate::events::init(&cfg.instance.name, cfg.log_dir(), &cfg.notify);
     let meta = Meta::open(&cfg.state_db())?;
     Ok(Instance { meta })
 }

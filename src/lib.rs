@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod dest;
 pub mod error;
+pub mod events;
 pub mod fault;
 pub mod instance;
 pub mod meta;

@@ -167,9 +167,19 @@ fn run_with_retries(cfg: &Config, meta: &Meta) -> Result<()> {
     }
 }
 
-/// Records an event of the scheduler as a run of its kind.
+/// Records an event of the scheduler as a run of its kind, and as the
+/// manual's RetryError / HaltError event.
 fn record(meta: &Meta, kind: &str, msg: &str) -> Result<()> {
     let id = meta.start_run(kind, None)?;
+    let event = if kind == "halt" {
+        "HaltError"
+    } else {
+        "RetryError"
+    };
+    crate::events::emit(
+        event,
+        serde_json::json!({"message": msg, "errorId": format!("{kind}-{id}"), "runId": id}),
+    );
     meta.finish_run(id, RunStatus::Error, None, Some(msg))
 }
 

@@ -46,7 +46,31 @@ pub struct Config {
     pub source: Source,
     pub destination: Destination,
     pub schedule: Scheduling,
+    pub web: Web,
+    pub notify: crate::events::Notify,
     pub tables: Vec<TableRule>,
+}
+
+/// `[web]`: the status page.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Web {
+    /// Served by `ingest run` (and `ingest serve` regardless).
+    pub enabled: bool,
+    /// Address and port, `127.0.0.1:8081` by default.
+    pub bind: String,
+    /// Operations from the page (POST) need it; without it the page is
+    /// read-only.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Web {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Web")
+            .field("enabled", &self.enabled)
+            .field("bind", &self.bind)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// `[schedule]`: when `ingest run` starts runs, and how it handles errors.

@@ -61,8 +61,25 @@ struct RawConfig {
     source: Option<toml::Table>,
     destination: Option<RawDestination>,
     schedule: Option<RawSchedule>,
+    web: Option<RawWeb>,
+    notify: Option<RawNotify>,
     #[serde(default)]
     table: Vec<RawTable>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWeb {
+    enabled: Option<bool>,
+    bind: Option<String>,
+    token: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    webhook_url: Option<String>,
+    command: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -471,12 +488,43 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
             }
         },
     };
+    let rweb = raw.web.unwrap_or_default();
+    let bind = rweb.bind.unwrap_or_else(|| "127.0.0.1:8081".into());
+    if bind.parse::<std::net::SocketAddr>().is_err() {
+        return Err(err(
+            "web.bind",
+            format!("\"{bind}\" is not an address and port such as \"127.0.0.1:8081\""),
+        ));
+    }
+    if rweb.token.as_deref().is_some_and(|t| t.len() < 16) {
+        return Err(err("web.token", "use at least 16 characters"));
+    }
+    let web = super::Web {
+        enabled: rweb.enabled.unwrap_or(true),
+        bind,
+        token: rweb.token,
+    };
+    let rn = raw.notify.unwrap_or_default();
+    if let Some(u) = &rn.webhook_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(err(
+                "notify.webhook_url",
+                "must start with http:// or https://",
+            ));
+        }
+    }
+    let notify = crate::events::Notify {
+        webhook_url: rn.webhook_url,
+        command: rn.command,
+    };
     Ok(Config {
         path: path.to_path_buf(),
         instance,
         source,
         destination,
         schedule,
+        web,
+        notify,
         tables,
     })
 }

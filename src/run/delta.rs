@@ -16,7 +16,7 @@ use crate::source::{self as sources, Warnings};
 use crate::spool::{self, BatchWriter, Manifest};
 use crate::table::TableId;
 
-use super::load::{commit_position, committed, load_batch, release, released_upto};
+use super::load::{commit_position, committed, load_batch, load_completed, release, released_upto};
 use super::outcome::{Outcome, Record};
 use super::{connect_all, key_text, ms, record_warnings, Summary};
 use crate::meta::{BatchState, RunStatus, RunTableStatus, TableRecord, TableState};
@@ -94,7 +94,9 @@ fn delta_inner(
             b.id,
             b.run_id
         );
-        if !load_batch(cfg, meta, run_id, b, &m, summary)? {
+        let loaded = load_batch(cfg, meta, run_id, b, &m, summary)?;
+        load_completed(meta, run_id, b)?;
+        if !loaded {
             return Ok(None);
         }
         release(cfg, meta, src, b)?;
@@ -461,6 +463,16 @@ fn read_and_merge(
         set_waits(tx)
     })?;
     stopped()?;
+    super::outcome::batch_event(
+        "ExtractCompleted",
+        "delta",
+        run_id,
+        &batch_id,
+        batch.from_pos.as_deref(),
+        to_text.as_deref(),
+        outcome.changed.len(),
+        m.table.len() + outcome.changed.len(),
+    );
     meta.run_extracted(run_id, &batch_id, to_text.as_deref())?;
     let ems = ms(t0) / m.table.len() as i64;
     meta.write(|tx| {
@@ -480,7 +492,9 @@ fn read_and_merge(
         Ok(())
     })?;
     crate::fault::point("recorded");
-    if !load_batch(cfg, meta, run_id, &batch, &m, summary)? {
+    let loaded = load_batch(cfg, meta, run_id, &batch, &m, summary)?;
+    load_completed(meta, run_id, &batch)?;
+    if !loaded {
         return Ok((to_pos, more, false, waiting));
     }
     crate::fault::point("merged");

@@ -349,6 +349,14 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
     if status == RunStatus::Ok && only.is_empty() {
         meta.set_position(&pos_text)?;
     }
+    let (failed, total) = (
+        summary.tables_failed.len(),
+        summary.tables_ok.len() + summary.tables_failed.len(),
+    );
+    for event in ["ExtractCompleted", "LoadCompleted"] {
+        let b = Some(pos_text.as_str());
+        super::outcome::batch_event(event, kind, run_id, &batch_id, b, b, failed, total);
+    }
     meta.finish_run(run_id, status, None, err_text.as_deref())?;
     load_result?;
     if let Some(e) = extract_err {

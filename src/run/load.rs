@@ -191,6 +191,32 @@ pub(super) fn load_batch(
     Ok(all_ok.into_inner().unwrap_or(false))
 }
 
+/// The manual's LoadCompleted event of a batch whose loads ended (`all_ok`:
+/// none waits for another try).
+pub(super) fn load_completed(meta: &Meta, run_id: i64, b: &Batch) -> Result<()> {
+    let tables = meta.batch_tables(&b.id)?;
+    let errors = tables
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.status,
+                BatchTableState::Failed | BatchTableState::Abandoned
+            )
+        })
+        .count();
+    super::outcome::batch_event(
+        "LoadCompleted",
+        &b.kind,
+        run_id,
+        &b.id,
+        b.from_pos.as_deref(),
+        b.to_pos.as_deref(),
+        errors,
+        tables.len(),
+    );
+    Ok(())
+}
+
 /// The furthest position this instance let the source go of: state.db's
 /// committed position, or the end of a batch whose release a crash may have
 /// interrupted after the source let go and before state.db recorded it.

@@ -101,6 +101,20 @@ impl Record<'_> {
                 })?;
                 log::info!("run {run_id}: {table} loaded {rows} row(s) into {dest}");
                 summary().add_ok(table, rows);
+                let c = Counts {
+                    inserts: rows as i64,
+                    ..Default::default()
+                };
+                table_event(
+                    "TableExtracted",
+                    run_id,
+                    table,
+                    true,
+                    "extracted",
+                    &c,
+                    false,
+                );
+                table_event("TableLoaded", run_id, table, true, "loaded", &c, true);
             }
             Outcome::Merged {
                 batch,
@@ -112,6 +126,7 @@ impl Record<'_> {
                     "run {run_id}: {table} merged {rows} change(s) into {dest} (batch {batch})"
                 );
                 summary().add_ok(table, rows);
+                table_event("TableLoaded", run_id, table, true, "merged", counts, true);
                 self.meta.write(|tx| {
                     tx.set_batch_table(batch, table, BatchTableState::Loaded, None)?;
                     tx.add_run_table(
@@ -134,6 +149,7 @@ impl Record<'_> {
             } => {
                 log::error!("run {run_id}: {table} (batch {batch}): {msg}");
                 summary().add_failed(table, msg.to_string());
+                table_event("TableLoaded", run_id, table, false, msg, counts, false);
                 return self.meta.write(|tx| {
                     let attempts = tx.fail_batch_table(batch, table, msg)?;
                     tx.add_run_table(
@@ -242,4 +258,70 @@ impl Record<'_> {
         }
         Ok(Recorded::Done)
     }
+}
+
+/// The manual's TableExtracted / TableLoaded event: the source's counts,
+/// and the destination's when `landed`.
+fn table_event(
+    kind: &str,
+    run_id: i64,
+    table: &str,
+    success: bool,
+    message: &str,
+    c: &Counts,
+    landed: bool,
+) {
+    let dest = |n: i64| if landed { n } else { 0 };
+    crate::events::emit(
+        kind,
+        serde_json::json!({
+            "subType": table,
+            "tabName": table,
+            "success": success,
+            "message": message,
+            "sourceTS": crate::clock::now(),
+            "runId": run_id,
+            "sourceInserts": c.inserts,
+            "sourceUpdates": c.updates,
+            "sourceDeletes": c.deletes,
+            "destInserts": dest(c.inserts),
+            "destUpdates": dest(c.updates),
+            "destDeletes": dest(c.deletes),
+        }),
+    );
+}
+
+/// The manual's ExtractCompleted / LoadCompleted event of a batch.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn batch_event(
+    kind: &str,
+    job_sub_type: &str,
+    run_id: i64,
+    extract_id: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    table_errors: usize,
+    table_totals: usize,
+) {
+    let (job, done) = if kind == "ExtractCompleted" {
+        ("EXTRACT", "extracted")
+    } else {
+        ("LOAD", "loaded")
+    };
+    crate::events::emit(
+        kind,
+        serde_json::json!({
+            "jobType": job,
+            "jobSubType": job_sub_type,
+            "success": if table_errors == 0 { "Y" } else { "N" },
+            "message": format!("{done} {} of {table_totals} table(s)", table_totals - table_errors.min(table_totals)),
+            "runId": run_id,
+            "sourceDate": crate::clock::now(),
+            "fromSeq": from,
+            "toSeq": to,
+            "extractId": extract_id,
+            "tableErrors": table_errors,
+            "tableTotals": table_totals,
+        }),
+    );
 }

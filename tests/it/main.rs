@@ -8,6 +8,7 @@
 mod common;
 
 mod cli;
+mod events;
 mod my_correctness;
 mod my_delta;
 mod my_types;
