@@ -160,6 +160,7 @@ pub struct ChangeSink<'t, 'b> {
     /// Tables that cannot go on in this batch, with why and the fix.
     changed: Stopped,
     puts: Puts,
+    first_ts: Option<String>,
 }
 
 impl<'t, 'b> ChangeSink<'t, 'b> {
@@ -172,6 +173,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
             ts: crate::clock::format_micros(0),
             changed: vec![],
             puts: Puts::default(),
+            first_ts: None,
         }
     }
 
@@ -181,7 +183,15 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
 
     /// A transaction committed at `ts` (UTC text) starts.
     pub fn set_ts(&mut self, ts: String) {
+        if self.first_ts.is_none() {
+            self.first_ts = Some(ts.clone());
+        }
         self.ts = ts;
+    }
+
+    /// The commit times of the first and last transaction read.
+    pub fn commits(&self) -> Option<(String, String)> {
+        Some((self.first_ts.clone()?, self.ts.clone()))
     }
 
     pub fn ts(&self) -> &str {

@@ -129,9 +129,11 @@ fn init_logging(cfg: &Config, verbose: bool) -> Result<()> {
             .open(&p)
             .with_context(|| format!("opening {}", p.display()))
     };
+    // The files name the module of each line (the status page's log
+    // filters: source, destination, other).
     let lc = ConfigBuilder::new()
         .set_time_format_rfc3339()
-        .set_target_level(LevelFilter::Off)
+        .set_target_level(LevelFilter::Error)
         .set_thread_level(LevelFilter::Off)
         .add_filter_allow_str("ingest")
         .build();

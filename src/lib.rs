@@ -27,3 +27,4 @@ pub mod source;
 pub mod spool;
 pub mod stop;
 pub mod table;
+pub mod web;

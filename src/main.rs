@@ -73,6 +73,22 @@ enum Command {
     },
     /// Last runs, positions, per-table counts.
     Status,
+    /// Serve the status page ([web] bind) without running anything, until
+    /// stopped.
+    Serve,
+    /// The manual's reports from state.db: `day YYYY-MM-DD` (per run) or
+    /// `month YYYY-MM` (per day), with timings (UTC days).
+    Report {
+        #[arg(value_parser = ["day", "month"])]
+        period: String,
+        /// The day (YYYY-MM-DD) or month (YYYY-MM).
+        date: String,
+        /// Day report: one table's counts only.
+        #[arg(long)]
+        table: Option<String>,
+        #[arg(long, default_value = "table", value_parser = ["table", "csv", "json"])]
+        format: String,
+    },
     /// Print the SQL ingest would send to the destination for the selected
     /// tables (or only these), to review; runs nothing.
     Sql { tables: Vec<String> },
@@ -122,6 +138,21 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Check => cli::check(&cfg),
         Command::Tables => cli::tables(&cfg, meta),
         Command::Status => cli::status(&cfg, meta, &mut std::io::stdout()),
+        Command::Serve => ingest::web::serve(&cfg),
+        Command::Report {
+            ref period,
+            ref date,
+            ref table,
+            ref format,
+        } => {
+            let f = cli::report::Format::parse(format).unwrap_or(cli::report::Format::Table);
+            let out = &mut std::io::stdout();
+            if period == "day" {
+                cli::report::day(meta, date, table.as_deref(), f, out)
+            } else {
+                cli::report::month(meta, date, f, out)
+            }
+        }
         Command::Run { once: true } => ingest::scheduler::run_once(&cfg, meta),
         Command::Run { once: false } => ingest::scheduler::run_forever(&cfg, meta),
         Command::SyncNewTables => {

@@ -45,6 +45,26 @@ pub type SettingError = (&'static str, String);
 impl Schedule {
     /// The first run to start strictly after `after`; `last_end`: when the
     /// last run ended (automatic mode). `None`: runs start only by hand.
+    /// `periodic, every 15m, offset 0s`, for `status` and the page.
+    pub fn describe(&self) -> String {
+        match &self.mode {
+            Mode::Manual => "manual".to_string(),
+            Mode::Automatic { min_gap } => format!("automatic, min_gap {min_gap:#}"),
+            Mode::Periodic { every, offset } => {
+                format!("periodic, every {every:#}, offset {offset:#}")
+            }
+            Mode::Daily { at } => format!("daily at {}", at.strftime("%H:%M")),
+            Mode::Weekly { at, days } => format!(
+                "weekly at {} on {}",
+                at.strftime("%H:%M"),
+                days.iter()
+                    .map(|&d| day_name(d))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
     pub fn next(&self, after: Timestamp, last_end: Option<Timestamp>) -> Option<Timestamp> {
         match &self.mode {
             Mode::Manual => None,

@@ -201,6 +201,7 @@ pub fn run_once(cfg: &Config, meta: &Meta) -> Result<()> {
 pub fn run_forever(cfg: &Config, meta: &Meta) -> Result<()> {
     crate::stop::install();
     let _lock = crate::instance::lock(cfg)?;
+    crate::web::spawn(cfg);
     let schedule = &cfg.schedule.schedule;
     // An interrupted run (killed, the machine stopped) is taken up at once.
     let mut resume = cfg.schedule.restore_on_startup

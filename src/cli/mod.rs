@@ -2,6 +2,7 @@
 //! and what they print.
 
 mod check;
+pub mod report;
 mod sql;
 mod status;
 mod tables;

@@ -4,7 +4,6 @@ use anyhow::Result;
 
 use crate::config::Config;
 use crate::meta::Meta;
-use crate::schedule::Mode;
 
 /// `ingest status`: last runs, position, per-table state.
 pub fn status(cfg: &Config, meta: &Meta, out: &mut dyn std::io::Write) -> Result<()> {
@@ -14,20 +13,7 @@ pub fn status(cfg: &Config, meta: &Meta, out: &mut dyn std::io::Write) -> Result
         meta.position()?.unwrap_or_else(|| "(none yet)".into())
     )?;
     let s = &cfg.schedule.schedule;
-    let mode = match &s.mode {
-        Mode::Manual => "manual".to_string(),
-        Mode::Automatic { min_gap } => format!("automatic, min_gap {min_gap:#}"),
-        Mode::Periodic { every, offset } => format!("periodic, every {every:#}, offset {offset:#}"),
-        Mode::Daily { at } => format!("daily at {}", at.strftime("%H:%M")),
-        Mode::Weekly { at, days } => format!(
-            "weekly at {} on {}",
-            at.strftime("%H:%M"),
-            days.iter()
-                .map(|&d| crate::schedule::day_name(d))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let mode = s.describe();
     let zone = s.tz.iana_name().unwrap_or("local");
     let (on, why, since) = meta.scheduler()?;
     let next = s.next(jiff::Timestamp::now(), None).map(|t| {

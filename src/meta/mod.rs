@@ -8,11 +8,13 @@
 //! state, its run counts, its batch line) is recorded whole or not at all.
 
 mod batches;
+mod reports;
 mod runs;
 mod status;
 mod tables;
 
 pub use batches::{Batch, BatchTable};
+pub use reports::{DayRow, MonthRow};
 pub use runs::{Counts, RunRow, RunTableRow};
 pub use status::{BatchState, BatchTableState, RunStatus, RunTableStatus, TableState};
 pub use tables::TableRecord;
@@ -31,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/state_v3.sql"),
     include_str!("../../sql/state_v4.sql"),
     include_str!("../../sql/state_v5.sql"),
+    include_str!("../../sql/state_v6.sql"),
 ];
 
 pub struct Meta {
@@ -56,6 +59,12 @@ impl Meta {
         meta.migrate()
             .with_context(|| format!("migrating {}", path.display()))?;
         Ok(meta)
+    }
+
+    /// Read-only queries of the status page (its own connection: it never
+    /// waits for a run's writes, WAL readers see the last commit).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        Ok(f(&self.db())?)
     }
 
     fn db(&self) -> MutexGuard<'_, Connection> {

@@ -47,6 +47,26 @@ impl Meta {
         Ok(())
     }
 
+    /// The source's commit times of the first and last transaction a batch
+    /// of the run read (kept across its batches: earliest and latest).
+    pub fn run_commits(&self, run_id: i64, first: &str, last: &str) -> Result<()> {
+        self.db().execute(
+            "UPDATE runs SET first_commit_at = COALESCE(MIN(first_commit_at, ?2), ?2), \
+             last_commit_at = COALESCE(MAX(last_commit_at, ?3), ?3) WHERE id = ?1",
+            params![run_id, first, last],
+        )?;
+        Ok(())
+    }
+
+    /// The run's first load starts (kept when later batches load).
+    pub fn run_load_started(&self, run_id: i64) -> Result<()> {
+        self.db().execute(
+            "UPDATE runs SET load_started_at = COALESCE(load_started_at, ?2) WHERE id = ?1",
+            params![run_id, clock::now()],
+        )?;
+        Ok(())
+    }
+
     pub fn finish_run(
         &self,
         run_id: i64,

@@ -358,6 +358,9 @@ fn read_and_merge(
         !whole
     });
     record_warnings(meta, run_id, &warnings)?;
+    if let Some((first, last)) = &outcome.commits {
+        meta.run_commits(run_id, first, last)?;
+    }
     let record = Record {
         meta,
         summary,
@@ -492,6 +495,7 @@ fn read_and_merge(
         Ok(())
     })?;
     crate::fault::point("recorded");
+    meta.run_load_started(run_id)?;
     let loaded = load_batch(cfg, meta, run_id, &batch, &m, summary)?;
     load_completed(meta, run_id, &batch)?;
     if !loaded {

@@ -180,6 +180,7 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
     };
     // Few parts wait: the extract pauses when the loads fall behind, which
     // bounds the spool's size on disk (loaded parts are removed at once).
+    meta.run_load_started(run_id)?;
     let (tx, rx) = channel::bounded::<Job>(cfg.destination.load_threads * 2);
     let threads = cfg.destination.load_threads;
     let mut warnings = Warnings::default();
@@ -326,6 +327,9 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
             }
         }
         drop(tx);
+        // Every snapshot is read (loads go on meanwhile; they started with
+        // the first part).
+        meta.run_extracted(run_id, &batch_id, None)?;
         loader
             .join()
             .map_err(|_| anyhow!("a load thread panicked"))?

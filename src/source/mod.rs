@@ -30,6 +30,8 @@ pub struct DeltaOutcome {
     pub transactions: u64,
     /// The read stopped at the batch's limit of changes: the log holds more.
     pub more: bool,
+    /// The source's commit times of the first and last transaction read.
+    pub commits: Option<(String, String)>,
 }
 
 /// What a table's fingerprint says happened since its full extract.

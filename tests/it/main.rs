@@ -22,3 +22,4 @@ mod scheduling;
 mod server_wide;
 mod sync_struct;
 mod tls;
+mod web;

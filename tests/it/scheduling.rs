@@ -26,9 +26,11 @@ fn wait_for_status(c: &MyCase, needle: &str) -> String {
         if out.contains(needle) {
             return out;
         }
+        // What a `run` in the background said (its stderr, when kept).
+        let said = std::fs::read_to_string(c.dir.join("run.stderr")).unwrap_or_default();
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "no {needle:?} in:\n{out}"
+            "no {needle:?} in:\n{out}\n`ingest run` said:\n{said}"
         );
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -83,9 +85,9 @@ fn terminate(child: &std::process::Child) {
 fn run_follows_the_schedule_until_terminated() {
     let c = case("forever", "mode = \"automatic\"\nmin_gap = \"1s\"");
     let mut child = c
-        .command(&["run"])
+        .command(&["-v", "run"])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(c.dir.join("run.stderr")).unwrap())
         .spawn()
         .unwrap();
     let status = wait_for_status(&c, "full-extract");

@@ -433,6 +433,7 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
             }
             (c, _) => c,
         };
+        let commits = self.dec.sink.commits();
         let (out, changed) = self.dec.sink.finish()?;
         Ok(DeltaOutcome {
             tables: out,
@@ -440,6 +441,7 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
             changed,
             transactions: self.transactions,
             more: self.full,
+            commits,
         })
     }
 

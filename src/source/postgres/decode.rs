@@ -325,6 +325,7 @@ impl<'t, 'b> Decoder<'t, 'b> {
     }
 
     pub fn finish(self) -> Result<DeltaOutcome> {
+        let commits = self.sink.commits();
         let (tables, changed) = self.sink.finish()?;
         Ok(DeltaOutcome {
             tables,
@@ -332,6 +333,7 @@ impl<'t, 'b> Decoder<'t, 'b> {
             changed,
             transactions: self.transactions,
             more: false,
+            commits,
         })
     }
 }

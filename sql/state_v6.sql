@@ -1,0 +1,9 @@
+-- state.db, schema version 6: timings the reports need.
+-- first_commit_at, last_commit_at: the source's commit times of the first
+--   and last transaction a run read (UTC), for the DB delay (commit to
+--   extract) and the replication lag.
+-- load_started_at: when its first load started (extract end to load start
+--   is the load wait).
+ALTER TABLE runs ADD COLUMN first_commit_at TEXT;
+ALTER TABLE runs ADD COLUMN last_commit_at TEXT;
+ALTER TABLE runs ADD COLUMN load_started_at TEXT;
