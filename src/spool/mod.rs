@@ -38,7 +38,7 @@ pub(crate) use writer::Prehashed;
 pub use writer::{BatchWriter, TableWriter};
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::Path;
 
@@ -67,7 +67,7 @@ pub(crate) fn sync_dir(dir: &Path) {
     // Directories can be fsynced on Unix; Windows has no such call (NTFS
     // journals the rename).
     #[cfg(unix)]
-    if let Ok(d) = File::open(dir) {
+    if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }
     #[cfg(not(unix))]

@@ -141,7 +141,10 @@ pub fn status(cfg: &Config, meta: &Meta, probe: bool) -> Result<Status> {
         last_error: last_error.clone(),
     };
     let destination = Card {
-        kind: format!("SingleStore ({:?} dialect)", d.dialect).to_lowercase(),
+        kind: match d.dialect {
+            crate::config::Dialect::SingleStore => "SingleStore".into(),
+            crate::config::Dialect::Mysql => "MySQL/MariaDB (dialect mysql)".into(),
+        },
         host: d.host.clone(),
         port: d.port,
         database: d.database.clone(),

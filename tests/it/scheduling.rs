@@ -3,7 +3,9 @@
 //! instance never overlap; a stop request ends `run` with exit 0, and a
 //! killed one is taken over; a refused login halts the scheduler.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
 use crate::common::MyCase;
 
@@ -19,6 +21,7 @@ fn case(name: &str, schedule: &str) -> MyCase {
 }
 
 /// Waits until `ingest status` shows `needle` (a minute at most).
+#[cfg(unix)]
 fn wait_for_status(c: &MyCase, needle: &str) -> String {
     let start = Instant::now();
     loop {
