@@ -7,3 +7,6 @@
 ALTER TABLE runs ADD COLUMN first_commit_at TEXT;
 ALTER TABLE runs ADD COLUMN last_commit_at TEXT;
 ALTER TABLE runs ADD COLUMN load_started_at TEXT;
+-- The status page's per-table and per-day queries.
+CREATE INDEX run_tables_table ON run_tables (table_name, run_id);
+CREATE INDEX runs_started ON runs (started_at);

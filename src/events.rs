@@ -29,11 +29,30 @@ pub const TRIES: u32 = 3;
 /// How long the end of the process waits for deliveries still under way.
 pub const FLUSH_WAIT: Duration = Duration::from_secs(3);
 
+/// Events waiting for the webhook or the command, at most; more are left
+/// to the events file (a webhook that is down must not fill the memory).
+pub const QUEUE: usize = 1000;
+/// After this many events in a row the webhook did not take, it is left
+/// alone for [`PAUSE`].
+const FAILS_BEFORE_PAUSE: u32 = 3;
+const PAUSE: Duration = Duration::from_secs(60);
+/// A notify command that runs longer is stopped.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Where events go (`[notify]`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Notify {
     pub webhook_url: Option<String>,
     pub command: Option<String>,
+}
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notify")
+            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
+            .field("command", &self.command)
+            .finish()
+    }
 }
 
 struct Sink {
@@ -49,17 +68,18 @@ static SINK: OnceLock<Sink> = OnceLock::new();
 /// Sets where this process's events go.
 pub fn init(instance: &str, log_dir: PathBuf, notify: &Notify) {
     let (tx, done) = if notify.webhook_url.is_some() || notify.command.is_some() {
-        let (tx, rx) = channel::unbounded::<Value>();
+        let (tx, rx) = channel::bounded::<Value>(QUEUE);
         let (done_tx, done_rx) = channel::bounded::<()>(1);
         let notify = notify.clone();
         std::thread::spawn(move || {
+            let mut hook = Hook::default();
             for ev in rx {
                 if ev.is_null() {
                     // flush(): everything before it is delivered or left.
                     let _ = done_tx.try_send(());
                     continue;
                 }
-                deliver(&notify, &ev);
+                deliver(&notify, &ev, &mut hook);
             }
         });
         (Some(tx), Some(done_rx))
@@ -92,18 +112,22 @@ pub fn emit(kind: &str, fields: Value) {
         .dir
         .join(format!("events-{}.jsonl", crate::clock::this_month()));
     {
+        // One write of the whole line: a crash leaves no half event.
+        let line = format!("{ev}\n");
         let _one_writer = sink.file.lock().unwrap_or_else(|p| p.into_inner());
         let written = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .and_then(|mut f| writeln!(f, "{ev}"));
+            .and_then(|mut f| f.write_all(line.as_bytes()));
         if let Err(e) = written {
             log::warn!("writing event {kind} to {}: {e}", path.display());
         }
     }
     if let Some(tx) = &sink.tx {
-        let _ = tx.send(ev);
+        if tx.try_send(ev).is_err() {
+            log::warn!("event {kind}: {QUEUE} events wait for [notify]; this one stays in the events file only");
+        }
     }
 }
 
@@ -123,9 +147,19 @@ pub fn flush() {
     }
 }
 
-fn deliver(notify: &Notify, ev: &Value) {
+/// The webhook's recent failures.
+#[derive(Default)]
+struct Hook {
+    fails: u32,
+    paused_until: Option<std::time::Instant>,
+}
+
+fn deliver(notify: &Notify, ev: &Value, hook: &mut Hook) {
     let body = ev.to_string();
-    if let Some(url) = &notify.webhook_url {
+    let paused = hook
+        .paused_until
+        .is_some_and(|t| std::time::Instant::now() < t);
+    if let Some(url) = notify.webhook_url.as_ref().filter(|_| !paused) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(2)))
             .build()
@@ -137,12 +171,28 @@ fn deliver(notify: &Notify, ev: &Value) {
                 .header("Content-Type", "application/json")
                 .send(body.as_bytes())
             {
-                Ok(_) => break,
-                Err(e) if n == TRIES => log::warn!(
-                    "event {}: webhook {} failed {TRIES} times ({e}); it stays in the events file",
-                    ev["type"],
-                    redact_url(url)
-                ),
+                Ok(_) => {
+                    hook.fails = 0;
+                    break;
+                }
+                Err(e) if n == TRIES => {
+                    hook.fails += 1;
+                    log::warn!(
+                        "event {}: webhook {} failed {TRIES} times ({e}); it stays in the events file",
+                        ev["type"],
+                        redact_url(url)
+                    );
+                    if hook.fails >= FAILS_BEFORE_PAUSE {
+                        log::warn!(
+                            "webhook {}: {} events in a row not taken; left alone for {} s",
+                            redact_url(url),
+                            hook.fails,
+                            PAUSE.as_secs()
+                        );
+                        hook.paused_until = Some(std::time::Instant::now() + PAUSE);
+                        hook.fails = 0;
+                    }
+                }
                 Err(_) => {
                     std::thread::sleep(wait);
                     wait *= 2;
@@ -175,7 +225,21 @@ fn run_command(cmd: &str, body: &str) -> std::io::Result<()> {
         stdin.write_all(body.as_bytes())?;
         stdin.write_all(b"\n")?;
     }
-    let status = child.wait()?;
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if start.elapsed() > COMMAND_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other(format!(
+                "stopped after {} s",
+                COMMAND_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     if !status.success() {
         return Err(std::io::Error::other(format!(
             "`{cmd}` exited with {status}"
@@ -184,22 +248,25 @@ fn run_command(cmd: &str, body: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A URL for the log: user and password left out.
+/// A URL for the log: scheme and host only (webhook URLs carry their
+/// secret in the user part or in the path).
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
-        _ => url.to_string(),
-    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(a webhook URL)".into();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    format!("{scheme}://{host}/...")
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn urls_lose_their_credentials_in_the_log() {
+    fn urls_lose_their_secrets_in_the_log() {
         assert_eq!(
-            super::redact_url("https://u:secret@hooks.example/x"),
-            "https://***@hooks.example/x"
+            super::redact_url("https://u:se@cret@hooks.example/x/TOKEN"),
+            "https://hooks.example/..."
         );
-        assert_eq!(super::redact_url("http://h:9/x"), "http://h:9/x");
+        assert_eq!(super::redact_url("http://h:9/x?k=1"), "http://h:9/...");
     }
 }

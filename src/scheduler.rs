@@ -194,7 +194,37 @@ pub fn run_once(cfg: &Config, meta: &Meta) -> Result<()> {
         );
         return Ok(());
     }
-    run_with_retries(cfg, meta)
+    run_with_retries(cfg, meta)?;
+    // An operation asked for on the status page while a run held the
+    // instance.
+    if let Some(op) = meta.take_request()? {
+        log::info!("running `ingest {op}` (asked for on the status page)");
+        requested(cfg, meta, &op)?;
+    }
+    Ok(())
+}
+
+/// An operation of the status page, run by `ingest run` (which holds the
+/// instance lock).
+fn requested(cfg: &Config, meta: &Meta, op: &str) -> Result<()> {
+    match op.split_once(' ') {
+        Some(("full-extract", table)) => {
+            let s = crate::run::full_extract(cfg, meta, &[table.to_string()])?;
+            println!("{}", s.line("full extract", "row"));
+        }
+        _ if op == "sync-new-tables" => {
+            let selected = crate::run::selected_names(cfg)?;
+            if let Some(s) = crate::run::sync_new_tables(cfg, meta, &selected)? {
+                println!("{}", s.line("sync-new-tables", "row"));
+            }
+        }
+        _ if op == "delta" => {
+            let s = crate::run::delta(cfg, meta)?;
+            println!("{}", s.line("delta", "change"));
+        }
+        _ => log::warn!("unknown operation {op:?} asked for on the status page: ignored"),
+    }
+    Ok(())
 }
 
 /// `ingest run`: follows the schedule until a stop is asked for; exits 0.
@@ -231,6 +261,15 @@ pub fn run_forever(cfg: &Config, meta: &Meta) -> Result<()> {
             continue;
         }
         told_off = false;
+        // An operation asked for on the status page.
+        if let Some(op) = meta.take_request()? {
+            log::info!("running `ingest {op}` (asked for on the status page)");
+            if let Err(e) = requested(cfg, meta, &op) {
+                log::error!("`ingest {op}` (from the status page): {e:#}");
+            }
+            last_end = Some(Timestamp::now());
+            continue;
+        }
         let due = if resume {
             Some(Timestamp::now())
         } else {

@@ -170,6 +170,34 @@ impl Meta {
         Ok(())
     }
 
+    /// An operation asked for from the status page while a run held the
+    /// instance (`delta`, `sync-new-tables`, `full-extract <table>`): the
+    /// running `ingest run` takes it between runs. A newer one replaces it.
+    pub fn set_request(&self, op: &str) -> Result<()> {
+        self.db().execute(
+            "INSERT INTO settings (name, value, updated_at) VALUES ('request', ?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            params![op, clock::now()],
+        )?;
+        Ok(())
+    }
+
+    /// The operation asked for, taken (removed).
+    pub fn take_request(&self) -> Result<Option<String>> {
+        let db = self.db();
+        let op: Option<String> = db
+            .query_row(
+                "SELECT value FROM settings WHERE name = 'request'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if op.is_some() {
+            db.execute("DELETE FROM settings WHERE name = 'request'", [])?;
+        }
+        Ok(op)
+    }
+
     pub fn set_position(&self, pos: &str) -> Result<()> {
         self.db().execute(
             "INSERT INTO positions (name, value, updated_at) VALUES ('source', ?1, ?2)

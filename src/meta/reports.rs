@@ -62,6 +62,13 @@ fn secs(a: &str, b: &str) -> String {
 /// The kinds of run whose rows are initial loads.
 const INITIAL: &str = "('full-extract', 'sync-new-tables')";
 
+/// Rows count where they landed: a failed load's counts are recorded too,
+/// and its retry records them again.
+pub const LANDED: &str = "t.status = 'loaded'";
+
+/// The scheduler's records of a retry or a halt: not runs of their own.
+pub const BOOKKEEPING: &str = "('retry', 'halt')";
+
 impl Meta {
     /// The runs started on `day` (`YYYY-MM-DD`, UTC), oldest first;
     /// `table`: counts of that table only (runs without it left out).
@@ -71,9 +78,10 @@ impl Meta {
             "SELECT r.id, r.kind, r.batch_id, r.started_at, r.extracted_at, {ex}, {load_start}, \
                     r.finished_at, {ld}, \
                     COUNT(t.table_name), SUM(t.status = 'loaded'), SUM(t.status = 'failed'), \
-                    COALESCE(SUM(CASE WHEN r.kind IN {INITIAL} THEN t.inserts END), 0), \
-                    COALESCE(SUM(CASE WHEN r.kind NOT IN {INITIAL} THEN t.inserts END), 0), \
-                    COALESCE(SUM(t.updates), 0), COALESCE(SUM(t.deletes), 0), r.status, \
+                    COALESCE(SUM(CASE WHEN {LANDED} AND r.kind IN {INITIAL} THEN t.inserts END), 0), \
+                    COALESCE(SUM(CASE WHEN {LANDED} AND r.kind NOT IN {INITIAL} THEN t.inserts END), 0), \
+                    COALESCE(SUM(CASE WHEN {LANDED} THEN t.updates END), 0), \
+                    COALESCE(SUM(CASE WHEN {LANDED} THEN t.deletes END), 0), r.status, \
                     {total}, {delay}, {wait} \
              FROM runs r LEFT JOIN run_tables t ON t.run_id = r.id AND (?2 IS NULL OR t.table_name = ?2) \
              WHERE substr(r.started_at, 1, 10) = ?1 \
@@ -119,7 +127,7 @@ impl Meta {
         let sql = format!(
             "WITH c AS (SELECT run_id, \
                     SUM(inserts) AS ins, SUM(updates) AS upd, SUM(deletes) AS del \
-                    FROM run_tables GROUP BY run_id) \
+                    FROM run_tables t WHERE {LANDED} GROUP BY run_id) \
              SELECT substr(r.started_at, 1, 10) AS day, COUNT(*), \
                     SUM(r.status IN ('failed', 'error')), \
                     COALESCE(SUM(CASE WHEN r.kind IN {INITIAL} THEN c.ins END), 0), \
@@ -128,7 +136,8 @@ impl Meta {
                     COALESCE(SUM({ex}), 0), COALESCE(SUM({ld}), 0), COALESCE(SUM({total}), 0), \
                     MAX({delay}), COALESCE(SUM({wait}), 0) \
              FROM runs r LEFT JOIN c ON c.run_id = r.id \
-             WHERE substr(r.started_at, 1, 7) = ?1 GROUP BY day ORDER BY day",
+             WHERE substr(r.started_at, 1, 7) = ?1 AND r.kind NOT IN {BOOKKEEPING} \
+             GROUP BY day ORDER BY day",
             ex = secs("r.started_at", "r.extracted_at"),
             ld = secs(load_start, "r.finished_at"),
             total = secs("r.started_at", "r.finished_at"),
@@ -166,7 +175,7 @@ impl Meta {
                     COALESCE(SUM(CASE WHEN r.kind NOT IN {INITIAL} THEN t.inserts END), 0), \
                     COALESCE(SUM(t.updates), 0), COALESCE(SUM(t.deletes), 0) \
              FROM runs r JOIN run_tables t ON t.run_id = r.id \
-             WHERE r.started_at >= ?1 GROUP BY b ORDER BY b"
+             WHERE r.started_at >= ?1 AND {LANDED} GROUP BY b ORDER BY b"
         );
         let db = self.db();
         let mut st = db.prepare(&sql)?;

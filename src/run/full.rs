@@ -146,6 +146,7 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
             log::error!("run {run_id}: {table}: also: {msg}");
             return Ok(());
         }
+        super::outcome::extract_failed(run_id, table, &msg);
         record.outcome(table, dest, Outcome::Failed { msg, counted: true })?;
         Ok(())
     };

@@ -126,7 +126,6 @@ impl Record<'_> {
                     "run {run_id}: {table} merged {rows} change(s) into {dest} (batch {batch})"
                 );
                 summary().add_ok(table, rows);
-                table_event("TableLoaded", run_id, table, true, "merged", counts, true);
                 self.meta.write(|tx| {
                     tx.set_batch_table(batch, table, BatchTableState::Loaded, None)?;
                     tx.add_run_table(
@@ -140,6 +139,7 @@ impl Record<'_> {
                         None,
                     )
                 })?;
+                table_event("TableLoaded", run_id, table, true, "merged", counts, true);
             }
             Outcome::LoadFailed {
                 batch,
@@ -258,6 +258,19 @@ impl Record<'_> {
         }
         Ok(Recorded::Done)
     }
+}
+
+/// The manual's TableExtracted event of a table whose full extract failed.
+pub(super) fn extract_failed(run_id: i64, table: &str, msg: &str) {
+    table_event(
+        "TableExtracted",
+        run_id,
+        table,
+        false,
+        msg,
+        &Counts::default(),
+        false,
+    );
 }
 
 /// The manual's TableExtracted / TableLoaded event: the source's counts,

@@ -2,11 +2,6 @@
 //! (plus a TCP reachability probe of each server, cached): the dashboard
 //! (also `/api/status`), the tables page, the metrics.
 
-use std::collections::HashMap;
-use std::net::ToSocketAddrs;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use anyhow::Result;
 use rusqlite::OptionalExtension;
 use serde::Serialize;
@@ -22,7 +17,7 @@ pub struct Card {
     pub host: String,
     pub port: u16,
     pub database: String,
-    /// A TCP connection to host:port opened (no login is tried).
+    /// The last run reached it (`None`: no run yet).
     pub reachable: Option<bool>,
     /// Source: the last extract's end; destination: the last load's end.
     pub last: Option<String>,
@@ -85,24 +80,33 @@ pub struct Status {
     pub position: Option<String>,
 }
 
-/// Reachability answers, kept 30 s (a page refreshing every 5 s must not
-/// knock on the servers each time).
-static PROBES: Mutex<Option<HashMap<String, (Instant, bool)>>> = Mutex::new(None);
-
-fn reachable(host: &str, port: u16) -> bool {
-    let key = format!("{host}:{port}");
-    let mut cache = PROBES.lock().unwrap_or_else(|p| p.into_inner());
-    let cache = cache.get_or_insert_with(HashMap::new);
-    if let Some((at, ok)) = cache.get(&key) {
-        if at.elapsed() < Duration::from_secs(30) {
-            return *ok;
-        }
-    }
-    let ok = (host, port).to_socket_addrs().ok().is_some_and(|mut a| {
-        a.any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok())
-    });
-    cache.insert(key, (Instant::now(), ok));
-    ok
+/// Whether the last run reached the servers: `None` before any run. The
+/// page never connects itself (a MySQL server counts connections that end
+/// before the handshake against the host, and blocks it after
+/// `max_connect_errors`); a run that could not connect ends in an error
+/// that names the connection.
+fn reached(meta: &Meta) -> Result<Option<bool>> {
+    let last: Option<(String, Option<String>)> = meta.read(|c| {
+        c.query_row(
+            "SELECT status, error FROM runs WHERE status <> 'running' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+    })?;
+    Ok(last.map(|(status, error)| {
+        let e = error.unwrap_or_default().to_ascii_lowercase();
+        let unreachable = [
+            "connect",
+            "refused",
+            "unreachable",
+            "timed out",
+            "reset by peer",
+        ]
+        .iter()
+        .any(|w| e.contains(w));
+        !(status == "error" && unreachable)
+    }))
 }
 
 /// `now - 24 h` (and such) as state.db's time text.
@@ -121,7 +125,7 @@ fn one<T: rusqlite::types::FromSql>(meta: &Meta, sql: &str) -> Result<Option<T>>
 
 const LOADS: &str = "('delta', 'full-extract', 'sync-new-tables', 'sync-struct', 'rollback')";
 
-pub fn status(cfg: &Config, meta: &Meta, probe: bool) -> Result<Status> {
+pub fn status(cfg: &Config, meta: &Meta) -> Result<Status> {
     let (kind, host, port, database) = match &cfg.source {
         Source::Postgres(p) => ("PostgreSQL", p.host.clone(), p.port, p.database.clone()),
         Source::Mysql(m) => ("MySQL/MariaDB", m.host.clone(), m.port, "(server)".into()),
@@ -133,7 +137,7 @@ pub fn status(cfg: &Config, meta: &Meta, probe: bool) -> Result<Status> {
     let d = &cfg.destination;
     let source = Card {
         kind: kind.into(),
-        reachable: probe.then(|| reachable(&host, port)),
+        reachable: reached(meta)?,
         host,
         port,
         database,
@@ -148,7 +152,7 @@ pub fn status(cfg: &Config, meta: &Meta, probe: bool) -> Result<Status> {
         host: d.host.clone(),
         port: d.port,
         database: d.database.clone(),
-        reachable: probe.then(|| reachable(&d.host, d.port)),
+        reachable: reached(meta)?,
         last: one(
             meta,
             &format!("SELECT MAX(finished_at) FROM runs WHERE status = 'ok' AND kind IN {LOADS}"),
@@ -231,11 +235,16 @@ pub fn status(cfg: &Config, meta: &Meta, probe: bool) -> Result<Status> {
     )?
     .unwrap_or(0)
         > 0;
-    let mut checklist = vec![];
-    if let (Some(s), Some(d)) = (source.reachable, destination.reachable) {
-        checklist.push(("source reachable".to_string(), s));
-        checklist.push(("destination reachable".to_string(), d));
-    }
+    let mut checklist = vec![
+        (
+            "source reachable (last run)".to_string(),
+            source.reachable.unwrap_or(false),
+        ),
+        (
+            "destination reachable (last run)".to_string(),
+            destination.reachable.unwrap_or(false),
+        ),
+    ];
     checklist.push(("tables selected".to_string(), !cfg.tables.is_empty()));
     checklist.push(("full extract done".to_string(), full_done));
     checklist.push(("schedule on".to_string(), on));
@@ -287,12 +296,13 @@ pub fn tables(meta: &Meta) -> Result<Vec<TableRow>> {
         let mut st = c.prepare(
             "SELECT t.table_name, t.status, t.resume_pos IS NOT NULL, t.dest, t.rows, \
                (SELECT MAX(r.started_at) FROM run_tables x JOIN runs r ON r.id = x.run_id \
-                 WHERE x.table_name = t.table_name AND x.inserts + x.updates + x.deletes > 0), \
+                 WHERE x.table_name = t.table_name AND x.status = 'loaded' \
+                   AND x.inserts + x.updates + x.deletes > 0), \
                (SELECT x.inserts || ',' || x.updates || ',' || x.deletes FROM run_tables x \
-                 WHERE x.table_name = t.table_name ORDER BY x.run_id DESC LIMIT 1), \
+                 WHERE x.table_name = t.table_name AND x.status = 'loaded' ORDER BY x.run_id DESC LIMIT 1), \
                (SELECT COALESCE(SUM(x.inserts), 0) || ',' || COALESCE(SUM(x.updates), 0) || ',' || \
                        COALESCE(SUM(x.deletes), 0) FROM run_tables x JOIN runs r ON r.id = x.run_id \
-                 WHERE x.table_name = t.table_name AND r.started_at >= ?1), \
+                 WHERE x.table_name = t.table_name AND x.status = 'loaded' AND r.started_at >= ?1), \
                (SELECT COALESCE(SUM(w.count), 0) FROM warnings w JOIN runs r ON r.id = w.run_id \
                  WHERE w.table_name = t.table_name AND r.started_at >= ?1), \
                t.error \

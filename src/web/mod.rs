@@ -30,6 +30,8 @@ use crate::meta::Meta;
 const MAX_BODY: u64 = 64 * 1024;
 /// Lines of a logs page.
 const LOG_PAGE: usize = 200;
+/// Bytes read from the end of each log file.
+const LOG_TAIL: u64 = 2 << 20;
 
 /// `ingest serve`: serves the page until the process is stopped.
 pub fn serve(cfg: &Config) -> Result<()> {
@@ -137,7 +139,33 @@ fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// Bound to a loopback address, the page answers only requests for a
+/// loopback name: a web page elsewhere that points its own name at
+/// 127.0.0.1 (DNS rebinding) cannot read it through a visitor's browser.
+fn host_allowed(bind: &str, host: Option<&str>) -> bool {
+    let loopback = bind
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.ip().is_loopback());
+    if !loopback {
+        return true;
+    }
+    let Some(host) = host else { return false };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "::1")
+}
+
 fn handle(cfg: &Config, meta: &Meta, req: &mut Request) -> Result<Resp> {
+    let host = req
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Host"))
+        .map(|h| h.value.as_str().to_string());
+    if !host_allowed(&cfg.web.bind, host.as_deref()) {
+        return Ok(text(421, "this page answers for localhost only"));
+    }
     let url = req.url().to_string();
     let (path, q) = url.split_once('?').unwrap_or((&url, ""));
     let q = query(q);
@@ -148,7 +176,7 @@ fn handle(cfg: &Config, meta: &Meta, req: &mut Request) -> Result<Resp> {
         (Method::Get, "/reports") => html(reports(cfg, meta, &q)?),
         (Method::Get, "/logs") => html(logs(cfg, &q)?),
         (Method::Get, "/api/status") => with_type(
-            serde_json::to_string_pretty(&data::status(cfg, meta, true)?)?,
+            serde_json::to_string_pretty(&data::status(cfg, meta)?)?,
             200,
             "application/json",
         ),
@@ -164,7 +192,7 @@ fn handle(cfg: &Config, meta: &Meta, req: &mut Request) -> Result<Resp> {
 }
 
 fn dashboard(cfg: &Config, meta: &Meta) -> Result<String> {
-    let s = data::status(cfg, meta, true)?;
+    let s = data::status(cfg, meta)?;
     let as_f = |v: Vec<(String, [i64; 4])>| -> Vec<(String, [f64; 4])> {
         v.into_iter()
             .map(|(k, a)| (k, a.map(|x| x as f64)))
@@ -364,20 +392,34 @@ fn read_log(cfg: &Config) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// The lines of the last [`LOG_TAIL`] bytes of a log file (the page reads
+/// no more on each refresh, however long the month's log grew).
 fn read_lines(p: &Path) -> Result<Vec<String>> {
-    let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-    Ok(String::from_utf8_lossy(&bytes)
-        .lines()
-        .map(str::to_string)
-        .collect())
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+    let len = f.metadata()?.len();
+    let from = len.saturating_sub(LOG_TAIL);
+    f.seek(SeekFrom::Start(from))?;
+    let mut bytes = vec![];
+    f.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if from > 0 && !lines.is_empty() {
+        // The first line was cut.
+        lines.remove(0);
+    }
+    Ok(lines)
 }
 
 fn logs(cfg: &Config, q: &[(String, String)]) -> Result<String> {
     let f = Filter::parse(param(q, "filter"));
-    let page_no: usize = param(q, "page").and_then(|p| p.parse().ok()).unwrap_or(0);
     let mut lines: Vec<String> = read_log(cfg)?.into_iter().filter(|l| f.keeps(l)).collect();
     lines.reverse();
     let pages = lines.len().div_ceil(LOG_PAGE).max(1);
+    let page_no: usize = param(q, "page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0usize)
+        .min(pages - 1);
     let shown: Vec<String> = lines
         .iter()
         .skip(page_no * LOG_PAGE)
@@ -406,7 +448,7 @@ fn logs(cfg: &Config, q: &[(String, String)]) -> Result<String> {
         pager.push_str(&nav(page_no + 1, " older"));
     }
     let body = format!(
-        "<h2>Logs: {} (newest first, page {} of {pages})</h2><nav class=\"filters\">{filters}</nav>\
+        "<h2>Logs: {} (newest first, page {} of {pages}; the last 2 MiB of each file)</h2><nav class=\"filters\">{filters}</nav>\
          <pre class=\"log\">{}</pre><p>{pager}</p>",
         name(f),
         page_no + 1,
@@ -427,26 +469,35 @@ fn metrics(cfg: &Config, meta: &Meta) -> Result<String> {
     let label = |pairs: &[(&str, &str)]| {
         let inner: Vec<String> = pairs
             .iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+            .map(|(k, v)| {
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                format!("{k}=\"{v}\"")
+            })
             .collect();
         format!("{{{}}}", inner.join(","))
     };
     let runs: Vec<(String, String, i64)> = meta.read(|c| {
-        let mut st = c.prepare("SELECT kind, status, COUNT(*) FROM runs GROUP BY kind, status")?;
+        let mut st = c.prepare(
+            "SELECT kind, status, COUNT(*) FROM runs WHERE status <> 'running' GROUP BY kind, status",
+        )?;
         let r = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         r.collect()
     })?;
     family(
         "ingest_runs_total",
         "counter",
-        "Runs recorded in state.db, by kind and status.",
+        "Finished runs recorded in state.db, by kind and status.",
         runs.iter()
             .map(|(k, s, n)| (label(&[("kind", k), ("status", s)]), *n as f64))
             .collect(),
     );
     let rows: Vec<(String, [i64; 3])> = meta.read(|c| {
         let mut st = c.prepare(
-            "SELECT table_name, SUM(inserts), SUM(updates), SUM(deletes) FROM run_tables GROUP BY table_name",
+            "SELECT table_name, SUM(inserts), SUM(updates), SUM(deletes) FROM run_tables \
+             WHERE status = 'loaded' GROUP BY table_name",
         )?;
         let r = st.query_map([], |r| Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?])))?;
         r.collect()
@@ -470,8 +521,8 @@ fn metrics(cfg: &Config, meta: &Meta) -> Result<String> {
                COALESCE((julianday(extracted_at) - julianday(started_at)) * 86400.0, 0), \
                COALESCE((julianday(finished_at) - julianday(COALESCE(load_started_at, extracted_at, started_at))) * 86400.0, 0), \
                COALESCE((julianday(started_at) - julianday(first_commit_at)) * 86400.0, 0) \
-             FROM runs r WHERE finished_at IS NOT NULL AND id = (SELECT MAX(id) FROM runs x \
-               WHERE x.kind = r.kind AND x.finished_at IS NOT NULL)",
+             FROM runs r WHERE finished_at IS NOT NULL AND kind NOT IN ('retry', 'halt') \
+               AND id = (SELECT MAX(id) FROM runs x WHERE x.kind = r.kind AND x.finished_at IS NOT NULL)",
         )?;
         let r = st.query_map([], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -498,7 +549,7 @@ fn metrics(cfg: &Config, meta: &Meta) -> Result<String> {
         "The last finished run of each kind: its duration and phases.",
         samples,
     );
-    let s = data::status(cfg, meta, false)?;
+    let s = data::status(cfg, meta)?;
     family(
         "ingest_replication_lag_seconds",
         "gauge",
@@ -567,7 +618,7 @@ fn operation(cfg: &Config, meta: &Meta, req: &mut Request, op: &str) -> Result<R
         "delta" => vec!["delta".into()],
         "sync-new-tables" => vec!["sync-new-tables".into()],
         "full-extract" => match param(&form, "table") {
-            Some(t) if !t.is_empty() && !t.starts_with('-') => {
+            Some(t) if !t.is_empty() && !t.starts_with('-') && !t.chars().any(char::is_control) => {
                 vec!["full-extract".into(), t.to_string()]
             }
             _ => return Ok(text(400, "full-extract needs a table (form field table)")),
@@ -584,6 +635,22 @@ fn operation(cfg: &Config, meta: &Meta, req: &mut Request, op: &str) -> Result<R
         }
         _ => return Ok(text(404, "no such operation")),
     };
+    // A run holds the instance (`ingest run`, or a command under way): the
+    // operation waits in state.db for `ingest run` to take it between runs.
+    match crate::instance::lock(cfg) {
+        Ok(free) => drop(free),
+        Err(_) => {
+            meta.set_request(&args.join(" "))?;
+            log::info!("queued `ingest {}` from the status page", args.join(" "));
+            return Ok(text(
+                202,
+                &format!(
+                    "queued `ingest {}`: a run holds the instance; `ingest run` takes it between runs",
+                    args.join(" ")
+                ),
+            ));
+        }
+    }
     let exe = std::env::current_exe()?;
     let mut child = std::process::Command::new(exe)
         .arg("-c")
@@ -612,6 +679,17 @@ fn operation(cfg: &Config, meta: &Meta, req: &mut Request, op: &str) -> Result<R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_names_reach_a_loopback_page() {
+        let b = "127.0.0.1:8081";
+        assert!(host_allowed(b, Some("127.0.0.1:8081")));
+        assert!(host_allowed(b, Some("localhost:8081")));
+        assert!(host_allowed(b, Some("[::1]:8081")));
+        assert!(!host_allowed(b, Some("evil.example:8081")));
+        assert!(!host_allowed(b, None));
+        assert!(host_allowed("0.0.0.0:8081", Some("ingest.corp:8081")));
+    }
 
     #[test]
     fn queries_decode_and_secrets_compare() {

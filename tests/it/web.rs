@@ -18,7 +18,7 @@ fn http(port: u16, method: &str, path: &str, headers: &str, body: &str) -> (u16,
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: x\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -194,6 +194,19 @@ fn every_page_and_endpoint_answers_with_the_numbers_of_a_real_run() {
     // Errors: unknown paths, bad requests, a huge body: answered, and the
     // server goes on.
     assert_eq!(http(port, "GET", "/nope", "", "").0, 404);
+    // Another name for 127.0.0.1 (DNS rebinding): not answered.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET /api/status HTTP/1.0\r\nHost: evil.example:{port}\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.0 421") || answer.starts_with("HTTP/1.1 421"),
+        "{answer}"
+    );
     assert_eq!(http(port, "DELETE", "/", "", "").0, 405);
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.write_all(b"\x00\xffgarbage\r\n\r\n").unwrap();
@@ -318,4 +331,59 @@ fn reports_on_the_command_line_as_table_csv_and_json() {
         2,
         &["is not a date YYYY-MM-DD"],
     );
+}
+
+/// Under `ingest run` (which holds the instance), an operation from the
+/// page is queued in state.db and run between runs.
+#[test]
+fn operations_reach_a_running_ingest_run() {
+    let c = Case::new("web_run");
+    let port = free_port();
+    c.write_config(
+        &format!(
+            "[web]\nbind = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n\n[schedule]\nmode = \"manual\"\n\n\
+             [[table]]\nname = \"public.*\"\n"
+        ),
+        "",
+    );
+    c.sql("CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a VALUES (1, 'a');");
+    c.ok(&["full-extract"]);
+    let child = c
+        .command(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _run = Served(child);
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "run serves no page"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.sql("INSERT INTO a VALUES (2, 'from the page');");
+    let (status, body) = http(
+        port,
+        "POST",
+        "/ops/delta",
+        &format!("X-Ingest-Token: {TOKEN}\r\n"),
+        "",
+    );
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("queued"), "{body}");
+    let start = Instant::now();
+    while !c
+        .ok(&["status"])
+        .lines()
+        .any(|l| l.contains("delta") && l.contains(" ok "))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the queued delta did not run"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.assert_same("public.a", "a", &["id"]);
 }
