@@ -475,6 +475,8 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
             ts,
             &unchanged,
             (0..row.len()).map(|i| match row.cell(i) {
+                // `mask`: never written, whatever the log carried.
+                Cell::Value(_) if s.columns[i].masked => None,
                 Cell::Value(v) => texts.text(s, i, v),
                 Cell::Null | Cell::Unchanged => None,
             }),

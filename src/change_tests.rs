@@ -34,6 +34,7 @@ fn tables() -> HashMap<TableId, TableSchema> {
         binary: false,
         toastable: n == "big",
         nullable: n != "id",
+        masked: false,
     };
     let s = TableSchema {
         schema: "public".into(),
@@ -43,6 +44,7 @@ fn tables() -> HashMap<TableId, TableSchema> {
         columns: vec![col("id"), col("v"), col("big")],
         key: vec![0],
         min_year: 0,
+        filter: None,
     };
     HashMap::from([(id(), s)])
 }

@@ -83,6 +83,9 @@ pub struct Column {
     /// MySQL images under `binlog_row_image = MINIMAL` or `NOBLOB`).
     pub toastable: bool,
     pub nullable: bool,
+    /// `mask`: never read from the source; NULL at the destination.
+    #[serde(default)]
+    pub masked: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -98,6 +101,42 @@ pub struct TableSchema {
     /// Dates before this year cannot be held by the destination: written
     /// as NULL with a warning, never as another date (0: no limit).
     pub min_year: u16,
+    /// `where`: the initial extract's rows (deltas are not filtered).
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+/// A table's `[[table]]` options that shape it: `mask` (the columns are
+/// never read: `VARCHAR(1)` NULL at the destination) and `where` (the
+/// initial extract's rows). A masked column that is not there, or is part
+/// of the key, is a configuration error naming both.
+pub fn apply_rule(
+    s: &mut TableSchema,
+    rule: Option<&crate::config::TableRule>,
+) -> anyhow::Result<()> {
+    let Some(rule) = rule else { return Ok(()) };
+    for m in &rule.mask {
+        let Some(i) = s.columns.iter().position(|c| c.name == *m) else {
+            return Err(crate::error::config(format!(
+                "table {}: mask names column {m}, which it does not have",
+                s.source_name()
+            )));
+        };
+        if s.is_key(i) {
+            return Err(crate::error::config(format!(
+                "table {}: mask names key column {m}: a key cannot be masked",
+                s.source_name()
+            )));
+        }
+        let c = &mut s.columns[i];
+        c.masked = true;
+        c.dest_type = "VARCHAR(1)".into();
+        c.conv = Conv::Verbatim;
+        c.binary = false;
+        c.nullable = true;
+    }
+    s.filter.clone_from(&rule.filter);
+    Ok(())
 }
 
 impl TableSchema {
@@ -347,6 +386,7 @@ mod tests {
             binary: false,
             toastable: false,
             nullable: true,
+            masked: false,
         };
         let mut s = TableSchema {
             schema: "public".into(),
@@ -356,6 +396,7 @@ mod tests {
             columns: vec![col(Conv::Date), col(Conv::TimestampTz), col(Conv::Verbatim)],
             key: vec![2],
             min_year: 0,
+            filter: None,
         };
         assert!(s.convert(0, b"0999-12-31").is_ok());
         s.min_year = 1000;

@@ -21,8 +21,29 @@ pub fn check(cfg: &Config) -> Result<()> {
     let names = sources::selected(src.as_mut(), cfg)?;
     for id in &names {
         let schema = crate::run::describe(src.as_mut(), cfg, id)?;
+        src.check_filter(&schema)?;
+        let rule = cfg.rule_for(&id.schema, &id.name);
+        let mut options = vec![];
+        if let Some(f) = &schema.filter {
+            options.push(format!("initial extract where {f}"));
+        }
+        let masked: Vec<&str> = schema
+            .columns
+            .iter()
+            .filter(|c| c.masked)
+            .map(|c| c.name.as_str())
+            .collect();
+        if !masked.is_empty() {
+            options.push(format!("masked {}", masked.join(", ")));
+        }
+        if rule.is_some_and(|r| r.skip_initial) {
+            options.push("no initial extract".into());
+        }
+        if rule.is_some_and(|r| r.redo_initial) {
+            options.push("initial extract again at the next sync-new-tables".into());
+        }
         println!(
-            "table       {id} -> {} ({} columns, key {})",
+            "table       {id} -> {} ({} columns, key {}){}",
             schema.dest_name(),
             schema.columns.len(),
             schema
@@ -30,7 +51,12 @@ pub fn check(cfg: &Config) -> Result<()> {
                 .iter()
                 .map(|&k| schema.columns[k].name.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            if options.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", options.join("; "))
+            }
         );
     }
     let position = match src.log_state()? {

@@ -246,6 +246,16 @@ pub enum Tls {
 pub struct TableRule {
     pub pattern: String,
     pub key: Option<Vec<String>>,
+    /// Columns never read from the source: `VARCHAR(1)` NULL at the
+    /// destination.
+    pub mask: Vec<String>,
+    /// `where`: rows of the initial extract (deltas are not filtered).
+    pub filter: Option<String>,
+    /// No initial load: deltas apply from the moment it is selected.
+    pub skip_initial: bool,
+    /// `sync-new-tables` gives it its initial load again (once per time
+    /// the option is set).
+    pub redo_initial: bool,
 }
 
 /// Reads and validates the file at `path`. Relative `state_dir`/`spool_dir`

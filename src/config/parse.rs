@@ -162,6 +162,11 @@ struct RawDestination {
 struct RawTable {
     name: Option<String>,
     key: Option<Vec<String>>,
+    mask: Option<Vec<String>>,
+    #[serde(rename = "where")]
+    filter: Option<String>,
+    skip_initial: Option<bool>,
+    redo_initial: Option<bool>,
 }
 
 /// The `[source]` section as the struct of its type, read from the text
@@ -447,9 +452,37 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                 ));
             }
         }
+        if let Some(f) = &t.filter {
+            if f.trim().is_empty() || f.contains(';') {
+                return Err(err(
+                    format!("table[{}].where", i + 1),
+                    "must be one SQL condition, such as \"region = 'EU'\" (no ';')",
+                ));
+            }
+        }
+        let mask = t.mask.unwrap_or_default();
+        if let Some(m) = mask
+            .iter()
+            .find(|m| t.key.iter().flatten().any(|k| k == *m))
+        {
+            return Err(err(
+                format!("table[{}].mask", i + 1),
+                format!("{m} is a key column: a masked column cannot be part of the key"),
+            ));
+        }
+        if t.skip_initial == Some(true) && t.redo_initial == Some(true) {
+            return Err(err(
+                format!("table[{}].redo_initial", i + 1),
+                "skip_initial and redo_initial exclude each other",
+            ));
+        }
         tables.push(TableRule {
             pattern,
             key: t.key,
+            mask,
+            filter: t.filter,
+            skip_initial: t.skip_initial.unwrap_or(false),
+            redo_initial: t.redo_initial.unwrap_or(false),
         });
     }
     if tables.is_empty() {

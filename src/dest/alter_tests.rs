@@ -19,10 +19,12 @@ fn schema(cols: &[(&str, &str)]) -> TableSchema {
                 binary: false,
                 toastable: false,
                 nullable: true,
+                masked: false,
             })
             .collect(),
         key: vec![0],
         min_year: 0,
+        filter: None,
     }
 }
 

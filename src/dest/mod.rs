@@ -189,6 +189,14 @@ impl Dest {
         Ok(())
     }
 
+    /// `skip_initial`: the target is created empty when missing (kept as
+    /// it is otherwise), and the full extract's new table goes.
+    pub fn skip_initial(&mut self, s: &TableSchema) -> Result<()> {
+        self.conn.query_drop(sql::create_database(&s.dest_db))?;
+        self.conn.query_drop(sql::create_target(s, &self.flavor))?;
+        self.drop_helpers(s, true)
+    }
+
     /// Drops the table's helper tables (`shadow`: the full extract's new
     /// table too), which have the shape of the table when they were made.
     fn drop_helpers(&mut self, s: &TableSchema, shadow: bool) -> Result<()> {

@@ -12,6 +12,7 @@ fn schema() -> TableSchema {
         binary,
         toastable,
         nullable: true,
+        masked: false,
     };
     TableSchema {
         schema: "public".into(),
@@ -26,6 +27,7 @@ fn schema() -> TableSchema {
         ],
         key: vec![0, 1],
         min_year: 0,
+        filter: None,
     }
 }
 

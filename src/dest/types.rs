@@ -88,10 +88,12 @@ mod tests {
                     binary: false,
                     toastable: false,
                     nullable: true,
+                    masked: false,
                 })
                 .collect(),
             key: vec![0],
             min_year: 0,
+            filter: None,
         }
     }
 

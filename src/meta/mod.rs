@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/state_v4.sql"),
     include_str!("../../sql/state_v5.sql"),
     include_str!("../../sql/state_v6.sql"),
+    include_str!("../../sql/state_v7.sql"),
 ];
 
 pub struct Meta {

@@ -31,10 +31,12 @@ pub struct TableRecord {
     pub struct_at: Option<String>,
     /// The table as the destination has it (JSON).
     pub shape: Option<String>,
+    /// `redo_initial` was taken.
+    pub redo_done: bool,
 }
 
 const COLUMNS: &str = "table_name, dest, status, full_pos, rows, updated_at, error, key_cols, \
-                       fingerprint, resume_pos, struct_ddl, col_ids, struct_at, shape";
+                       fingerprint, resume_pos, struct_ddl, col_ids, struct_at, shape, redo_done";
 
 impl Meta {
     pub fn table_state(&self, table: &str) -> Result<Option<TableRecord>> {
@@ -121,6 +123,16 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// `redo_initial`: done (1) for the option as it stands, or asked
+    /// again (0).
+    pub fn set_redo_done(&self, table: &str, done: bool) -> Result<()> {
+        self.0.execute(
+            "UPDATE tables SET redo_done = ?2 WHERE table_name = ?1",
+            params![table, done],
+        )?;
+        Ok(())
+    }
+
     /// The table's changes no longer wait for sync-struct (it failed for
     /// another reason: only a full extract helps).
     pub fn clear_waiting(&self, table: &str) -> Result<()> {
@@ -199,5 +211,6 @@ fn table_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TableRecord> {
         col_ids: r.get(11)?,
         struct_at: r.get(12)?,
         shape: r.get(13)?,
+        redo_done: r.get(14)?,
     })
 }

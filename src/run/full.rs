@@ -33,18 +33,54 @@ pub fn full_extract(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summar
 /// own). `selected`: the selected tables' names ([`super::selected_names`]).
 /// `None`: there is none.
 pub fn sync_new_tables(cfg: &Config, meta: &Meta, selected: &[String]) -> Result<Option<Summary>> {
-    let known: std::collections::HashSet<String> =
-        meta.table_states()?.into_iter().map(|t| t.table).collect();
-    let new: Vec<String> = selected
-        .iter()
-        .filter(|t| !known.contains(*t))
-        .cloned()
-        .collect();
-    if new.is_empty() {
+    let states = meta.table_states()?;
+    let redo = |name: &str| {
+        name.split_once('.')
+            .and_then(|(s, t)| cfg.rule_for(s, t))
+            .is_some_and(|r| r.redo_initial)
+    };
+    // `redo_initial` taken once: asked again once it was gone meanwhile.
+    for st in states.iter().filter(|st| st.redo_done && !redo(&st.table)) {
+        meta.write(|tx| tx.set_redo_done(&st.table, false))?;
+    }
+    let mut new: Vec<String> = vec![];
+    let mut again: Vec<String> = vec![];
+    for t in selected {
+        match states.iter().find(|st| st.table == *t) {
+            None => new.push(t.clone()),
+            Some(st) if redo(t) && !st.redo_done => again.push(t.clone()),
+            Some(_) => {}
+        }
+    }
+    if new.is_empty() && again.is_empty() {
         return Ok(None);
     }
-    log::info!("newly selected: {}", new.join(", "));
-    full_extract_as(cfg, meta, &new, "sync-new-tables").map(Some)
+    if !new.is_empty() {
+        log::info!("newly selected: {}", new.join(", "));
+    }
+    if !again.is_empty() {
+        log::info!("redo_initial: {}", again.join(", "));
+    }
+    let all: Vec<String> = new.iter().chain(&again).cloned().collect();
+    let r = full_extract_as(cfg, meta, &all, "sync-new-tables");
+    // Taken for the tables whose initial load landed (also when others
+    // failed: the summary still names them).
+    let landed: Vec<String> = match &r {
+        Ok(s) => s.tables_ok.iter().map(|(t, _)| t.clone()).collect(),
+        Err(e) => match e.downcast_ref::<crate::error::Fatal>() {
+            Some(crate::error::Fatal::TablesFailed(_)) => meta
+                .table_states()?
+                .into_iter()
+                .filter(|st| again.contains(&st.table) && st.status == TableState::Ready)
+                .map(|st| st.table)
+                .collect(),
+            _ => vec![],
+        },
+    };
+    for t in landed.iter().filter(|t| again.contains(t)) {
+        meta.write(|tx| tx.set_redo_done(t, true))?;
+    }
+    r.map(Some)
 }
 
 fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Result<Summary> {
@@ -262,6 +298,28 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
                     Some(&shape),
                 )
             })?;
+            if cfg
+                .rule_for(&s.schema, &s.name)
+                .is_some_and(|r| r.skip_initial)
+            {
+                // `skip_initial`: no rows now; its changes from `since` on
+                // are applied by the deltas.
+                match dest.skip_initial(s) {
+                    Ok(()) => {
+                        log::info!(
+                            "run {run_id}: {name}: skip_initial: no initial load; its changes from {since} on are applied"
+                        );
+                        let landed = Outcome::Extracted {
+                            rows: 0,
+                            extract_ms: 0,
+                            load_ms: 0,
+                        };
+                        record.outcome(&name, &s.dest_name(), landed)?;
+                    }
+                    Err(e) => fail(&name, &s.dest_name(), &e)?,
+                }
+                continue;
+            }
             progress.lock().unwrap_or_else(|p| p.into_inner()).insert(
                 name.clone(),
                 Progress {

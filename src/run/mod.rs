@@ -162,6 +162,13 @@ pub(super) fn kept_shape(
     if kept.columns == now.columns && kept.key == now.key {
         return Ok(None);
     }
+    // Today's `mask` holds for the changes read in the kept structure too.
+    for c in &mut kept.columns {
+        if now.columns.iter().any(|n| n.masked && n.name == c.name) {
+            c.masked = true;
+        }
+    }
+    kept.filter.clone_from(&now.filter);
     kept.dest_db.clone_from(&now.dest_db);
     kept.dest_table.clone_from(&now.dest_table);
     kept.min_year = now.min_year;

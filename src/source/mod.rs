@@ -158,6 +158,11 @@ pub trait Catalog {
     fn restore_shape(&mut self, _s: &TableSchema, _extra: &serde_json::Value) -> Result<()> {
         Ok(())
     }
+    /// Runs the table's `where` once (reading no row), so that a mistake in
+    /// it is named before a full extract.
+    fn check_filter(&mut self, _s: &TableSchema) -> Result<()> {
+        Ok(())
+    }
     /// The identities of the table's columns that survive a rename
     /// (PostgreSQL attnums), by name; `None` where the source has none.
     fn column_ids(&mut self, _s: &TableSchema) -> Result<Option<Vec<(String, i64)>>> {

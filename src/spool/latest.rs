@@ -304,6 +304,7 @@ mod tests {
             binary: false,
             toastable: false,
             nullable: true,
+            masked: false,
         };
         TableSchema {
             schema: "public".into(),
@@ -313,6 +314,7 @@ mod tests {
             columns: vec![col("v"), col("k1"), col("k2")],
             key: vec![1, 2],
             min_year: 0,
+            filter: None,
         }
     }
 

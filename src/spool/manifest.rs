@@ -96,8 +96,10 @@ impl ManifestTable {
                     binary: c.binary,
                     toastable: c.toastable,
                     nullable: c.nullable,
+                    masked: false,
                 })
                 .collect(),
+            filter: None,
         }
     }
 }

@@ -134,6 +134,7 @@ mod tests {
             binary,
             toastable: false,
             nullable: true,
+            masked: false,
         };
         TableSchema {
             schema: "public".into(),
@@ -143,6 +144,7 @@ mod tests {
             columns: vec![col("id", false), col("v", false), col("b", true)],
             key: vec![0],
             min_year: 0,
+            filter: None,
         }
     }
 

@@ -122,10 +122,12 @@ fn bench_pgoutput_to_spool() {
                 binary: i == 9,
                 toastable: false,
                 nullable: i != 0,
+                masked: false,
             })
             .collect(),
         key: vec![0],
         min_year: 0,
+        filter: None,
     };
     let key = ingest::table::TableId::new("public", "bench");
     let tables = HashMap::from([(key.clone(), schema)]);
@@ -343,6 +345,7 @@ fn spool_rows() -> (TableSchema, [Option<&'static [u8]>; 10]) {
         binary: false,
         toastable: false,
         nullable: true,
+        masked: false,
     };
     let schema = TableSchema {
         schema: "public".into(),
@@ -352,6 +355,7 @@ fn spool_rows() -> (TableSchema, [Option<&'static [u8]>; 10]) {
         columns: (0..10).map(|i| col(&format!("c{i}"))).collect(),
         key: vec![0],
         min_year: 0,
+        filter: None,
     };
     let vals: [Option<&[u8]>; 10] = [
         Some(b"123456"),

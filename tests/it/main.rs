@@ -21,5 +21,6 @@ mod scenarios;
 mod scheduling;
 mod server_wide;
 mod sync_struct;
+mod table_options;
 mod tls;
 mod web;

@@ -230,7 +230,7 @@ impl MySource {
         crate::schema::key_not_null(&name, &columns, &key)?;
         let (dest_db, dest_table) = cfg.dest_name("", db, table);
         self.cols.insert(TableId::new(db, table), mycols);
-        Ok(TableSchema {
+        let mut s = TableSchema {
             schema: db.into(),
             name: table.into(),
             dest_db,
@@ -238,7 +238,10 @@ impl MySource {
             columns,
             key,
             min_year: cfg.destination.dialect.min_year(),
-        })
+            filter: None,
+        };
+        crate::schema::apply_rule(&mut s, cfg.rule_for(db, table))?;
+        Ok(s)
     }
     pub(super) fn described(&self, s: &TableSchema) -> Result<Vec<MyCol>> {
         self.cols

@@ -63,6 +63,7 @@ impl MyCol {
             // MINIMAL and NOBLOB images leave unchanged values out.
             toastable: true,
             nullable,
+            masked: false,
         }
     }
     /// Spool holds hex for these; the load applies UNHEX().

@@ -45,7 +45,7 @@ pub(super) fn complete(
         let s = &tables[&table];
         let cols = &all_cols[&table];
         let name = table.to_string();
-        let list = select_list(cols);
+        let list = select_list(cols, s);
         let from = format!("{}.{}", qi(&s.schema), qi(&s.name));
         // Key texts are spool text: hex for binary columns.
         // A FLOAT or DOUBLE travels as the exact double (`1.5e0`): compared

@@ -190,6 +190,21 @@ impl Catalog for MySource {
             .insert(TableId::new(s.schema.clone(), s.name.clone()), cols);
         Ok(())
     }
+    fn check_filter(&mut self, s: &TableSchema) -> Result<()> {
+        let Some(f) = &s.filter else { return Ok(()) };
+        let sql = format!(
+            "SELECT 1 FROM {}.{} WHERE ({f}) LIMIT 0",
+            qi(&s.schema),
+            qi(&s.name)
+        );
+        self.conn.query_drop(&sql).map_err(|e| {
+            error::config(format!(
+                "table {}: where = \"{f}\": {}",
+                s.source_name(),
+                mysql_message(&e)
+            ))
+        })
+    }
     fn ddl_column_changes(&self, ddl: &[String]) -> (Vec<(String, String)>, Vec<String>) {
         let (mut renames, mut drops) = (vec![], vec![]);
         for sql in ddl {

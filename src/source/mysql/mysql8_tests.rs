@@ -80,6 +80,7 @@ pub(super) fn read(
                 columns,
                 key: c.key.clone(),
                 min_year: 0,
+                filter: None,
             };
             (c.id.clone(), s)
         })

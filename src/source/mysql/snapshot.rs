@@ -24,7 +24,13 @@ fn select_rows(
     ts: &str,
     warnings: &mut Warnings,
 ) -> Result<u64> {
-    let list = select_list(cols);
+    let list = select_list(cols, s);
+    // `where`: the initial extract's rows, within the range asked for.
+    let filter = match (&s.filter, filter.trim()) {
+        (None, _) => filter.to_string(),
+        (Some(f), "") => format!(" WHERE ({f})"),
+        (Some(f), range) => format!(" {range} AND ({f})"),
+    };
     let sql = format!(
         "SELECT {list} FROM {}.{}{filter}",
         qi(&s.schema),
@@ -56,9 +62,20 @@ fn select_rows(
 }
 
 /// The columns of a SELECT reading rows: names, but the index of an ENUM
-/// that lists `''` as a member (it and the error value read the same).
-pub(super) fn select_list(cols: &[MyCol]) -> String {
-    cols.iter().map(select_expr).collect::<Vec<_>>().join(", ")
+/// that lists `''` as a member (it and the error value read the same), and
+/// NULL for a masked column (never read).
+pub(super) fn select_list(cols: &[MyCol], s: &TableSchema) -> String {
+    cols.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if s.columns.get(i).is_some_and(|x| x.masked) {
+                "NULL".to_string()
+            } else {
+                select_expr(c)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One column as a SELECT reads it (see [`select_list`]).

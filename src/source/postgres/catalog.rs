@@ -230,6 +230,7 @@ impl PgSource {
                 binary,
                 toastable: toastable(r.get(4)),
                 nullable: !r.get::<_, bool>(5),
+                masked: false,
             });
             if r.get::<_, bool>(6) {
                 pk.push((r.get(7), i));
@@ -259,7 +260,7 @@ impl PgSource {
         self.types.insert(TableId::new(schema, table), type_ids);
         self.files
             .insert(TableId::new(schema, table), rows[0].get::<_, i64>(13));
-        Ok(TableSchema {
+        let mut s = TableSchema {
             schema: schema.into(),
             name: table.into(),
             dest_db,
@@ -267,7 +268,10 @@ impl PgSource {
             columns,
             key,
             min_year: cfg.destination.dialect.min_year(),
-        })
+            filter: None,
+        };
+        crate::schema::apply_rule(&mut s, cfg.rule_for(schema, table))?;
+        Ok(s)
     }
     /// Makes sure the publication exists and holds these tables.
     pub fn ensure_publication(&mut self, tables: &[TableId]) -> Result<()> {

@@ -173,6 +173,21 @@ impl Catalog for PgSource {
             .insert(TableId::new(s.schema.clone(), s.name.clone()), types);
         Ok(())
     }
+    fn check_filter(&mut self, s: &TableSchema) -> Result<()> {
+        let Some(f) = &s.filter else { return Ok(()) };
+        let sql = format!(
+            "SELECT 1 FROM {}.{} WHERE ({f}) LIMIT 0",
+            qi(&s.schema),
+            qi(&s.name)
+        );
+        self.client.batch_execute(&sql).map_err(|e| {
+            error::config(format!(
+                "table {}: where = \"{f}\": {}",
+                s.source_name(),
+                error::pg_message(&e)
+            ))
+        })
+    }
     /// attnums: kept by a rename, new for an added column.
     fn column_ids(&mut self, s: &TableSchema) -> Result<Option<Vec<(String, i64)>>> {
         let rows = self.q(

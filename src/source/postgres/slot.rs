@@ -215,8 +215,9 @@ impl PgSource {
         s: &TableSchema,
         rows: &[Deferred],
     ) -> Result<HashMap<KeyTexts, Vec<Option<Vec<u8>>>>> {
+        // Masked columns are never read (they stay NULL).
         let wanted: Vec<usize> = (0..s.columns.len())
-            .filter(|&i| rows.iter().any(|d| d.unchanged[i]))
+            .filter(|&i| !s.columns[i].masked && rows.iter().any(|d| d.unchanged[i]))
             .collect();
         let cols = s
             .key

@@ -57,10 +57,17 @@ impl PgSource {
         ts: &str,
         warnings: &mut Warnings,
     ) -> Result<u64> {
+        // Masked columns are never read.
         let cols = s
             .columns
             .iter()
-            .map(|c| qi(&c.name))
+            .map(|c| {
+                if c.masked {
+                    format!("NULL AS {}", qi(&c.name))
+                } else {
+                    qi(&c.name)
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ");
         // A partitioned table's rows live in its partitions; an ordinary
@@ -68,12 +75,22 @@ impl PgSource {
         let (kind, _, _) = self.relation(s)?;
         let only = if kind == "p" { "" } else { "ONLY " };
         // TID range scans (PostgreSQL 14+) read just the blocks asked for.
-        let range = match blocks {
-            None => String::new(),
-            Some((lo, None)) => format!(" WHERE ctid >= '({lo},0)'::tid"),
-            Some((lo, Some(hi))) => {
-                format!(" WHERE ctid >= '({lo},0)'::tid AND ctid < '({hi},0)'::tid")
-            }
+        let mut conds = vec![];
+        match blocks {
+            None => {}
+            Some((lo, None)) => conds.push(format!("ctid >= '({lo},0)'::tid")),
+            Some((lo, Some(hi))) => conds.push(format!(
+                "ctid >= '({lo},0)'::tid AND ctid < '({hi},0)'::tid"
+            )),
+        }
+        // `where`: the initial extract's rows.
+        if let Some(f) = &s.filter {
+            conds.push(format!("({f})"));
+        }
+        let range = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
         };
         let sql = format!(
             "COPY (SELECT {cols} FROM {only}{}.{}{range}) TO STDOUT",

@@ -1,0 +1,189 @@
+//! `[[table]]` options: `mask`, `where`, `skip_initial`, `redo_initial`,
+//! on both sources: what `check` says, what the full extract and the deltas
+//! land, row by row.
+
+use mysql::prelude::Queryable;
+
+use crate::common::{my_connect, Case, MyCase};
+
+type Row = (i32, Option<String>, Option<String>, Option<String>);
+
+fn dest_rows(my: &mut mysql::Conn, db: &str, table: &str) -> Vec<Row> {
+    my.query(format!(
+        "SELECT id, name, ssn, region FROM `{db}`.`{table}` ORDER BY id"
+    ))
+    .unwrap()
+}
+
+fn row(id: i32, name: &str, region: &str) -> Row {
+    (id, Some(name.into()), None, Some(region.into()))
+}
+
+fn ids(my: &mut mysql::Conn, db: &str, table: &str) -> Vec<(i32, String)> {
+    my.query(format!("SELECT id, v FROM `{db}`.`{table}` ORDER BY id"))
+        .unwrap()
+}
+
+const OPTIONS: &str = "[[table]]\nname = \"{S}.*\"\n\n\
+    [[table]]\nname = \"{S}.people\"\nmask = [\"ssn\"]\nwhere = \"region = 'EU'\"\n\n\
+    [[table]]\nname = \"{S}.logs\"\nskip_initial = true\n";
+
+#[test]
+fn postgres_mask_where_skip_initial_and_redo_initial() {
+    let c = Case::new("table_options");
+    let tables = OPTIONS.replace("{S}", "public");
+    c.write_config(&tables, "");
+    c.sql(
+        "CREATE TABLE people (id int PRIMARY KEY, name text, ssn text, region text);
+         INSERT INTO people VALUES (1, 'ann', '111', 'EU'), (2, 'bob', '222', 'US'),
+           (3, 'cid', '333', 'EU'), (4, 'dan', '444', 'US');
+         CREATE TABLE logs (id int PRIMARY KEY, v text);
+         INSERT INTO logs VALUES (1, 'old 1'), (2, 'old 2'), (3, 'old 3');
+         CREATE TABLE plain (id int PRIMARY KEY, v text);
+         INSERT INTO plain VALUES (1, 'p1'), (2, 'p2');",
+    );
+    let check = c.ok(&["check"]);
+    assert!(
+        check.contains("initial extract where region = 'EU'; masked ssn")
+            && check.contains("public.logs -> ")
+            && check.contains("no initial extract"),
+        "{check}"
+    );
+    c.ok(&["full-extract"]);
+    let mut my = c.my();
+    assert_eq!(
+        dest_rows(&mut my, &c.db, "people"),
+        vec![row(1, "ann", "EU"), row(3, "cid", "EU")]
+    );
+    let ssn: (String, String) = my
+        .exec_first(
+            "SELECT COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'people' AND COLUMN_NAME = 'ssn'",
+            (&c.db,),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(ssn, ("varchar(1)".into(), "YES".into()));
+    assert!(ids(&mut my, &c.db, "logs").is_empty());
+    c.assert_same("public.plain", "plain", &["id"]);
+
+    // Deltas are not filtered; masked values never land; a table without
+    // its initial load takes the changes from its selection on.
+    c.sql(
+        "INSERT INTO people VALUES (5, 'eve', '555', 'US');
+         UPDATE people SET name = 'ann2', ssn = '999' WHERE id = 1;
+         UPDATE people SET name = 'dan2' WHERE id = 4;
+         DELETE FROM people WHERE id = 3;
+         INSERT INTO logs VALUES (4, 'new 4'); UPDATE logs SET v = 'changed 1' WHERE id = 1;
+         DELETE FROM logs WHERE id = 2;",
+    );
+    c.ok(&["delta"]);
+    assert_eq!(
+        dest_rows(&mut my, &c.db, "people"),
+        vec![
+            row(1, "ann2", "EU"),
+            row(4, "dan2", "US"),
+            row(5, "eve", "US")
+        ]
+    );
+    assert_eq!(
+        ids(&mut my, &c.db, "logs"),
+        vec![(1, "changed 1".into()), (4, "new 4".into())]
+    );
+
+    // redo_initial: the next sync-new-tables loads `plain` again, once.
+    my.query_drop(format!("UPDATE `{}`.plain SET v = 'damaged'", c.db))
+        .unwrap();
+    let redo = format!("{tables}\n[[table]]\nname = \"public.plain\"\nredo_initial = true\n");
+    c.write_config(&redo, "");
+    let out = c.ok(&["sync-new-tables"]);
+    assert!(out.contains("sync-new-tables (run"), "{out}");
+    c.assert_same("public.plain", "plain", &["id"]);
+    my.query_drop(format!("UPDATE `{}`.plain SET v = 'damaged again'", c.db))
+        .unwrap();
+    assert!(c
+        .ok(&["sync-new-tables"])
+        .contains("no newly selected table"));
+    // Taken off and set again: asked again.
+    c.write_config(&tables, "");
+    c.ok(&["sync-new-tables"]);
+    c.write_config(&redo, "");
+    c.ok(&["sync-new-tables"]);
+    c.assert_same("public.plain", "plain", &["id"]);
+
+    // Mistakes are named before anything runs.
+    c.write_config(
+        "[[table]]\nname = \"public.people\"\nwhere = \"no_such_column = 1\"\n",
+        "",
+    );
+    c.expect(
+        &["check"],
+        2,
+        &[
+            "table public.people: where = \"no_such_column = 1\"",
+            "no_such_column",
+        ],
+    );
+    c.write_config("[[table]]\nname = \"public.people\"\nmask = [\"id\"]\n", "");
+    c.expect(&["check"], 2, &["mask names key column id"]);
+    c.write_config(
+        "[[table]]\nname = \"public.people\"\nmask = [\"nope\"]\n",
+        "",
+    );
+    c.expect(&["check"], 2, &["mask names column nope"]);
+}
+
+#[test]
+fn mysql_mask_where_and_skip_initial() {
+    let c = MyCase::new("table_options");
+    c.write_config(&OPTIONS.replace("{S}", &c.src));
+    c.sql(
+        "CREATE TABLE people (id INT PRIMARY KEY, name VARCHAR(20), ssn VARCHAR(20), region VARCHAR(4));
+         INSERT INTO people VALUES (1, 'ann', '111', 'EU'), (2, 'bob', '222', 'US'),
+           (3, 'cid', '333', 'EU'), (4, 'dan', '444', 'US');
+         CREATE TABLE logs (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO logs VALUES (1, 'old 1'), (2, 'old 2'), (3, 'old 3');",
+    );
+    let check = c.ok(&["check"]);
+    assert!(
+        check.contains("masked ssn") && check.contains("no initial extract"),
+        "{check}"
+    );
+    c.ok(&["full-extract"]);
+    let mut my = my_connect(&c.env);
+    assert_eq!(
+        dest_rows(&mut my, &c.dst, "people"),
+        vec![row(1, "ann", "EU"), row(3, "cid", "EU")]
+    );
+    assert!(ids(&mut my, &c.dst, "logs").is_empty());
+    c.sql(
+        "INSERT INTO people VALUES (5, 'eve', '555', 'US');
+         UPDATE people SET name = 'ann2', ssn = '999' WHERE id = 1;
+         UPDATE people SET name = 'dan2' WHERE id = 4;
+         DELETE FROM people WHERE id = 3;
+         INSERT INTO logs VALUES (4, 'new 4'); UPDATE logs SET v = 'changed 1' WHERE id = 1;
+         DELETE FROM logs WHERE id = 2;",
+    );
+    c.ok(&["delta"]);
+    assert_eq!(
+        dest_rows(&mut my, &c.dst, "people"),
+        vec![
+            row(1, "ann2", "EU"),
+            row(4, "dan2", "US"),
+            row(5, "eve", "US")
+        ]
+    );
+    assert_eq!(
+        ids(&mut my, &c.dst, "logs"),
+        vec![(1, "changed 1".into()), (4, "new 4".into())]
+    );
+    c.write_config(&format!(
+        "[[table]]\nname = \"{}.people\"\nwhere = \"region = \"\n",
+        c.src
+    ));
+    c.expect(
+        &["check"],
+        2,
+        &[&format!("table {}.people: where = \"region = \"", c.src)],
+    );
+}
