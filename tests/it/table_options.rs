@@ -24,6 +24,33 @@ fn ids(my: &mut mysql::Conn, db: &str, table: &str) -> Vec<(i32, String)> {
         .unwrap()
 }
 
+/// The changes both sources make after the full extract: an insert outside
+/// the filter, an update of a masked value, a delete; in `logs` (never
+/// loaded) an insert, an update and a delete.
+const CHANGES: &str = "INSERT INTO people VALUES (5, 'eve', '555', 'US');
+     UPDATE people SET name = 'ann2', ssn = '999' WHERE id = 1;
+     UPDATE people SET name = 'dan2' WHERE id = 4;
+     DELETE FROM people WHERE id = 3;
+     INSERT INTO logs VALUES (4, 'new 4'); UPDATE logs SET v = 'changed 1' WHERE id = 1;
+     DELETE FROM logs WHERE id = 2;";
+
+/// Deltas are not filtered; masked values never land; a table without its
+/// initial load has the changes from its selection on.
+fn assert_after_delta(my: &mut mysql::Conn, db: &str) {
+    assert_eq!(
+        dest_rows(my, db, "people"),
+        vec![
+            row(1, "ann2", "EU"),
+            row(4, "dan2", "US"),
+            row(5, "eve", "US")
+        ]
+    );
+    assert_eq!(
+        ids(my, db, "logs"),
+        vec![(1, "changed 1".into()), (4, "new 4".into())]
+    );
+}
+
 const OPTIONS: &str = "[[table]]\nname = \"{S}.*\"\n\n\
     [[table]]\nname = \"{S}.people\"\nmask = [\"ssn\"]\nwhere = \"region = 'EU'\"\n\n\
     [[table]]\nname = \"{S}.logs\"\nskip_initial = true\n";
@@ -67,29 +94,9 @@ fn postgres_mask_where_skip_initial_and_redo_initial() {
     assert!(ids(&mut my, &c.db, "logs").is_empty());
     c.assert_same("public.plain", "plain", &["id"]);
 
-    // Deltas are not filtered; masked values never land; a table without
-    // its initial load takes the changes from its selection on.
-    c.sql(
-        "INSERT INTO people VALUES (5, 'eve', '555', 'US');
-         UPDATE people SET name = 'ann2', ssn = '999' WHERE id = 1;
-         UPDATE people SET name = 'dan2' WHERE id = 4;
-         DELETE FROM people WHERE id = 3;
-         INSERT INTO logs VALUES (4, 'new 4'); UPDATE logs SET v = 'changed 1' WHERE id = 1;
-         DELETE FROM logs WHERE id = 2;",
-    );
+    c.sql(CHANGES);
     c.ok(&["delta"]);
-    assert_eq!(
-        dest_rows(&mut my, &c.db, "people"),
-        vec![
-            row(1, "ann2", "EU"),
-            row(4, "dan2", "US"),
-            row(5, "eve", "US")
-        ]
-    );
-    assert_eq!(
-        ids(&mut my, &c.db, "logs"),
-        vec![(1, "changed 1".into()), (4, "new 4".into())]
-    );
+    assert_after_delta(&mut my, &c.db);
 
     // redo_initial: the next sync-new-tables loads `plain` again, once.
     my.query_drop(format!("UPDATE `{}`.plain SET v = 'damaged'", c.db))
@@ -156,27 +163,9 @@ fn mysql_mask_where_and_skip_initial() {
         vec![row(1, "ann", "EU"), row(3, "cid", "EU")]
     );
     assert!(ids(&mut my, &c.dst, "logs").is_empty());
-    c.sql(
-        "INSERT INTO people VALUES (5, 'eve', '555', 'US');
-         UPDATE people SET name = 'ann2', ssn = '999' WHERE id = 1;
-         UPDATE people SET name = 'dan2' WHERE id = 4;
-         DELETE FROM people WHERE id = 3;
-         INSERT INTO logs VALUES (4, 'new 4'); UPDATE logs SET v = 'changed 1' WHERE id = 1;
-         DELETE FROM logs WHERE id = 2;",
-    );
+    c.sql(CHANGES);
     c.ok(&["delta"]);
-    assert_eq!(
-        dest_rows(&mut my, &c.dst, "people"),
-        vec![
-            row(1, "ann2", "EU"),
-            row(4, "dan2", "US"),
-            row(5, "eve", "US")
-        ]
-    );
-    assert_eq!(
-        ids(&mut my, &c.dst, "logs"),
-        vec![(1, "changed 1".into()), (4, "new 4".into())]
-    );
+    assert_after_delta(&mut my, &c.dst);
     c.write_config(&format!(
         "[[table]]\nname = \"{}.people\"\nwhere = \"region = \"\n",
         c.src

@@ -47,7 +47,19 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Runs `ingest serve` until dropped.
+/// Waits until something listens on `port` (30 s at most).
+fn listening(port: u16) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `ingest serve` (or `run`) until dropped.
 struct Served(std::process::Child);
 
 impl Drop for Served {
@@ -64,14 +76,7 @@ fn serve(c: &Case, port: u16) -> Served {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "serve did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    listening(port);
     Served(child)
 }
 
@@ -355,14 +360,7 @@ fn operations_reach_a_running_ingest_run() {
         .spawn()
         .unwrap();
     let _run = Served(child);
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "run serves no page"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    listening(port);
     c.sql("INSERT INTO a VALUES (2, 'from the page');");
     let (status, body) = http(
         port,
