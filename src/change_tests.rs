@@ -35,6 +35,7 @@ fn tables() -> HashMap<TableId, TableSchema> {
         toastable: n == "big",
         nullable: n != "id",
         masked: false,
+        generated: false,
     };
     let s = TableSchema {
         schema: "public".into(),

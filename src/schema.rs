@@ -86,6 +86,10 @@ pub struct Column {
     /// `mask`: never read from the source; NULL at the destination.
     #[serde(default)]
     pub masked: bool,
+    /// A generated column the change log does not carry (PostgreSQL
+    /// before 18): its values are read from the source by key.
+    #[serde(default)]
+    pub generated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -387,6 +391,7 @@ mod tests {
             toastable: false,
             nullable: true,
             masked: false,
+            generated: false,
         };
         let mut s = TableSchema {
             schema: "public".into(),

@@ -20,6 +20,7 @@ fn schema(cols: &[(&str, &str)]) -> TableSchema {
                 toastable: false,
                 nullable: true,
                 masked: false,
+                generated: false,
             })
             .collect(),
         key: vec![0],

@@ -13,6 +13,7 @@ fn schema() -> TableSchema {
         toastable,
         nullable: true,
         masked: false,
+        generated: false,
     };
     TableSchema {
         schema: "public".into(),

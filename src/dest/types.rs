@@ -89,6 +89,7 @@ mod tests {
                     toastable: false,
                     nullable: true,
                     masked: false,
+                    generated: false,
                 })
                 .collect(),
             key: vec![0],

@@ -97,6 +97,7 @@ impl ManifestTable {
                     toastable: c.toastable,
                     nullable: c.nullable,
                     masked: false,
+                    generated: false,
                 })
                 .collect(),
             filter: None,

@@ -135,6 +135,7 @@ mod tests {
             toastable: false,
             nullable: true,
             masked: false,
+            generated: false,
         };
         TableSchema {
             schema: "public".into(),

@@ -123,6 +123,7 @@ fn bench_pgoutput_to_spool() {
                 toastable: false,
                 nullable: i != 0,
                 masked: false,
+                generated: false,
             })
             .collect(),
         key: vec![0],
@@ -346,6 +347,7 @@ fn spool_rows() -> (TableSchema, [Option<&'static [u8]>; 10]) {
         toastable: false,
         nullable: true,
         masked: false,
+        generated: false,
     };
     let schema = TableSchema {
         schema: "public".into(),

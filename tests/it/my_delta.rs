@@ -262,9 +262,11 @@ fn minimal_and_noblob_row_images_land_exactly() {
 /// the outcome. Committed ones land (two-phase, and ONE PHASE), rolled
 /// back ones do not, and one still prepared when a delta runs is held
 /// back (the delta after its XA COMMIT applies it) while later
-/// transactions land.
+/// transactions land. Runs alone: a transaction left prepared is seen
+/// server-wide, and any other case's full extract refuses to start then.
 #[test]
 fn xa_transactions_land_only_when_committed() {
+    let _alone = crate::common::alone();
     let c = MyCase::new("xa");
     c.sql("CREATE TABLE x (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO x VALUES (1, 'one');");
     configure(&c, &format!("[[table]]\nname = \"{}.*\"\n", c.src), "");

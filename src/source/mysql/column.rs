@@ -64,6 +64,7 @@ impl MyCol {
             toastable: true,
             nullable,
             masked: false,
+            generated: false,
         }
     }
     /// Spool holds hex for these; the load applies UNHEX().

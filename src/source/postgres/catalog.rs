@@ -190,14 +190,14 @@ impl PgSource {
                     COALESCE(array_position(i.indkey::int2[], a.attnum), 0), c.relreplident::text, \
                     a.atttypid, a.atttypmod, \
                     COALESCE(a.attnum = ANY(ri.indkey), false), \
-                    COALESCE(array_position(ri.indkey::int2[], a.attnum), 0), c.relfilenode::int8 \
+                    COALESCE(array_position(ri.indkey::int2[], a.attnum), 0), c.relfilenode::int8, \
+                    a.attgenerated <> '' \
              FROM pg_attribute a \
              JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary \
              LEFT JOIN pg_index ri ON ri.indrelid = c.oid AND ri.indisreplident \
              WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
-               AND a.attgenerated = '' \
              ORDER BY a.attnum",
             &[&schema, &table],
         )?;
@@ -231,6 +231,7 @@ impl PgSource {
                 toastable: toastable(r.get(4)),
                 nullable: !r.get::<_, bool>(5),
                 masked: false,
+                generated: r.get(14),
             });
             if r.get::<_, bool>(6) {
                 pk.push((r.get(7), i));
@@ -256,6 +257,13 @@ impl PgSource {
             cfg.rule_for(schema, table).and_then(|r| r.key.as_deref()),
         )?;
         crate::schema::key_not_null(&name, &columns, &key)?;
+        if let Some(&k) = key.iter().find(|&&k| columns[k].generated) {
+            return Err(error::config(format!(
+                "table {name}: key column {} is generated, and logical replication does not \
+                 carry generated columns: choose another key (`key = [...]`)",
+                columns[k].name
+            )));
+        }
         let (dest_db, dest_table) = cfg.dest_name(&self.cfg.database, schema, table);
         self.types.insert(TableId::new(schema, table), type_ids);
         self.files

@@ -63,6 +63,9 @@ pub struct Decoder<'t, 'b> {
     pub(super) skip: HashMap<TableId, u64>,
     /// Changes of each table in the transaction being read so far.
     in_txn: HashMap<TableId, u64>,
+    /// Tables with generated columns: where the message's values go
+    /// (schema indexes), and the table's width.
+    widths: HashMap<TableId, (Vec<usize>, usize)>,
     /// Column names of Relation messages that do not match, for messages.
     shapes: HashMap<TableId, String>,
     /// Commit LSN of the transaction being read.
@@ -109,6 +112,7 @@ impl<'t, 'b> Decoder<'t, 'b> {
             upto: None,
             skip: HashMap::new(),
             in_txn: HashMap::new(),
+            widths: HashMap::new(),
             shapes: HashMap::new(),
             txn_lsn: 0,
             relations: HashMap::new(),
@@ -147,36 +151,52 @@ impl<'t, 'b> Decoder<'t, 'b> {
             }
             Message::Relation(r) => {
                 let name = TableId::new(r.namespace.clone(), r.name.clone());
-                let (selected, same) =
-                    match (self.sink.tables().get(&name), self.types.get(&name)) {
-                        (Some(s), Some(types)) => {
-                            let columns_same = r.columns.len() == s.columns.len()
-                                && r.columns.iter().zip(&s.columns).zip(types).all(
-                                    |((a, b), t)| {
-                                        a.name == b.name && a.type_oid == t.0 && a.type_mod == t.1
-                                    },
-                                );
-                            // Deletes and key changes carry the replica identity's
-                            // columns: the key must be among them (the identity
-                            // can be switched to another index mid-stream).
-                            let key_sent = columns_same && s.key.iter().all(|&k| r.columns[k].key);
-                            let same = columns_same && key_sent;
-                            if !columns_same {
-                                self.shapes.insert(
-                                    name.clone(),
-                                    format!(
-                                        "source columns now: {}",
-                                        r.columns
-                                            .iter()
-                                            .map(|c| c.name.as_str())
-                                            .collect::<Vec<_>>()
-                                            .join(", ")
-                                    ),
-                                );
-                            } else if !key_sent {
-                                self.shapes.insert(
-                                    name.clone(),
-                                    format!(
+                let (selected, same) = match (self.sink.tables().get(&name), self.types.get(&name))
+                {
+                    (Some(s), Some(types)) => {
+                        // Generated columns are not published: the
+                        // message has the others, in order.
+                        let published: Vec<usize> = (0..s.columns.len())
+                            .filter(|&i| !s.columns[i].generated)
+                            .collect();
+                        let columns_same = r.columns.len() == published.len()
+                            && r.columns.iter().zip(&published).all(|(a, &i)| {
+                                let (b, t) = (&s.columns[i], types.get(i));
+                                t.is_some_and(|t| {
+                                    a.name == b.name && a.type_oid == t.0 && a.type_mod == t.1
+                                })
+                            });
+                        // Deletes and key changes carry the replica identity's
+                        // columns: the key must be among them (the identity
+                        // can be switched to another index mid-stream).
+                        let key_sent = columns_same
+                            && s.key.iter().all(|k| {
+                                published
+                                    .iter()
+                                    .position(|p| p == k)
+                                    .is_some_and(|ri| r.columns[ri].key)
+                            });
+                        if published.len() < s.columns.len() {
+                            self.widths
+                                .insert(name.clone(), (published, s.columns.len()));
+                        }
+                        let same = columns_same && key_sent;
+                        if !columns_same {
+                            self.shapes.insert(
+                                name.clone(),
+                                format!(
+                                    "source columns now: {}",
+                                    r.columns
+                                        .iter()
+                                        .map(|c| c.name.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            );
+                        } else if !key_sent {
+                            self.shapes.insert(
+                                name.clone(),
+                                format!(
                                     "its replica identity is now ({}), which does not hold the key",
                                     r.columns
                                         .iter()
@@ -185,12 +205,12 @@ impl<'t, 'b> Decoder<'t, 'b> {
                                         .collect::<Vec<_>>()
                                         .join(", ")
                                 ),
-                                );
-                            }
-                            (true, same)
+                            );
                         }
-                        _ => (false, false),
-                    };
+                        (true, same)
+                    }
+                    _ => (false, false),
+                };
                 self.relations.insert(
                     r.oid,
                     Rel {
@@ -203,6 +223,14 @@ impl<'t, 'b> Decoder<'t, 'b> {
             }
             Message::Insert { rel, new } => {
                 if let Some((name, full)) = self.selected(rel)? {
+                    if let Some(row) = self.widen(&name, &new) {
+                        // Its generated values are read from the source.
+                        let d = self
+                            .sink
+                            .incomplete_update(&name, row.as_slice(), row.as_slice());
+                        self.defer(d);
+                        return Ok(());
+                    }
                     let t = Table {
                         whole_old_rows: full,
                     };
@@ -211,6 +239,32 @@ impl<'t, 'b> Decoder<'t, 'b> {
             }
             Message::Update { rel, old, new } => {
                 if let Some((name, full)) = self.selected(rel)? {
+                    if let Some(new_w) = self.widen(&name, &new) {
+                        let old_w = old.as_ref().and_then(|(_, o)| self.widen(&name, o));
+                        let s = &self.sink.tables()[&*name];
+                        let moved = old_w.as_ref().is_some_and(|o| {
+                            s.key.iter().any(|&k| {
+                                match (o.as_slice().cell(k), new_w.as_slice().cell(k)) {
+                                    (Cell::Value(a), Cell::Value(b)) => a != b,
+                                    _ => false,
+                                }
+                            })
+                        });
+                        if let (true, Some(o)) = (moved, &old_w) {
+                            let t = Table {
+                                whole_old_rows: full && matches!(old, Some((OldKind::Full, _))),
+                            };
+                            self.sink.delete(&name, o.as_slice(), t, texts)?;
+                        }
+                        // The new row with its generated values read from
+                        // the source (and unchanged values, as under TOAST).
+                        let base = old_w.as_ref().unwrap_or(&new_w);
+                        let d =
+                            self.sink
+                                .incomplete_update(&name, base.as_slice(), new_w.as_slice());
+                        self.defer(d);
+                        return Ok(());
+                    }
                     let t = Table {
                         whole_old_rows: full && matches!(old, Some((OldKind::Full, _))),
                     };
@@ -248,7 +302,10 @@ impl<'t, 'b> Decoder<'t, 'b> {
                     let t = Table {
                         whole_old_rows: kind == OldKind::Full,
                     };
-                    self.sink.delete(&name, o.as_slice(), t, texts)?;
+                    match self.widen(&name, &o) {
+                        Some(w) => self.sink.delete(&name, w.as_slice(), t, texts)?,
+                        None => self.sink.delete(&name, o.as_slice(), t, texts)?,
+                    }
                 }
             }
             Message::Truncate { rels, .. } => {
@@ -261,6 +318,18 @@ impl<'t, 'b> Decoder<'t, 'b> {
             Message::Type { .. } | Message::Origin { .. } | Message::Logical { .. } => {}
         }
         Ok(())
+    }
+
+    /// A message's values at their places in a table with generated
+    /// columns (those unchanged: read from the source); `None` for a table
+    /// without.
+    fn widen<'d>(&self, table: &TableId, values: &[Datum<'d>]) -> Option<Vec<Datum<'d>>> {
+        let (map, width) = self.widths.get(table)?;
+        let mut row = vec![Datum::Unchanged; *width];
+        for (v, &i) in values.iter().zip(map) {
+            row[i] = *v;
+        }
+        Some(row)
     }
 
     /// A row to complete from the source, its key remembered.
