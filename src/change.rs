@@ -469,7 +469,7 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
             .map(|i| i + 1)
             .collect();
         let w = self.writer(table)?;
-        w.write(
+        let written = w.write(
             op,
             seq,
             ts,
@@ -480,7 +480,20 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
                 Cell::Value(v) => texts.text(s, i, v),
                 Cell::Null | Cell::Unchanged => None,
             }),
-        )?;
+        );
+        if let Err(e) = written {
+            // `on_bad_value = "fail"`: the table stops, the others go on.
+            let Some(bad) = e.downcast_ref::<crate::type_change::BadValue>() else {
+                return Err(e);
+            };
+            let why = format!(
+                "{bad} (on_bad_value = \"fail\"): fix the value or the type_change, then run \
+                 `ingest full-extract {}`",
+                s.source_name()
+            );
+            self.fail_table(table, None, why);
+            return Ok(());
+        }
         if seq == 1 {
             crate::fault::point("delta-row");
         }

@@ -36,6 +36,7 @@ fn tables() -> HashMap<TableId, TableSchema> {
         nullable: n != "id",
         masked: false,
         generated: false,
+        type_change: None,
     };
     let s = TableSchema {
         schema: "public".into(),
@@ -46,6 +47,7 @@ fn tables() -> HashMap<TableId, TableSchema> {
         key: vec![0],
         min_year: 0,
         filter: None,
+        bad_value_fail: false,
     };
     HashMap::from([(id(), s)])
 }

@@ -27,4 +27,5 @@ pub mod source;
 pub mod spool;
 pub mod stop;
 pub mod table;
+pub mod type_change;
 pub mod web;

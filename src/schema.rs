@@ -47,6 +47,8 @@ pub enum Unrepresentable {
     Malformed,
     /// Text bytes that are not valid in the column's character set.
     BadEncoding,
+    /// A value its `type_change` does not convert (`on_bad_value = "null"`).
+    NotConvertible,
 }
 
 impl Unrepresentable {
@@ -64,6 +66,9 @@ impl Unrepresentable {
             Unrepresentable::Malformed => "value not understood: written as NULL",
             Unrepresentable::BadEncoding => {
                 "bytes not valid in the column's character set: written as NULL"
+            }
+            Unrepresentable::NotConvertible => {
+                "value its type_change does not convert: written as NULL"
             }
         }
     }
@@ -90,6 +95,9 @@ pub struct Column {
     /// before 18): its values are read from the source by key.
     #[serde(default)]
     pub generated: bool,
+    /// `type_change`: the manual's conversion of its values (`@I`, ...).
+    #[serde(default)]
+    pub type_change: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -108,6 +116,10 @@ pub struct TableSchema {
     /// `where`: the initial extract's rows (deltas are not filtered).
     #[serde(default)]
     pub filter: Option<String>,
+    /// `on_bad_value = "fail"`: a value a `type_change` cannot convert
+    /// fails the table (else it is NULL with a warning).
+    #[serde(default)]
+    pub bad_value_fail: bool,
 }
 
 /// A table's `[[table]]` options that shape it: `mask` (the columns are
@@ -139,7 +151,27 @@ pub fn apply_rule(
         c.binary = false;
         c.nullable = true;
     }
+    for (col, spec) in &rule.type_change {
+        let name = s.source_name();
+        let Some(c) = s.columns.iter_mut().find(|c| c.name == *col) else {
+            return Err(crate::error::config(format!(
+                "table {name}: type_change names column {col}, which it does not have"
+            )));
+        };
+        if c.binary || c.masked {
+            return Err(crate::error::config(format!(
+                "table {name}: type_change of column {col}: it is {}",
+                if c.masked { "masked" } else { "binary" }
+            )));
+        }
+        let tc = crate::type_change::TypeChange::parse(spec).map_err(|e| {
+            crate::error::config(format!("table {name}: type_change of {col}: {e}"))
+        })?;
+        c.dest_type = tc.dest_type().to_string();
+        c.type_change = Some(spec.clone());
+    }
     s.filter.clone_from(&rule.filter);
+    s.bad_value_fail = rule.bad_value_fail;
     Ok(())
 }
 
@@ -392,6 +424,7 @@ mod tests {
             nullable: true,
             masked: false,
             generated: false,
+            type_change: None,
         };
         let mut s = TableSchema {
             schema: "public".into(),
@@ -402,6 +435,7 @@ mod tests {
             key: vec![2],
             min_year: 0,
             filter: None,
+            bad_value_fail: false,
         };
         assert!(s.convert(0, b"0999-12-31").is_ok());
         s.min_year = 1000;

@@ -256,6 +256,11 @@ pub struct TableRule {
     /// `sync-new-tables` gives it its initial load again (once per time
     /// the option is set).
     pub redo_initial: bool,
+    /// `type_change`: (column, the manual's conversion `@I`, `@D(...)`, ...).
+    pub type_change: Vec<(String, String)>,
+    /// `on_bad_value = "fail"`: a value that does not convert fails the
+    /// table (`"null"`, the default: NULL and a warning).
+    pub bad_value_fail: bool,
 }
 
 /// Reads and validates the file at `path`. Relative `state_dir`/`spool_dir`

@@ -167,6 +167,8 @@ struct RawTable {
     filter: Option<String>,
     skip_initial: Option<bool>,
     redo_initial: Option<bool>,
+    type_change: Option<std::collections::BTreeMap<String, String>>,
+    on_bad_value: Option<String>,
 }
 
 /// The `[source]` section as the struct of its type, read from the text
@@ -476,6 +478,23 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                 "skip_initial and redo_initial exclude each other",
             ));
         }
+        let type_change: Vec<(String, String)> =
+            t.type_change.unwrap_or_default().into_iter().collect();
+        for (col, spec) in &type_change {
+            if let Err(e) = crate::type_change::TypeChange::parse(spec) {
+                return Err(err(format!("table[{}].type_change.{col}", i + 1), e));
+            }
+        }
+        let bad_value_fail = match t.on_bad_value.as_deref() {
+            None | Some("null") => false,
+            Some("fail") => true,
+            Some(other) => {
+                return Err(err(
+                    format!("table[{}].on_bad_value", i + 1),
+                    format!("\"{other}\" is not one of \"null\", \"fail\""),
+                ))
+            }
+        };
         tables.push(TableRule {
             pattern,
             key: t.key,
@@ -483,6 +502,8 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
             filter: t.filter,
             skip_initial: t.skip_initial.unwrap_or(false),
             redo_initial: t.redo_initial.unwrap_or(false),
+            type_change,
+            bad_value_fail,
         });
     }
     if tables.is_empty() {

@@ -97,6 +97,7 @@ mod tests {
             unchanged,
             keys_unique,
             enum_errors: 0,
+            bad_values: vec![],
             columns: vec![],
         }
     }

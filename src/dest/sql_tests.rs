@@ -14,6 +14,7 @@ fn schema() -> TableSchema {
         nullable: true,
         masked: false,
         generated: false,
+        type_change: None,
     };
     TableSchema {
         schema: "public".into(),
@@ -29,6 +30,7 @@ fn schema() -> TableSchema {
         key: vec![0, 1],
         min_year: 0,
         filter: None,
+        bad_value_fail: false,
     }
 }
 

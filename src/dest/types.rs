@@ -90,11 +90,13 @@ mod tests {
                     nullable: true,
                     masked: false,
                     generated: false,
+                    type_change: None,
                 })
                 .collect(),
             key: vec![0],
             min_year: 0,
             filter: None,
+            bad_value_fail: false,
         }
     }
 

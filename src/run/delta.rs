@@ -357,6 +357,7 @@ fn read_and_merge(
         }
         !whole
     });
+    warnings.add_bad_values(&outcome.tables);
     record_warnings(meta, run_id, &warnings)?;
     if let Some((first, last)) = &outcome.commits {
         meta.run_commits(run_id, first, last)?;

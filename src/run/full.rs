@@ -218,6 +218,8 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
     // Few parts wait: the extract pauses when the loads fall behind, which
     // bounds the spool's size on disk (loaded parts are removed at once).
     meta.run_load_started(run_id)?;
+    // Table files with values a `type_change` did not convert.
+    let bad_values: Mutex<Vec<crate::spool::ManifestTable>> = Mutex::new(vec![]);
     let (tx, rx) = channel::bounded::<Job>(cfg.destination.load_threads * 2);
     let threads = cfg.destination.load_threads;
     let mut warnings = Warnings::default();
@@ -226,6 +228,10 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
         let loader = scope.spawn(|| {
             load_parallel(cfg, threads, rx, |d, job| match job {
                 Job::Part(entry) => {
+                    bad_values
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((*entry).clone());
                     let r = with_retries(cfg, d, &entry.source, |d| d.load_part(&dir, &entry));
                     if r.is_ok() {
                         // In the new table now; a crash restarts the table.
@@ -393,6 +399,7 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
             .join()
             .map_err(|_| anyhow!("a load thread panicked"))?
     });
+    warnings.add_bad_values(&bad_values.into_inner().unwrap_or_else(|p| p.into_inner()));
     record_warnings(meta, run_id, &warnings)?;
     let finished = batch.finish();
     let summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());

@@ -369,6 +369,22 @@ impl Warnings {
         }
     }
 
+    /// The values a `type_change` did not convert in these table files.
+    pub fn add_bad_values(&mut self, files: &[crate::spool::ManifestTable]) {
+        for t in files {
+            for (column, n) in &t.bad_values {
+                *self
+                    .0
+                    .entry((
+                        t.source.clone(),
+                        column.clone(),
+                        Unrepresentable::NotConvertible,
+                    ))
+                    .or_default() += n;
+            }
+        }
+    }
+
     pub fn add(&mut self, table: &str, column: &str, why: Unrepresentable) {
         *self
             .0

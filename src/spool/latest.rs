@@ -306,6 +306,7 @@ mod tests {
             nullable: true,
             masked: false,
             generated: false,
+            type_change: None,
         };
         TableSchema {
             schema: "public".into(),
@@ -316,6 +317,7 @@ mod tests {
             key: vec![1, 2],
             min_year: 0,
             filter: None,
+            bad_value_fail: false,
         }
     }
 

@@ -61,6 +61,10 @@ pub struct ManifestTable {
     /// stores only with a warning (1265) each.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub enum_errors: u64,
+    /// Values a `type_change` could not convert, written as NULL: (column,
+    /// count).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bad_values: Vec<(String, u64)>,
     pub columns: Vec<ManifestColumn>,
 }
 
@@ -98,9 +102,11 @@ impl ManifestTable {
                     nullable: c.nullable,
                     masked: false,
                     generated: false,
+                    type_change: None,
                 })
                 .collect(),
             filter: None,
+            bad_value_fail: false,
         }
     }
 }

@@ -136,6 +136,7 @@ mod tests {
             nullable: true,
             masked: false,
             generated: false,
+            type_change: None,
         };
         TableSchema {
             schema: "public".into(),
@@ -146,6 +147,7 @@ mod tests {
             key: vec![0],
             min_year: 0,
             filter: None,
+            bad_value_fail: false,
         }
     }
 

@@ -99,6 +99,7 @@ impl BatchWriter {
                 unchanged: false,
                 keys_unique: false,
                 enum_errors: 0,
+                bad_values: vec![],
                 columns: schema
                     .columns
                     .iter()
@@ -114,6 +115,26 @@ impl BatchWriter {
                     })
                     .collect(),
             },
+            changes: if schema.columns.iter().any(|c| c.type_change.is_some()) {
+                schema
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        let spec = c.type_change.as_ref()?;
+                        let tc = crate::type_change::TypeChange::parse(spec).ok()?;
+                        Some((tc, spec.clone()))
+                    })
+                    .collect()
+            } else {
+                vec![]
+            },
+            fail_bad: schema.bad_value_fail,
+            bad: vec![0; schema.columns.len()],
+            names: (
+                schema.source_name(),
+                schema.columns.iter().map(|c| c.name.clone()).collect(),
+                schema.key.clone(),
+            ),
             tmp,
             out,
             line: Vec::with_capacity(4096),
@@ -249,6 +270,23 @@ pub struct TableWriter {
     keys: Option<KeyTracker>,
     /// Per column: the spool text of the ENUM error value, if an ENUM.
     enum_error: Vec<Option<&'static [u8]>>,
+    /// `type_change`: per column its conversion, if any (empty: none).
+    changes: Vec<Option<(crate::type_change::TypeChange, String)>>,
+    /// `on_bad_value = "fail"`.
+    fail_bad: bool,
+    /// Values a conversion did not take, per column (written as NULL).
+    bad: Vec<u64>,
+    /// The table's name and key columns, for messages.
+    names: (String, Vec<String>, Vec<usize>),
+}
+
+/// (column, count) of the columns with values a conversion did not take.
+fn bad_values(cols: &[String], bad: &[u64]) -> Vec<(String, u64)> {
+    cols.iter()
+        .zip(bad)
+        .filter(|(_, &n)| n > 0)
+        .map(|(c, &n)| (c.clone(), n))
+        .collect()
 }
 
 /// Whether any key repeats within a table's delta file: a set of key
@@ -328,6 +366,60 @@ impl TableWriter {
         unchanged: &[usize],
         values: impl IntoIterator<Item = Option<V>>,
     ) -> Result<()> {
+        if self.changes.is_empty() {
+            return self.write_line(op, seq, ts, unchanged, values);
+        }
+        let mut vals: Vec<Option<Vec<u8>>> = values
+            .into_iter()
+            .map(|v| v.map(|x| x.as_ref().to_vec()))
+            .collect();
+        let mut bad = vec![];
+        for (i, change) in self.changes.iter().enumerate() {
+            let (Some((tc, spec)), Some(Some(v))) = (change, vals.get(i)) else {
+                continue;
+            };
+            match tc.convert(v) {
+                Some(t) => vals[i] = Some(t.into_bytes()),
+                None => bad.push((i, String::from_utf8_lossy(v).into_owned(), spec.clone())),
+            }
+        }
+        for (i, value, spec) in bad {
+            let (table, cols, key) = &self.names;
+            let key_text = key
+                .iter()
+                .map(|&k| {
+                    vals.get(k)
+                        .cloned()
+                        .flatten()
+                        .map(|v| String::from_utf8_lossy(&v).into_owned())
+                        .unwrap_or_else(|| "NULL".into())
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let msg = format!(
+                "{table}.{}: value '{value}' (key {key_text}) does not convert by type_change {spec}",
+                cols[i]
+            );
+            if self.fail_bad {
+                return Err(crate::type_change::BadValue(msg).into());
+            }
+            self.bad[i] += 1;
+            if self.bad[i] <= 10 {
+                log::warn!("{msg}: written as NULL (on_bad_value = \"null\")");
+            }
+            vals[i] = None;
+        }
+        self.write_line(op, seq, ts, unchanged, vals)
+    }
+
+    fn write_line<V: AsRef<[u8]>>(
+        &mut self,
+        op: Op,
+        seq: u64,
+        ts: &str,
+        unchanged: &[usize],
+        values: impl IntoIterator<Item = Option<V>>,
+    ) -> Result<()> {
         let line = &mut self.line;
         line.clear();
         line.extend_from_slice(op.code());
@@ -396,6 +488,7 @@ impl TableWriter {
     pub fn finish(mut self) -> Result<ManifestTable> {
         close_file(self.out, &self.tmp)?;
         self.entry.keys_unique = self.keys.is_some_and(|k| !k.repeated);
+        self.entry.bad_values = bad_values(&self.names.1, &self.bad);
         Ok(self.entry)
     }
 
@@ -411,7 +504,9 @@ impl TableWriter {
         next.part += 1;
         (next.rows, next.inserts, next.updates, next.deletes) = (0, 0, 0, 0);
         next.enum_errors = 0;
-        let done = std::mem::replace(&mut self.entry, next);
+        let mut done = std::mem::replace(&mut self.entry, next);
+        done.bad_values = bad_values(&self.names.1, &self.bad);
+        self.bad.iter_mut().for_each(|n| *n = 0);
         if let Some((_, hand_on)) = &mut self.parts {
             hand_on(done)?;
         }

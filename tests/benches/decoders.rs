@@ -124,11 +124,13 @@ fn bench_pgoutput_to_spool() {
                 nullable: i != 0,
                 masked: false,
                 generated: false,
+                type_change: None,
             })
             .collect(),
         key: vec![0],
         min_year: 0,
         filter: None,
+        bad_value_fail: false,
     };
     let key = ingest::table::TableId::new("public", "bench");
     let tables = HashMap::from([(key.clone(), schema)]);
@@ -348,6 +350,7 @@ fn spool_rows() -> (TableSchema, [Option<&'static [u8]>; 10]) {
         nullable: true,
         masked: false,
         generated: false,
+        type_change: None,
     };
     let schema = TableSchema {
         schema: "public".into(),
@@ -358,6 +361,7 @@ fn spool_rows() -> (TableSchema, [Option<&'static [u8]>; 10]) {
         key: vec![0],
         min_year: 0,
         filter: None,
+        bad_value_fail: false,
     };
     let vals: [Option<&[u8]>; 10] = [
         Some(b"123456"),

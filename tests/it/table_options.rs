@@ -229,3 +229,136 @@ fn generated_columns_are_replicated_on_both_sources() {
     m.ok(&["delta"]);
     m.assert_same("g", "id");
 }
+
+type Converted = (
+    i32,
+    Option<i32>,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+);
+
+fn converted(my: &mut mysql::Conn, db: &str, table: &str) -> Vec<Converted> {
+    my.query(format!(
+        "SELECT id, code, CAST(day AS CHAR), CAST(at AS CHAR), amount FROM `{db}`.`{table}` ORDER BY id"
+    ))
+    .unwrap()
+}
+
+fn types(my: &mut mysql::Conn, db: &str, table: &str) -> Vec<String> {
+    my.exec(
+        "SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+         ORDER BY ORDINAL_POSITION",
+        (db, table),
+    )
+    .unwrap()
+}
+
+const TYPE_CHANGE: &str = "type_change = { code = \"@I\", day = \"@D(yyyyMMdd)\", \
+    at = \"@T(yyyy-MM-dd HH:mm:ss)\", amount = \"@F\" }";
+
+const CONVERT_ROWS: &str =
+    "INSERT INTO tc VALUES (1, '42', '20240229', '2024-01-02 03:04:05', '1.5'),
+       (2, 'x', '20230230', 'bad', 'abc');
+     INSERT INTO tf VALUES (1, '1', '20240101', '2024-01-01 00:00:00', '1');";
+
+const CONVERT_CHANGES: &str =
+    "INSERT INTO tc VALUES (3, '7', '20240101', '2024-05-06 07:08:09', '2.25');
+     UPDATE tc SET code = '43' WHERE id = 1;
+     INSERT INTO tf VALUES (2, 'not a number', '20240101', '2024-01-01 00:00:00', '1');";
+
+/// What both sources land: converted values, NULL with a warning for those
+/// that do not convert (`tc`), and a failed table for `tf` (`on_bad_value
+/// = "fail"`), named with the column, value and key.
+fn check_converted(c: &crate::common::Bin, my: &mut mysql::Conn, db: &str, tf: &str) {
+    assert_eq!(
+        types(my, db, "tc"),
+        ["int(11)", "int(11)", "date", "datetime", "double"]
+    );
+    let row1 = (
+        1,
+        Some(42),
+        Some("2024-02-29".into()),
+        Some("2024-01-02 03:04:05".into()),
+        Some(1.5),
+    );
+    assert_eq!(
+        converted(my, db, "tc"),
+        vec![row1.clone(), (2, None, None, None, None)]
+    );
+    let status = c.ok(&["status"]);
+    assert!(
+        status.contains("value its type_change does not convert"),
+        "{status}"
+    );
+    c.expect(
+        &["delta"],
+        1,
+        &[&format!(
+            "{tf}.code: value 'not a number' (key 2) does not convert by type_change @I"
+        )],
+    );
+    assert_eq!(
+        converted(my, db, "tc"),
+        vec![
+            (1, Some(43), row1.2, row1.3, row1.4),
+            (2, None, None, None, None),
+            (
+                3,
+                Some(7),
+                Some("2024-01-01".into()),
+                Some("2024-05-06 07:08:09".into()),
+                Some(2.25)
+            ),
+        ]
+    );
+}
+
+#[test]
+fn type_change_converts_in_initial_and_delta_loads_on_both_sources() {
+    let c = Case::new("type_change");
+    c.write_config(
+        &format!(
+            "[[table]]\nname = \"public.*\"\n\n[[table]]\nname = \"public.tc\"\n{TYPE_CHANGE}\n\n\
+             [[table]]\nname = \"public.tf\"\n{TYPE_CHANGE}\non_bad_value = \"fail\"\n"
+        ),
+        "",
+    );
+    c.sql(
+        "CREATE TABLE tc (id int PRIMARY KEY, code text, day text, at text, amount text);
+         CREATE TABLE tf (id int PRIMARY KEY, code text, day text, at text, amount text);",
+    );
+    c.sql(CONVERT_ROWS);
+    c.ok(&["full-extract"]);
+    c.sql(CONVERT_CHANGES);
+    check_converted(&c, &mut c.my(), &c.db, "public.tf");
+
+    let m = MyCase::new("type_change");
+    m.write_config(&format!(
+        "[[table]]\nname = \"{0}.*\"\n\n[[table]]\nname = \"{0}.tc\"\n{TYPE_CHANGE}\n\n\
+         [[table]]\nname = \"{0}.tf\"\n{TYPE_CHANGE}\non_bad_value = \"fail\"\n",
+        m.src
+    ));
+    m.sql(
+        "CREATE TABLE tc (id INT PRIMARY KEY, code VARCHAR(20), day VARCHAR(20), at VARCHAR(30), amount VARCHAR(20));
+         CREATE TABLE tf (id INT PRIMARY KEY, code VARCHAR(20), day VARCHAR(20), at VARCHAR(30), amount VARCHAR(20));",
+    );
+    m.sql(CONVERT_ROWS);
+    m.ok(&["full-extract"]);
+    m.sql(CONVERT_CHANGES);
+    check_converted(
+        &m,
+        &mut my_connect(&m.env),
+        &m.dst,
+        &format!("{}.tf", m.src),
+    );
+    m.write_config(&format!(
+        "[[table]]\nname = \"{}.tc\"\ntype_change = {{ code = \"@Q\" }}\n",
+        m.src
+    ));
+    m.expect(
+        &["check"],
+        2,
+        &["table[1].type_change.code", "@Q is not one of"],
+    );
+}

@@ -239,6 +239,7 @@ impl MySource {
             key,
             min_year: cfg.destination.dialect.min_year(),
             filter: None,
+            bad_value_fail: false,
         };
         crate::schema::apply_rule(&mut s, cfg.rule_for(db, table))?;
         Ok(s)

@@ -65,6 +65,7 @@ impl MyCol {
             nullable,
             masked: false,
             generated: false,
+            type_change: None,
         }
     }
     /// Spool holds hex for these; the load applies UNHEX().

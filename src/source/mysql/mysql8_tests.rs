@@ -81,6 +81,7 @@ pub(super) fn read(
                 key: c.key.clone(),
                 min_year: 0,
                 filter: None,
+                bad_value_fail: false,
             };
             (c.id.clone(), s)
         })

@@ -232,6 +232,7 @@ impl PgSource {
                 nullable: !r.get::<_, bool>(5),
                 masked: false,
                 generated: r.get(14),
+                type_change: None,
             });
             if r.get::<_, bool>(6) {
                 pk.push((r.get(7), i));
@@ -277,6 +278,7 @@ impl PgSource {
             key,
             min_year: cfg.destination.dialect.min_year(),
             filter: None,
+            bad_value_fail: false,
         };
         crate::schema::apply_rule(&mut s, cfg.rule_for(schema, table))?;
         Ok(s)
