@@ -25,10 +25,13 @@ pub fn sql(cfg: &Config, only: &[String], out: &mut impl std::io::Write) -> Resu
     let flavor = match Dest::connect(&cfg.destination) {
         Ok(d) => d.flavor().clone(),
         Err(e) => {
-            let f = sql::Flavor::new(
-                cfg.destination.dialect,
-                assumed_collation(cfg.destination.dialect),
-            );
+            let f = sql::Flavor {
+                rowstore: cfg.destination.rowstore,
+                ..sql::Flavor::new(
+                    cfg.destination.dialect,
+                    assumed_collation(cfg.destination.dialect),
+                )
+            };
             writeln!(
                 out,
                 "-- destination not reached ({}): collation {} assumed\n",

@@ -227,6 +227,9 @@ pub struct Destination {
     pub password: String,
     pub schema_for_all_tables: Option<String>,
     pub load_threads: usize,
+    /// `table_type = "rowstore"` (singlestore dialect): target tables are
+    /// ROWSTORE (the default: columnstore, SingleStore's own default).
+    pub rowstore: bool,
 }
 
 /// TLS to the destination.

@@ -155,6 +155,7 @@ struct RawDestination {
     load_threads: Option<i64>,
     tls: Option<String>,
     tls_ca: Option<String>,
+    table_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -415,7 +416,24 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
             ));
         }
     }
+    let rowstore = match rd.table_type.as_deref() {
+        None | Some("columnstore") => false,
+        Some("rowstore") => true,
+        Some(other) => {
+            return Err(err(
+                "destination.table_type",
+                format!("'{other}' is not one of \"columnstore\", \"rowstore\""),
+            ))
+        }
+    };
+    if rd.table_type.is_some() && dialect != Dialect::SingleStore {
+        return Err(err(
+            "destination.table_type",
+            "is a SingleStore table kind: set it with dialect = \"singlestore\"",
+        ));
+    }
     let destination = Destination {
+        rowstore,
         dialect,
         tls,
         tls_ca,

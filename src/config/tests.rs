@@ -209,3 +209,54 @@ fn example_parses() {
     let c = p(EXAMPLE).unwrap();
     assert_eq!(c.instance.name, "demo");
 }
+
+#[test]
+fn table_type_and_table_options_are_checked() {
+    let with = |extra: &str| {
+        p(&MIN.replace(
+            "dialect = \"mysql\"\n",
+            &format!("dialect = \"mysql\"\n{extra}\n"),
+        ))
+    };
+    let e = with("table_type = \"rowstore\"").unwrap_err();
+    assert_eq!(e.key, "destination.table_type");
+    let c = p(&MIN.replace(
+        "dialect = \"mysql\"\n",
+        "dialect = \"singlestore\"\ntable_type = \"rowstore\"\n",
+    ))
+    .unwrap();
+    assert!(c.destination.rowstore);
+    let e = p(&MIN.replace(
+        "dialect = \"mysql\"\n",
+        "dialect = \"singlestore\"\ntable_type = \"heap\"\n",
+    ))
+    .unwrap_err();
+    assert_eq!(e.key, "destination.table_type");
+    let table = |extra: &str| p(&format!("{MIN}\n[[table]]\nname = \"public.t\"\n{extra}\n"));
+    assert_eq!(
+        table("type_change = { a = \"@X\" }").unwrap_err().key,
+        "table[3].type_change.a"
+    );
+    assert_eq!(
+        table("on_bad_value = \"skip\"").unwrap_err().key,
+        "table[3].on_bad_value"
+    );
+    assert_eq!(
+        table("where = \"a = 1; DROP TABLE t\"").unwrap_err().key,
+        "table[3].where"
+    );
+    assert_eq!(
+        table("key = [\"id\"]\nmask = [\"id\"]").unwrap_err().key,
+        "table[3].mask"
+    );
+    assert_eq!(
+        table("skip_initial = true\nredo_initial = true")
+            .unwrap_err()
+            .key,
+        "table[3].redo_initial"
+    );
+    let c = table("type_change = { a = \"@I\" }\non_bad_value = \"fail\"").unwrap();
+    let r = c.rule_for("public", "t").unwrap();
+    assert_eq!(r.type_change, vec![("a".to_string(), "@I".to_string())]);
+    assert!(r.bad_value_fail);
+}

@@ -105,7 +105,10 @@ impl Dest {
         })?;
         let mut d = Dest {
             conn,
-            flavor: sql::Flavor::new(cfg.dialect, "utf8mb4_bin"),
+            flavor: sql::Flavor {
+                rowstore: cfg.rowstore,
+                ..sql::Flavor::new(cfg.dialect, "utf8mb4_bin")
+            },
             infile,
         };
         d.flavor.collation = d.pick_collation()?;

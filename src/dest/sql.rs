@@ -28,6 +28,8 @@ pub struct Flavor {
     /// A binary collation without trailing-space padding where the server
     /// has one: 'a' and 'a ' are different keys at the source.
     pub collation: String,
+    /// SingleStore: target tables are ROWSTORE (else columnstore).
+    pub rowstore: bool,
 }
 
 impl Flavor {
@@ -35,6 +37,7 @@ impl Flavor {
         Flavor {
             dialect,
             collation: collation.to_string(),
+            rowstore: false,
         }
     }
 }
@@ -172,12 +175,18 @@ pub fn create_target(s: &TableSchema, f: &Flavor) -> String {
         })
         .collect();
     cols.push(format!("PRIMARY KEY ({})", key_list(s)));
+    let mut kind = "";
     if f.dialect == Dialect::SingleStore {
         cols.push(format!("SHARD KEY ({})", key_list(s)));
-        cols.push(format!("SORT KEY ({})", key_list(s)));
+        // A sort key is a columnstore's; `table_type = "rowstore"` says so.
+        if f.rowstore {
+            kind = "ROWSTORE ";
+        } else {
+            cols.push(format!("SORT KEY ({})", key_list(s)));
+        }
     }
     format!(
-        "CREATE TABLE IF NOT EXISTS {} (\n  {}\n) {}",
+        "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) {}",
         table_ref(&s.dest_db, &s.dest_table),
         cols.join(",\n  "),
         table_options(f)

@@ -102,8 +102,21 @@ fn ddl_text() {
     );
     let ss = create_target(&s, &Flavor::new(Dialect::SingleStore, "utf8mb4_bin"));
     assert!(
-        ss.contains("SHARD KEY (`id`, `line``no`),\n  SORT KEY (`id`, `line``no`)"),
+        ss.starts_with("CREATE TABLE IF NOT EXISTS")
+            && ss.contains("SHARD KEY (`id`, `line``no`),\n  SORT KEY (`id`, `line``no`)"),
         "{ss}"
+    );
+    // `table_type = "rowstore"`: no sort key (a columnstore's).
+    let rowstore = Flavor {
+        rowstore: true,
+        ..Flavor::new(Dialect::SingleStore, "utf8mb4_bin")
+    };
+    let rs = create_target(&s, &rowstore);
+    assert!(
+        rs.starts_with("CREATE ROWSTORE TABLE IF NOT EXISTS `dest`.`Order Lines`")
+            && rs.contains("SHARD KEY (`id`, `line``no`)\n)")
+            && !rs.contains("SORT KEY"),
+        "{rs}"
     );
     let ss = Flavor::new(Dialect::SingleStore, "utf8mb4_bin");
     let stage = create_stage(&s, &ss);
