@@ -153,11 +153,18 @@ pub fn apply_rule(
     }
     for (col, spec) in &rule.type_change {
         let name = s.source_name();
-        let Some(c) = s.columns.iter_mut().find(|c| c.name == *col) else {
+        let Some(i) = s.columns.iter().position(|c| c.name == *col) else {
             return Err(crate::error::config(format!(
                 "table {name}: type_change names column {col}, which it does not have"
             )));
         };
+        if s.is_key(i) {
+            // Two source keys could become one ("007" and "7" as @I).
+            return Err(crate::error::config(format!(
+                "table {name}: type_change of key column {col}: keys are kept as the source has them"
+            )));
+        }
+        let c = &mut s.columns[i];
         if c.binary || c.masked {
             return Err(crate::error::config(format!(
                 "table {name}: type_change of column {col}: it is {}",

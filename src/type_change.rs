@@ -86,6 +86,17 @@ fn pattern(p: &str) -> Result<Vec<Part>, String> {
     Ok(out)
 }
 
+/// A pattern that names a whole date (yyyy, MM and dd).
+fn dated(spec: &str, p: &str) -> Result<Vec<Part>, String> {
+    let parts = pattern(p)?;
+    for (need, name) in [(Part::Year, "yyyy"), (Part::Month, "MM"), (Part::Day, "dd")] {
+        if !parts.contains(&need) {
+            return Err(format!("{spec}: the pattern has no {name}"));
+        }
+    }
+    Ok(parts)
+}
+
 impl TypeChange {
     /// `@I`, `@L`, `@F`, `@D(yyyyMMdd)`, `@T(yyyy-MM-dd HH:mm:ss)`.
     pub fn parse(spec: &str) -> Result<TypeChange, String> {
@@ -98,8 +109,10 @@ impl TypeChange {
             "@I" => Ok(TypeChange::Int),
             "@L" => Ok(TypeChange::Long),
             "@F" => Ok(TypeChange::Float),
-            s if s.starts_with("@D") => Ok(TypeChange::Date(pattern(inner(spec, &s[2..])?)?)),
-            s if s.starts_with("@T") => Ok(TypeChange::Timestamp(pattern(inner(spec, &s[2..])?)?)),
+            s if s.starts_with("@D") => Ok(TypeChange::Date(dated(spec, inner(spec, &s[2..])?)?)),
+            s if s.starts_with("@T") => {
+                Ok(TypeChange::Timestamp(dated(spec, inner(spec, &s[2..])?)?))
+            }
             _ => Err(format!(
                 "{spec} is not one of @I, @L, @F, @D(pattern), @T(pattern)"
             )),
@@ -118,8 +131,10 @@ impl TypeChange {
         }
     }
 
-    /// A value's spool text converted, or `None` when it does not convert.
-    pub fn convert(&self, v: &[u8]) -> Option<String> {
+    /// A value's spool text converted, or `None` when it does not convert
+    /// (dates before `min_year`, which the destination cannot hold,
+    /// included).
+    pub fn convert(&self, v: &[u8], min_year: u16) -> Option<String> {
         let s = std::str::from_utf8(v).ok()?.trim();
         match self {
             TypeChange::Int => s.parse::<i32>().ok().map(|n| n.to_string()),
@@ -130,11 +145,11 @@ impl TypeChange {
                 .filter(|f| f.is_finite())
                 .map(|f| format!("{f:?}")),
             TypeChange::Date(p) => {
-                let t = read(p, s)?;
+                let t = read(p, s).filter(|t| t[0] >= i64::from(min_year))?;
                 Some(format!("{:04}-{:02}-{:02}", t[0], t[1], t[2]))
             }
             TypeChange::Timestamp(p) => {
-                let t = read(p, s)?;
+                let t = read(p, s).filter(|t| t[0] >= i64::from(min_year))?;
                 let base = format!(
                     "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
                     t[0], t[1], t[2], t[3], t[4], t[5]
@@ -198,7 +213,7 @@ mod tests {
 
     #[test]
     fn the_manual_conversions() {
-        let c = |spec: &str, v: &str| TypeChange::parse(spec).unwrap().convert(v.as_bytes());
+        let c = |spec: &str, v: &str| TypeChange::parse(spec).unwrap().convert(v.as_bytes(), 0);
         assert_eq!(c("@I", " 42 "), Some("42".into()));
         assert_eq!(c("@I", "-2147483648"), Some("-2147483648".into()));
         assert_eq!(c("@I", "2147483648"), None);
@@ -232,5 +247,10 @@ mod tests {
         assert!(TypeChange::parse("@X").is_err());
         assert!(TypeChange::parse("@D(yyyy-QQ)").unwrap_err().contains("QQ"));
         assert!(TypeChange::parse("@Dyyyy").is_err());
+        assert!(TypeChange::parse("@D(HH)").unwrap_err().contains("no yyyy"));
+        // SingleStore holds no date before year 1000.
+        let d = TypeChange::parse("@D(yyyyMMdd)").unwrap();
+        assert_eq!(d.convert(b"05000101", 1000), None);
+        assert_eq!(d.convert(b"10000101", 1000), Some("1000-01-01".into()));
     }
 }

@@ -197,7 +197,9 @@ impl Dest {
     pub fn skip_initial(&mut self, s: &TableSchema) -> Result<()> {
         self.conn.query_drop(sql::create_database(&s.dest_db))?;
         self.conn.query_drop(sql::create_target(s, &self.flavor))?;
-        self.drop_helpers(s, true)
+        self.drop_helpers(s, true)?;
+        // A table that was there keeps its rows: it must have the columns.
+        self.ensure_target(s)
     }
 
     /// Drops the table's helper tables (`shadow`: the full extract's new

@@ -219,9 +219,7 @@ fn delta_inner(
                 old
             }
             Some(Err(e)) => {
-                let msg = format!(
-                    "its structure as state.db keeps it cannot be read ({e:#}): run `ingest full-extract {name}`"
-                );
+                let msg = format!("{e:#}: run `ingest full-extract {name}`");
                 fail_table(&name, &dest, msg)?;
                 continue;
             }

@@ -62,25 +62,7 @@ pub fn sync_new_tables(cfg: &Config, meta: &Meta, selected: &[String]) -> Result
         log::info!("redo_initial: {}", again.join(", "));
     }
     let all: Vec<String> = new.iter().chain(&again).cloned().collect();
-    let r = full_extract_as(cfg, meta, &all, "sync-new-tables");
-    // Taken for the tables whose initial load landed (also when others
-    // failed: the summary still names them).
-    let landed: Vec<String> = match &r {
-        Ok(s) => s.tables_ok.iter().map(|(t, _)| t.clone()).collect(),
-        Err(e) => match e.downcast_ref::<crate::error::Fatal>() {
-            Some(crate::error::Fatal::TablesFailed(_)) => meta
-                .table_states()?
-                .into_iter()
-                .filter(|st| again.contains(&st.table) && st.status == TableState::Ready)
-                .map(|st| st.table)
-                .collect(),
-            _ => vec![],
-        },
-    };
-    for t in landed.iter().filter(|t| again.contains(t)) {
-        meta.write(|tx| tx.set_redo_done(t, true))?;
-    }
-    r.map(Some)
+    full_extract_as(cfg, meta, &all, "sync-new-tables").map(Some)
 }
 
 fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Result<Summary> {
@@ -403,6 +385,16 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
     record_warnings(meta, run_id, &warnings)?;
     let finished = batch.finish();
     let summary = summary.into_inner().unwrap_or_else(|p| p.into_inner());
+    // `redo_initial` is taken by any full extract of the table that landed.
+    for (t, _) in &summary.tables_ok {
+        let redo = t
+            .split_once('.')
+            .and_then(|(s, n)| cfg.rule_for(s, n))
+            .is_some_and(|r| r.redo_initial);
+        if redo {
+            meta.write(|tx| tx.set_redo_done(t, true))?;
+        }
+    }
     let status = if extract_err.is_some() || load_result.is_err() {
         RunStatus::Error
     } else if summary.tables_failed.is_empty() {

@@ -159,6 +159,40 @@ pub(super) fn kept_shape(
 ) -> Result<Option<TableSchema>> {
     let v: serde_json::Value = serde_json::from_str(text)?;
     let mut kept: TableSchema = serde_json::from_value(v["table"].clone())?;
+    // Generated columns are not in the change log: a change of them (one
+    // added, dropped, retyped) is seen here only, and their values at the
+    // destination cannot be followed; nor can a `mask` or `type_change`
+    // set on a table already loaded take effect without a full extract.
+    let of = |s: &TableSchema, f: &dyn Fn(&crate::schema::Column) -> bool| -> Vec<String> {
+        s.columns
+            .iter()
+            .filter(|c| f(c))
+            .map(|c| format!("{} {}", c.name, c.source_type))
+            .collect()
+    };
+    let generated = |c: &crate::schema::Column| c.generated;
+    if of(&kept, &generated) != of(now, &generated) {
+        anyhow::bail!(
+            "its generated columns changed since the destination got its structure ({:?} -> {:?}); \
+             their values are not in the change log",
+            of(&kept, &generated),
+            of(now, &generated)
+        );
+    }
+    let options = |s: &TableSchema| -> Vec<(String, bool, Option<String>)> {
+        s.columns
+            .iter()
+            .map(|c| (c.name.clone(), c.masked, c.type_change.clone()))
+            .collect()
+    };
+    let changed_option = options(now)
+        .into_iter()
+        .find(|n| options(&kept).iter().any(|k| k.0 == n.0 && k != n));
+    if let Some((col, _, _)) = changed_option {
+        anyhow::bail!(
+            "the mask or type_change of column {col} changed since the destination got its structure"
+        );
+    }
     if kept.columns == now.columns && kept.key == now.key {
         return Ok(None);
     }

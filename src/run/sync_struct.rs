@@ -344,6 +344,10 @@ impl Ctx<'_> {
         let kept = st.shape.as_deref().and_then(kept_extra);
         for step in &steps {
             if let alter::Step::Add { col } = step {
+                if s.columns[*col].masked {
+                    // Never read: NULL, as in every row.
+                    continue;
+                }
                 match src.added_fill(&s, *col, &ddl, kept.as_ref())? {
                     Fill::Null => {}
                     Fill::Value(_) if s.columns[*col].binary => {
@@ -353,6 +357,23 @@ impl Ctx<'_> {
                         )))
                     }
                     Fill::Value(v) => {
+                        let c = &s.columns[*col];
+                        let v = match c.type_change.as_deref() {
+                            None => v,
+                            Some(spec) => match crate::type_change::TypeChange::parse(spec)
+                                .ok()
+                                .and_then(|tc| tc.convert(v.as_bytes(), s.min_year))
+                            {
+                                Some(t) => t,
+                                None => {
+                                    return Ok(Round::Refused(format!(
+                                        "column {} was added with the value {v}, which its \
+                                         type_change {spec} does not convert",
+                                        c.name
+                                    )))
+                                }
+                            },
+                        };
                         fills.insert(*col, lit(&v));
                     }
                     Fill::Unknown(why) => {

@@ -129,6 +129,7 @@ impl BatchWriter {
                 vec![]
             },
             fail_bad: schema.bad_value_fail,
+            min_year: schema.min_year,
             bad: vec![0; schema.columns.len()],
             names: (
                 schema.source_name(),
@@ -274,6 +275,8 @@ pub struct TableWriter {
     changes: Vec<Option<(crate::type_change::TypeChange, String)>>,
     /// `on_bad_value = "fail"`.
     fail_bad: bool,
+    /// Dates before this year do not convert (the destination's first).
+    min_year: u16,
     /// Values a conversion did not take, per column (written as NULL).
     bad: Vec<u64>,
     /// The table's name and key columns, for messages.
@@ -378,7 +381,7 @@ impl TableWriter {
             let (Some((tc, spec)), Some(Some(v))) = (change, vals.get(i)) else {
                 continue;
             };
-            match tc.convert(v) {
+            match tc.convert(v, self.min_year) {
                 Some(t) => vals[i] = Some(t.into_bytes()),
                 None => bad.push((i, String::from_utf8_lossy(v).into_owned(), spec.clone())),
             }

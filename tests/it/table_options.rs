@@ -118,6 +118,23 @@ fn postgres_mask_where_skip_initial_and_redo_initial() {
     c.ok(&["sync-new-tables"]);
     c.assert_same("public.plain", "plain", &["id"]);
 
+    // A mask set on a table already loaded: its old values would stay at
+    // the destination; the table fails with the fix.
+    c.write_config(
+        &format!("{tables}\n[[table]]\nname = \"public.plain\"\nmask = [\"v\"]\n"),
+        "",
+    );
+    c.expect(
+        &["delta"],
+        1,
+        &[
+            "the mask or type_change of column v changed",
+            "full-extract public.plain",
+        ],
+    );
+    c.ok(&["full-extract", "public.plain"]);
+    c.ok(&["delta"]);
+
     // Mistakes are named before anything runs.
     c.write_config(
         "[[table]]\nname = \"public.people\"\nwhere = \"no_such_column = 1\"\n",
@@ -200,6 +217,17 @@ fn generated_columns_are_replicated_on_both_sources() {
          INSERT INTO g (id, price, qty, note) VALUES (12, 1, 1, 'gone soon');
          DELETE FROM g WHERE id = 12;",
     );
+    c.ok(&["delta"]);
+    c.assert_same("public.g", "g", &["id"]);
+    // A generated column dropped (nothing in the change log says so): the
+    // table fails with the fix instead of reading it back in vain.
+    c.sql("ALTER TABLE g DROP COLUMN label; UPDATE g SET note = 'after' WHERE id = 1;");
+    c.expect(
+        &["delta"],
+        1,
+        &["its generated columns changed", "full-extract public.g"],
+    );
+    c.ok(&["full-extract", "public.g"]);
     c.ok(&["delta"]);
     c.assert_same("public.g", "g", &["id"]);
     // The key of a table cannot be a generated column: named.
@@ -361,4 +389,9 @@ fn type_change_converts_in_initial_and_delta_loads_on_both_sources() {
         2,
         &["table[1].type_change.code", "@Q is not one of"],
     );
+    m.write_config(&format!(
+        "[[table]]\nname = \"{}.tc\"\ntype_change = {{ id = \"@L\" }}\n",
+        m.src
+    ));
+    m.expect(&["check"], 2, &["type_change of key column id"]);
 }

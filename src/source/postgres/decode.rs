@@ -242,6 +242,18 @@ impl<'t, 'b> Decoder<'t, 'b> {
                     if let Some(new_w) = self.widen(&name, &new) {
                         let old_w = old.as_ref().and_then(|(_, o)| self.widen(&name, o));
                         let s = &self.sink.tables()[&*name];
+                        if old_w.is_none()
+                            && s.key
+                                .iter()
+                                .any(|&k| new_w.as_slice().cell(k) == Cell::Unchanged)
+                        {
+                            // As `ChangeSink::update` says it: no key to
+                            // read the row back by.
+                            let (no_old, t): (Option<&[Datum<'_>]>, _) = (None, Table::default());
+                            self.sink
+                                .update(&name, no_old, new_w.as_slice(), t, texts)?;
+                            return Ok(());
+                        }
                         let moved = old_w.as_ref().is_some_and(|o| {
                             s.key.iter().any(|&k| {
                                 match (o.as_slice().cell(k), new_w.as_slice().cell(k)) {
