@@ -230,6 +230,10 @@ pub struct Destination {
     /// `table_type = "rowstore"` (singlestore dialect): target tables are
     /// ROWSTORE (the default: columnstore, SingleStore's own default).
     pub rowstore: bool,
+    /// `truncate_instead_of_drop`: a full extract empties the target and
+    /// loads it in place (its indexes, grants and triggers stay) instead of
+    /// swapping a new table in.
+    pub in_place: bool,
 }
 
 /// TLS to the destination.

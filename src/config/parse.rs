@@ -156,6 +156,7 @@ struct RawDestination {
     tls: Option<String>,
     tls_ca: Option<String>,
     table_type: Option<String>,
+    truncate_instead_of_drop: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -434,6 +435,7 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
     }
     let destination = Destination {
         rowstore,
+        in_place: rd.truncate_instead_of_drop.unwrap_or(false),
         dialect,
         tls,
         tls_ca,

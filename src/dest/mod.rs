@@ -30,6 +30,8 @@ use crate::spool::{self, ManifestTable};
 pub struct Dest {
     conn: Conn,
     flavor: sql::Flavor,
+    /// `truncate_instead_of_drop`.
+    in_place: bool,
     /// The spool file the next LOAD DATA streams.
     infile: Arc<Mutex<Option<Box<dyn Read + Send>>>>,
 }
@@ -105,6 +107,7 @@ impl Dest {
         })?;
         let mut d = Dest {
             conn,
+            in_place: cfg.in_place,
             flavor: sql::Flavor {
                 rowstore: cfg.rowstore,
                 ..sql::Flavor::new(cfg.dialect, "utf8mb4_bin")
@@ -264,6 +267,18 @@ impl Dest {
     pub fn prepare_shadow(&mut self, s: &TableSchema) -> Result<()> {
         self.conn.query_drop(sql::create_database(&s.dest_db))?;
         self.drop_helpers(s, true)?;
+        if self.in_place {
+            // `truncate_instead_of_drop`: the target itself is emptied and
+            // loaded (readers see it empty, then filling, until the load
+            // ends); it must have the source's columns.
+            self.conn.query_drop(sql::create_target(s, &self.flavor))?;
+            self.ensure_target(s).map_err(|e| {
+                e.context("truncate_instead_of_drop keeps the table: change or drop it")
+            })?;
+            self.conn
+                .query_drop(sql::truncate(&s.dest_db, &s.dest_table))?;
+            return Ok(());
+        }
         let mut shadow = s.clone();
         shadow.dest_table = sql::helper_name(&s.dest_table, "new");
         self.conn
@@ -284,7 +299,12 @@ impl Dest {
     /// Loads one part of a snapshot into `<table>__ingest_new`.
     pub fn load_part(&mut self, dir: &Path, t: &ManifestTable) -> Result<Loaded> {
         let s = t.schema();
-        let rows = self.load_file(dir, t, &s, sql::LoadInto::Shadow)?;
+        let into = if self.in_place {
+            sql::LoadInto::Target
+        } else {
+            sql::LoadInto::Shadow
+        };
+        let rows = self.load_file(dir, t, &s, into)?;
         crate::fault::point("staged");
         Ok(Loaded { rows })
     }
@@ -295,6 +315,10 @@ impl Dest {
     /// target, the swap happened and only the old table may be left.
     pub fn swap_in(&mut self, s: &TableSchema) -> Result<()> {
         crate::fault::point("swap");
+        if self.in_place {
+            // Loaded in place: nothing to swap.
+            return Ok(());
+        }
         let new = sql::helper_name(&s.dest_table, "new");
         let present: Vec<String> = self.conn.exec(
             "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?, ?)",

@@ -322,6 +322,9 @@ pub enum LoadInto {
     /// A delta whose keys are unique, straight into the target: a line
     /// replaces the row of its key (`REPLACE`), inside the merge transaction.
     Replace,
+    /// A full extract's part into the emptied target
+    /// (`truncate_instead_of_drop`).
+    Target,
 }
 
 /// `file_name` names the spool file; the bytes streamed are always plain
@@ -337,16 +340,19 @@ pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto, f: &Flavor) -
         LoadInto::Stage => (helper_name(&s.dest_table, STAGE), ""),
         LoadInto::Shadow => (helper_name(&s.dest_table, "new"), ""),
         LoadInto::Replace => (s.dest_table.clone(), "REPLACE "),
+        LoadInto::Target => (s.dest_table.clone(), ""),
     };
     // Staging keeps the change columns; the others read them into variables.
     let b = Bk::of(s);
     let mut targets: Vec<String> = match into {
         LoadInto::Stage => vec![b.op(), b.seq(), b.ts(), b.unch()],
         // User variables: no column of the table can clash with them.
-        LoadInto::Shadow | LoadInto::Replace => ["@_op", "@_seq", "@_ts", "@_unch"]
-            .iter()
-            .map(|v| v.to_string())
-            .collect(),
+        LoadInto::Shadow | LoadInto::Replace | LoadInto::Target => {
+            ["@_op", "@_seq", "@_ts", "@_unch"]
+                .iter()
+                .map(|v| v.to_string())
+                .collect()
+        }
     };
     let mut sets = vec![];
     for (i, c) in s.columns.iter().enumerate() {

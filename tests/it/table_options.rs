@@ -395,3 +395,45 @@ fn type_change_converts_in_initial_and_delta_loads_on_both_sources() {
     ));
     m.expect(&["check"], 2, &["type_change of key column id"]);
 }
+
+/// `truncate_instead_of_drop`: a full extract again empties the target and
+/// loads it in place, so an index a user added stays; the default swaps a
+/// new table in (the index goes with the old one).
+#[test]
+fn truncate_instead_of_drop_keeps_the_users_index() {
+    let c = Case::new("in_place");
+    c.write_config(
+        "[[table]]\nname = \"public.*\"\n",
+        "truncate_instead_of_drop = true",
+    );
+    c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 50) g;");
+    c.ok(&["full-extract"]);
+    let mut my = c.my();
+    my.query_drop(format!("CREATE INDEX users_idx ON `{}`.t (v(8))", c.db))
+        .unwrap();
+    let has_index = |my: &mut mysql::Conn| -> bool {
+        let n: Option<i64> = my
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? \
+                 AND TABLE_NAME = 't' AND INDEX_NAME = 'users_idx'",
+                (&c.db,),
+            )
+            .unwrap();
+        n.unwrap_or(0) > 0
+    };
+    c.sql("DELETE FROM t WHERE id > 40; INSERT INTO t VALUES (100, 'new'); UPDATE t SET v = 'x' WHERE id = 1;");
+    c.ok(&["full-extract", "public.t"]);
+    c.assert_same("public.t", "t", &["id"]);
+    assert!(
+        has_index(&mut my),
+        "truncate_instead_of_drop kept the table"
+    );
+    c.sql("INSERT INTO t VALUES (101, 'later');");
+    c.ok(&["delta"]);
+    c.assert_same("public.t", "t", &["id"]);
+    // The default: a new table swapped in.
+    c.write_config("[[table]]\nname = \"public.*\"\n", "");
+    c.ok(&["full-extract", "public.t"]);
+    c.assert_same("public.t", "t", &["id"]);
+    assert!(!has_index(&mut my));
+}
