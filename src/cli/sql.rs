@@ -27,6 +27,7 @@ pub fn sql(cfg: &Config, only: &[String], out: &mut impl std::io::Write) -> Resu
         Err(e) => {
             let f = sql::Flavor {
                 rowstore: cfg.destination.rowstore,
+                staging: cfg.destination.staging_schema.clone(),
                 ..sql::Flavor::new(
                     cfg.destination.dialect,
                     assumed_collation(cfg.destination.dialect),

@@ -234,6 +234,8 @@ pub struct Destination {
     /// loads it in place (its indexes, grants and triggers stay) instead of
     /// swapping a new table in.
     pub in_place: bool,
+    /// `staging_schema`: the database of the delta's helper tables.
+    pub staging_schema: Option<String>,
 }
 
 /// TLS to the destination.

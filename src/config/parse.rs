@@ -157,6 +157,7 @@ struct RawDestination {
     tls_ca: Option<String>,
     table_type: Option<String>,
     truncate_instead_of_drop: Option<bool>,
+    staging_schema: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -436,6 +437,12 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
     let destination = Destination {
         rowstore,
         in_place: rd.truncate_instead_of_drop.unwrap_or(false),
+        staging_schema: match rd.staging_schema {
+            Some(s) if s.trim().is_empty() => {
+                return Err(err("destination.staging_schema", "must not be empty"))
+            }
+            other => other,
+        },
         dialect,
         tls,
         tls_ca,

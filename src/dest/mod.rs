@@ -110,6 +110,7 @@ impl Dest {
             in_place: cfg.in_place,
             flavor: sql::Flavor {
                 rowstore: cfg.rowstore,
+                staging: cfg.staging_schema.clone(),
                 ..sql::Flavor::new(cfg.dialect, "utf8mb4_bin")
             },
             infile,
@@ -209,15 +210,16 @@ impl Dest {
     /// table too), which have the shape of the table when they were made.
     fn drop_helpers(&mut self, s: &TableSchema, shadow: bool) -> Result<()> {
         let new = if shadow { &["new"][..] } else { &[][..] };
-        for h in new
-            .iter()
-            .copied()
-            .chain([sql::STAGE, sql::FILL])
-            .chain(sql::OLD_HELPERS)
-        {
+        for h in new.iter().copied().chain(sql::OLD_HELPERS) {
             self.conn.query_drop(format!(
                 "DROP TABLE IF EXISTS {}",
                 sql::table_ref(&s.dest_db, &sql::helper_name(&s.dest_table, h))
+            ))?;
+        }
+        for h in [sql::STAGE, sql::FILL] {
+            self.conn.query_drop(format!(
+                "DROP TABLE IF EXISTS {}",
+                sql::helper_ref(s, &self.flavor, h)
             ))?;
         }
         Ok(())
@@ -391,10 +393,13 @@ impl Dest {
 
     /// The table's staging table, created if missing, empty.
     fn empty_stage(&mut self, s: &TableSchema) -> Result<()> {
+        if let Some(db) = &self.flavor.staging {
+            self.conn.query_drop(sql::create_database(db))?;
+        }
         self.conn.query_drop(sql::create_stage(s, &self.flavor))?;
-        self.conn.query_drop(sql::truncate(
-            &s.dest_db,
-            &sql::helper_name(&s.dest_table, sql::STAGE),
+        self.conn.query_drop(format!(
+            "TRUNCATE TABLE {}",
+            sql::helper_ref(s, &self.flavor, sql::STAGE)
         ))?;
         Ok(())
     }
@@ -427,7 +432,7 @@ impl Dest {
         crate::fault::point("staged");
         let mut tx = self.conn.start_transaction(mysql::TxOpts::default())?;
         if deletes > 0 {
-            merge_statement(&mut tx, s, &sql::delete_staged(s))?;
+            merge_statement(&mut tx, s, &sql::delete_staged(s, &self.flavor))?;
         }
         crate::fault::point("mid-merge");
         *self.infile.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -478,9 +483,9 @@ impl Dest {
         };
         if shape.unchanged {
             self.conn.query_drop(sql::create_fill(&s, &self.flavor))?;
-            self.conn.query_drop(sql::truncate(
-                &s.dest_db,
-                &sql::helper_name(&s.dest_table, sql::FILL),
+            self.conn.query_drop(format!(
+                "TRUNCATE TABLE {}",
+                sql::helper_ref(&s, &self.flavor, sql::FILL)
             ))?;
         }
         let affected = self.load_file(dir, t, &s, sql::LoadInto::Stage)?;
@@ -491,7 +496,7 @@ impl Dest {
             shape.keys_unique = t.keys_unique
                 || self
                     .conn
-                    .query_first::<u8, _>(sql::repeated_key(&s, shape.truncate_seq))?
+                    .query_first::<u8, _>(sql::repeated_key(&s, shape.truncate_seq, &self.flavor))?
                     .is_none();
         }
         let stmts = sql::merge(&s, shape, &self.flavor);

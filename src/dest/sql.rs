@@ -30,6 +30,9 @@ pub struct Flavor {
     pub collation: String,
     /// SingleStore: target tables are ROWSTORE (else columnstore).
     pub rowstore: bool,
+    /// `staging_schema`: the database of the delta's helper tables (else
+    /// the target's).
+    pub staging: Option<String>,
 }
 
 impl Flavor {
@@ -38,6 +41,7 @@ impl Flavor {
             dialect,
             collation: collation.to_string(),
             rowstore: false,
+            staging: None,
         }
     }
 }
@@ -58,6 +62,19 @@ pub fn table_ref(db: &str, table: &str) -> String {
 
 /// Name of a helper table next to `table` (`<table>__ingest_delta`), kept
 /// within MySQL's 64-character limit.
+/// A delta helper table (staging, fill) of `s`: beside the target, or in
+/// `staging_schema`, where its name starts with the target's database
+/// (two databases' tables of one name must not share helpers).
+pub fn helper_ref(s: &TableSchema, f: &Flavor, suffix: &str) -> String {
+    match &f.staging {
+        None => table_ref(&s.dest_db, &helper_name(&s.dest_table, suffix)),
+        Some(db) => table_ref(
+            db,
+            &helper_name(&format!("{}__{}", s.dest_db, s.dest_table), suffix),
+        ),
+    }
+}
+
 pub fn helper_name(table: &str, suffix: &str) -> String {
     let full = format!("{table}__ingest_{suffix}");
     if full.chars().count() <= 64 {
@@ -289,7 +306,7 @@ fn create_helper(s: &TableSchema, f: &Flavor, suffix: &str, index: String) -> St
     };
     format!(
         "CREATE {kind}TABLE IF NOT EXISTS {} (\n  {}\n) {}",
-        table_ref(&s.dest_db, &helper_name(&s.dest_table, suffix)),
+        helper_ref(s, f, suffix),
         cols.join(",\n  "),
         table_options(f)
     )
@@ -337,10 +354,13 @@ pub enum LoadInto {
 pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto, f: &Flavor) -> String {
     let file_name = file_name.strip_suffix(".gz").unwrap_or(file_name);
     let (table, replace) = match into {
-        LoadInto::Stage => (helper_name(&s.dest_table, STAGE), ""),
-        LoadInto::Shadow => (helper_name(&s.dest_table, "new"), ""),
-        LoadInto::Replace => (s.dest_table.clone(), "REPLACE "),
-        LoadInto::Target => (s.dest_table.clone(), ""),
+        LoadInto::Stage => (helper_ref(s, f, STAGE), ""),
+        LoadInto::Shadow => (
+            table_ref(&s.dest_db, &helper_name(&s.dest_table, "new")),
+            "",
+        ),
+        LoadInto::Replace => (table_ref(&s.dest_db, &s.dest_table), "REPLACE "),
+        LoadInto::Target => (table_ref(&s.dest_db, &s.dest_table), ""),
     };
     // Staging keeps the change columns; the others read them into variables.
     let b = Bk::of(s);
@@ -371,7 +391,7 @@ pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto, f: &Flavor) -
          FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' \
          LINES TERMINATED BY '\\n'{} ({})",
         lit(file_name),
-        table_ref(&s.dest_db, &table),
+        table,
         match f.dialect {
             Dialect::Mysql => "",
             Dialect::SingleStore => " NULL DEFINED BY 'NULL'",
@@ -398,18 +418,18 @@ fn key_join(s: &TableSchema, a: &str, b: &str) -> String {
 
 /// Deletes the target rows of the staged lines (the `D` lines of a batch
 /// whose other lines were loaded with [`LoadInto::Replace`]).
-pub fn delete_staged(s: &TableSchema) -> String {
+pub fn delete_staged(s: &TableSchema, f: &Flavor) -> String {
     format!(
         "DELETE t FROM {} t JOIN {} s ON {}",
         table_ref(&s.dest_db, &s.dest_table),
-        table_ref(&s.dest_db, &helper_name(&s.dest_table, STAGE)),
+        helper_ref(s, f, STAGE),
         key_join(s, "t", "s")
     )
 }
 
 /// Asks whether a key appears more than once in the staged lines that
 /// count; answers one row when it does. Uses the staging table's index.
-pub fn repeated_key(s: &TableSchema, truncate_seq: Option<u64>) -> String {
+pub fn repeated_key(s: &TableSchema, truncate_seq: Option<u64>, f: &Flavor) -> String {
     let b = Bk::of(s);
     let after = match truncate_seq {
         Some(t) => format!(" WHERE {} > {t}", b.seq()),
@@ -417,7 +437,7 @@ pub fn repeated_key(s: &TableSchema, truncate_seq: Option<u64>) -> String {
     };
     format!(
         "SELECT 1 FROM {}{after} GROUP BY {} HAVING COUNT(*) > 1 LIMIT 1",
-        table_ref(&s.dest_db, &helper_name(&s.dest_table, STAGE)),
+        helper_ref(s, f, STAGE),
         key_list(s)
     )
 }
@@ -427,7 +447,7 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
     let b = Bk::of(s);
     let (op, seq, ts, unch, rn) = (b.op(), b.seq(), b.ts(), b.unch(), b.rn());
     let target = table_ref(&s.dest_db, &s.dest_table);
-    let stage = table_ref(&s.dest_db, &helper_name(&s.dest_table, STAGE));
+    let stage = helper_ref(s, f, STAGE);
     let keys = key_list(s);
     let cols = s
         .columns
@@ -516,7 +536,7 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
     // Fill unchanged columns: from the latest earlier line that carried the
     // value (running count of "carried" per key gives the group), else from
     // the target as it was. This must run before the DELETE above.
-    let fill = table_ref(&s.dest_db, &helper_name(&s.dest_table, FILL));
+    let fill = helper_ref(s, f, FILL);
     let toast: Vec<usize> = (0..s.columns.len())
         .filter(|&i| s.columns[i].toastable && !s.is_key(i))
         .collect();
@@ -662,12 +682,12 @@ pub fn review(s: &TableSchema, f: &Flavor) -> String {
     if f.dialect == Dialect::Mysql {
         out.push("-- delta, whole rows, no TRUNCATE: D lines staged, the rest straight in, one transaction".into());
         out.push(load_data(s, &file, LoadInto::Stage, f));
-        out.push(delete_staged(s));
+        out.push(delete_staged(s, f));
         out.push(load_data(s, &file, LoadInto::Replace, f));
     }
     out.push("-- delta, staged: the lines are loaded, then merged in one transaction".into());
     out.push(load_data(s, &file, LoadInto::Stage, f));
-    out.push(repeated_key(s, None));
+    out.push(repeated_key(s, None, f));
     let shapes = [
         (
             "each key once",

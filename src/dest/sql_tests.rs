@@ -106,6 +106,16 @@ fn ddl_text() {
             && ss.contains("SHARD KEY (`id`, `line``no`),\n  SORT KEY (`id`, `line``no`)"),
         "{ss}"
     );
+    // `staging_schema`: helpers in that database, named after the target's.
+    let staged = Flavor {
+        staging: Some("stg".into()),
+        ..Flavor::new(Dialect::Mysql, "utf8mb4_bin")
+    };
+    assert!(create_stage(&s, &staged)
+        .starts_with("CREATE TABLE IF NOT EXISTS `stg`.`dest__Order Lines__ingest_delta`"));
+    assert!(merge(&s, MergeShape::default(), &staged)
+        .iter()
+        .any(|m| m.contains("`stg`.`dest__Order Lines__ingest_delta`")));
     // `table_type = "rowstore"`: no sort key (a columnstore's).
     let rowstore = Flavor {
         rowstore: true,
@@ -251,7 +261,7 @@ fn merge_of_unique_keys_upserts() {
         m[1]
     );
     assert_eq!(
-        repeated_key(&s, Some(9)),
+        repeated_key(&s, Some(9), &Flavor::new(Dialect::Mysql, "x")),
         "SELECT 1 FROM `dest`.`Order Lines__ingest_delta` WHERE `_ingest_seq` > 9 \
          GROUP BY `id`, `line``no` HAVING COUNT(*) > 1 LIMIT 1"
     );
@@ -300,7 +310,7 @@ fn snapshot_loads_into_the_new_table_and_swaps() {
     );
     assert!(r.contains("(@_op, @_seq, @_ts, @_unch, `id`"), "{r}");
     assert_eq!(
-        delete_staged(&s),
+        delete_staged(&s, &Flavor::new(Dialect::Mysql, "x")),
         "DELETE t FROM `dest`.`Order Lines` t JOIN `dest`.`Order Lines__ingest_delta` s \
          ON t.`id` = s.`id` AND t.`line``no` = s.`line``no`"
     );
@@ -358,7 +368,7 @@ fn review_lists_every_statement_of_both_dialects() {
     let swap = swap_in(&s, &f, true);
     assert_eq!(m[3..3 + swap.len()], swap[..]);
     assert_eq!(m[3 + swap.len()], create_stage(&s, &f));
-    assert!(m.contains(&delete_staged(&s)));
+    assert!(m.contains(&delete_staged(&s, &Flavor::new(Dialect::Mysql, "x"))));
     let fill = merge(
         &s,
         MergeShape {

@@ -437,3 +437,34 @@ fn truncate_instead_of_drop_keeps_the_users_index() {
     c.assert_same("public.t", "t", &["id"]);
     assert!(!has_index(&mut my));
 }
+
+/// `staging_schema`: the delta's helper tables live in a database of their
+/// own, named after the target's database and table; merges still land.
+#[test]
+fn staging_schema_holds_the_helper_tables() {
+    let c = Case::new("staging");
+    let stg = format!("{}_stg", c.db);
+    c.my()
+        .query_drop(format!("DROP DATABASE IF EXISTS `{stg}`"))
+        .unwrap();
+    c.write_config(
+        "[[table]]\nname = \"public.*\"\n",
+        &format!("staging_schema = \"{stg}\""),
+    );
+    c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' FROM generate_series(1, 20) g;");
+    c.ok(&["full-extract"]);
+    // A key changed twice in one batch: the staged merge, not the direct load.
+    c.sql("UPDATE t SET v = 'a' WHERE id = 1; UPDATE t SET v = 'b' WHERE id = 1; DELETE FROM t WHERE id = 2; INSERT INTO t VALUES (21, 'n');");
+    c.ok(&["delta"]);
+    c.assert_same("public.t", "t", &["id"]);
+    let tables = |db: &str| -> Vec<String> {
+        c.my()
+            .exec(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1",
+                (db,),
+            )
+            .unwrap()
+    };
+    assert_eq!(tables(&c.db), vec!["t".to_string()]);
+    assert_eq!(tables(&stg), vec![format!("{}__t__ingest_delta", c.db)]);
+}
