@@ -105,6 +105,15 @@ pub fn pg_connect(e: &Env, db: &str) -> postgres::Client {
     c
 }
 
+/// Where cases keep their instance folders: inside the private servers'
+/// folder (`INGEST_TEST_DIR`), so that two test runs on one machine, each
+/// with its servers, never share a case's state.db or spool.
+pub fn case_root() -> std::path::PathBuf {
+    std::env::var_os("INGEST_TEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+}
+
 pub fn my_connect(e: &Env) -> mysql::Conn {
     let opts = mysql::OptsBuilder::new()
         .ip_or_hostname(Some(e.my_host.clone()))

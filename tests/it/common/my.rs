@@ -26,7 +26,7 @@ impl MyCase {
                 .unwrap();
         }
         my.query_drop(format!("CREATE DATABASE `{src}`")).unwrap();
-        let dir = std::env::temp_dir().join(format!("ingest-it-my-{name}"));
+        let dir = super::case_root().join(format!("ingest-it-my-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let c = MyCase {

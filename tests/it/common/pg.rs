@@ -33,7 +33,7 @@ impl Case {
         let mut my = my_connect(&env);
         my.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
             .unwrap();
-        let dir = std::env::temp_dir().join(format!("ingest-it-{name}"));
+        let dir = super::case_root().join(format!("ingest-it-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let c = Case {
