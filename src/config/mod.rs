@@ -236,6 +236,10 @@ pub struct Destination {
     pub in_place: bool,
     /// `staging_schema`: the database of the delta's helper tables.
     pub staging_schema: Option<String>,
+    /// `add_database_prefix`: text in front of derived database names.
+    pub database_prefix: Option<String>,
+    /// `ignore_database_name` (PostgreSQL): `schema` instead of `db_schema`.
+    pub ignore_database_name: bool,
 }
 
 /// TLS to the destination.
@@ -305,12 +309,18 @@ impl Config {
     /// Destination (database, table) for a source table (`db` is the source database).
     /// PostgreSQL `db`.`schema`.`t` lands in `db_schema`.`t`; MySQL `db`.`t`
     /// (schema = database) in `db`.`t`.
+    /// `ignore_database_name` (PostgreSQL): `schema`.`t`; `add_database_prefix`
+    /// puts its text in front of the database names these rules make.
     pub fn dest_name(&self, db: &str, schema: &str, table: &str) -> (String, String) {
-        match (&self.destination.schema_for_all_tables, &self.source) {
-            (Some(s), _) => (s.clone(), table.to_string()),
-            (None, Source::Mysql(_)) => (schema.to_string(), table.to_string()),
-            (None, Source::Postgres(_)) => (format!("{db}_{schema}"), table.to_string()),
-        }
+        let d = &self.destination;
+        let derived = match (&d.schema_for_all_tables, &self.source) {
+            (Some(s), _) => return (s.clone(), table.to_string()),
+            (None, Source::Mysql(_)) => schema.to_string(),
+            (None, Source::Postgres(_)) if d.ignore_database_name => schema.to_string(),
+            (None, Source::Postgres(_)) => format!("{db}_{schema}"),
+        };
+        let prefix = d.database_prefix.as_deref().unwrap_or("");
+        (format!("{prefix}{derived}"), table.to_string())
     }
 
     pub fn state_db(&self) -> PathBuf {

@@ -158,6 +158,8 @@ struct RawDestination {
     table_type: Option<String>,
     truncate_instead_of_drop: Option<bool>,
     staging_schema: Option<String>,
+    add_database_prefix: Option<String>,
+    ignore_database_name: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -437,6 +439,8 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
     let destination = Destination {
         rowstore,
         in_place: rd.truncate_instead_of_drop.unwrap_or(false),
+        database_prefix: rd.add_database_prefix.filter(|p| !p.is_empty()),
+        ignore_database_name: rd.ignore_database_name.unwrap_or(false),
         staging_schema: match rd.staging_schema {
             Some(s) if s.trim().is_empty() => {
                 return Err(err("destination.staging_schema", "must not be empty"))

@@ -260,3 +260,29 @@ fn table_type_and_table_options_are_checked() {
     assert_eq!(r.type_change, vec![("a".to_string(), "@I".to_string())]);
     assert!(r.bad_value_fail);
 }
+
+#[test]
+fn destination_names_follow_the_prefix_rules() {
+    let with = |extra: &str| {
+        p(&MIN.replace(
+            "dialect = \"mysql\"\n",
+            &format!("dialect = \"mysql\"\n{extra}\n"),
+        ))
+        .unwrap()
+    };
+    let c = with("add_database_prefix = \"raw_\"");
+    assert_eq!(
+        c.dest_name("src", "public", "orders"),
+        ("raw_src_public".into(), "orders".into())
+    );
+    let c = with("ignore_database_name = true");
+    assert_eq!(
+        c.dest_name("src", "public", "orders"),
+        ("public".into(), "orders".into())
+    );
+    let c = with("ignore_database_name = true\nadd_database_prefix = \"raw_\"");
+    assert_eq!(c.dest_name("src", "sales", "o").0, "raw_sales");
+    // schema_for_all_tables names the database itself.
+    let c = with("schema_for_all_tables = \"dw\"\nadd_database_prefix = \"raw_\"");
+    assert_eq!(c.dest_name("src", "sales", "o").0, "dw");
+}

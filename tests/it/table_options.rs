@@ -468,3 +468,31 @@ fn staging_schema_holds_the_helper_tables() {
     assert_eq!(tables(&c.db), vec!["t".to_string()]);
     assert_eq!(tables(&stg), vec![format!("{}__t__ingest_delta", c.db)]);
 }
+
+/// `ignore_database_name` and `add_database_prefix`: the destination
+/// database of `public.t` is `<prefix>public`.
+#[test]
+fn destination_database_names_follow_the_prefix_rules() {
+    let c = Case::new("names");
+    c.write_config("[[table]]\nname = \"public.*\"\n", "");
+    let path = c.config_path();
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("schema_for_all_tables = \"{}\"", c.db),
+        &format!(
+            "add_database_prefix = \"{}_\"\nignore_database_name = true",
+            c.db
+        ),
+    );
+    std::fs::write(&path, text).unwrap();
+    let dest_db = format!("{}_public", c.db);
+    c.my()
+        .query_drop(format!("DROP DATABASE IF EXISTS `{dest_db}`"))
+        .unwrap();
+    c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b');");
+    c.ok(&["full-extract"]);
+    c.sql("UPDATE t SET v = 'c' WHERE id = 2;");
+    c.ok(&["delta"]);
+    let src = c.source_rows("public.t", &["id"]);
+    let dst = c.dest_rows_in(&dest_db, "public.t", "t", &["id"]);
+    crate::common::assert_maps_equal("public.t", &src, &dst);
+}
