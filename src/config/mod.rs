@@ -240,6 +240,9 @@ pub struct Destination {
     pub database_prefix: Option<String>,
     /// `ignore_database_name` (PostgreSQL): `schema` instead of `db_schema`.
     pub ignore_database_name: bool,
+    /// `retain_staging`: helper tables keep their last batch (else they are
+    /// emptied once merged).
+    pub retain_staging: bool,
 }
 
 /// TLS to the destination.

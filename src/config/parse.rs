@@ -160,6 +160,7 @@ struct RawDestination {
     staging_schema: Option<String>,
     add_database_prefix: Option<String>,
     ignore_database_name: Option<bool>,
+    retain_staging: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -441,6 +442,7 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
         in_place: rd.truncate_instead_of_drop.unwrap_or(false),
         database_prefix: rd.add_database_prefix.filter(|p| !p.is_empty()),
         ignore_database_name: rd.ignore_database_name.unwrap_or(false),
+        retain_staging: rd.retain_staging.unwrap_or(false),
         staging_schema: match rd.staging_schema {
             Some(s) if s.trim().is_empty() => {
                 return Err(err("destination.staging_schema", "must not be empty"))

@@ -32,6 +32,10 @@ pub struct Dest {
     flavor: sql::Flavor,
     /// `truncate_instead_of_drop`.
     in_place: bool,
+    /// `retain_staging`: helper tables keep their last batch.
+    retain: bool,
+    /// The helper tables the load under way filled.
+    used: Vec<&'static str>,
     /// The spool file the next LOAD DATA streams.
     infile: Arc<Mutex<Option<Box<dyn Read + Send>>>>,
 }
@@ -108,6 +112,8 @@ impl Dest {
         let mut d = Dest {
             conn,
             in_place: cfg.in_place,
+            retain: cfg.retain_staging,
+            used: vec![],
             flavor: sql::Flavor {
                 rowstore: cfg.rowstore,
                 staging: cfg.staging_schema.clone(),
@@ -393,6 +399,7 @@ impl Dest {
 
     /// The table's staging table, created if missing, empty.
     fn empty_stage(&mut self, s: &TableSchema) -> Result<()> {
+        self.used.push(sql::STAGE);
         if let Some(db) = &self.flavor.staging {
             self.conn.query_drop(sql::create_database(db))?;
         }
@@ -459,6 +466,27 @@ impl Dest {
     /// target, in one transaction.
     /// `budget`: the keys the run's last-change passes may hold together.
     pub fn load(&mut self, dir: &Path, t: &ManifestTable, budget: &KeyBudget) -> Result<Loaded> {
+        self.used.clear();
+        let loaded = self.load_merged(dir, t, budget)?;
+        if !self.retain {
+            // `retain_staging = false`: the helper tables give their lines
+            // up once merged (a failure here is only a warning: the merge
+            // committed).
+            let s = t.schema();
+            for h in std::mem::take(&mut self.used) {
+                let st = format!("TRUNCATE TABLE {}", sql::helper_ref(&s, &self.flavor, h));
+                if let Err(e) = self.conn.query_drop(&st) {
+                    log::warn!(
+                        "{}: emptying a helper table after the merge: {e}",
+                        s.dest_name()
+                    );
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn load_merged(&mut self, dir: &Path, t: &ManifestTable, budget: &KeyBudget) -> Result<Loaded> {
         let s = t.schema();
         match plan::delta_plan(self.flavor.dialect, t) {
             plan::DeltaPlan::Direct => return self.load_direct(dir, t, &s, None),
@@ -482,6 +510,7 @@ impl Dest {
             deletes: t.deletes,
         };
         if shape.unchanged {
+            self.used.push(sql::FILL);
             self.conn.query_drop(sql::create_fill(&s, &self.flavor))?;
             self.conn.query_drop(format!(
                 "TRUNCATE TABLE {}",

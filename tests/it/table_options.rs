@@ -466,7 +466,25 @@ fn staging_schema_holds_the_helper_tables() {
             .unwrap()
     };
     assert_eq!(tables(&c.db), vec!["t".to_string()]);
-    assert_eq!(tables(&stg), vec![format!("{}__t__ingest_delta", c.db)]);
+    let stage = format!("{}__t__ingest_delta", c.db);
+    assert_eq!(tables(&stg), vec![stage.clone()]);
+    let staged = || -> i64 {
+        c.my()
+            .query_first(format!("SELECT COUNT(*) FROM `{stg}`.`{stage}`"))
+            .unwrap()
+            .unwrap()
+    };
+    // Emptied once merged, unless `retain_staging`.
+    assert_eq!(staged(), 0);
+    c.write_config(
+        "[[table]]\nname = \"public.*\"\n",
+        &format!("staging_schema = \"{stg}\"\nretain_staging = true"),
+    );
+    // Two deletes: their D lines are staged.
+    c.sql("DELETE FROM t WHERE id IN (5, 6);");
+    c.ok(&["delta"]);
+    c.assert_same("public.t", "t", &["id"]);
+    assert_eq!(staged(), 2);
 }
 
 /// `ignore_database_name` and `add_database_prefix`: the destination
