@@ -376,6 +376,16 @@ impl TableWriter {
             .into_iter()
             .map(|v| v.map(|x| x.as_ref().to_vec()))
             .collect();
+        if op == Op::Delete {
+            // A delete is merged by its key (never type-changed): the old
+            // row's other values are not converted, counted or failed on.
+            for (i, change) in self.changes.iter().enumerate() {
+                if change.is_some() {
+                    vals[i] = None;
+                }
+            }
+            return self.write_line(op, seq, ts, unchanged, vals);
+        }
         let mut bad = vec![];
         for (i, change) in self.changes.iter().enumerate() {
             let (Some((tc, spec)), Some(Some(v))) = (change, vals.get(i)) else {

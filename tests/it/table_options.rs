@@ -293,6 +293,7 @@ const CONVERT_ROWS: &str =
 const CONVERT_CHANGES: &str =
     "INSERT INTO tc VALUES (3, '7', '20240101', '2024-05-06 07:08:09', '2.25');
      UPDATE tc SET code = '43' WHERE id = 1;
+     INSERT INTO tc VALUES (4, 'bad', 'bad', 'bad', 'bad'); DELETE FROM tc WHERE id = 4;
      INSERT INTO tf VALUES (2, 'not a number', '20240101', '2024-01-01 00:00:00', '1');";
 
 /// What both sources land: converted values, NULL with a warning for those
