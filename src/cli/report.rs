@@ -204,16 +204,20 @@ pub fn month(meta: &Meta, month: &str, f: Format, out: &mut dyn std::io::Write) 
     Ok(())
 }
 
-fn check_date(s: &str, len: usize, shape: &str) -> Result<()> {
-    let ok = s.len() == len
+/// Whether `s` is a date `YYYY-MM-DD` (`len` 10) or month `YYYY-MM` (7).
+pub fn is_date(s: &str, len: usize) -> bool {
+    s.len() == len
         && s.bytes().enumerate().all(|(i, b)| {
             if i == 4 || i == 7 {
                 b == b'-'
             } else {
                 b.is_ascii_digit()
             }
-        });
-    if !ok {
+        })
+}
+
+fn check_date(s: &str, len: usize, shape: &str) -> Result<()> {
+    if !is_date(s, len) {
         return Err(crate::error::config(format!("{s} is not a date {shape}")));
     }
     Ok(())

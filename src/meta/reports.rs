@@ -59,6 +59,34 @@ fn secs(a: &str, b: &str) -> String {
     format!("ROUND((julianday({b}) - julianday({a})) * 86400.0, 3)")
 }
 
+/// When a run's loads started: recorded, else its extract's end (older
+/// runs), else its start.
+const LOAD_START: &str = "COALESCE(r.load_started_at, r.extracted_at, r.started_at)";
+
+/// A run's timings in seconds, as SQL over `runs r`: the day and month
+/// reports' columns and the performance report's parts.
+struct Timings {
+    extract: String,
+    load: String,
+    total: String,
+    /// The first source commit read to the extract's start.
+    delay: String,
+    /// Extract end to load start.
+    wait: String,
+}
+
+impl Timings {
+    fn of_run() -> Timings {
+        Timings {
+            extract: secs("r.started_at", "r.extracted_at"),
+            load: secs(LOAD_START, "r.finished_at"),
+            total: secs("r.started_at", "r.finished_at"),
+            delay: secs("r.first_commit_at", "r.started_at"),
+            wait: secs("r.extracted_at", LOAD_START),
+        }
+    }
+}
+
 /// The kinds of run whose rows are initial loads.
 const INITIAL: &str = "('full-extract', 'sync-new-tables')";
 
@@ -73,9 +101,9 @@ impl Meta {
     /// The runs started on `day` (`YYYY-MM-DD`, UTC), oldest first;
     /// `table`: counts of that table only (runs without it left out).
     pub fn day_report(&self, day: &str, table: Option<&str>) -> Result<Vec<DayRow>> {
-        let load_start = "COALESCE(r.load_started_at, r.extracted_at, r.started_at)";
+        let t = Timings::of_run();
         let sql = format!(
-            "SELECT r.id, r.kind, r.batch_id, r.started_at, r.extracted_at, {ex}, {load_start}, \
+            "SELECT r.id, r.kind, r.batch_id, r.started_at, r.extracted_at, {ex}, {LOAD_START}, \
                     r.finished_at, {ld}, \
                     COUNT(t.table_name), SUM(t.status = 'loaded'), SUM(t.status = 'failed'), \
                     COALESCE(SUM(CASE WHEN {LANDED} AND r.kind IN {INITIAL} THEN t.inserts END), 0), \
@@ -86,11 +114,11 @@ impl Meta {
              FROM runs r LEFT JOIN run_tables t ON t.run_id = r.id AND (?2 IS NULL OR t.table_name = ?2) \
              WHERE substr(r.started_at, 1, 10) = ?1 \
              GROUP BY r.id HAVING ?2 IS NULL OR COUNT(t.table_name) > 0 ORDER BY r.id",
-            ex = secs("r.started_at", "r.extracted_at"),
-            ld = secs(load_start, "r.finished_at"),
-            total = secs("r.started_at", "r.finished_at"),
-            delay = secs("r.first_commit_at", "r.started_at"),
-            wait = secs("r.extracted_at", load_start),
+            ex = t.extract,
+            ld = t.load,
+            total = t.total,
+            delay = t.delay,
+            wait = t.wait,
         );
         let db = self.db();
         let mut st = db.prepare(&sql)?;
@@ -123,7 +151,7 @@ impl Meta {
 
     /// The days of `month` (`YYYY-MM`, UTC) that had runs.
     pub fn month_report(&self, month: &str) -> Result<Vec<MonthRow>> {
-        let load_start = "COALESCE(r.load_started_at, r.extracted_at, r.started_at)";
+        let t = Timings::of_run();
         let sql = format!(
             "WITH c AS (SELECT run_id, \
                     SUM(inserts) AS ins, SUM(updates) AS upd, SUM(deletes) AS del \
@@ -138,11 +166,11 @@ impl Meta {
              FROM runs r LEFT JOIN c ON c.run_id = r.id \
              WHERE substr(r.started_at, 1, 7) = ?1 AND r.kind NOT IN {BOOKKEEPING} \
              GROUP BY day ORDER BY day",
-            ex = secs("r.started_at", "r.extracted_at"),
-            ld = secs(load_start, "r.finished_at"),
-            total = secs("r.started_at", "r.finished_at"),
-            delay = secs("r.first_commit_at", "r.started_at"),
-            wait = secs("r.extracted_at", load_start),
+            ex = t.extract,
+            ld = t.load,
+            total = t.total,
+            delay = t.delay,
+            wait = t.wait,
         );
         let db = self.db();
         let mut st = db.prepare(&sql)?;

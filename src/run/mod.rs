@@ -185,9 +185,10 @@ pub(super) fn kept_shape(
             .map(|c| (c.name.clone(), c.masked, c.type_change.clone()))
             .collect()
     };
+    let then = options(&kept);
     let changed_option = options(now)
         .into_iter()
-        .find(|n| options(&kept).iter().any(|k| k.0 == n.0 && k != n));
+        .find(|n| then.iter().any(|k| k.0 == n.0 && k != n));
     if let Some((col, _, _)) = changed_option {
         anyhow::bail!(
             "the mask or type_change of column {col} changed since the destination got its structure"

@@ -34,6 +34,19 @@ pub struct DeltaOutcome {
     pub commits: Option<(String, String)>,
 }
 
+/// Runs a table's `where` once, reading no row (`SELECT 1 FROM table WHERE
+/// (...) LIMIT 0`; `table`: its quoted name, `run`: the source's query,
+/// its message on error); a mistake names the table and the condition.
+pub fn check_where(
+    s: &TableSchema,
+    table: &str,
+    run: impl FnOnce(&str) -> std::result::Result<(), String>,
+) -> Result<()> {
+    let Some(f) = &s.filter else { return Ok(()) };
+    run(&format!("SELECT 1 FROM {table} WHERE ({f}) LIMIT 0"))
+        .map_err(|m| error::config(format!("table {}: where = \"{f}\": {m}", s.source_name())))
+}
+
 /// What a table's fingerprint says happened since its full extract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FingerprintChange {

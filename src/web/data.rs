@@ -130,6 +130,12 @@ pub fn status(cfg: &Config, meta: &Meta) -> Result<Status> {
         Source::Postgres(p) => ("PostgreSQL", p.host.clone(), p.port, p.database.clone()),
         Source::Mysql(m) => ("MySQL/MariaDB", m.host.clone(), m.port, "(server)".into()),
     };
+    // What the last run found; when the last load ended.
+    let reachable = reached(meta)?;
+    let last_load: Option<String> = one(
+        meta,
+        &format!("SELECT MAX(finished_at) FROM runs WHERE status = 'ok' AND kind IN {LOADS}"),
+    )?;
     let last_error: Option<String> = one(
         meta,
         "SELECT error FROM runs WHERE error IS NOT NULL ORDER BY id DESC LIMIT 1",
@@ -137,7 +143,7 @@ pub fn status(cfg: &Config, meta: &Meta) -> Result<Status> {
     let d = &cfg.destination;
     let source = Card {
         kind: kind.into(),
-        reachable: reached(meta)?,
+        reachable,
         host,
         port,
         database,
@@ -152,11 +158,8 @@ pub fn status(cfg: &Config, meta: &Meta) -> Result<Status> {
         host: d.host.clone(),
         port: d.port,
         database: d.database.clone(),
-        reachable: reached(meta)?,
-        last: one(
-            meta,
-            &format!("SELECT MAX(finished_at) FROM runs WHERE status = 'ok' AND kind IN {LOADS}"),
-        )?,
+        reachable,
+        last: last_load.clone(),
         last_error,
     };
     let count = |status: &str| -> Result<i64> {
@@ -266,10 +269,7 @@ pub fn status(cfg: &Config, meta: &Meta) -> Result<Status> {
         machine,
         checklist,
         lag_s,
-        last_success: one(
-            meta,
-            &format!("SELECT MAX(finished_at) FROM runs WHERE status = 'ok' AND kind IN {LOADS}"),
-        )?,
+        last_success: last_load,
         position: meta.position()?,
     })
 }

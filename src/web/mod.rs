@@ -251,21 +251,11 @@ fn reports(cfg: &Config, meta: &Meta, q: &[(String, String)]) -> Result<String> 
     let now = crate::clock::now();
     let day = param(q, "day").unwrap_or("");
     let month = param(q, "month").unwrap_or(&now[..7]);
-    let valid = |s: &str, len: usize| {
-        s.len() == len
-            && s.bytes().enumerate().all(|(i, b)| {
-                if i == 4 || i == 7 {
-                    b == b'-'
-                } else {
-                    b.is_ascii_digit()
-                }
-            })
-    };
     let mut body = String::from(
         "<h2>Reports</h2><form method=\"get\">Month <input name=\"month\" placeholder=\"YYYY-MM\"> \
          or day <input name=\"day\" placeholder=\"YYYY-MM-DD\"> <button>Show</button></form>",
     );
-    if valid(day, 10) {
+    if crate::cli::report::is_date(day, 10) {
         let rows = meta.day_report(day, param(q, "table"))?;
         let perf: Vec<(String, [f64; 4])> = rows
             .iter()
@@ -287,7 +277,7 @@ fn reports(cfg: &Config, meta: &Meta, q: &[(String, String)]) -> Result<String> 
             page::report_table(&day_rows(&rows)),
             chart::stacked(&perf, &PERF, " s")
         ));
-    } else if valid(month, 7) {
+    } else if crate::cli::report::is_date(month, 7) {
         let rows = meta.month_report(month)?;
         let records: Vec<(String, [f64; 4])> = rows
             .iter()

@@ -191,18 +191,9 @@ impl Catalog for MySource {
         Ok(())
     }
     fn check_filter(&mut self, s: &TableSchema) -> Result<()> {
-        let Some(f) = &s.filter else { return Ok(()) };
-        let sql = format!(
-            "SELECT 1 FROM {}.{} WHERE ({f}) LIMIT 0",
-            qi(&s.schema),
-            qi(&s.name)
-        );
-        self.conn.query_drop(&sql).map_err(|e| {
-            error::config(format!(
-                "table {}: where = \"{f}\": {}",
-                s.source_name(),
-                mysql_message(&e)
-            ))
+        let table = format!("{}.{}", qi(&s.schema), qi(&s.name));
+        crate::source::check_where(s, &table, |sql| {
+            self.conn.query_drop(sql).map_err(|e| mysql_message(&e))
         })
     }
     fn ddl_column_changes(&self, ddl: &[String]) -> (Vec<(String, String)>, Vec<String>) {

@@ -174,18 +174,11 @@ impl Catalog for PgSource {
         Ok(())
     }
     fn check_filter(&mut self, s: &TableSchema) -> Result<()> {
-        let Some(f) = &s.filter else { return Ok(()) };
-        let sql = format!(
-            "SELECT 1 FROM {}.{} WHERE ({f}) LIMIT 0",
-            qi(&s.schema),
-            qi(&s.name)
-        );
-        self.client.batch_execute(&sql).map_err(|e| {
-            error::config(format!(
-                "table {}: where = \"{f}\": {}",
-                s.source_name(),
-                error::pg_message(&e)
-            ))
+        let table = format!("{}.{}", qi(&s.schema), qi(&s.name));
+        crate::source::check_where(s, &table, |sql| {
+            self.client
+                .batch_execute(sql)
+                .map_err(|e| error::pg_message(&e))
         })
     }
     /// attnums: kept by a rename, new for an added column.
