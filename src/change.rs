@@ -409,7 +409,8 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
         self.seq += 1;
         let seq = self.seq;
         self.puts.truncate(table);
-        self.writer(table)?.truncate(seq);
+        let ts = self.ts.clone();
+        self.writer(table)?.truncate(seq, &ts);
         Ok(())
     }
 

@@ -48,6 +48,7 @@ fn tables() -> HashMap<TableId, TableSchema> {
         min_year: 0,
         filter: None,
         bad_value_fail: false,
+        history: None,
     };
     HashMap::from([(id(), s)])
 }

@@ -120,6 +120,52 @@ pub struct TableSchema {
     /// fails the table (else it is NULL with a warning).
     #[serde(default)]
     pub bad_value_fail: bool,
+    /// `history`: the destination keeps every version (type 2).
+    #[serde(default)]
+    pub history: Option<History>,
+}
+
+/// A history table's bookkeeping columns and rules (`[history]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct History {
+    /// When the version started: the source's commit time of its change.
+    pub start: String,
+    /// When it ended; `open_end` while it is the current one.
+    pub end: String,
+    /// `I`, `U` or `D`: what made the version.
+    pub op: String,
+    /// `YYYY-MM-DD HH:MM:SS`.
+    pub open_end: String,
+    /// A delete adds a `D` version (else it only ends the current one).
+    pub keep_deleted: bool,
+    /// Versions of a key kept per batch: the first `max_updates - 1` and
+    /// the last (0: every one).
+    pub max_updates: u32,
+}
+
+impl History {
+    pub fn is_column(&self, name: &str) -> bool {
+        [&self.start, &self.end, &self.op]
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Sets `history` (from `Config::history_for`); a source column with the
+/// name of a history column is a configuration error naming both.
+pub fn apply_history(s: &mut TableSchema, h: Option<History>) -> anyhow::Result<()> {
+    if let Some(h) = &h {
+        if let Some(c) = s.columns.iter().find(|c| h.is_column(&c.name)) {
+            return Err(crate::error::config(format!(
+                "table {} keeps history, and its column {} has the name of a history column: \
+                 choose other names in [history] (start_column, end_column, op_column)",
+                s.source_name(),
+                c.name
+            )));
+        }
+    }
+    s.history = h;
+    Ok(())
 }
 
 /// A table's `[[table]]` options that shape it: `mask` (the columns are
@@ -443,6 +489,7 @@ mod tests {
             min_year: 0,
             filter: None,
             bad_value_fail: false,
+            history: None,
         };
         assert!(s.convert(0, b"0999-12-31").is_ok());
         s.min_year = 1000;

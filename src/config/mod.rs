@@ -48,7 +48,18 @@ pub struct Config {
     pub schedule: Scheduling,
     pub web: Web,
     pub notify: crate::events::Notify,
+    /// `[history]`: type-2 history settings.
+    pub history: HistorySettings,
     pub tables: Vec<TableRule>,
+}
+
+/// `[history]`: whether tables keep history unless their `[[table]]` says,
+/// and the shape of history tables (the manual's History settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistorySettings {
+    /// `default`: tables without `history = ...` keep history.
+    pub default: bool,
+    pub columns: crate::schema::History,
 }
 
 /// `[web]`: the status page.
@@ -277,6 +288,10 @@ pub struct TableRule {
     /// `on_bad_value = "fail"`: a value that does not convert fails the
     /// table (`"null"`, the default: NULL and a warning).
     pub bad_value_fail: bool,
+    /// `history`: type-2 history (else `[history] default`).
+    pub history: Option<bool>,
+    /// `history_keep_deleted` (else `[history] keep_deleted`).
+    pub history_keep_deleted: Option<bool>,
 }
 
 /// Reads and validates the file at `path`. Relative `state_dir`/`spool_dir`
@@ -307,6 +322,19 @@ impl Config {
                 let wild = r.pattern.contains(['*', '?']);
                 (!wild, r.pattern.len())
             })
+    }
+
+    /// The history settings of `schema.table`, when it keeps history.
+    pub fn history_for(&self, schema: &str, table: &str) -> Option<crate::schema::History> {
+        let rule = self.rule_for(schema, table);
+        if !rule.and_then(|r| r.history).unwrap_or(self.history.default) {
+            return None;
+        }
+        let mut h = self.history.columns.clone();
+        if let Some(k) = rule.and_then(|r| r.history_keep_deleted) {
+            h.keep_deleted = k;
+        }
+        Some(h)
     }
 
     /// Destination (database, table) for a source table (`db` is the source database).

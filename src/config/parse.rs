@@ -63,8 +63,21 @@ struct RawConfig {
     schedule: Option<RawSchedule>,
     web: Option<RawWeb>,
     notify: Option<RawNotify>,
+    history: Option<RawHistory>,
     #[serde(default)]
     table: Vec<RawTable>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHistory {
+    default: Option<bool>,
+    start_column: Option<String>,
+    end_column: Option<String>,
+    op_column: Option<String>,
+    open_end: Option<String>,
+    keep_deleted: Option<bool>,
+    max_updates: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -175,6 +188,8 @@ struct RawTable {
     redo_initial: Option<bool>,
     type_change: Option<std::collections::BTreeMap<String, String>>,
     on_bad_value: Option<String>,
+    history: Option<bool>,
+    history_keep_deleted: Option<bool>,
 }
 
 /// The `[source]` section as the struct of its type, read from the text
@@ -537,6 +552,8 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
             redo_initial: t.redo_initial.unwrap_or(false),
             type_change,
             bad_value_fail,
+            history: t.history,
+            history_keep_deleted: t.history_keep_deleted,
         });
     }
     if tables.is_empty() {
@@ -604,6 +621,7 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
         webhook_url: rn.webhook_url,
         command: rn.command,
     };
+    let history = history_settings(raw.history.unwrap_or_default())?;
     Ok(Config {
         path: path.to_path_buf(),
         instance,
@@ -612,7 +630,66 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
         schedule,
         web,
         notify,
+        history,
         tables,
+    })
+}
+
+/// `[history]`, checked: column names MySQL accepts and distinct from each
+/// other, an open end that is a date (`YYYY-MM-DD`, or with
+/// ` HH:MM:SS`), `max_updates` from 0 (keep every version) up.
+fn history_settings(r: RawHistory) -> Result<super::HistorySettings, ConfigError> {
+    let mut names = vec![];
+    for (key, v, default) in [
+        ("history.start_column", r.start_column, "ingest_start"),
+        ("history.end_column", r.end_column, "ingest_end"),
+        ("history.op_column", r.op_column, "ingest_op"),
+    ] {
+        let v = v.unwrap_or_else(|| default.to_string());
+        if v.trim().is_empty() || v.chars().count() > 64 || v.ends_with(' ') {
+            return Err(err(key, "must be a column name of 1 to 64 characters"));
+        }
+        if names.iter().any(|n: &String| n.eq_ignore_ascii_case(&v)) {
+            return Err(err(
+                key,
+                format!("'{v}' is already the name of another history column"),
+            ));
+        }
+        names.push(v);
+    }
+    let open = r.open_end.unwrap_or_else(|| "9999-12-31".into());
+    let full = if open.len() == 10 {
+        format!("{open} 00:00:00")
+    } else {
+        open.clone()
+    };
+    if full.parse::<jiff::civil::DateTime>().is_err() || full.len() != 19 {
+        return Err(err(
+            "history.open_end",
+            format!("'{open}' is not a date such as \"9999-12-31\" or \"9999-12-31 00:00:00\""),
+        ));
+    }
+    let max_updates = match r.max_updates {
+        None => 4,
+        Some(n) if (0..=1_000_000).contains(&n) => n as u32,
+        Some(_) => {
+            return Err(err(
+                "history.max_updates",
+                "must be 0 (keep every version) or a count of versions up to 1000000",
+            ))
+        }
+    };
+    let mut names = names.into_iter();
+    Ok(super::HistorySettings {
+        default: r.default.unwrap_or(false),
+        columns: crate::schema::History {
+            start: names.next().unwrap_or_default(),
+            end: names.next().unwrap_or_default(),
+            op: names.next().unwrap_or_default(),
+            open_end: full,
+            keep_deleted: r.keep_deleted.unwrap_or(false),
+            max_updates,
+        },
     })
 }
 

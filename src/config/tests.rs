@@ -286,3 +286,47 @@ fn destination_names_follow_the_prefix_rules() {
     let c = with("schema_for_all_tables = \"dw\"\nadd_database_prefix = \"raw_\"");
     assert_eq!(c.dest_name("src", "sales", "o").0, "dw");
 }
+
+#[test]
+fn history_settings() {
+    let c = p(MIN).unwrap();
+    assert!(!c.history.default);
+    assert_eq!(c.history_for("public", "orders"), None);
+    let text = format!(
+        "{MIN}\n[[table]]\nname = \"public.h\"\nhistory = true\nhistory_keep_deleted = true\n\
+         [history]\nstart_column = \"valid_from\"\nopen_end = \"2999-01-01\"\nmax_updates = 0\n"
+    );
+    let c = p(&text).unwrap();
+    let h = c.history_for("public", "h").unwrap();
+    assert_eq!(
+        (
+            h.start.as_str(),
+            h.end.as_str(),
+            h.op.as_str(),
+            h.open_end.as_str(),
+            h.keep_deleted,
+            h.max_updates
+        ),
+        (
+            "valid_from",
+            "ingest_end",
+            "ingest_op",
+            "2999-01-01 00:00:00",
+            true,
+            0
+        )
+    );
+    assert_eq!(c.history_for("public", "orders"), None);
+    let c = p(&format!("{MIN}\n[history]\ndefault = true\n")).unwrap();
+    let h = c.history_for("public", "orders").unwrap();
+    assert_eq!((h.max_updates, h.keep_deleted), (4, false));
+    for (bad, key) in [
+        ("open_end = \"someday\"", "history.open_end"),
+        ("end_column = \"INGEST_START\"", "history.end_column"),
+        ("max_updates = -1", "history.max_updates"),
+        ("op_column = \"\"", "history.op_column"),
+    ] {
+        let e = p(&format!("{MIN}\n[history]\n{bad}\n")).unwrap_err();
+        assert_eq!(e.key, key, "{bad}: {e}");
+    }
+}

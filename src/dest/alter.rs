@@ -245,7 +245,12 @@ pub fn plan(
     on_drop: OnDrop,
 ) -> Result<Vec<Step>, String> {
     let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    let find = |name: &str| have.iter().find(|c| same(&c.name, name));
+    // A history table's own columns are not the source's.
+    let have: Vec<&DestCol> = have
+        .iter()
+        .filter(|d| !s.history.as_ref().is_some_and(|h| h.is_column(&d.name)))
+        .collect();
+    let find = |name: &str| have.iter().copied().find(|c| same(&c.name, name));
     let (mut renames, mut widens_, mut adds) = (vec![], vec![], vec![]);
     let mut taken: Vec<&str> = vec![];
     for (i, c) in s.columns.iter().enumerate() {
@@ -277,6 +282,7 @@ pub fn plan(
     }
     let gone: Vec<&DestCol> = have
         .iter()
+        .copied()
         .filter(|d| !taken.iter().any(|t| same(t, &d.name)))
         .collect();
     let name_of = |st: &Step| match st {

@@ -28,6 +28,7 @@ fn schema(cols: &[(&str, &str)]) -> TableSchema {
         min_year: 0,
         filter: None,
         bad_value_fail: false,
+        history: None,
     }
 }
 

@@ -7,6 +7,7 @@
 //! changed on the way in fails the table instead of landing altered.
 
 pub mod alter;
+pub mod history;
 pub mod plan;
 pub mod probe;
 pub mod sql;
@@ -188,6 +189,18 @@ impl Dest {
         let missing = want
             .iter()
             .any(|w| !have.iter().any(|h| h.eq_ignore_ascii_case(w)));
+        if let Some(h) = &s.history {
+            if !have.iter().any(|c| c.eq_ignore_ascii_case(&h.start)) {
+                bail!(
+                    "destination table {} keeps no history (it has no column {}), and {} is set to keep it: \
+                     run `ingest full-extract {}` to make it a history table",
+                    s.dest_name(),
+                    h.start,
+                    s.source_name(),
+                    s.source_name()
+                );
+            }
+        }
         if missing {
             bail!(
                 "destination table {} has columns {:?} but the source has {:?}; run `ingest sync-struct {}` \
@@ -275,7 +288,8 @@ impl Dest {
     pub fn prepare_shadow(&mut self, s: &TableSchema) -> Result<()> {
         self.conn.query_drop(sql::create_database(&s.dest_db))?;
         self.drop_helpers(s, true)?;
-        if self.in_place {
+        // A history table is never emptied: the snapshot is compared with it.
+        if self.in_place && s.history.is_none() {
             // `truncate_instead_of_drop`: the target itself is emptied and
             // loaded (readers see it empty, then filling, until the load
             // ends); it must have the source's columns.
@@ -307,7 +321,7 @@ impl Dest {
     /// Loads one part of a snapshot into `<table>__ingest_new`.
     pub fn load_part(&mut self, dir: &Path, t: &ManifestTable) -> Result<Loaded> {
         let s = t.schema();
-        let into = if self.in_place {
+        let into = if self.in_place && s.history.is_none() {
             sql::LoadInto::Target
         } else {
             sql::LoadInto::Shadow
@@ -321,9 +335,14 @@ impl Dest {
     /// Safe to run again after a try whose end was not seen (a connection
     /// lost after the renames): without `__ingest_new` beside an existing
     /// target, the swap happened and only the old table may be left.
-    pub fn swap_in(&mut self, s: &TableSchema) -> Result<()> {
+    /// A history table that exists takes the snapshot's differences
+    /// instead (`snap_ts`: when the snapshot was read).
+    pub fn swap_in(&mut self, s: &TableSchema, snap_ts: &str) -> Result<()> {
         crate::fault::point("swap");
-        if self.in_place {
+        if s.history.is_some() && self.is_history_target(s)? {
+            return self.merge_snapshot(s, snap_ts);
+        }
+        if self.in_place && s.history.is_none() {
             // Loaded in place: nothing to swap.
             return Ok(());
         }
@@ -348,6 +367,69 @@ impl Dest {
         crate::fault::fail_once("swap-unseen").map_err(|e| {
             anyhow::Error::new(mysql::Error::IoError(std::io::Error::other(e.to_string())))
         })?;
+        Ok(())
+    }
+
+    /// The target exists as a history table (it has the start column).
+    fn is_history_target(&mut self, s: &TableSchema) -> Result<bool> {
+        let Some(h) = &s.history else {
+            return Ok(false);
+        };
+        let have = self.target_columns(s)?;
+        Ok(have.iter().any(|c| c.eq_ignore_ascii_case(&h.start)))
+    }
+
+    /// A full extract of a history table that exists: in one transaction
+    /// the snapshot's differences become versions, then the snapshot's
+    /// table goes. Safe to run again (without the snapshot's table, it
+    /// was merged).
+    fn merge_snapshot(&mut self, s: &TableSchema, snap_ts: &str) -> Result<()> {
+        let new = sql::table_ref(&s.dest_db, &sql::helper_name(&s.dest_table, "new"));
+        let present: Option<String> = self.conn.exec_first(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&s.dest_db, sql::helper_name(&s.dest_table, "new")),
+        )?;
+        if present.is_none() {
+            return Ok(());
+        }
+        self.empty_helper(s, sql::FILL)?;
+        let mut tx = self.conn.start_transaction(mysql::TxOpts::default())?;
+        for st in history::merge_snapshot(s, &self.flavor, snap_ts) {
+            merge_statement(&mut tx, s, &st)?;
+        }
+        tx.commit().with_context(|| {
+            format!(
+                "committing the snapshot's differences into {}",
+                s.dest_name()
+            )
+        })?;
+        self.conn
+            .query_drop(format!("DROP TABLE IF EXISTS {new}"))?;
+        if !self.retain {
+            self.conn.query_drop(format!(
+                "TRUNCATE TABLE {}",
+                sql::helper_ref(s, &self.flavor, sql::FILL)
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// A helper table (`sql::FILL`), created if missing, empty.
+    fn empty_helper(&mut self, s: &TableSchema, which: &'static str) -> Result<()> {
+        self.used.push(which);
+        if let Some(db) = &self.flavor.staging {
+            self.conn.query_drop(sql::create_database(db))?;
+        }
+        let create = if which == sql::STAGE {
+            sql::create_stage(s, &self.flavor)
+        } else {
+            sql::create_fill(s, &self.flavor)
+        };
+        self.conn.query_drop(create)?;
+        self.conn.query_drop(format!(
+            "TRUNCATE TABLE {}",
+            sql::helper_ref(s, &self.flavor, which)
+        ))?;
         Ok(())
     }
 
@@ -399,16 +481,7 @@ impl Dest {
 
     /// The table's staging table, created if missing, empty.
     fn empty_stage(&mut self, s: &TableSchema) -> Result<()> {
-        self.used.push(sql::STAGE);
-        if let Some(db) = &self.flavor.staging {
-            self.conn.query_drop(sql::create_database(db))?;
-        }
-        self.conn.query_drop(sql::create_stage(s, &self.flavor))?;
-        self.conn.query_drop(format!(
-            "TRUNCATE TABLE {}",
-            sql::helper_ref(s, &self.flavor, sql::STAGE)
-        ))?;
-        Ok(())
+        self.empty_helper(s, sql::STAGE)
     }
 
     /// A delta of whole rows without TRUNCATE (MySQL/MariaDB): the last
@@ -503,6 +576,9 @@ impl Dest {
             plan::DeltaPlan::Staged => {}
         }
         self.empty_stage(&s)?;
+        if s.history.is_some() {
+            return self.merge_history(dir, t, &s);
+        }
         let mut shape = sql::MergeShape {
             truncate_seq: t.truncate_seq,
             unchanged: t.unchanged,
@@ -510,12 +586,7 @@ impl Dest {
             deletes: t.deletes,
         };
         if shape.unchanged {
-            self.used.push(sql::FILL);
-            self.conn.query_drop(sql::create_fill(&s, &self.flavor))?;
-            self.conn.query_drop(format!(
-                "TRUNCATE TABLE {}",
-                sql::helper_ref(&s, &self.flavor, sql::FILL)
-            ))?;
+            self.empty_helper(&s, sql::FILL)?;
         }
         let affected = self.load_file(dir, t, &s, sql::LoadInto::Stage)?;
         crate::fault::point("staged");
@@ -535,6 +606,27 @@ impl Dest {
                 crate::fault::point("mid-merge");
             }
             merge_statement(&mut tx, &s, st)?;
+        }
+        tx.commit()
+            .with_context(|| format!("committing merge into {}", s.dest_name()))?;
+        Ok(Loaded { rows: affected })
+    }
+}
+
+impl Dest {
+    /// A delta into a history table ([`history`]): the lines are staged,
+    /// then made versions in one transaction.
+    fn merge_history(&mut self, dir: &Path, t: &ManifestTable, s: &TableSchema) -> Result<Loaded> {
+        self.empty_helper(s, sql::FILL)?;
+        let affected = self.load_file(dir, t, s, sql::LoadInto::Stage)?;
+        crate::fault::point("staged");
+        let stmts = history::merge(s, &self.flavor, &t.truncates, t.unchanged);
+        let mut tx = self.conn.start_transaction(mysql::TxOpts::default())?;
+        for (i, st) in stmts.iter().enumerate() {
+            if i == 1 {
+                crate::fault::point("mid-merge");
+            }
+            merge_statement(&mut tx, s, st)?;
         }
         tx.commit()
             .with_context(|| format!("committing merge into {}", s.dest_name()))?;

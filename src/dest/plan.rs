@@ -30,7 +30,13 @@ pub fn delta_plan(dialect: Dialect, t: &ManifestTable) -> DeltaPlan {
     // inside a transaction is not verified); unchanged TOAST values need the
     // fill, and a TRUNCATE cuts the batch. LOAD DATA ... REPLACE refuses
     // ENUM error values (an error, not LOCAL's warning): they are staged.
-    if dialect != Dialect::Mysql || t.unchanged || t.truncate_seq.is_some() || t.enum_errors > 0 {
+    // A history table keeps every version: its own merge, from staging.
+    if dialect != Dialect::Mysql
+        || t.unchanged
+        || t.truncate_seq.is_some()
+        || t.enum_errors > 0
+        || t.history.is_some()
+    {
         DeltaPlan::Staged
     } else if t.keys_unique {
         DeltaPlan::Direct
@@ -94,11 +100,13 @@ mod tests {
             updates: 0,
             deletes: 0,
             truncate_seq: truncate.then_some(3),
+            truncates: vec![],
             unchanged,
             keys_unique,
             enum_errors: 0,
             bad_values: vec![],
             columns: vec![],
+            history: None,
         }
     }
 

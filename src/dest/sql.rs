@@ -117,7 +117,8 @@ pub fn column_type(s: &TableSchema, i: usize) -> String {
             .filter(|&&k| unbounded(&s.columns[k].dest_type))
             .count()
             .max(1);
-        let fixed = 8 * (s.key.len() - n);
+        // A history table's key ends with its start (DATETIME(6)).
+        let fixed = 8 * (s.key.len() - n) + if s.history.is_some() { 8 } else { 0 };
         let bytes = KEY_BYTES.saturating_sub(fixed) / n;
         return if c.dest_type == "LONGBLOB" {
             format!("VARBINARY({bytes})")
@@ -191,7 +192,22 @@ pub fn create_target(s: &TableSchema, f: &Flavor) -> String {
             format!("{} {} {null}", q(&s.columns[i].name), column_type(s, i))
         })
         .collect();
-    cols.push(format!("PRIMARY KEY ({})", key_list(s)));
+    // A history table: every version, keyed by the source key and start;
+    // its versions stay together (SingleStore: one shard per source key).
+    let pk = match &s.history {
+        None => key_list(s),
+        Some(h) => {
+            for (c, t) in [
+                (&h.start, "DATETIME(6)"),
+                (&h.end, "DATETIME(6)"),
+                (&h.op, "CHAR(1)"),
+            ] {
+                cols.push(format!("{} {t} NOT NULL", q(c)));
+            }
+            format!("{}, {}", key_list(s), q(&h.start))
+        }
+    };
+    cols.push(format!("PRIMARY KEY ({pk})"));
     let mut kind = "";
     if f.dialect == Dialect::SingleStore {
         cols.push(format!("SHARD KEY ({})", key_list(s)));
@@ -199,7 +215,7 @@ pub fn create_target(s: &TableSchema, f: &Flavor) -> String {
         if f.rowstore {
             kind = "ROWSTORE ";
         } else {
-            cols.push(format!("SORT KEY ({})", key_list(s)));
+            cols.push(format!("SORT KEY ({pk})"));
         }
     }
     format!(
@@ -223,18 +239,18 @@ pub struct Bk {
 impl Bk {
     pub fn of(s: &TableSchema) -> Bk {
         let mut prefix = "_ingest_".to_string();
-        while s
-            .columns
-            .iter()
-            .any(|c| c.name.to_lowercase().starts_with(&prefix))
-        {
+        let mut names: Vec<String> = s.columns.iter().map(|c| c.name.to_lowercase()).collect();
+        if let Some(h) = &s.history {
+            names.extend([&h.start, &h.end, &h.op].map(|n| n.to_lowercase()));
+        }
+        while names.iter().any(|n| n.starts_with(&prefix)) {
             prefix.insert(0, '_');
         }
         Bk { prefix }
     }
 
     /// A bookkeeping column, quoted.
-    fn col(&self, name: &str) -> String {
+    pub(super) fn col(&self, name: &str) -> String {
         q(&format!("{}{name}", self.prefix))
     }
 
@@ -375,6 +391,12 @@ pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto, f: &Flavor) -
         }
     };
     let mut sets = vec![];
+    if let (LoadInto::Shadow, Some(h)) = (into, &s.history) {
+        // A snapshot's rows are versions starting at its time.
+        sets.push(format!("{} = @_ts", q(&h.start)));
+        sets.push(format!("{} = {}", q(&h.end), lit(&h.open_end)));
+        sets.push(format!("{} = 'I'", q(&h.op)));
+    }
     for (i, c) in s.columns.iter().enumerate() {
         if c.binary {
             targets.push(format!("@b{i}"));
@@ -688,6 +710,22 @@ pub fn review(s: &TableSchema, f: &Flavor) -> String {
     out.push("-- delta, staged: the lines are loaded, then merged in one transaction".into());
     out.push(load_data(s, &file, LoadInto::Stage, f));
     out.push(repeated_key(s, None, f));
+    if s.history.is_some() {
+        out.push("-- history: a batch's lines are staged, then merged in one transaction".into());
+        out.push(load_data(s, &file, LoadInto::Stage, f));
+        out.push("-- merge, a TRUNCATE at line 10".into());
+        let t = [(10, "2026-01-01 00:00:00.000000".to_string())];
+        out.extend(super::history::merge(s, f, &t, false));
+        out.push("-- merge, unchanged (TOAST) values to fill".into());
+        out.extend(super::history::merge(s, f, &[], true));
+        out.push("-- full extract into an existing history table: the snapshot is compared".into());
+        out.extend(super::history::merge_snapshot(
+            s,
+            f,
+            "2026-01-01 00:00:00.000000",
+        ));
+        return text_of(out);
+    }
     let shapes = [
         (
             "each key once",
@@ -717,6 +755,11 @@ pub fn review(s: &TableSchema, f: &Flavor) -> String {
         out.push(format!("-- merge, {what}"));
         out.extend(merge(s, shape, f));
     }
+    text_of(out)
+}
+
+/// Statements as a script: `--` lines are comments before a blank line.
+fn text_of(out: Vec<String>) -> String {
     let mut text = String::new();
     for line in out {
         if line.starts_with("--") {

@@ -31,6 +31,7 @@ fn schema() -> TableSchema {
         min_year: 0,
         filter: None,
         bad_value_fail: false,
+        history: None,
     }
 }
 

@@ -182,10 +182,16 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
                 return;
             }
             pr.settled = true;
-            (pr.schema.clone(), pr.rows, pr.extract_ms, pr.t0)
+            (
+                pr.schema.clone(),
+                pr.rows,
+                pr.extract_ms,
+                pr.t0,
+                pr.snap_ts.clone(),
+            )
         };
-        let (schema, rows, ems, t0) = finished;
-        let res = with_retries(cfg, d, table, |d| d.swap_in(&schema)).and_then(|_| {
+        let (schema, rows, ems, t0, snap_ts) = finished;
+        let res = with_retries(cfg, d, table, |d| d.swap_in(&schema, &snap_ts)).and_then(|_| {
             let landed = Outcome::Extracted {
                 rows,
                 extract_ms: ems,
@@ -308,6 +314,7 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
                 }
                 continue;
             }
+            let snap_ts = crate::clock::format_micros(crate::clock::now_micros());
             progress.lock().unwrap_or_else(|p| p.into_inner()).insert(
                 name.clone(),
                 Progress {
@@ -319,9 +326,9 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
                     settled: false,
                     extract_ms: 0,
                     t0,
+                    snap_ts: snap_ts.clone(),
                 },
             );
-            let snap_ts = crate::clock::format_micros(crate::clock::now_micros());
             match extract_table(
                 cfg,
                 &mut batch,
@@ -540,6 +547,8 @@ struct Progress {
     settled: bool,
     extract_ms: i64,
     t0: Instant,
+    /// When the snapshot was read (the start of a history table's versions).
+    snap_ts: String,
 }
 
 /// The source connection is gone: the remaining tables would all fail.

@@ -144,6 +144,9 @@ pub(super) fn load_batch(
                 d.ensure_target(&schema)
                     .and_then(|_| d.load(&dir, &entry, &budget))
             });
+            // Tests: merged at the destination, not yet in state.db (the
+            // next run merges the batch again).
+            crate::fault::point("committed");
             let counts = Counts {
                 inserts: entry.inserts as i64,
                 updates: entry.updates as i64,

@@ -318,6 +318,7 @@ mod tests {
             min_year: 0,
             filter: None,
             bad_value_fail: false,
+            history: None,
         }
     }
 

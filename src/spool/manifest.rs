@@ -49,6 +49,10 @@ pub struct ManifestTable {
     /// `_seq` of the last TRUNCATE in this batch: rows at or before it are gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncate_seq: Option<u64>,
+    /// Every TRUNCATE in this batch: `_seq` and source time (history
+    /// tables end the versions live at each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncates: Vec<(u64, String)>,
     /// Some line has a non-NULL `_unch`.
     #[serde(default)]
     pub unchanged: bool,
@@ -66,6 +70,9 @@ pub struct ManifestTable {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bad_values: Vec<(String, u64)>,
     pub columns: Vec<ManifestColumn>,
+    /// The table keeps history (as configured when the batch was written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<crate::schema::History>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -107,6 +114,7 @@ impl ManifestTable {
                 .collect(),
             filter: None,
             bad_value_fail: false,
+            history: self.history.clone(),
         }
     }
 }

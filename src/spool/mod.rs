@@ -148,6 +148,7 @@ mod tests {
             min_year: 0,
             filter: None,
             bad_value_fail: false,
+            history: None,
         }
     }
 
@@ -299,7 +300,7 @@ mod tests {
                 [Some(&b"1"[..]), Some(b""), Some(b"NULL")],
             )
             .unwrap();
-            t.truncate(3);
+            t.truncate(3, "2026-01-01 00:00:00.000000");
             assert!(read_manifest(b.dir()).unwrap().is_none());
             let e = t.finish().unwrap();
             assert_eq!(

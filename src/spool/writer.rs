@@ -96,6 +96,7 @@ impl BatchWriter {
                 updates: 0,
                 deletes: 0,
                 truncate_seq: None,
+                truncates: vec![],
                 unchanged: false,
                 keys_unique: false,
                 enum_errors: 0,
@@ -114,6 +115,7 @@ impl BatchWriter {
                         nullable: c.nullable,
                     })
                     .collect(),
+                history: schema.history.clone(),
             },
             changes: if schema.columns.iter().any(|c| c.type_change.is_some()) {
                 schema
@@ -493,8 +495,9 @@ impl TableWriter {
     }
 
     /// Records a TRUNCATE at `seq`: everything before it in this table is gone.
-    pub fn truncate(&mut self, seq: u64) {
+    pub fn truncate(&mut self, seq: u64, ts: &str) {
         self.entry.truncate_seq = Some(seq);
+        self.entry.truncates.push((seq, ts.to_string()));
     }
 
     /// Flushes, fsyncs and renames the file into place.

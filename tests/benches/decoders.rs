@@ -131,6 +131,7 @@ fn bench_pgoutput_to_spool() {
         min_year: 0,
         filter: None,
         bad_value_fail: false,
+        history: None,
     };
     let key = ingest::table::TableId::new("public", "bench");
     let tables = HashMap::from([(key.clone(), schema)]);
@@ -362,6 +363,7 @@ fn spool_rows() -> (TableSchema, [Option<&'static [u8]>; 10]) {
         min_year: 0,
         filter: None,
         bad_value_fail: false,
+        history: None,
     };
     let vals: [Option<&[u8]>; 10] = [
         Some(b"123456"),

@@ -9,6 +9,7 @@ mod common;
 
 mod cli;
 mod events;
+mod history;
 mod my_correctness;
 mod my_delta;
 mod my_types;

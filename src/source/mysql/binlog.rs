@@ -668,6 +668,11 @@ impl<'t, 'b> BinlogRead<'t, 'b> {
                 match classify_query(&q.schema(), &sql) {
                     QueryKind::Truncate(key) => {
                         if tables.contains_key(&key) {
+                            // A statement that commits by itself: its time
+                            // is its own (MySQL has no BEGIN before it).
+                            dec.sink.set_ts(crate::clock::format_micros(
+                                i64::from(h.timestamp()) * 1_000_000,
+                            ));
                             dec.sink.truncate(&key)?;
                         }
                     }

@@ -240,8 +240,10 @@ impl MySource {
             min_year: cfg.destination.dialect.min_year(),
             filter: None,
             bad_value_fail: false,
+            history: None,
         };
         crate::schema::apply_rule(&mut s, cfg.rule_for(db, table))?;
+        crate::schema::apply_history(&mut s, cfg.history_for(db, table))?;
         Ok(s)
     }
     pub(super) fn described(&self, s: &TableSchema) -> Result<Vec<MyCol>> {

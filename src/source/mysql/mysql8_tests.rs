@@ -82,6 +82,7 @@ pub(super) fn read(
                 min_year: 0,
                 filter: None,
                 bad_value_fail: false,
+                history: None,
             };
             (c.id.clone(), s)
         })

@@ -279,8 +279,10 @@ impl PgSource {
             min_year: cfg.destination.dialect.min_year(),
             filter: None,
             bad_value_fail: false,
+            history: None,
         };
         crate::schema::apply_rule(&mut s, cfg.rule_for(schema, table))?;
+        crate::schema::apply_history(&mut s, cfg.history_for(schema, table))?;
         Ok(s)
     }
     /// Makes sure the publication exists and holds these tables.
