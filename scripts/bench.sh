@@ -25,6 +25,12 @@
 #   my-delta        tables, extract + load + merge. Reference: the same changes as
 #                   single-row statements through one connection (mariadb < file),
 #                   the way a JDBC sink applies them.
+#   history         rows changes (the pg-delta mix) to one table of rows rows,
+#                   merged by a delta into a mirror table and, by a second
+#                   instance (its own slot), into a history table
+#                   (`history = true`): the ratio history / mirror. The
+#                   history table's open versions are checked against the
+#                   source (count and sum).
 #   pg-backlog      not run by default: 10 x rows changes (ten UPDATEs of a
 #                   rows-row table) waiting in the slot, read by one delta in
 #                   batches of max_batch_changes (default 1,000,000): the
@@ -36,7 +42,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 rows=${1:-1000000}
 shift || true
-cases=" ${*:-pg-initial my-initial pg-4tables pg-200cols pg-delta my-delta} "
+cases=" ${*:-pg-initial my-initial pg-4tables pg-200cols pg-delta my-delta history} "
 want() { [[ $cases == *" $1 "* ]]; }
 command -v /usr/bin/time >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq time >/dev/null; }
 
@@ -322,6 +328,43 @@ name = "mysrc.dt_*"' 4 dst_mydelta
       UNION ALL SELECT CONCAT('INSERT INTO dt_$k VALUES (', id, ', ', i, ', ', n, ', ', QUOTE(t), ', ', QUOTE(ts), ');') FROM dt_$k WHERE id > $base"
   done >"$work/my-rowbyrow.sql"
   delta_case my-delta "$work/mydelta" "$work/my-rowbyrow.sql" dst_mydelta
+fi
+
+if want history; then
+  hupd=$((rows * 7 / 10)); hdel=$((rows * 8 / 10))
+  pg -d bench -c "CREATE TABLE hist (id bigint PRIMARY KEY, i int, n numeric(12,2), t text, ts timestamptz);
+    INSERT INTO hist SELECT g, g % 1000, g / 100.0, 'row ' || g, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 second'
+    FROM generate_series(1, $rows) g;"
+  mkdir -p "$work/hmirror" "$work/hhist"
+  for s in bench bench_h; do pg -d bench -c "SELECT pg_drop_replication_slot('$s')" >/dev/null 2>&1 || true; done
+  config "$work/hmirror/ingest.toml" "$pg_source" '[[table]]
+name = "public.hist"' 4 dst_hmirror
+  hsource=$(printf '%s\n' "$pg_source" | sed 's/^slot = "bench"$/slot = "bench_h"/; s/^publication = "bench"$/publication = "bench_h"/')
+  config "$work/hhist/ingest.toml" "$hsource" '[history]
+default = true
+[[table]]
+name = "public.hist"' 4 dst_hhist
+  say "history: full extract into a mirror and a history table"
+  "$ingest" --config "$work/hmirror/ingest.toml" full-extract >/dev/null
+  "$ingest" --config "$work/hhist/ingest.toml" full-extract >/dev/null
+  say "history: $rows changes at the source"
+  pg -d bench -c "UPDATE hist SET i = i + 1, t = t || ' changed' WHERE id <= $hupd;
+    DELETE FROM hist WHERE id > $hupd AND id <= $hdel;
+    INSERT INTO hist SELECT g, g % 1000, g / 100.0, 'new ' || g, now() FROM generate_series($rows + 1, $rows + $rows * 2 / 10) g;"
+  for w in hmirror hhist; do
+    settle
+    say "history: delta into $w"
+    /usr/bin/time -o "$work/$w.time" -f '%e %M' "$ingest" --config "$work/$w/ingest.toml" delta >/dev/null 2>"$work/$w.log"
+  done
+  m=$(tail -1 "$work/hmirror.time"); h=$(tail -1 "$work/hhist.time")
+  msecs=$(echo "$m" | awk '{print $1}'); hsecs=$(echo "$h" | awk '{print $1}')
+  src_sum=$(pg -d bench -At -c "SELECT count(*) || ' ' || sum(i) FROM hist")
+  dst_sum=$(my -N -e "SELECT CONCAT(COUNT(*), ' ', SUM(i)) FROM dst_hhist.hist WHERE ingest_end = '9999-12-31' AND ingest_op <> 'D'")
+  versions=$(my -N -e "SELECT COUNT(*) FROM dst_hhist.hist")
+  [ "$src_sum" = "$dst_sum" ] || echo "bench: history differs: source $src_sum, open versions $dst_sum" >&2
+  report history-mirror "$rows" "$msecs" "$(echo "$rows / $msecs" | bc -l)" 0 "$(echo "$m" | awk '{printf "%.0f", $2 / 1024}')" ""
+  report history "$rows" "$hsecs" "$(echo "$rows / $hsecs" | bc -l)" 0 "$(echo "$h" | awk '{printf "%.0f", $2 / 1024}')" \
+    "  ratio $(printf '%.2f' "$(echo "$hsecs / $msecs" | bc -l)")x the mirror delta; $versions versions; open versions = source: $dst_sum"
 fi
 
 if want pg-backlog; then
