@@ -49,6 +49,7 @@ fn tables() -> HashMap<TableId, TableSchema> {
         filter: None,
         bad_value_fail: false,
         history: None,
+        keyless: false,
     };
     HashMap::from([(id(), s)])
 }

@@ -123,7 +123,32 @@ pub struct TableSchema {
     /// `history`: the destination keeps every version (type 2).
     #[serde(default)]
     pub history: Option<History>,
+    /// `keyless`: the table has no key; `key` holds the columns that make
+    /// a row's identity (every column the change log carries) and the
+    /// destination counts rows, duplicates included.
+    #[serde(default)]
+    pub keyless: bool,
 }
+
+/// A plain column for tests: text as it is, nullable.
+#[cfg(test)]
+pub fn test_column(name: &str, dest_type: &str) -> Column {
+    Column {
+        name: name.into(),
+        source_type: String::new(),
+        dest_type: dest_type.into(),
+        conv: Conv::Verbatim,
+        binary: false,
+        toastable: false,
+        nullable: true,
+        masked: false,
+        generated: false,
+        type_change: None,
+    }
+}
+
+/// The destination's own key column of a `keyless` table.
+pub const ROW_COLUMN: &str = "ingest_row";
 
 /// A history table's bookkeeping columns and rules (`[history]`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -177,6 +202,20 @@ pub fn apply_rule(
     rule: Option<&crate::config::TableRule>,
 ) -> anyhow::Result<()> {
     let Some(rule) = rule else { return Ok(()) };
+    if s.keyless {
+        if let Some(c) = s
+            .columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(ROW_COLUMN))
+        {
+            return Err(crate::error::config(format!(
+                "table {} is keyless, and its column {} has the name of the destination's row \
+                 column: rename it, or give the table a key",
+                s.source_name(),
+                c.name
+            )));
+        }
+    }
     for m in &rule.mask {
         let Some(i) = s.columns.iter().position(|c| c.name == *m) else {
             return Err(crate::error::config(format!(
@@ -184,7 +223,10 @@ pub fn apply_rule(
                 s.source_name()
             )));
         };
-        if s.is_key(i) {
+        if s.keyless {
+            // Never read: not part of the row's identity.
+            s.key.retain(|&k| k != i);
+        } else if s.is_key(i) {
             return Err(crate::error::config(format!(
                 "table {}: mask names key column {m}: a key cannot be masked",
                 s.source_name()
@@ -490,6 +532,7 @@ mod tests {
             filter: None,
             bad_value_fail: false,
             history: None,
+            keyless: false,
         };
         assert!(s.convert(0, b"0999-12-31").is_ok());
         s.min_year = 1000;

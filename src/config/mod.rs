@@ -292,6 +292,8 @@ pub struct TableRule {
     pub history: Option<bool>,
     /// `history_keep_deleted` (else `[history] keep_deleted`).
     pub history_keep_deleted: Option<bool>,
+    /// `keyless`: no key; rows are counted (duplicates kept).
+    pub keyless: bool,
 }
 
 /// Reads and validates the file at `path`. Relative `state_dir`/`spool_dir`

@@ -190,6 +190,7 @@ struct RawTable {
     on_bad_value: Option<String>,
     history: Option<bool>,
     history_keep_deleted: Option<bool>,
+    keyless: Option<bool>,
 }
 
 /// The `[source]` section as the struct of its type, read from the text
@@ -526,6 +527,24 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                 "skip_initial and redo_initial exclude each other",
             ));
         }
+        let keyless = t.keyless.unwrap_or(false);
+        let excludes = [
+            ("key", t.key.is_some()),
+            ("history", t.history == Some(true)),
+            (
+                "type_change",
+                t.type_change.as_ref().is_some_and(|m| !m.is_empty()),
+            ),
+        ];
+        if let Some((other, _)) = excludes.iter().find(|(_, set)| keyless && *set) {
+            return Err(err(
+                format!("table[{}].keyless", i + 1),
+                format!(
+                    "keyless = true excludes {other}: a table without a key has its rows counted \
+                     (whole rows, duplicates kept)"
+                ),
+            ));
+        }
         let type_change: Vec<(String, String)> =
             t.type_change.unwrap_or_default().into_iter().collect();
         for (col, spec) in &type_change {
@@ -554,6 +573,7 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
             bad_value_fail,
             history: t.history,
             history_keep_deleted: t.history_keep_deleted,
+            keyless,
         });
     }
     if tables.is_empty() {

@@ -330,3 +330,23 @@ fn history_settings() {
         assert_eq!(e.key, key, "{bad}: {e}");
     }
 }
+
+#[test]
+fn keyless_excludes_a_key_history_and_type_change() {
+    let ok = p(&format!(
+        "{MIN}\n[[table]]\nname = \"public.log\"\nkeyless = true\n"
+    ))
+    .unwrap();
+    assert!(ok.rule_for("public", "log").unwrap().keyless);
+    for other in [
+        "key = [\"a\"]",
+        "history = true",
+        "type_change = { a = \"@I\" }",
+    ] {
+        let e = p(&format!(
+            "{MIN}\n[[table]]\nname = \"public.log\"\nkeyless = true\n{other}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "table[3].keyless", "{other}: {e}");
+    }
+}

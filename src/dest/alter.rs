@@ -249,6 +249,7 @@ pub fn plan(
     let have: Vec<&DestCol> = have
         .iter()
         .filter(|d| !s.history.as_ref().is_some_and(|h| h.is_column(&d.name)))
+        .filter(|d| !(s.keyless && d.name.eq_ignore_ascii_case(crate::schema::ROW_COLUMN)))
         .collect();
     let find = |name: &str| have.iter().copied().find(|c| same(&c.name, name));
     let (mut renames, mut widens_, mut adds) = (vec![], vec![], vec![]);

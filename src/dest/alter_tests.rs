@@ -29,6 +29,7 @@ fn schema(cols: &[(&str, &str)]) -> TableSchema {
         filter: None,
         bad_value_fail: false,
         history: None,
+        keyless: false,
     }
 }
 

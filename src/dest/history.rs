@@ -38,7 +38,10 @@
 //! way: they never add versions before the edge, so nothing is doubled or
 //! reordered, and the current versions end equal to the source.
 
-use super::sql::{helper_name, helper_ref, lit, q, table_ref, Bk, Flavor, FILL, STAGE};
+use super::sql::{
+    helper_name, helper_ref, key_join as join, key_list as plain_keys, listed, lit, q, table_ref,
+    Bk, Flavor, FILL, STAGE,
+};
 use crate::config::Dialect;
 use crate::schema::{History, TableSchema};
 
@@ -49,38 +52,11 @@ fn h(s: &TableSchema) -> &History {
 }
 
 fn keys(s: &TableSchema, alias: &str) -> String {
-    s.key
-        .iter()
-        .map(|&i| format!("{alias}.{}", q(&s.columns[i].name)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn join(s: &TableSchema, a: &str, b: &str) -> String {
-    s.key
-        .iter()
-        .map(|&i| {
-            let c = q(&s.columns[i].name);
-            format!("{a}.{c} = {b}.{c}")
-        })
-        .collect::<Vec<_>>()
-        .join(" AND ")
+    listed(s, s.key.iter().copied(), alias)
 }
 
 fn cols(s: &TableSchema) -> String {
-    s.columns
-        .iter()
-        .map(|c| q(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn plain_keys(s: &TableSchema) -> String {
-    s.key
-        .iter()
-        .map(|&i| q(&s.columns[i].name))
-        .collect::<Vec<_>>()
-        .join(", ")
+    listed(s, 0..s.columns.len(), "")
 }
 
 /// Per key of the target's versions (alias `v`, `from` the FROM clause
@@ -227,12 +203,7 @@ fn events_from_lines(s: &TableSchema, f: &Flavor, unchanged: bool) -> String {
         ""
     };
     let c = cols(s);
-    let wc = s
-        .columns
-        .iter()
-        .map(|c| format!("w.{}", q(&c.name)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let wc = listed(s, 0..s.columns.len(), "w");
     format!(
         "INSERT {ignore}INTO {events} ({op}, {seq}, {ts}, {unch}, {c}) \
          SELECT CASE WHEN w.{isd} = 1 THEN 'D' ELSE 'V' END, w.{seq}, w.{eff}, NULL, {wc} FROM (\
@@ -364,12 +335,7 @@ pub fn merge_snapshot(s: &TableSchema, f: &Flavor, snap_ts: &str) -> Vec<String>
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let nc = s
-        .columns
-        .iter()
-        .map(|c| format!("n.{}", q(&c.name)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let nc = listed(s, 0..s.columns.len(), "n");
     let edge = b.col("edge");
     let mut out = vec![format!(
         "INSERT INTO {events} ({op}, {seq}, {ts}, {unch}, {c}) \

@@ -3,20 +3,12 @@
 
 use super::*;
 use crate::dest::sql::{create_target, load_data, LoadInto};
-use crate::schema::{Column, Conv};
+use crate::schema::test_column;
 
 fn schema(keep_deleted: bool, max_updates: u32) -> TableSchema {
-    let col = |n: &str, t: &str, toastable| Column {
-        name: n.into(),
-        source_type: String::new(),
-        dest_type: t.into(),
-        conv: Conv::Verbatim,
-        binary: false,
+    let col = |n: &str, t: &str, toastable| crate::schema::Column {
         toastable,
-        nullable: true,
-        masked: false,
-        generated: false,
-        type_change: None,
+        ..test_column(n, t)
     };
     TableSchema {
         schema: "public".into(),
@@ -36,6 +28,7 @@ fn schema(keep_deleted: bool, max_updates: u32) -> TableSchema {
             keep_deleted,
             max_updates,
         }),
+        keyless: false,
     }
 }
 

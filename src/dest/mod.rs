@@ -8,6 +8,7 @@
 
 pub mod alter;
 pub mod history;
+pub mod keyless;
 pub mod plan;
 pub mod probe;
 pub mod sql;
@@ -579,6 +580,9 @@ impl Dest {
         if s.history.is_some() {
             return self.merge_history(dir, t, &s);
         }
+        if s.keyless {
+            return self.merge_keyless(dir, t, &s);
+        }
         let mut shape = sql::MergeShape {
             truncate_seq: t.truncate_seq,
             unchanged: t.unchanged,
@@ -627,6 +631,45 @@ impl Dest {
                 crate::fault::point("mid-merge");
             }
             merge_statement(&mut tx, s, st)?;
+        }
+        tx.commit()
+            .with_context(|| format!("committing merge into {}", s.dest_name()))?;
+        Ok(Loaded { rows: affected })
+    }
+}
+
+impl Dest {
+    /// A delta into a keyless table ([`keyless`]): rows counted, in one
+    /// transaction that also records the batch as merged; a batch merged
+    /// already is not merged again.
+    fn merge_keyless(&mut self, dir: &Path, t: &ManifestTable, s: &TableSchema) -> Result<Loaded> {
+        let batch = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let affected = self.load_file(dir, t, s, sql::LoadInto::Stage)?;
+        crate::fault::point("staged");
+        self.conn
+            .query_drop(keyless::create_marker(s, &self.flavor))?;
+        let mut tx = self.conn.start_transaction(mysql::TxOpts::default())?;
+        let done: Option<String> = tx.query_first(keyless::read_marker(s, &self.flavor))?;
+        if done.as_deref() == Some(batch.as_str()) {
+            log::info!(
+                "{}: batch {batch} was merged already (its end was not recorded): not counted again",
+                s.dest_name()
+            );
+            tx.rollback()?;
+            return Ok(Loaded { rows: affected });
+        }
+        let stmts = keyless::merge(s, &self.flavor, t.truncate_seq);
+        for (i, st) in stmts.iter().enumerate() {
+            if i == 1 {
+                crate::fault::point("mid-merge");
+            }
+            merge_statement(&mut tx, s, st)?;
+        }
+        for st in keyless::set_marker(s, &self.flavor, &batch) {
+            merge_statement(&mut tx, s, &st)?;
         }
         tx.commit()
             .with_context(|| format!("committing merge into {}", s.dest_name()))?;

@@ -36,6 +36,7 @@ pub fn delta_plan(dialect: Dialect, t: &ManifestTable) -> DeltaPlan {
         || t.truncate_seq.is_some()
         || t.enum_errors > 0
         || t.history.is_some()
+        || t.keyless
     {
         DeltaPlan::Staged
     } else if t.keys_unique {
@@ -107,6 +108,7 @@ mod tests {
             bad_values: vec![],
             columns: vec![],
             history: None,
+            keyless: false,
         }
     }
 

@@ -110,7 +110,7 @@ fn unbounded(dest_type: &str) -> bool {
 /// character); a longer key value fails the load with the server's message.
 pub fn column_type(s: &TableSchema, i: usize) -> String {
     let c = &s.columns[i];
-    if s.is_key(i) && unbounded(&c.dest_type) {
+    if s.is_key(i) && !s.keyless && unbounded(&c.dest_type) {
         let n = s
             .key
             .iter()
@@ -129,10 +129,25 @@ pub fn column_type(s: &TableSchema, i: usize) -> String {
     c.dest_type.clone()
 }
 
-fn key_list(s: &TableSchema) -> String {
-    s.key
-        .iter()
-        .map(|&i| q(&s.columns[i].name))
+/// Key columns are NOT NULL (a keyless table's identity columns are not).
+fn not_null(s: &TableSchema, i: usize) -> bool {
+    s.is_key(i) && !s.keyless
+}
+
+pub(super) fn key_list(s: &TableSchema) -> String {
+    listed(s, s.key.iter().copied(), "")
+}
+
+/// Columns `idx` of `s`, quoted, comma-separated, each after `alias.`
+/// when an alias is given.
+pub(super) fn listed(s: &TableSchema, idx: impl IntoIterator<Item = usize>, alias: &str) -> String {
+    let dot = if alias.is_empty() {
+        String::new()
+    } else {
+        format!("{alias}.")
+    };
+    idx.into_iter()
+        .map(|i| format!("{dot}{}", q(&s.columns[i].name)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -188,13 +203,21 @@ fn table_options(f: &Flavor) -> String {
 pub fn create_target(s: &TableSchema, f: &Flavor) -> String {
     let mut cols: Vec<String> = (0..s.columns.len())
         .map(|i| {
-            let null = if s.is_key(i) { "NOT NULL" } else { "NULL" };
+            let null = if not_null(s, i) { "NOT NULL" } else { "NULL" };
             format!("{} {} {null}", q(&s.columns[i].name), column_type(s, i))
         })
         .collect();
+    if s.keyless {
+        // Rows have no identity of their own: the destination numbers them.
+        cols.push(format!(
+            "{} BIGINT NOT NULL AUTO_INCREMENT",
+            q(crate::schema::ROW_COLUMN)
+        ));
+    }
     // A history table: every version, keyed by the source key and start;
     // its versions stay together (SingleStore: one shard per source key).
     let pk = match &s.history {
+        None if s.keyless => q(crate::schema::ROW_COLUMN),
         None => key_list(s),
         Some(h) => {
             for (c, t) in [
@@ -210,7 +233,8 @@ pub fn create_target(s: &TableSchema, f: &Flavor) -> String {
     cols.push(format!("PRIMARY KEY ({pk})"));
     let mut kind = "";
     if f.dialect == Dialect::SingleStore {
-        cols.push(format!("SHARD KEY ({})", key_list(s)));
+        let shard = if s.keyless { pk.clone() } else { key_list(s) };
+        cols.push(format!("SHARD KEY ({shard})"));
         // A sort key is a columnstore's; `table_type = "rowstore"` says so.
         if f.rowstore {
             kind = "ROWSTORE ";
@@ -288,7 +312,7 @@ fn helper_columns(s: &TableSchema) -> Vec<String> {
     ];
     cols.extend((0..s.columns.len()).map(|i| {
         // Key columns are in the staging table's primary key.
-        let null = if s.is_key(i) { "NOT NULL" } else { "NULL" };
+        let null = if not_null(s, i) { "NOT NULL" } else { "NULL" };
         format!("{} {} {null}", q(&s.columns[i].name), column_type(s, i))
     }));
     cols
@@ -316,7 +340,14 @@ fn create_helper(s: &TableSchema, f: &Flavor, suffix: &str, index: String) -> St
     let kind = match f.dialect {
         Dialect::Mysql => "",
         Dialect::SingleStore => {
-            cols.push(format!("SHARD KEY ({})", key_list(s)));
+            // A shard key is part of the primary key: a keyless table's
+            // lines are keyed by their order.
+            let shard = if s.keyless {
+                Bk::of(s).seq()
+            } else {
+                key_list(s)
+            };
+            cols.push(format!("SHARD KEY ({shard})"));
             "ROWSTORE "
         }
     };
@@ -331,8 +362,13 @@ fn create_helper(s: &TableSchema, f: &Flavor, suffix: &str, index: String) -> St
 /// The staging table: spool lines as they are, indexed by key and order.
 pub fn create_stage(s: &TableSchema, f: &Flavor) -> String {
     // Clustered by key and order: one index to fill, and the merge reads
-    // each key's lines in order. `_seq` is unique within a batch.
-    let index = format!("PRIMARY KEY ({}, {})", helper_keys(s, f), Bk::of(s).seq());
+    // each key's lines in order. `_seq` is unique within a batch. A
+    // keyless table's lines are counted by their whole row: by order.
+    let index = if s.keyless {
+        format!("PRIMARY KEY ({})", Bk::of(s).seq())
+    } else {
+        format!("PRIMARY KEY ({}, {})", helper_keys(s, f), Bk::of(s).seq())
+    };
     create_helper(s, f, STAGE, index)
 }
 
@@ -427,7 +463,7 @@ pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto, f: &Flavor) -
     sql
 }
 
-fn key_join(s: &TableSchema, a: &str, b: &str) -> String {
+pub(super) fn key_join(s: &TableSchema, a: &str, b: &str) -> String {
     s.key
         .iter()
         .map(|&i| {
@@ -471,12 +507,7 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
     let target = table_ref(&s.dest_db, &s.dest_table);
     let stage = helper_ref(s, f, STAGE);
     let keys = key_list(s);
-    let cols = s
-        .columns
-        .iter()
-        .map(|c| q(&c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cols = listed(s, 0..s.columns.len(), "");
     let after = match shape.truncate_seq {
         Some(t) => format!(" WHERE {seq} > {t}"),
         None => String::new(),
@@ -710,6 +741,19 @@ pub fn review(s: &TableSchema, f: &Flavor) -> String {
     out.push("-- delta, staged: the lines are loaded, then merged in one transaction".into());
     out.push(load_data(s, &file, LoadInto::Stage, f));
     out.push(repeated_key(s, None, f));
+    if s.keyless {
+        out.push(
+            "-- keyless: a batch's lines are staged, counted per row and merged in one transaction"
+                .into(),
+        );
+        out.push(super::keyless::create_marker(s, f));
+        out.push(load_data(s, &file, LoadInto::Stage, f));
+        out.push(super::keyless::read_marker(s, f));
+        out.push("-- merge (a TRUNCATE at line 10 adds a DELETE of every row first)".into());
+        out.extend(super::keyless::merge(s, f, None));
+        out.extend(super::keyless::set_marker(s, f, "<batch>"));
+        return text_of(out);
+    }
     if s.history.is_some() {
         out.push("-- history: a batch's lines are staged, then merged in one transaction".into());
         out.push(load_data(s, &file, LoadInto::Stage, f));

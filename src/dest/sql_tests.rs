@@ -32,6 +32,7 @@ fn schema() -> TableSchema {
         filter: None,
         bad_value_fail: false,
         history: None,
+        keyless: false,
     }
 }
 

@@ -54,6 +54,13 @@ pub fn to(cfg: &Config, meta: &Meta, run_id: i64) -> Result<Summary> {
             "run {run_id} is not a full extract or delta with a start position (`ingest rollback --list` lists them)"
         )));
     };
+    if let Some(r) = cfg.tables.iter().find(|r| r.keyless) {
+        return Err(error::config(format!(
+            "{} is keyless: its rows are counted, and changes read again would count twice; \
+             run `ingest full-extract` of its tables instead of a rollback",
+            r.pattern
+        )));
+    }
     if !meta.open_batches()?.is_empty() {
         return Err(error::config(
             "a batch is still waiting to be merged: run `ingest delta` first, then roll back",

@@ -319,6 +319,7 @@ mod tests {
             filter: None,
             bad_value_fail: false,
             history: None,
+            keyless: false,
         }
     }
 

@@ -73,6 +73,9 @@ pub struct ManifestTable {
     /// The table keeps history (as configured when the batch was written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<crate::schema::History>,
+    /// The table has no key: its rows are counted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keyless: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -115,6 +118,7 @@ impl ManifestTable {
             filter: None,
             bad_value_fail: false,
             history: self.history.clone(),
+            keyless: self.keyless,
         }
     }
 }

@@ -149,6 +149,7 @@ mod tests {
             filter: None,
             bad_value_fail: false,
             history: None,
+            keyless: false,
         }
     }
 

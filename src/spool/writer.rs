@@ -116,6 +116,7 @@ impl BatchWriter {
                     })
                     .collect(),
                 history: schema.history.clone(),
+                keyless: schema.keyless,
             },
             changes: if schema.columns.iter().any(|c| c.type_change.is_some()) {
                 schema

@@ -132,6 +132,7 @@ fn bench_pgoutput_to_spool() {
         filter: None,
         bad_value_fail: false,
         history: None,
+        keyless: false,
     };
     let key = ingest::table::TableId::new("public", "bench");
     let tables = HashMap::from([(key.clone(), schema)]);
@@ -364,6 +365,7 @@ fn spool_rows() -> (TableSchema, [Option<&'static [u8]>; 10]) {
         filter: None,
         bad_value_fail: false,
         history: None,
+        keyless: false,
     };
     let vals: [Option<&[u8]>; 10] = [
         Some(b"123456"),

@@ -10,6 +10,7 @@ mod common;
 mod cli;
 mod events;
 mod history;
+mod keyless;
 mod my_correctness;
 mod my_delta;
 mod my_types;

@@ -202,8 +202,11 @@ impl MySource {
             columns.push(c.column(nullable == "YES"));
             mycols.push(c);
         }
+        let keyless = cfg.rule_for(db, table).is_some_and(|r| r.keyless);
         let names: Vec<String> = match cfg.rule_for(db, table).and_then(|r| r.key.clone()) {
             Some(k) => k,
+            // Every column: a row is all its values.
+            None if keyless => columns.iter().map(|c| c.name.clone()).collect(),
             None if pk.is_empty() => {
                 return Err(error::config(format!(
                     "table {name} has no primary key: add `key = [\"col\", ...]` to its [[table]] entry"
@@ -227,7 +230,9 @@ impl MySource {
                 }
             }
         }
-        crate::schema::key_not_null(&name, &columns, &key)?;
+        if !keyless {
+            crate::schema::key_not_null(&name, &columns, &key)?;
+        }
         let (dest_db, dest_table) = cfg.dest_name("", db, table);
         self.cols.insert(TableId::new(db, table), mycols);
         let mut s = TableSchema {
@@ -241,6 +246,7 @@ impl MySource {
             filter: None,
             bad_value_fail: false,
             history: None,
+            keyless,
         };
         crate::schema::apply_rule(&mut s, cfg.rule_for(db, table))?;
         crate::schema::apply_history(&mut s, cfg.history_for(db, table))?;

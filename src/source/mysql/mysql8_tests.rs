@@ -83,6 +83,7 @@ pub(super) fn read(
                 filter: None,
                 bad_value_fail: false,
                 history: None,
+                keyless: false,
             };
             (c.id.clone(), s)
         })

@@ -136,6 +136,28 @@ pub fn resolve_key(t: &Identity<'_>, configured: Option<&[String]>) -> Result<Ve
     Ok(key)
 }
 
+/// A `keyless` table's row identity: every column pgoutput carries (not
+/// generated ones). Its deletes and updates must carry the whole old row:
+/// REPLICA IDENTITY FULL.
+fn keyless_identity(
+    name: &str,
+    setting: u8,
+    columns: &[crate::schema::Column],
+) -> Result<Vec<usize>> {
+    if setting != b'f' {
+        let (s, t) = name.split_once('.').unwrap_or(("", name));
+        return Err(error::config(format!(
+            "table {name} is keyless: its deletes and updates must carry the whole old row; \
+             run ALTER TABLE {}.{} REPLICA IDENTITY FULL",
+            qi(s),
+            qi(t)
+        )));
+    }
+    Ok((0..columns.len())
+        .filter(|&i| !columns[i].generated)
+        .collect())
+}
+
 impl PgSource {
     /// Checks what deltas need; returns the server version.
     pub(super) fn check_prerequisites(&mut self) -> Result<String> {
@@ -247,17 +269,24 @@ impl PgSource {
         pk.sort();
         replident.sort();
         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-        let key = resolve_key(
-            &Identity {
-                table: (schema, table),
-                columns: &names,
-                primary: pk.iter().map(|&(_, i)| i).collect(),
-                index: replident.iter().map(|&(_, i)| i).collect(),
-                setting: identity.bytes().next().unwrap_or(b'd'),
-            },
-            cfg.rule_for(schema, table).and_then(|r| r.key.as_deref()),
-        )?;
-        crate::schema::key_not_null(&name, &columns, &key)?;
+        let keyless = cfg.rule_for(schema, table).is_some_and(|r| r.keyless);
+        let key = if keyless {
+            keyless_identity(&name, identity.bytes().next().unwrap_or(b'd'), &columns)?
+        } else {
+            resolve_key(
+                &Identity {
+                    table: (schema, table),
+                    columns: &names,
+                    primary: pk.iter().map(|&(_, i)| i).collect(),
+                    index: replident.iter().map(|&(_, i)| i).collect(),
+                    setting: identity.bytes().next().unwrap_or(b'd'),
+                },
+                cfg.rule_for(schema, table).and_then(|r| r.key.as_deref()),
+            )?
+        };
+        if !keyless {
+            crate::schema::key_not_null(&name, &columns, &key)?;
+        }
         if let Some(&k) = key.iter().find(|&&k| columns[k].generated) {
             return Err(error::config(format!(
                 "table {name}: key column {} is generated, and logical replication does not \
@@ -280,6 +309,7 @@ impl PgSource {
             filter: None,
             bad_value_fail: false,
             history: None,
+            keyless,
         };
         crate::schema::apply_rule(&mut s, cfg.rule_for(schema, table))?;
         crate::schema::apply_history(&mut s, cfg.history_for(schema, table))?;
