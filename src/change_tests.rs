@@ -50,6 +50,7 @@ fn tables() -> HashMap<TableId, TableSchema> {
         bad_value_fail: false,
         history: None,
         keyless: false,
+        hashed_key: vec![],
     };
     HashMap::from([(id(), s)])
 }

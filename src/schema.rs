@@ -128,6 +128,10 @@ pub struct TableSchema {
     /// destination counts rows, duplicates included.
     #[serde(default)]
     pub keyless: bool,
+    /// The destination keys the table by a hash of these (source key)
+    /// columns, which `key` then names (set by `dest::sql::shaped` only).
+    #[serde(default)]
+    pub hashed_key: Vec<usize>,
 }
 
 /// A plain column for tests: text as it is, nullable.
@@ -533,6 +537,7 @@ mod tests {
             bad_value_fail: false,
             history: None,
             keyless: false,
+            hashed_key: vec![],
         };
         assert!(s.convert(0, b"0999-12-31").is_ok());
         s.min_year = 1000;

@@ -250,6 +250,7 @@ pub fn plan(
         .iter()
         .filter(|d| !s.history.as_ref().is_some_and(|h| h.is_column(&d.name)))
         .filter(|d| !(s.keyless && d.name.eq_ignore_ascii_case(crate::schema::ROW_COLUMN)))
+        .filter(|d| !d.name.eq_ignore_ascii_case(super::sql::KEY_HASH))
         .collect();
     let find = |name: &str| have.iter().copied().find(|c| same(&c.name, name));
     let (mut renames, mut widens_, mut adds) = (vec![], vec![], vec![]);

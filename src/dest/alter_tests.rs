@@ -30,6 +30,7 @@ fn schema(cols: &[(&str, &str)]) -> TableSchema {
         bad_value_fail: false,
         history: None,
         keyless: false,
+        hashed_key: vec![],
     }
 }
 

@@ -29,6 +29,7 @@ fn schema(keep_deleted: bool, max_updates: u32) -> TableSchema {
             max_updates,
         }),
         keyless: false,
+        hashed_key: vec![],
     }
 }
 

@@ -27,7 +27,7 @@
 //! did). `rollback` reads changes again as new batches: it is refused for
 //! keyless tables.
 
-use super::sql::{helper_ref, listed, lit, q, table_ref, Bk, Flavor, STAGE};
+use super::sql::{hash_of, helper_ref, listed, lit, q, table_ref, Bk, Flavor, STAGE};
 use crate::config::Dialect;
 use crate::schema::{TableSchema, ROW_COLUMN};
 
@@ -36,16 +36,11 @@ pub const MARKER: &str = "batch";
 
 /// The SHA-256 of a row's identity columns, of the table aliased `a`.
 fn identity(s: &TableSchema, a: &str) -> String {
-    let parts = s
-        .key
-        .iter()
-        .map(|&i| {
-            let c = format!("{a}.{}", q(&s.columns[i].name));
-            format!("IF({c} IS NULL, 'n', CONCAT('v', LENGTH({c}), ':', {c}))")
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("SHA2(CONCAT_WS('|', {parts}), 256)")
+    hash_of(
+        s.key
+            .iter()
+            .map(|&i| format!("{a}.{}", q(&s.columns[i].name))),
+    )
 }
 
 /// The statements of a keyless table's merge, in order, in one

@@ -18,6 +18,7 @@ fn schema() -> TableSchema {
         bad_value_fail: false,
         history: None,
         keyless: true,
+        hashed_key: vec![],
     }
 }
 

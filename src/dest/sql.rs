@@ -101,32 +101,95 @@ pub const OLD_HELPERS: [&str; 2] = ["stage", "fill"];
 /// Bytes an index key may take in MySQL/MariaDB (InnoDB).
 const KEY_BYTES: usize = 3072;
 
-fn unbounded(dest_type: &str) -> bool {
-    matches!(dest_type, "LONGTEXT" | "JSON" | "LONGBLOB")
+/// The destination's key column of a table keyed by a hash of its key.
+pub const KEY_HASH: &str = "ingest_key_hash";
+
+/// Bytes a column of `dest_type` takes in an index (utf8mb4: 4 bytes a
+/// character); `None`: unbounded (TEXT, BLOB, JSON).
+fn index_bytes(dest_type: &str) -> Option<usize> {
+    let t = dest_type.to_ascii_uppercase();
+    if ["TEXT", "BLOB", "JSON"].iter().any(|u| t.contains(u)) {
+        return None;
+    }
+    let len = || -> Option<usize> {
+        t.split_once('(')?
+            .1
+            .split([')', ','])
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some(if t.starts_with("VARCHAR") || t.starts_with("CHAR") {
+        4 * len().unwrap_or(1)
+    } else if t.starts_with("VARBINARY") || t.starts_with("BINARY") {
+        len().unwrap_or(1)
+    } else {
+        // Numbers, dates, DECIMAL(65), ENUM: at most this.
+        32
+    })
 }
 
-/// Column type as used in the target. Key columns of unbounded types become
-/// VARCHAR/VARBINARY sharing the 3072-byte key budget (utf8mb4: 4 bytes a
-/// character); a longer key value fails the load with the server's message.
-pub fn column_type(s: &TableSchema, i: usize) -> String {
-    let c = &s.columns[i];
-    if s.is_key(i) && !s.keyless && unbounded(&c.dest_type) {
-        let n = s
-            .key
-            .iter()
-            .filter(|&&k| unbounded(&s.columns[k].dest_type))
-            .count()
-            .max(1);
-        // A history table's key ends with its start (DATETIME(6)).
-        let fixed = 8 * (s.key.len() - n) + if s.history.is_some() { 8 } else { 0 };
-        let bytes = KEY_BYTES.saturating_sub(fixed) / n;
-        return if c.dest_type == "LONGBLOB" {
-            format!("VARBINARY({bytes})")
-        } else {
-            format!("VARCHAR({})", bytes / 4)
-        };
+/// Whether the table's key cannot be the destination's index: a column of
+/// unbounded length (PostgreSQL `text`, MySQL `TEXT`/`BLOB`), or more than
+/// MySQL's 3,072 bytes together. Such a table is keyed by a SHA-256 of its
+/// key ([`shaped`]), on both dialects: the same layout that is tested on
+/// MariaDB, and exact for keys of any length.
+pub fn needs_key_hash(s: &TableSchema) -> bool {
+    if s.keyless || !s.hashed_key.is_empty() {
+        return false;
     }
-    c.dest_type.clone()
+    let mut total = if s.history.is_some() { 8 } else { 0 };
+    for &k in &s.key {
+        match index_bytes(&s.columns[k].dest_type) {
+            None => return true,
+            Some(b) => total += b,
+        }
+    }
+    total > KEY_BYTES
+}
+
+/// The table as the destination's SQL sees it: a table whose key cannot be
+/// an index gets `ingest_key_hash BINARY(32)` (the SHA-256 of the key's
+/// values, computed as each spool file is loaded) as its key, the source's
+/// key columns kept beside it with their own types.
+pub fn shaped(s: &TableSchema) -> std::borrow::Cow<'_, TableSchema> {
+    if !needs_key_hash(s) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut d = s.clone();
+    d.hashed_key = std::mem::take(&mut d.key);
+    d.columns.push(crate::schema::Column {
+        name: KEY_HASH.into(),
+        source_type: "sha-256 of the key".into(),
+        dest_type: "BINARY(32)".into(),
+        conv: crate::schema::Conv::Verbatim,
+        binary: false,
+        toastable: false,
+        nullable: false,
+        masked: false,
+        generated: false,
+        type_change: None,
+    });
+    d.key = vec![d.columns.len() - 1];
+    std::borrow::Cow::Owned(d)
+}
+
+/// The SHA-256 of values, each with its length and NULL apart: `values`
+/// are SQL expressions.
+pub(super) fn hash_of(values: impl IntoIterator<Item = String>) -> String {
+    let parts = values
+        .into_iter()
+        .map(|c| format!("IF({c} IS NULL, 'n', CONCAT('v', LENGTH({c}), ':', {c}))"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("SHA2(CONCAT_WS('|', {parts}), 256)")
+}
+
+/// Column type as used in the target (keys that could not be an index are
+/// hashed instead: [`shaped`]).
+pub fn column_type(s: &TableSchema, i: usize) -> String {
+    s.columns[i].dest_type.clone()
 }
 
 /// Key columns are NOT NULL (a keyless table's identity columns are not).
@@ -434,6 +497,10 @@ pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto, f: &Flavor) -
         sets.push(format!("{} = 'I'", q(&h.op)));
     }
     for (i, c) in s.columns.iter().enumerate() {
+        if !s.hashed_key.is_empty() && s.is_key(i) {
+            // Not in the file: computed from the key's values, last.
+            continue;
+        }
         if c.binary {
             targets.push(format!("@b{i}"));
             sets.push(format!("{} = UNHEX(@b{i})", q(&c.name)));
@@ -443,6 +510,19 @@ pub fn load_data(s: &TableSchema, file_name: &str, into: LoadInto, f: &Flavor) -
         } else {
             targets.push(q(&c.name));
         }
+    }
+    if !s.hashed_key.is_empty() {
+        let values = s.hashed_key.iter().map(|&i| {
+            let c = &s.columns[i];
+            if c.binary {
+                format!("UNHEX(@b{i})")
+            } else if crate::schema::enum_by_index(&c.source_type) {
+                format!("@e{i}")
+            } else {
+                q(&c.name)
+            }
+        });
+        sets.push(format!("{} = UNHEX({})", q(KEY_HASH), hash_of(values)));
     }
     let mut sql = format!(
         "LOAD DATA LOCAL INFILE {} {replace}INTO TABLE {} CHARACTER SET utf8mb4 \

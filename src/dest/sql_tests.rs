@@ -23,7 +23,7 @@ fn schema() -> TableSchema {
         dest_table: "Order Lines".into(),
         columns: vec![
             col("id", "BIGINT", false, false),
-            col("line`no", "LONGTEXT", false, true),
+            col("line`no", "VARCHAR(700)", false, true),
             col("doc", "LONGTEXT", false, true),
             col("img", "LONGBLOB", true, true),
         ],
@@ -33,6 +33,7 @@ fn schema() -> TableSchema {
         bad_value_fail: false,
         history: None,
         keyless: false,
+        hashed_key: vec![],
     }
 }
 
@@ -98,7 +99,7 @@ fn ddl_text() {
     let s = schema();
     assert_eq!(
         create_target(&s, &Flavor::new(Dialect::Mysql, "utf8mb4_nopad_bin")),
-        "CREATE TABLE IF NOT EXISTS `dest`.`Order Lines` (\n  `id` BIGINT NOT NULL,\n  `line``no` VARCHAR(766) NOT NULL,\n  \
+        "CREATE TABLE IF NOT EXISTS `dest`.`Order Lines` (\n  `id` BIGINT NOT NULL,\n  `line``no` VARCHAR(700) NOT NULL,\n  \
          `doc` LONGTEXT NULL,\n  `img` LONGBLOB NULL,\n  PRIMARY KEY (`id`, `line``no`)\n) \
          DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_nopad_bin"
     );
@@ -427,4 +428,63 @@ fn key_collations_are_read_back() {
     // SingleStore's documented table-level collation clause.
     let ss = create_target(&s, &Flavor::new(Dialect::SingleStore, "utf8mb4_bin"));
     assert!(ss.ends_with("\n) COLLATE utf8mb4_bin"), "{ss}");
+}
+
+#[test]
+fn keys_too_long_for_an_index_are_hashed() {
+    let mut s = schema();
+    assert!(
+        !needs_key_hash(&s),
+        "700 characters and a BIGINT fit 3072 bytes"
+    );
+    s.columns[1].dest_type = "VARCHAR(1000)".into();
+    assert!(needs_key_hash(&s), "4000 bytes do not");
+    s.columns[1].dest_type = "LONGTEXT".into();
+    assert!(needs_key_hash(&s));
+    let h = shaped(&s);
+    assert_eq!((h.key.clone(), h.hashed_key.clone()), (vec![4], vec![0, 1]));
+    let f = Flavor::new(Dialect::Mysql, "utf8mb4_bin");
+    let t = create_target(&h, &f);
+    assert!(
+        t.contains("`line``no` LONGTEXT NULL,")
+            && t.contains(
+                "`ingest_key_hash` BINARY(32) NOT NULL,\n  PRIMARY KEY (`ingest_key_hash`)"
+            ),
+        "{t}"
+    );
+    // Computed as each file is loaded, from the values as stored.
+    let load = load_data(&h, "001.csv", LoadInto::Stage, &f);
+    assert!(
+        load.contains(
+            "`doc`, @b3) SET `img` = UNHEX(@b3), `ingest_key_hash` = UNHEX(SHA2(CONCAT_WS('|', \
+             IF(`id` IS NULL, 'n', CONCAT('v', LENGTH(`id`), ':', `id`))"
+        ),
+        "{load}"
+    );
+    assert!(create_stage(&h, &f).contains("PRIMARY KEY (`ingest_key_hash`, `_ingest_seq`)"));
+    let m = merge(&h, MergeShape::default(), &f).join(";\n");
+    assert!(
+        m.contains("PARTITION BY `ingest_key_hash`")
+            && m.contains("t.`ingest_key_hash` = s.`ingest_key_hash`"),
+        "{m}"
+    );
+    // A history table's key is the hash and the start.
+    s.history = Some(crate::schema::History {
+        start: "ingest_start".into(),
+        end: "ingest_end".into(),
+        op: "ingest_op".into(),
+        open_end: "9999-12-31 00:00:00".into(),
+        keep_deleted: false,
+        max_updates: 4,
+    });
+    let t = create_target(
+        &shaped(&s),
+        &Flavor::new(Dialect::SingleStore, "utf8mb4_bin"),
+    );
+    assert!(
+        t.contains(
+            "PRIMARY KEY (`ingest_key_hash`, `ingest_start`),\n  SHARD KEY (`ingest_key_hash`)"
+        ),
+        "{t}"
+    );
 }

@@ -320,6 +320,7 @@ mod tests {
             bad_value_fail: false,
             history: None,
             keyless: false,
+            hashed_key: vec![],
         }
     }
 

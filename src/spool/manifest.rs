@@ -119,6 +119,7 @@ impl ManifestTable {
             bad_value_fail: false,
             history: self.history.clone(),
             keyless: self.keyless,
+            hashed_key: vec![],
         }
     }
 }

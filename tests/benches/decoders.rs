@@ -133,6 +133,7 @@ fn bench_pgoutput_to_spool() {
         bad_value_fail: false,
         history: None,
         keyless: false,
+        hashed_key: vec![],
     };
     let key = ingest::table::TableId::new("public", "bench");
     let tables = HashMap::from([(key.clone(), schema)]);
@@ -366,6 +367,7 @@ fn spool_rows() -> (TableSchema, [Option<&'static [u8]>; 10]) {
         bad_value_fail: false,
         history: None,
         keyless: false,
+        hashed_key: vec![],
     };
     let vals: [Option<&[u8]>; 10] = [
         Some(b"123456"),

@@ -11,6 +11,7 @@ mod cli;
 mod events;
 mod history;
 mod keyless;
+mod long_keys;
 mod my_correctness;
 mod my_delta;
 mod my_types;

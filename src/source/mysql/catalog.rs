@@ -247,6 +247,7 @@ impl MySource {
             bad_value_fail: false,
             history: None,
             keyless,
+            hashed_key: vec![],
         };
         crate::schema::apply_rule(&mut s, cfg.rule_for(db, table))?;
         crate::schema::apply_history(&mut s, cfg.history_for(db, table))?;

@@ -84,6 +84,7 @@ pub(super) fn read(
                 bad_value_fail: false,
                 history: None,
                 keyless: false,
+                hashed_key: vec![],
             };
             (c.id.clone(), s)
         })

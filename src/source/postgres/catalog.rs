@@ -310,6 +310,7 @@ impl PgSource {
             bad_value_fail: false,
             history: None,
             keyless,
+            hashed_key: vec![],
         };
         crate::schema::apply_rule(&mut s, cfg.rule_for(schema, table))?;
         crate::schema::apply_history(&mut s, cfg.history_for(schema, table))?;

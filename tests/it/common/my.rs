@@ -141,7 +141,11 @@ load_threads = 2
             let vals = r.unwrap();
             let k = idx
                 .iter()
-                .map(|&i| format!("{:?}", vals[i]))
+                // Whole values: Debug shortens long bytes.
+                .map(|&i| match &vals[i] {
+                    mysql::Value::Bytes(b) => format!("b{}", String::from_utf8_lossy(b)),
+                    v => format!("{v:?}"),
+                })
                 .collect::<Vec<_>>()
                 .join("|");
             assert!(
