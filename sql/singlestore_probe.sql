@@ -44,6 +44,31 @@ SELECT s, v FROM __ingest_probe WHERE k = 1;
 SELECT COUNT(*), SUM(s) FROM (SELECT k, s, ROW_NUMBER() OVER (PARTITION BY k ORDER BY s DESC) AS rn
   FROM (SELECT 1 AS k, 1 AS s UNION ALL SELECT 1, 2 UNION ALL SELECT 2, 1) x) y WHERE rn = 1;
 
+-- probe: history_windows
+-- expects 17, 2, 2: a running MAX with a ROWS frame, LEAD and LAG, as the history merge uses them
+SELECT SUM(m), SUM(nx IS NULL), SUM(pv IS NULL) FROM (SELECT
+  MAX(s) OVER (PARTITION BY k ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS m,
+  LEAD(s) OVER (PARTITION BY k ORDER BY o) AS nx, LAG(s) OVER (PARTITION BY k ORDER BY o) AS pv
+  FROM (SELECT 1 AS k, 1 AS o, 5 AS s UNION ALL SELECT 1, 2, 3 UNION ALL SELECT 2, 1, 7) x) y;
+
+-- probe: row_hash
+-- expects 64, 32: SHA2(..., 256) and UNHEX, as long keys and keyless rows are matched
+SELECT LENGTH(SHA2(CONCAT_WS('|', IF(NULL IS NULL, 'n', 'v'), CONCAT('v', LENGTH('ab'), ':', 'ab')), 256)),
+  LENGTH(UNHEX(SHA2('a', 256)));
+
+-- probe: insert_select_same_table
+-- expects 4: INSERT ... SELECT from the table inserted into (history merges read the target they write)
+INSERT INTO __ingest_probe (k, s) SELECT k + 10, s FROM __ingest_probe;
+SELECT COUNT(*) FROM __ingest_probe;
+
+-- probe: keyless_table
+-- expects 2: a table numbered by an AUTO_INCREMENT key (keyless = true)
+DROP TABLE IF EXISTS __ingest_probe_rows;
+CREATE TABLE __ingest_probe_rows (a INT NULL, ingest_row BIGINT NOT NULL AUTO_INCREMENT,
+  PRIMARY KEY (ingest_row), SHARD KEY (ingest_row), SORT KEY (ingest_row)) COLLATE utf8mb4_bin;
+INSERT INTO __ingest_probe_rows (a) VALUES (1), (1);
+SELECT COUNT(DISTINCT ingest_row) FROM __ingest_probe_rows;
+
 -- probe: date_before_1000
 -- tells whether DATE '0999-01-01' is held (ingest writes dates before 1000 as NULL with a warning on SingleStore anyway)
 UPDATE __ingest_probe SET d = '0999-01-01' WHERE k = 2;
@@ -55,6 +80,7 @@ UPDATE __ingest_probe SET j = '{"n": 9007199254740993}' WHERE k = 2;
 SELECT j FROM __ingest_probe WHERE k = 2;
 
 -- probe: cleanup
--- expects the scratch table gone
+-- expects the scratch tables gone
 DROP TABLE IF EXISTS __ingest_probe;
+DROP TABLE IF EXISTS __ingest_probe_rows;
 SELECT 1;

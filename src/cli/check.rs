@@ -42,16 +42,37 @@ pub fn check(cfg: &Config) -> Result<()> {
         if rule.is_some_and(|r| r.redo_initial) {
             options.push("initial extract again at the next sync-new-tables".into());
         }
-        println!(
-            "table       {id} -> {} ({} columns, key {}){}",
-            schema.dest_name(),
-            schema.columns.len(),
+        if let Some(h) = &schema.history {
+            options.push(format!(
+                "history ({}, {}, {}; max_updates {}{})",
+                h.start,
+                h.end,
+                h.op,
+                h.max_updates,
+                if h.keep_deleted { "; deletes kept" } else { "" }
+            ));
+        }
+        if crate::dest::sql::needs_key_hash(&schema) {
+            options.push(format!(
+                "key too long for an index: keyed by {}",
+                crate::dest::sql::KEY_HASH
+            ));
+        }
+        let key = if schema.keyless {
+            "none: rows counted (keyless)".to_string()
+        } else {
             schema
                 .key
                 .iter()
                 .map(|&k| schema.columns[k].name.as_str())
                 .collect::<Vec<_>>()
-                .join(", "),
+                .join(", ")
+        };
+        println!(
+            "table       {id} -> {} ({} columns, key {}){}",
+            schema.dest_name(),
+            schema.columns.len(),
+            key,
             if options.is_empty() {
                 String::new()
             } else {

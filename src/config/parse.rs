@@ -174,6 +174,8 @@ struct RawDestination {
     add_database_prefix: Option<String>,
     ignore_database_name: Option<bool>,
     retain_staging: Option<bool>,
+    /// The manual has Max Updates among the destination's options too.
+    max_updates: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -453,6 +455,7 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
             "is a SingleStore table kind: set it with dialect = \"singlestore\"",
         ));
     }
+    let dest_max_updates = rd.max_updates;
     let destination = Destination {
         rowstore,
         in_place: rd.truncate_instead_of_drop.unwrap_or(false),
@@ -641,7 +644,18 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
         webhook_url: rn.webhook_url,
         command: rn.command,
     };
-    let history = history_settings(raw.history.unwrap_or_default())?;
+    let mut rh = raw.history.unwrap_or_default();
+    match (rh.max_updates, dest_max_updates) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(err(
+                "destination.max_updates",
+                "differs from history.max_updates: set it in one place",
+            ))
+        }
+        (None, Some(b)) => rh.max_updates = Some(b),
+        _ => {}
+    }
+    let history = history_settings(rh)?;
     Ok(Config {
         path: path.to_path_buf(),
         instance,

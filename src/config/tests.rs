@@ -317,6 +317,15 @@ fn history_settings() {
         )
     );
     assert_eq!(c.history_for("public", "orders"), None);
+    // The manual's destination option is the same setting.
+    let c = p(&MIN.replace("user = \"u\"", "user = \"u\"\nmax_updates = 2")).unwrap();
+    assert_eq!(c.history.columns.max_updates, 2);
+    let e = p(&format!(
+        "{}\n[history]\nmax_updates = 3\n",
+        MIN.replace("user = \"u\"", "user = \"u\"\nmax_updates = 2")
+    ))
+    .unwrap_err();
+    assert_eq!(e.key, "destination.max_updates");
     let c = p(&format!("{MIN}\n[history]\ndefault = true\n")).unwrap();
     let h = c.history_for("public", "orders").unwrap();
     assert_eq!((h.max_updates, h.keep_deleted), (4, false));

@@ -236,7 +236,7 @@ fn check_probes_a_singlestore_destination() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
     let probe = ingest::dest::probe::sections(ingest::dest::probe::PROBE_SQL);
-    assert_eq!(probe.len(), 11);
+    assert_eq!(probe.len(), 15);
     for name in probe.iter().map(|s| s.name.as_str()) {
         assert!(
             stdout.contains(&format!("singlestore {name}: ")),
@@ -249,7 +249,12 @@ fn check_probes_a_singlestore_destination() {
         "{stdout}"
     );
     // What MariaDB does answer is judged too.
-    assert!(stdout.contains("singlestore last_change: ok"), "{stdout}");
+    for name in ["last_change", "history_windows", "row_hash"] {
+        assert!(
+            stdout.contains(&format!("singlestore {name}: ok")),
+            "{name}: {stdout}"
+        );
+    }
     assert!(stdout.contains("singlestore cleanup: ok"), "{stdout}");
     assert!(
         stderr.contains("does not behave as the singlestore dialect needs")
@@ -259,7 +264,7 @@ fn check_probes_a_singlestore_destination() {
     let mut my = c.my();
     let left: Option<String> = mysql::prelude::Queryable::query_first(
         &mut my,
-        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_NAME = '__ingest_probe'",
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_NAME LIKE '\\_\\_ingest\\_probe%'",
     )
     .unwrap();
     assert_eq!(left, None);

@@ -247,6 +247,12 @@ fn postgres_history_versions_exact_and_replay_safe() {
         "CREATE TABLE h (id int PRIMARY KEY, v text, n int);
          CREATE TABLE k (id int PRIMARY KEY, v text, n int);",
     );
+    let check = c.ok(&["check"]);
+    assert!(
+        check.contains("history (ingest_start, ingest_end, ingest_op; max_updates 3)")
+            && check.contains("max_updates 3; deletes kept)"),
+        "{check}"
+    );
     let sql = |s: &str| c.sql(s);
     let rows = |t: &str| {
         let mut pg = c.pg();

@@ -43,6 +43,9 @@ fn postgres_keyless_tables_count_duplicate_rows() {
         long('a'),
         long('b')
     ));
+    assert!(c
+        .ok(&["check"])
+        .contains("key none: rows counted (keyless)"));
     c.ok(&["full-extract"]);
     let mut my = c.my();
     let source = || {

@@ -67,6 +67,9 @@ fn postgres_long_keys_are_hashed() {
         "CREATE TABLE t (k text PRIMARY KEY, v text); CREATE TABLE h (k text PRIMARY KEY, v text);",
     );
     c.sql(&initial());
+    assert!(c
+        .ok(&["check"])
+        .contains("key too long for an index: keyed by ingest_key_hash"));
     c.ok(&["full-extract"]);
     let mut my = c.my();
     assert_eq!(
