@@ -351,10 +351,12 @@ name = "public.hist"' 4 dst_hhist
   pg -d bench -c "UPDATE hist SET i = i + 1, t = t || ' changed' WHERE id <= $hupd;
     DELETE FROM hist WHERE id > $hupd AND id <= $hdel;
     INSERT INTO hist SELECT g, g % 1000, g / 100.0, 'new ' || g, now() FROM generate_series($rows + 1, $rows + $rows * 2 / 10) g;"
+  [ -z "${BENCH_REPEAT:-}" ] || pg -d bench -c "UPDATE hist SET i = i + 1 WHERE id <= $BENCH_REPEAT"
   for w in hmirror hhist; do
     settle
     say "history: delta into $w"
-    /usr/bin/time -o "$work/$w.time" -f '%e %M' "$ingest" --config "$work/$w/ingest.toml" delta >/dev/null 2>"$work/$w.log"
+    /usr/bin/time -o "$work/$w.time" -f '%e %M' "$ingest" --verbose --config "$work/$w/ingest.toml" delta >/dev/null 2>"$work/$w.log"
+    cp "$work/$w.log" "${TMPDIR:-/tmp}/ingest-bench-$w.log"
   done
   m=$(tail -1 "$work/hmirror.time"); h=$(tail -1 "$work/hhist.time")
   msecs=$(echo "$m" | awk '{print $1}'); hsecs=$(echo "$h" | awk '{print $1}')

@@ -33,6 +33,14 @@ fn schema(keep_deleted: bool, max_updates: u32) -> TableSchema {
     }
 }
 
+fn lines(truncates: &[(u64, String)], unchanged: bool, keys_unique: bool) -> Lines<'_> {
+    Lines {
+        truncates,
+        unchanged,
+        keys_unique,
+    }
+}
+
 fn mysql() -> Flavor {
     Flavor::new(Dialect::Mysql, "utf8mb4_bin")
 }
@@ -70,7 +78,7 @@ fn the_merge_in_order() {
     let s = schema(false, 3);
     let t = [(7, "2026-01-02 03:04:05.000006".to_string())];
     for f in [mysql(), singlestore()] {
-        let m = merge(&s, &f, &t, false);
+        let m = merge(&s, &f, lines(&t, false, false));
         assert_eq!(m.len(), 5, "{m:#?}");
         // 1. the TRUNCATE: a D line at its `_seq` for every live key.
         assert!(
@@ -91,7 +99,9 @@ fn the_merge_in_order() {
         assert!(
             m[1].contains(
                 "GREATEST(MAX(x.`_ingest_ts`) OVER (PARTITION BY x.`id` ORDER BY x.`_ingest_seq` \
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), COALESCE(e.`_ingest_edge`, x.`_ingest_ts`))"
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), COALESCE((SELECT MAX(CASE WHEN \
+                 v.`valid_to` = '9999-12-31 00:00:00' THEN v.`valid_from` ELSE v.`valid_to` END) FROM `d`.`t` v \
+                 WHERE v.`id` = x.`id`), x.`_ingest_ts`))"
             ),
             "{}",
             m[1]
@@ -136,7 +146,7 @@ fn the_merge_in_order() {
 fn options_change_the_merge() {
     // max_updates = 0 keeps every version; keep_deleted takes the values
     // before a delete into its D version.
-    let m = merge(&schema(true, 0), &mysql(), &[], false);
+    let m = merge(&schema(true, 0), &mysql(), lines(&[], false, false));
     assert_eq!(m.len(), 4);
     assert!(!m[0].contains("_ingest_r` <"), "{}", m[0]);
     assert!(
@@ -152,7 +162,7 @@ fn options_change_the_merge() {
     );
     // Unchanged (TOAST) values: from the key's earlier lines, else its
     // latest version.
-    let m = merge(&schema(false, 4), &singlestore(), &[], true);
+    let m = merge(&schema(false, 4), &singlestore(), lines(&[], true, false));
     assert!(
         m[0].contains("CASE WHEN y.`_ingest_g1` = 0 THEN t.`doc` ELSE y.`_ingest_f1` END AS `doc`")
             && m[0].contains(
@@ -182,6 +192,35 @@ fn bookkeeping_names_avoid_the_history_columns() {
     if let Some(h) = s.history.as_mut() {
         h.start = "_ingest_from".into();
     }
-    let m = merge(&s, &mysql(), &[], false);
+    let m = merge(&s, &mysql(), lines(&[], false, false));
     assert!(m[0].contains("`__ingest_seq`"), "{}", m[0]);
+}
+
+#[test]
+fn one_line_per_key_needs_no_window_functions() {
+    let s = schema(true, 4);
+    let m = merge(&s, &mysql(), lines(&[], false, true));
+    assert_eq!(m.len(), 4);
+    assert!(
+        m[0].contains(
+            "GREATEST(x.`_ingest_ts`, COALESCE((SELECT MAX(CASE WHEN v.`valid_to` = '9999-12-31 00:00:00' \
+             THEN v.`valid_from` ELSE v.`valid_to` END) FROM `d`.`t` v WHERE v.`id` = x.`id`), x.`_ingest_ts`))"
+        )
+            && !m[0].contains(" OVER "),
+        "{}",
+        m[0]
+    );
+    assert!(!m[2].contains("GROUP BY"), "{}", m[2]);
+    assert!(
+        m[3].contains("CASE WHEN e.`_ingest_op` = 'D' THEN p.`doc` ELSE e.`doc` END")
+            && m[3].contains("FROM `d`.`t__ingest_merge` e LEFT JOIN `d`.`t` p ON")
+            && m[3].ends_with("WHERE e.`_ingest_op` = 'V' OR p.`id` IS NOT NULL")
+            && !m[3].contains(" OVER "),
+        "{}",
+        m[3]
+    );
+    // A TRUNCATE or unchanged values take the general merge.
+    let t = [(3, "2026-01-01 00:00:00.000000".to_string())];
+    assert!(merge(&s, &mysql(), lines(&t, false, true))[1].contains(" OVER "));
+    assert!(merge(&s, &mysql(), lines(&[], true, true))[0].contains(" OVER "));
 }

@@ -839,9 +839,16 @@ pub fn review(s: &TableSchema, f: &Flavor) -> String {
         out.push(load_data(s, &file, LoadInto::Stage, f));
         out.push("-- merge, a TRUNCATE at line 10".into());
         let t = [(10, "2026-01-01 00:00:00.000000".to_string())];
-        out.extend(super::history::merge(s, f, &t, false));
+        let lines = |truncates, unchanged, keys_unique| super::history::Lines {
+            truncates,
+            unchanged,
+            keys_unique,
+        };
+        out.extend(super::history::merge(s, f, lines(&t, false, false)));
         out.push("-- merge, unchanged (TOAST) values to fill".into());
-        out.extend(super::history::merge(s, f, &[], true));
+        out.extend(super::history::merge(s, f, lines(&[], true, false)));
+        out.push("-- merge, each key once (no TRUNCATE, no unchanged values)".into());
+        out.extend(super::history::merge(s, f, lines(&[], false, true)));
         out.push("-- full extract into an existing history table: the snapshot is compared".into());
         out.extend(super::history::merge_snapshot(
             s,

@@ -233,6 +233,40 @@ fn scenario(c: &Side) {
     c.bin.ok(&["delta"]);
     assert_eq!(versions(&mut my, db, "h"), h_c);
     assert_eq!(current(&h_c), (c.source_rows)("h"));
+
+    // A batch with one line per key (the merge without window functions),
+    // merged twice after a kill once it committed.
+    c.changes(&[
+        "UPDATE h SET v = 'e3' WHERE id = 5; INSERT INTO h VALUES (7, 'g', 7);
+         DELETE FROM k WHERE id = 5; INSERT INTO k VALUES (1, 'a4', 1);",
+    ]);
+    let before: Vec<_> = ["h", "k"].map(|t| exact(&mut my, db, t)).into();
+    c.bin.kill_at(&["delta"], "committed");
+    let once: Vec<_> = ["h", "k"].map(|t| exact(&mut my, db, t)).into();
+    assert!(once != before, "no merge had committed before the kill");
+    c.bin.ok(&["delta"]);
+    for (i, t) in ["h", "k"].iter().enumerate() {
+        if once[i] != before[i] {
+            assert_eq!(exact(&mut my, db, t), once[i], "{t}: merged twice");
+        }
+    }
+    let mut h_d = h_c.clone();
+    h_d[10].4 = false;
+    h_d.insert(11, v(5, "e3", 5, "U", true));
+    h_d.insert(13, v(7, "g", 7, "I", true));
+    assert_eq!(versions(&mut my, db, "h"), h_d);
+    let k = versions(&mut my, db, "k");
+    let of = |id: i32| k.iter().filter(|r| r.0 == id).cloned().collect::<Vec<_>>();
+    // Key 1, deleted by the TRUNCATE, comes back: its D version ends; key
+    // 5 deleted keeps a D version.
+    assert_eq!(
+        of(1)[3..].to_vec(),
+        vec![v(1, "a3", 1, "D", false), v(1, "a4", 1, "I", true)]
+    );
+    assert_eq!(
+        of(5),
+        vec![v(5, "e", 5, "I", false), v(5, "e", 5, "D", true)]
+    );
 }
 
 const CONFIG: &str = "[history]\ndefault = true\nmax_updates = 3\n\n\
