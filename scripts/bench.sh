@@ -30,7 +30,9 @@
 #                   instance (its own slot), into a history table
 #                   (`history = true`): the ratio history / mirror. The
 #                   history table's open versions are checked against the
-#                   source (count and sum).
+#                   source (count and sum). BENCH_REPEAT=n updates the first n
+#                   rows again in the same transaction: keys repeat, and the
+#                   merge takes its general (window-function) form.
 #   pg-backlog      not run by default: 10 x rows changes (ten UPDATEs of a
 #                   rows-row table) waiting in the slot, read by one delta in
 #                   batches of max_batch_changes (default 1,000,000): the
@@ -350,8 +352,8 @@ name = "public.hist"' 4 dst_hhist
   say "history: $rows changes at the source"
   pg -d bench -c "UPDATE hist SET i = i + 1, t = t || ' changed' WHERE id <= $hupd;
     DELETE FROM hist WHERE id > $hupd AND id <= $hdel;
-    INSERT INTO hist SELECT g, g % 1000, g / 100.0, 'new ' || g, now() FROM generate_series($rows + 1, $rows + $rows * 2 / 10) g;"
-  [ -z "${BENCH_REPEAT:-}" ] || pg -d bench -c "UPDATE hist SET i = i + 1 WHERE id <= $BENCH_REPEAT"
+    INSERT INTO hist SELECT g, g % 1000, g / 100.0, 'new ' || g, now() FROM generate_series($rows + 1, $rows + $rows * 2 / 10) g;
+    ${BENCH_REPEAT:+UPDATE hist SET i = i + 1 WHERE id <= $BENCH_REPEAT;}"
   for w in hmirror hhist; do
     settle
     say "history: delta into $w"
