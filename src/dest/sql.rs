@@ -605,10 +605,17 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
             )),
             None => {}
         }
+        // The staged lines' alias: in ON DUPLICATE KEY UPDATE the target's
+        // own name is in scope too, so a table named `s` needs another.
+        let sa = if s.dest_table.eq_ignore_ascii_case("s") {
+            "s_"
+        } else {
+            "s"
+        };
         let value = |c: &str| match f.dialect {
             // MySQL 8.0.20+ warns on VALUES(); naming the select's column
             // works on MySQL and MariaDB. SingleStore documents VALUES().
-            Dialect::Mysql => format!("s.{c}"),
+            Dialect::Mysql => format!("{sa}.{c}"),
             Dialect::SingleStore => format!("VALUES({c})"),
         };
         let sets: Vec<String> = (0..s.columns.len())
@@ -621,11 +628,11 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
         let scols = s
             .columns
             .iter()
-            .map(|c| format!("s.{}", q(&c.name)))
+            .map(|c| format!("{sa}.{}", q(&c.name)))
             .collect::<Vec<_>>()
             .join(", ");
         let and_after = match shape.truncate_seq {
-            Some(t) => format!(" AND s.{seq} > {t}"),
+            Some(t) => format!(" AND {sa}.{seq} > {t}"),
             None => String::new(),
         };
         if sets.is_empty() {
@@ -634,15 +641,15 @@ pub fn merge(s: &TableSchema, shape: MergeShape, f: &Flavor) -> Vec<String> {
             // columnstore table in ON DUPLICATE KEY UPDATE
             // (<https://docs.singlestore.com/cloud/reference/sql-reference/data-manipulation-language-dml/insert/>).
             out.push(format!(
-                "INSERT INTO {target} ({cols}) SELECT {scols} FROM {stage} s LEFT JOIN {target} t ON {} \
-                 WHERE t.{} IS NULL AND s.{op} <> 'D'{and_after}",
-                key_join(s, "t", "s"),
+                "INSERT INTO {target} ({cols}) SELECT {scols} FROM {stage} {sa} LEFT JOIN {target} t ON {} \
+                 WHERE t.{} IS NULL AND {sa}.{op} <> 'D'{and_after}",
+                key_join(s, "t", sa),
                 q(&s.columns[s.key[0]].name)
             ));
             return out;
         }
         out.push(format!(
-            "INSERT INTO {target} ({cols}) SELECT {scols} FROM {stage} s WHERE s.{op} <> 'D'{and_after} \
+            "INSERT INTO {target} ({cols}) SELECT {scols} FROM {stage} {sa} WHERE {sa}.{op} <> 'D'{and_after} \
              ON DUPLICATE KEY UPDATE {}",
             sets.join(", ")
         ));

@@ -488,3 +488,22 @@ fn keys_too_long_for_an_index_are_hashed() {
         "{t}"
     );
 }
+
+#[test]
+fn a_table_named_s_gets_another_alias_for_its_lines() {
+    // In ON DUPLICATE KEY UPDATE the target's name is in scope: `s.v`
+    // would be ambiguous for a table named `s` (found by the option tests).
+    let mut s = schema();
+    s.dest_table = "S".into();
+    let shape = MergeShape {
+        keys_unique: true,
+        ..Default::default()
+    };
+    let m = merge(&s, shape, &Flavor::new(Dialect::Mysql, "utf8mb4_bin"));
+    let upsert = m.last().unwrap();
+    assert!(
+        upsert.contains("FROM `dest`.`S__ingest_delta` s_ WHERE s_.`_ingest_op` <> 'D'")
+            && upsert.contains("`doc` = s_.`doc`"),
+        "{upsert}"
+    );
+}

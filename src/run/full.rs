@@ -251,8 +251,13 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
         for s in &schemas {
             let name = s.source_name();
             let t0 = Instant::now();
-            let prepared = dest
-                .prepare_shadow(s)
+            let skip = cfg
+                .rule_for(&s.schema, &s.name)
+                .is_some_and(|r| r.skip_initial);
+            // `skip_initial` keeps the table as it is: no new table, and
+            // with `truncate_instead_of_drop` no emptying either.
+            let shadow = if skip { Ok(()) } else { dest.prepare_shadow(s) };
+            let prepared = shadow
                 .and_then(|_| src.current_position())
                 .map(|p| p.to_string())
                 .and_then(|p| {
@@ -292,10 +297,7 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
                     Some(&shape),
                 )
             })?;
-            if cfg
-                .rule_for(&s.schema, &s.name)
-                .is_some_and(|r| r.skip_initial)
-            {
+            if skip {
                 // `skip_initial`: no rows now; its changes from `since` on
                 // are applied by the deltas.
                 match dest.skip_initial(s) {

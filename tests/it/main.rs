@@ -15,6 +15,7 @@ mod long_keys;
 mod my_correctness;
 mod my_delta;
 mod my_types;
+mod option_matrix;
 mod parallel_extract;
 mod pg_correctness;
 mod pg_delta;
