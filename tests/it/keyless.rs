@@ -81,6 +81,17 @@ fn postgres_keyless_tables_count_duplicate_rows() {
     c.ok(&["delta"]);
     assert_eq!(dest(&mut my, &c.db), vec![(Some(5), Some("q".into()))]);
     c.expect(&["rollback", "--to", "1"], 2, &["keyless", "full-extract"]);
+    // A generated column could not be read back without a key: refused.
+    c.sql(
+        "CREATE TABLE gen (a int, g int GENERATED ALWAYS AS (a * 2) STORED);
+         ALTER TABLE gen REPLICA IDENTITY FULL;",
+    );
+    c.write_config("[[table]]\nname = \"public.gen\"\nkeyless = true\n", "");
+    c.expect(
+        &["check"],
+        2,
+        &["public.gen is keyless and has the generated column g"],
+    );
 }
 
 #[test]

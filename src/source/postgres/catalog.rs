@@ -153,9 +153,17 @@ fn keyless_identity(
             qi(t)
         )));
     }
-    Ok((0..columns.len())
-        .filter(|&i| !columns[i].generated)
-        .collect())
+    if let Some(c) = columns.iter().find(|c| c.generated) {
+        // Its values would be read back from the source by the row's
+        // identity, which NULLs and duplicates make no lookup key.
+        return Err(error::config(format!(
+            "table {name} is keyless and has the generated column {}, which logical replication \
+             does not carry and a table without a key cannot read back: give the table a key \
+             (`key = [...]`) instead of keyless",
+            c.name
+        )));
+    }
+    Ok((0..columns.len()).collect())
 }
 
 impl PgSource {
