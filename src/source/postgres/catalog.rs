@@ -322,6 +322,20 @@ impl PgSource {
         };
         crate::schema::apply_rule(&mut s, cfg.rule_for(schema, table))?;
         crate::schema::apply_history(&mut s, cfg.history_for(schema, table))?;
+        if let (Some(_), Some(g), true) = (
+            &s.history,
+            s.columns.iter().find(|c| c.generated),
+            self.version < 180_000,
+        ) {
+            // Read back by key after the slot, its values would be today's
+            // in every version of the batch.
+            return Err(error::config(format!(
+                "table {name} keeps history and has the generated column {}, which PostgreSQL \
+                 before 18 does not log: its versions would carry the value read afterwards; \
+                 use PostgreSQL 18 (publish_generated_columns) or keep the table without history",
+                g.name
+            )));
+        }
         Ok(s)
     }
     /// Makes sure the publication exists and holds these tables.
@@ -339,13 +353,21 @@ impl PgSource {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        // PostgreSQL 18 publishes stored generated columns when asked
+        // (before, their values are read back from the source by key).
+        let gencols = self.version >= 180_000;
         if !exists {
             let all: Vec<&TableId> = tables.iter().collect();
             // Partitioned tables publish their changes under their own name.
             let sql = format!(
-                "CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true)",
+                "CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true{})",
                 qi(&pubname),
-                list(&all)
+                list(&all),
+                if gencols {
+                    ", publish_generated_columns = stored"
+                } else {
+                    ""
+                }
             );
             self.client
                 .batch_execute(&sql)
@@ -370,6 +392,23 @@ impl PgSource {
                 .batch_execute(&sql)
                 .map_err(|e| anyhow!("{}: {sql}", error::pg_message(&e)))?;
             log::info!("publication {pubname}: set publish_via_partition_root = true");
+        }
+        if gencols {
+            let stored: bool = self.q(
+                "SELECT pubgencols = 's' FROM pg_publication WHERE pubname = $1",
+                &[&pubname],
+            )?[0]
+                .get(0);
+            if !stored {
+                let sql = format!(
+                    "ALTER PUBLICATION {} SET (publish_generated_columns = stored)",
+                    qi(&pubname)
+                );
+                self.client
+                    .batch_execute(&sql)
+                    .map_err(|e| anyhow!("{}: {sql}", error::pg_message(&e)))?;
+                log::info!("publication {pubname}: set publish_generated_columns = stored");
+            }
         }
         let mut have = HashSet::new();
         for id in tables {

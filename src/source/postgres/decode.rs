@@ -154,10 +154,17 @@ impl<'t, 'b> Decoder<'t, 'b> {
                 let (selected, same) = match (self.sink.tables().get(&name), self.types.get(&name))
                 {
                     (Some(s), Some(types)) => {
-                        // Generated columns are not published: the
-                        // message has the others, in order.
+                        // Generated columns are not published before
+                        // PostgreSQL 18 (and by a publication without
+                        // `publish_generated_columns = stored`): the
+                        // message has the others, in order. Else all.
+                        let every = r.columns.len() == s.columns.len()
+                            && r.columns
+                                .iter()
+                                .zip(&s.columns)
+                                .all(|(a, b)| a.name == b.name);
                         let published: Vec<usize> = (0..s.columns.len())
-                            .filter(|&i| !s.columns[i].generated)
+                            .filter(|&i| every || !s.columns[i].generated)
                             .collect();
                         let columns_same = r.columns.len() == published.len()
                             && r.columns.iter().zip(&published).all(|(a, &i)| {
@@ -179,6 +186,8 @@ impl<'t, 'b> Decoder<'t, 'b> {
                         if published.len() < s.columns.len() {
                             self.widths
                                 .insert(name.clone(), (published, s.columns.len()));
+                        } else {
+                            self.widths.remove(&name);
                         }
                         let same = columns_same && key_sent;
                         if !columns_same {

