@@ -52,7 +52,7 @@ pub fn check(cfg: &Config) -> Result<()> {
                 if h.keep_deleted { "; deletes kept" } else { "" }
             ));
         }
-        if crate::dest::sql::needs_key_hash(&schema) {
+        if crate::dest::sql::needs_key_hash(&schema, cfg.destination.dialect) {
             options.push(format!(
                 "key too long for an index: keyed by {}",
                 crate::dest::sql::KEY_HASH

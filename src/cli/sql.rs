@@ -44,7 +44,11 @@ pub fn sql(cfg: &Config, only: &[String], out: &mut impl std::io::Write) -> Resu
     };
     for id in &names {
         let schema = crate::run::describe(src.as_mut(), cfg, id)?;
-        writeln!(out, "{}", sql::review(&sql::shaped(&schema), &flavor))?;
+        writeln!(
+            out,
+            "{}",
+            sql::review(&sql::shaped(&schema, flavor.dialect), &flavor)
+        )?;
     }
     Ok(())
 }

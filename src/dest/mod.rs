@@ -174,7 +174,10 @@ impl Dest {
     /// table otherwise (a full extract creates it).
     pub fn ensure_target(&mut self, s: &TableSchema) -> Result<()> {
         let have = self.target_columns(s)?;
-        if sql::needs_key_hash(s) && !have.is_empty() && !have.iter().any(|c| c == sql::KEY_HASH) {
+        if sql::needs_key_hash(s, self.flavor.dialect)
+            && !have.is_empty()
+            && !have.iter().any(|c| c == sql::KEY_HASH)
+        {
             bail!(
                 "destination table {} is keyed by its key's columns, which cannot be an index (too long): \
                  this version keys it by {} (their SHA-256); run `ingest full-extract {}` to recreate it",
@@ -228,7 +231,7 @@ impl Dest {
     /// `skip_initial`: the target is created empty when missing (kept as
     /// it is otherwise), and the full extract's new table goes.
     pub fn skip_initial(&mut self, s: &TableSchema) -> Result<()> {
-        let s = &*sql::shaped(s);
+        let s = &*sql::shaped(s, self.flavor.dialect);
         self.conn.query_drop(sql::create_database(&s.dest_db))?;
         self.conn.query_drop(sql::create_target(s, &self.flavor))?;
         self.drop_helpers(s, true)?;
@@ -297,7 +300,7 @@ impl Dest {
     /// target's DDL receives the snapshot while the old target stays in
     /// place; helper tables of an older shape are dropped.
     pub fn prepare_shadow(&mut self, s: &TableSchema) -> Result<()> {
-        let s = &*sql::shaped(s);
+        let s = &*sql::shaped(s, self.flavor.dialect);
         self.conn.query_drop(sql::create_database(&s.dest_db))?;
         self.drop_helpers(s, true)?;
         // A history table is never emptied: the snapshot is compared with it.
@@ -332,7 +335,7 @@ impl Dest {
 
     /// Loads one part of a snapshot into `<table>__ingest_new`.
     pub fn load_part(&mut self, dir: &Path, t: &ManifestTable) -> Result<Loaded> {
-        let s = sql::shaped(&t.schema()).into_owned();
+        let s = sql::shaped(&t.schema(), self.flavor.dialect).into_owned();
         let into = if self.in_place && s.history.is_none() {
             sql::LoadInto::Target
         } else {
@@ -350,7 +353,7 @@ impl Dest {
     /// A history table that exists takes the snapshot's differences
     /// instead (`snap_ts`: when the snapshot was read).
     pub fn swap_in(&mut self, s: &TableSchema, snap_ts: &str) -> Result<()> {
-        let s = &*sql::shaped(s);
+        let s = &*sql::shaped(s, self.flavor.dialect);
         crate::fault::point("swap");
         if s.history.is_some() && self.is_history_target(s)? {
             return self.merge_snapshot(s, snap_ts);
@@ -574,7 +577,7 @@ impl Dest {
 
     fn load_merged(&mut self, dir: &Path, t: &ManifestTable, budget: &KeyBudget) -> Result<Loaded> {
         let source = t.schema();
-        let s = sql::shaped(&source).into_owned();
+        let s = sql::shaped(&source, self.flavor.dialect).into_owned();
         match plan::delta_plan(self.flavor.dialect, t) {
             plan::DeltaPlan::Direct => return self.load_direct(dir, t, &s, None),
             plan::DeltaPlan::LastChange => {

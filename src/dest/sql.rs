@@ -131,11 +131,13 @@ fn index_bytes(dest_type: &str) -> Option<usize> {
 }
 
 /// Whether the table's key cannot be the destination's index: a column of
-/// unbounded length (PostgreSQL `text`, MySQL `TEXT`/`BLOB`), or more than
-/// MySQL's 3,072 bytes together. Such a table is keyed by a SHA-256 of its
-/// key ([`shaped`]), on both dialects: the same layout that is tested on
-/// MariaDB, and exact for keys of any length.
-pub fn needs_key_hash(s: &TableSchema) -> bool {
+/// unbounded length (PostgreSQL `text`, MySQL `TEXT`/`BLOB`: on both
+/// dialects), or (`mysql` dialect) more than InnoDB's 3,072 bytes
+/// together; SingleStore documents no per-key byte limit
+/// (<https://docs.singlestore.com/db/v8.7/reference/configuration-reference/system-limits/>).
+/// Such a table is keyed by a SHA-256 of its key ([`shaped`]), exact for
+/// keys of any length.
+pub fn needs_key_hash(s: &TableSchema, dialect: Dialect) -> bool {
     if s.keyless || !s.hashed_key.is_empty() {
         return false;
     }
@@ -146,15 +148,15 @@ pub fn needs_key_hash(s: &TableSchema) -> bool {
             Some(b) => total += b,
         }
     }
-    total > KEY_BYTES
+    dialect == Dialect::Mysql && total > KEY_BYTES
 }
 
 /// The table as the destination's SQL sees it: a table whose key cannot be
 /// an index gets `ingest_key_hash BINARY(32)` (the SHA-256 of the key's
 /// values, computed as each spool file is loaded) as its key, the source's
 /// key columns kept beside it with their own types.
-pub fn shaped(s: &TableSchema) -> std::borrow::Cow<'_, TableSchema> {
-    if !needs_key_hash(s) {
+pub fn shaped(s: &TableSchema, dialect: Dialect) -> std::borrow::Cow<'_, TableSchema> {
+    if !needs_key_hash(s, dialect) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut d = s.clone();

@@ -434,14 +434,20 @@ fn key_collations_are_read_back() {
 fn keys_too_long_for_an_index_are_hashed() {
     let mut s = schema();
     assert!(
-        !needs_key_hash(&s),
+        !needs_key_hash(&s, Dialect::Mysql),
         "700 characters and a BIGINT fit 3072 bytes"
     );
     s.columns[1].dest_type = "VARCHAR(1000)".into();
-    assert!(needs_key_hash(&s), "4000 bytes do not");
+    assert!(needs_key_hash(&s, Dialect::Mysql), "4000 bytes do not");
+    // SingleStore has no per-key byte limit.
+    assert!(!needs_key_hash(&s, Dialect::SingleStore));
     s.columns[1].dest_type = "LONGTEXT".into();
-    assert!(needs_key_hash(&s));
-    let h = shaped(&s);
+    assert!(needs_key_hash(&s, Dialect::Mysql));
+    assert!(
+        needs_key_hash(&s, Dialect::SingleStore),
+        "unbounded: no index on either"
+    );
+    let h = shaped(&s, Dialect::Mysql);
     assert_eq!((h.key.clone(), h.hashed_key.clone()), (vec![4], vec![0, 1]));
     let f = Flavor::new(Dialect::Mysql, "utf8mb4_bin");
     let t = create_target(&h, &f);
@@ -478,7 +484,7 @@ fn keys_too_long_for_an_index_are_hashed() {
         max_updates: 4,
     });
     let t = create_target(
-        &shaped(&s),
+        &shaped(&s, Dialect::SingleStore),
         &Flavor::new(Dialect::SingleStore, "utf8mb4_bin"),
     );
     assert!(

@@ -122,7 +122,7 @@ mod tests {
             ]
         );
         // A LONGBLOB key cannot be an index: the table is keyed by its hash.
-        assert!(crate::dest::sql::needs_key_hash(&s));
+        assert!(crate::dest::sql::needs_key_hash(&s, Dialect::SingleStore));
         let mut m = table(&types);
         m.key = vec![0];
         adapt(&mut m, Dialect::Mysql);
