@@ -23,6 +23,7 @@ pub mod run;
 pub mod schedule;
 pub mod scheduler;
 pub mod schema;
+pub mod secret;
 pub mod source;
 pub mod spool;
 pub mod stop;

@@ -92,6 +92,9 @@ enum Command {
     /// Print the SQL ingest would send to the destination for the selected
     /// tables (or only these), to review; runs nothing.
     Sql { tables: Vec<String> },
+    /// Read a password (or token) on stdin and print it as `enc:...` for
+    /// the configuration; makes the key (state_dir/secret.key) if missing.
+    Encrypt,
 }
 
 fn main() -> ExitCode {
@@ -115,6 +118,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// `ingest encrypt`: the first line of stdin, sealed. Never on the command
+/// line (it would show in `ps`).
+fn encrypt(config: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = config::load_unresolved(config)?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let clear = line.trim_end_matches(['\r', '\n']);
+    if clear.is_empty() {
+        return Err(error::config(
+            "ingest encrypt reads the password on stdin: echo it into it, or type it and press Enter",
+        ));
+    }
+    let key = ingest::secret::load_or_make_key(&cfg.instance.state_dir).map_err(error::config)?;
+    println!(
+        "{}",
+        ingest::secret::seal(&key, clear).map_err(error::config)?
+    );
+    Ok(())
+}
+
 fn run(cli: &Cli) -> anyhow::Result<()> {
     if let Command::Init = cli.command {
         if cli.config.exists() {
@@ -130,8 +153,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if let Command::Encrypt = cli.command {
+        return encrypt(&cli.config);
+    }
     let cfg = config::load(&cli.config)?;
     let inst = instance::open(&cfg, cli.verbose)?;
+    for w in &cfg.warnings {
+        log::warn!("{w}");
+    }
     let meta = &inst.meta;
     match cli.command {
         Command::Init => unreachable!("handled above"),
@@ -185,6 +214,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sql { ref tables } => cli::sql(&cfg, tables, &mut std::io::stdout()),
+        Command::Encrypt => unreachable!("handled above"),
         Command::FullExtract { ref tables } => {
             let _lock = instance::lock(&cfg)?;
             let s = run::full_extract(&cfg, meta, tables)?;

@@ -51,6 +51,10 @@ pub struct Config {
     /// `[history]`: type-2 history settings.
     pub history: HistorySettings,
     pub tables: Vec<TableRule>,
+    /// Secrets given as `enc:`, `_env` or `_file`: resolved by [`load`].
+    pub pending: Vec<crate::secret::Pending>,
+    /// Warnings of the loading, for the log once it is open.
+    pub warnings: Vec<String>,
 }
 
 /// `[history]`: whether tables keep history unless their `[[table]]` says,
@@ -309,10 +313,44 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         )
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut cfg = parse(&text, path, &base)?;
+    cfg.resolve_secrets(&base)?;
+    Ok(cfg)
+}
+
+/// The configuration without its secrets resolved (`ingest encrypt`).
+pub fn load_unresolved(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err("", format!("cannot read {}: {e}", path.display())))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     parse(&text, path, &base)
 }
 
 impl Config {
+    /// Puts the clear values of `enc:`, `_env` and `_file` secrets in
+    /// place; an error names the key, never the value.
+    fn resolve_secrets(&mut self, base: &Path) -> Result<(), ConfigError> {
+        for p in std::mem::take(&mut self.pending) {
+            let value = crate::secret::resolve(
+                &p.given,
+                &self.instance.state_dir,
+                base,
+                &mut self.warnings,
+            )
+            .map_err(|m| err(p.key.as_str(), m))?;
+            match p.key.as_str() {
+                "source.password" => match &mut self.source {
+                    Source::Postgres(s) => s.password = value,
+                    Source::Mysql(s) => s.password = value,
+                },
+                "destination.password" => self.destination.password = value,
+                "web.token" => self.web.token = Some(value),
+                other => return Err(err(other, "not a secret ingest knows")),
+            }
+        }
+        Ok(())
+    }
+
     /// The rule that selects `schema.table`, the most specific one winning: an
     /// entry without wildcards beats any glob, a longer glob beats a shorter.
     pub fn rule_for(&self, schema: &str, table: &str) -> Option<&TableRule> {

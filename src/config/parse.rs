@@ -131,6 +131,8 @@ struct RawPostgres {
     database: Option<String>,
     user: Option<String>,
     password: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<String>,
     slot: Option<String>,
     publication: Option<String>,
     extract_threads: Option<i64>,
@@ -147,6 +149,8 @@ struct RawMysql {
     port: Option<u16>,
     user: Option<String>,
     password: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<String>,
     server_id: Option<i64>,
     binlog_transport: Option<String>,
     binlog_tool: Option<String>,
@@ -164,6 +168,8 @@ struct RawDestination {
     database: Option<String>,
     user: Option<String>,
     password: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<String>,
     schema_for_all_tables: Option<String>,
     load_threads: Option<i64>,
     tls: Option<String>,
@@ -267,6 +273,7 @@ fn required(v: Option<String>, key: &str) -> Result<String, ConfigError> {
 
 /// Parses configuration text; `base` resolves relative directories.
 pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError> {
+    let mut pending = vec![];
     let raw: RawConfig = toml::from_str(text).map_err(|e| de_error(&e, text, path))?;
 
     let ri = raw
@@ -326,7 +333,13 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                 port: r.port.unwrap_or(5432),
                 database: required(r.database, "source.database")?,
                 user: required(r.user, "source.user")?,
-                password: r.password.unwrap_or_default(),
+                password: secret(
+                    "source",
+                    r.password,
+                    r.password_env,
+                    r.password_file,
+                    &mut pending,
+                )?,
                 slot: ident_like(
                     r.slot.unwrap_or_else(|| default_slot(&instance.name)),
                     "source.slot",
@@ -366,7 +379,13 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                 host: r.host.unwrap_or_else(|| "127.0.0.1".into()),
                 port: r.port.unwrap_or(3306),
                 user: required(r.user, "source.user")?,
-                password: r.password.unwrap_or_default(),
+                password: secret(
+                    "source",
+                    r.password,
+                    r.password_env,
+                    r.password_file,
+                    &mut pending,
+                )?,
                 server_id,
                 transport,
                 binlog_tool: r.binlog_tool,
@@ -475,7 +494,13 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
         port: rd.port.unwrap_or(3306),
         database: required(rd.database, "destination.database")?,
         user: required(rd.user, "destination.user")?,
-        password: rd.password.unwrap_or_default(),
+        password: secret(
+            "destination",
+            rd.password,
+            rd.password_env,
+            rd.password_file,
+            &mut pending,
+        )?,
         schema_for_all_tables: match rd.schema_for_all_tables {
             Some(s) if s.trim().is_empty() => {
                 return Err(err(
@@ -626,10 +651,20 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
     if rweb.token.as_deref().is_some_and(|t| t.len() < 16) {
         return Err(err("web.token", "use at least 16 characters"));
     }
+    let token = match rweb.token {
+        Some(t) if t.starts_with("enc:") => {
+            pending.push(crate::secret::Pending {
+                key: "web.token".into(),
+                given: crate::secret::Given::Sealed(t),
+            });
+            Some(String::new())
+        }
+        other => other,
+    };
     let web = super::Web {
         enabled: rweb.enabled.unwrap_or(true),
         bind,
-        token: rweb.token,
+        token,
     };
     let rn = raw.notify.unwrap_or_default();
     if let Some(u) = &rn.webhook_url {
@@ -666,7 +701,49 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
         notify,
         history,
         tables,
+        pending,
+        warnings: vec![],
     })
+}
+
+/// A password given one of three ways (`password`, `password_env`,
+/// `password_file`): plain text is returned; the others (and `enc:` text)
+/// are left to resolve when the file is loaded (`pending`), returning "".
+fn secret(
+    section: &str,
+    text: Option<String>,
+    env: Option<String>,
+    file: Option<String>,
+    pending: &mut Vec<crate::secret::Pending>,
+) -> Result<String, ConfigError> {
+    use crate::secret::{Given, Pending};
+    let given = [text.is_some(), env.is_some(), file.is_some()]
+        .iter()
+        .filter(|g| **g)
+        .count();
+    if given > 1 {
+        return Err(err(
+            format!("{section}.password"),
+            "give one of password, password_env and password_file",
+        ));
+    }
+    let key = format!("{section}.password");
+    let given = match (text, env, file) {
+        (Some(t), _, _) if t.starts_with("enc:") => Given::Sealed(t),
+        (Some(t), _, _) => return Ok(t),
+        (_, Some(e), _) if !e.trim().is_empty() => Given::Env(e),
+        (_, Some(_), _) => {
+            return Err(err(
+                format!("{section}.password_env"),
+                "must name a variable",
+            ))
+        }
+        (_, _, Some(f)) if !f.trim().is_empty() => Given::File(f.into()),
+        (_, _, Some(_)) => return Err(err(format!("{section}.password_file"), "must name a file")),
+        _ => return Ok(String::new()),
+    };
+    pending.push(Pending { key, given });
+    Ok(String::new())
 }
 
 /// `[history]`, checked: column names MySQL accepts and distinct from each

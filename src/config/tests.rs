@@ -359,3 +359,34 @@ fn keyless_excludes_a_key_history_and_type_change() {
         assert_eq!(e.key, "table[3].keyless", "{other}: {e}");
     }
 }
+
+#[test]
+fn passwords_given_three_ways() {
+    use crate::secret::{Given, Pending};
+    let c = p(&MIN
+        .replace("password = \"pw\"", "password_env = \"PG_PW\"")
+        .replace("user = \"u\"", "user = \"u\"\npassword = \"enc:00ff\""))
+    .unwrap();
+    assert_eq!(
+        c.pending,
+        vec![
+            Pending {
+                key: "source.password".into(),
+                given: Given::Env("PG_PW".into())
+            },
+            Pending {
+                key: "destination.password".into(),
+                given: Given::Sealed("enc:00ff".into())
+            },
+        ]
+    );
+    let e = p(&MIN.replace(
+        "password = \"pw\"",
+        "password = \"pw\"\npassword_file = \"pw.txt\"",
+    ))
+    .unwrap_err();
+    assert_eq!(e.key, "source.password");
+    assert!(e
+        .message
+        .contains("one of password, password_env and password_file"));
+}

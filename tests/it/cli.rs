@@ -269,3 +269,175 @@ fn check_probes_a_singlestore_destination() {
     .unwrap();
     assert_eq!(left, None);
 }
+
+/// Passwords given as `password_file`, `enc:` (from `ingest encrypt`) and
+/// `password_env` reach the servers; wrong ones fail naming the server
+/// (exit 3), a missing key names the key (exit 2); and no clear password,
+/// right or wrong, is in any file the instance wrote, nor in its output.
+#[test]
+fn passwords_in_each_form_reach_the_servers_and_nowhere_else() {
+    let c = Case::new("secret_forms");
+    c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a');");
+    let plain = std::fs::read_to_string(c.config_path()).unwrap();
+    let pg_line = format!("password = \"{}\"\nslot", c.env.pg_password);
+    let my_line = format!(
+        "password = \"{}\"\nschema_for_all_tables",
+        c.env.my_password
+    );
+    assert!(plain.contains(&pg_line) && plain.contains(&my_line));
+    let mut seen = String::new();
+    let encrypt = |clear: &str, seen: &mut String| -> String {
+        let mut child = c
+            .command(&["encrypt"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{clear}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen.push_str(&String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let sealed = encrypt(&c.env.my_password, &mut seen);
+    assert!(sealed.starts_with("enc:") && !sealed.contains(&c.env.my_password));
+    let pw_file = c.dir.join("pg.pw");
+    std::fs::write(&pw_file, format!("{}\n", c.env.pg_password)).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pw_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let write = |pg: &str, my: &str| {
+        let text = plain
+            .replace(&pg_line, &format!("{pg}\nslot"))
+            .replace(&my_line, &format!("{my}\nschema_for_all_tables"));
+        std::fs::write(c.config_path(), text).unwrap();
+    };
+    write(
+        "password_file = \"pg.pw\"",
+        &format!("password = \"{sealed}\""),
+    );
+    let run =
+        |args: &[&str], env: Option<(&str, &str)>, seen: &mut String| -> std::process::Output {
+            let mut cmd = c.command(args);
+            if let Some((k, v)) = env {
+                cmd.env(k, v);
+            }
+            let out = cmd.output().unwrap();
+            seen.push_str(&String::from_utf8_lossy(&out.stdout));
+            seen.push_str(&String::from_utf8_lossy(&out.stderr));
+            out
+        };
+    let out = run(&["full-extract"], None, &mut seen);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("pg.pw can be read by other users (mode 644)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The source's password from the environment.
+    write(
+        "password_env = \"IT_SOURCE_PW\"",
+        &format!("password = \"{sealed}\""),
+    );
+    c.sql("INSERT INTO t VALUES (2, 'b');");
+    let out = run(
+        &["delta"],
+        Some(("IT_SOURCE_PW", &c.env.pg_password)),
+        &mut seen,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    c.assert_same("public.t", "t", &["id"]);
+    // Wrong passwords in each form: the login fails (exit 3).
+    let wrong_sealed = encrypt("wrong-sealed-pw-1", &mut seen);
+    write(
+        "password_file = \"pg.pw\"",
+        &format!("password = \"{wrong_sealed}\""),
+    );
+    let out = run(&["delta"], None, &mut seen);
+    assert_eq!(out.status.code(), Some(3));
+    std::fs::write(&pw_file, "wrong-file-pw-2\n").unwrap();
+    write(
+        "password_file = \"pg.pw\"",
+        &format!("password = \"{sealed}\""),
+    );
+    assert_eq!(run(&["delta"], None, &mut seen).status.code(), Some(3));
+    write(
+        "password_env = \"IT_SOURCE_PW\"",
+        &format!("password = \"{sealed}\""),
+    );
+    let out = run(
+        &["delta"],
+        Some(("IT_SOURCE_PW", "wrong-env-pw-3")),
+        &mut seen,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    // Without the key, an enc: value names its key (exit 2).
+    write(
+        "password_file = \"pg.pw\"",
+        &format!("password = \"{sealed}\""),
+    );
+    std::fs::rename(c.dir.join("state/secret.key"), c.dir.join("key.moved")).unwrap();
+    let out = run(&["status"], None, &mut seen);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("destination.password: it is encrypted, and there is no key"),
+        "{stderr}"
+    );
+    // INGEST_KEY stands in for the file.
+    let key = std::fs::read_to_string(c.dir.join("key.moved")).unwrap();
+    let out = run(&["status"], Some(("INGEST_KEY", key.trim())), &mut seen);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Every file the instance wrote (not the password file and the moved
+    // key), recursively.
+    fn walk(dir: &std::path::Path, skip: &[&std::path::Path], into: &mut String) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if skip.contains(&p.as_path()) {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, skip, into);
+            } else {
+                into.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let moved = c.dir.join("key.moved");
+    walk(&c.dir, &[pw_file.as_path(), moved.as_path()], &mut seen);
+    assert!(seen.contains("password authentication failed") || seen.contains("Access denied"));
+    for pw in [
+        c.env.pg_password.as_str(),
+        c.env.my_password.as_str(),
+        "wrong-sealed-pw-1",
+        "wrong-file-pw-2",
+        "wrong-env-pw-3",
+    ] {
+        assert!(
+            !seen.contains(pw),
+            "password {pw} found in the instance's files or output"
+        );
+    }
+}
