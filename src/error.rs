@@ -44,6 +44,54 @@ fn short(why: &str) -> String {
     }
 }
 
+/// The spool folder's free space fell below `min_free_disk` (exit 2: the
+/// scheduler halts until a person frees space).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskLow(pub String);
+
+impl fmt::Display for DiskLow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DiskLow {}
+
+/// Bytes as people read them (`1.5 GiB`).
+pub fn bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < units.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+/// Fails (exit 2) when the spool folder has less than `min` bytes free.
+pub fn check_disk(dir: &std::path::Path, min: u64, what: &str) -> anyhow::Result<()> {
+    if min == 0 {
+        return Ok(());
+    }
+    match crate::web::sys::free_disk(dir) {
+        Some(free) if free < min => Err(DiskLow(format!(
+            "the spool folder {} has {} free, less than min_free_disk ({}){what}: free space there \
+             (or lower [instance] min_free_disk); nothing is lost, the next run goes on from the last \
+             committed position",
+            dir.display(),
+            bytes(free),
+            bytes(min)
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 pub fn config(msg: impl Into<String>) -> anyhow::Error {
     Fatal::Config(msg.into()).into()
 }
@@ -97,6 +145,15 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
             };
         }
         if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
+            return 2;
+        }
+        // The spool's disk ran short while writing: a person frees space.
+        let io = cause.downcast_ref::<std::io::Error>();
+        if io
+            .and_then(|e| e.get_ref())
+            .is_some_and(|i| i.is::<DiskLow>())
+            || cause.is::<DiskLow>()
+        {
             return 2;
         }
     }

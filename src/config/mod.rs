@@ -129,6 +129,8 @@ pub struct Instance {
     pub state_dir: PathBuf,
     pub spool_dir: PathBuf,
     pub spool_compression: Compression,
+    /// `min_free_disk`: bytes the spool folder keeps free (0: no check).
+    pub min_free_disk: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

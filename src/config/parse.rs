@@ -118,6 +118,7 @@ struct RawInstance {
     state_dir: Option<String>,
     spool_dir: Option<String>,
     spool_compression: Option<String>,
+    min_free_disk: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -309,7 +310,17 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
             ))
         }
     };
+    let min_free_disk = match ri.min_free_disk.as_deref() {
+        None => 1 << 30,
+        Some(t) => size(t).ok_or_else(|| {
+            err(
+                "instance.min_free_disk",
+                format!("'{t}' is not a size such as \"1GiB\", \"500MB\" or \"0\" (no check)"),
+            )
+        })?,
+    };
     let instance = Instance {
+        min_free_disk,
         state_dir: resolve(ri.state_dir.unwrap_or_else(|| "state".into())),
         spool_dir: resolve(ri.spool_dir.unwrap_or_else(|| "spool".into())),
         spool_compression,
@@ -802,6 +813,30 @@ fn history_settings(r: RawHistory) -> Result<super::HistorySettings, ConfigError
             max_updates,
         },
     })
+}
+
+/// `"1GiB"`, `"500MB"`, `"64 KiB"`, `"1000"` (bytes) → bytes.
+pub(super) fn size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = (t[..split].trim(), t[split..].trim());
+    let n: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024f64.powi(2),
+        "gib" => 1024f64.powi(3),
+        "tib" => 1024f64.powi(4),
+        _ => return None,
+    };
+    let v = n * mult;
+    (v.is_finite() && (0.0..1.8e19).contains(&v)).then_some(v as u64)
 }
 
 fn ident_like(s: String, key: &str) -> Result<String, ConfigError> {

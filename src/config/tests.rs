@@ -390,3 +390,22 @@ fn passwords_given_three_ways() {
         .message
         .contains("one of password, password_env and password_file"));
 }
+
+#[test]
+fn min_free_disk_sizes() {
+    use super::parse::size;
+    assert_eq!(p(MIN).unwrap().instance.min_free_disk, 1 << 30);
+    assert_eq!(size("500MB"), Some(500_000_000));
+    assert_eq!(size("1GiB"), Some(1 << 30));
+    assert_eq!(size("64 KiB"), Some(65_536));
+    assert_eq!(size("0"), Some(0));
+    assert_eq!(size("1.5GB"), Some(1_500_000_000));
+    assert_eq!(size("lots"), None);
+    assert_eq!(size("5 parsecs"), None);
+    let e = p(&MIN.replace(
+        "name = \"demo\"",
+        "name = \"demo\"\nmin_free_disk = \"big\"",
+    ))
+    .unwrap_err();
+    assert_eq!(e.key, "instance.min_free_disk");
+}

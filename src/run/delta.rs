@@ -319,6 +319,7 @@ fn read_and_merge(
     let from = src
         .start_position(committed(meta)?.as_ref())?
         .ok_or_else(|| anyhow!("the source lost its change position: run `ingest full-extract`"))?;
+    crate::error::check_disk(spool_dir, cfg.instance.min_free_disk, " before extracting")?;
     let batch_id = spool::new_batch_id(spool_dir, run_id);
     let manifest = Manifest {
         batch: batch_id.clone(),
@@ -330,6 +331,7 @@ fn read_and_merge(
         table: vec![],
     };
     let mut bw = BatchWriter::create(spool_dir, manifest, cfg.instance.spool_compression)?;
+    bw.watch_disk(cfg.instance.min_free_disk);
     let t0 = Instant::now();
     let mut warnings = Warnings::default();
     let since = kept_positions(meta, tables, "full_pos", |st| st.full_pos)?;

@@ -66,6 +66,11 @@ pub fn sync_new_tables(cfg: &Config, meta: &Meta, selected: &[String]) -> Result
 }
 
 fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Result<Summary> {
+    crate::error::check_disk(
+        &cfg.instance.spool_dir,
+        cfg.instance.min_free_disk,
+        " before extracting",
+    )?;
     let (mut src, mut dest, _, _) = connect_all(cfg)?;
     let FullPlan {
         names,
@@ -117,6 +122,7 @@ fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Re
         manifest,
         cfg.instance.spool_compression,
     )?;
+    batch.watch_disk(cfg.instance.min_free_disk);
     let dir = batch.dir().to_path_buf();
     let summary = Mutex::new(Summary {
         run_id,

@@ -461,6 +461,7 @@ impl Ctx<'_> {
             table: vec![],
         };
         let mut bw = BatchWriter::create(spool_dir, manifest, cfg.instance.spool_compression)?;
+        bw.watch_disk(cfg.instance.min_free_disk);
         let tables = HashMap::from([(id.clone(), s.clone())]);
         let c = CatchUp {
             resume: HashMap::from([(id.clone(), resume.clone())]),

@@ -23,6 +23,8 @@ use crate::schema::TableSchema;
 pub struct BatchWriter {
     dir: PathBuf,
     compression: Compression,
+    /// `min_free_disk`: writing stops when the folder has less free.
+    min_free: u64,
     manifest: Manifest,
     next_index: usize,
     /// Keys the batch's trackers may still hold, all tables together.
@@ -45,6 +47,7 @@ impl BatchWriter {
         Ok(BatchWriter {
             dir,
             compression,
+            min_free: 0,
             manifest,
             next_index: 1,
             key_budget: Arc::new(AtomicUsize::new(KEY_TRACK_LIMIT)),
@@ -53,6 +56,12 @@ impl BatchWriter {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Stops writing (an error naming the folder) when its file system has
+    /// less than `min` bytes free, checked every few megabytes.
+    pub fn watch_disk(&mut self, min: u64) {
+        self.min_free = min;
     }
 
     /// Opens the file for one table.
@@ -81,7 +90,7 @@ impl BatchWriter {
         self.next_index += 1;
         let part = u32::from(parts.is_some());
         let file = file_name(&base, part, ext);
-        let (tmp, out) = open_file(&self.dir, &file, self.compression)?;
+        let (tmp, out) = open_file(&self.dir, &file, self.compression, self.min_free)?;
         Ok(TableWriter {
             entry: ManifestTable {
                 source: schema.source_name(),
@@ -144,6 +153,7 @@ impl BatchWriter {
             line: Vec::with_capacity(4096),
             dir: self.dir.clone(),
             compression: self.compression,
+            min_free: self.min_free,
             base,
             ext,
             keys: parts.is_none().then(|| KeyTracker {
@@ -198,9 +208,55 @@ fn file_name(base: &str, part: u32, ext: &str) -> String {
     }
 }
 
-fn open_file(dir: &Path, file: &str, compression: Compression) -> Result<(PathBuf, Sink)> {
+/// A spool file that checks its folder's free space every
+/// [`CHECK_EVERY`] bytes written (`min_free_disk`).
+struct Watched {
+    file: File,
+    dir: PathBuf,
+    min_free: u64,
+    since_check: u64,
+}
+
+/// How often a file being written looks at its disk's free space.
+const CHECK_EVERY: u64 = 4 << 20;
+
+impl Write for Watched {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.min_free > 0 {
+            self.since_check += buf.len() as u64;
+            if self.since_check >= CHECK_EVERY {
+                self.since_check = 0;
+                if let Err(e) = crate::error::check_disk(&self.dir, self.min_free, " while writing")
+                {
+                    let low = e
+                        .downcast::<crate::error::DiskLow>()
+                        .unwrap_or_else(|e| crate::error::DiskLow(e.to_string()));
+                    return Err(io::Error::other(low));
+                }
+            }
+        }
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+fn open_file(
+    dir: &Path,
+    file: &str,
+    compression: Compression,
+    min_free: u64,
+) -> Result<(PathBuf, Sink)> {
     let tmp = dir.join(format!("{file}.tmp"));
     let f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let f = Watched {
+        file: f,
+        dir: dir.to_path_buf(),
+        min_free,
+        since_check: 0,
+    };
     let buf = BufWriter::with_capacity(256 * 1024, f);
     let out = match compression {
         // Lines reach the encoder in 64 KB blocks: its CRC over each ~100-byte
@@ -224,7 +280,8 @@ fn close_file(out: Sink, tmp: &Path) -> Result<()> {
             .into_inner()
             .map_err(|e| e.into_error())?,
         Sink::Plain(w) => w.into_inner().map_err(|e| e.into_error())?,
-    };
+    }
+    .file;
     file.sync_all()
         .with_context(|| format!("syncing {}", tmp.display()))?;
     drop(file);
@@ -234,8 +291,8 @@ fn close_file(out: Sink, tmp: &Path) -> Result<()> {
 }
 
 enum Sink {
-    Gzip(Box<BufWriter<GzEncoder<BufWriter<File>>>>),
-    Plain(BufWriter<File>),
+    Gzip(Box<BufWriter<GzEncoder<BufWriter<Watched>>>>),
+    Plain(BufWriter<Watched>),
 }
 
 impl Write for Sink {
@@ -267,6 +324,7 @@ pub struct TableWriter {
     line: Vec<u8>,
     dir: PathBuf,
     compression: Compression,
+    min_free: u64,
     base: String,
     ext: &'static str,
     parts: Option<Parts>,
@@ -512,7 +570,7 @@ impl TableWriter {
     /// Closes the current part, hands it on, and opens the next one.
     fn next_part(&mut self) -> Result<()> {
         let file = file_name(&self.base, self.entry.part + 1, self.ext);
-        let (tmp, out) = open_file(&self.dir, &file, self.compression)?;
+        let (tmp, out) = open_file(&self.dir, &file, self.compression, self.min_free)?;
         let old_out = std::mem::replace(&mut self.out, out);
         let old_tmp = std::mem::replace(&mut self.tmp, tmp);
         close_file(old_out, &old_tmp)?;

@@ -15,7 +15,7 @@
 mod chart;
 mod data;
 pub mod page;
-mod sys;
+pub mod sys;
 
 use std::io::Read;
 use std::path::Path;

@@ -8,6 +8,7 @@
 mod common;
 
 mod cli;
+mod disk;
 mod events;
 mod history;
 mod keyless;
