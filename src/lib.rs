@@ -19,6 +19,7 @@ pub mod fault;
 pub mod instance;
 pub mod meta;
 pub mod position;
+pub mod recovery;
 pub mod run;
 pub mod schedule;
 pub mod scheduler;

@@ -95,6 +95,13 @@ enum Command {
     /// Read a password (or token) on stdin and print it as `enc:...` for
     /// the configuration; makes the key (state_dir/secret.key) if missing.
     Encrypt,
+    /// Put a recovery folder's configuration (at --config) and state.db
+    /// (into its state_dir) in place on a new machine.
+    Restore {
+        /// The `[recovery] dir` of the instance to restore.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -156,6 +163,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     if let Command::Encrypt = cli.command {
         return encrypt(&cli.config);
     }
+    if let Command::Restore { from } = &cli.command {
+        println!("{}", ingest::recovery::restore(from, &cli.config)?);
+        return Ok(());
+    }
     let cfg = config::load(&cli.config)?;
     let inst = instance::open(&cfg, cli.verbose)?;
     for w in &cfg.warnings {
@@ -214,7 +225,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sql { ref tables } => cli::sql(&cfg, tables, &mut std::io::stdout()),
-        Command::Encrypt => unreachable!("handled above"),
+        Command::Encrypt | Command::Restore { .. } => unreachable!("handled above"),
         Command::FullExtract { ref tables } => {
             let _lock = instance::lock(&cfg)?;
             let s = run::full_extract(&cfg, meta, tables)?;

@@ -55,6 +55,9 @@ pub struct Config {
     pub pending: Vec<crate::secret::Pending>,
     /// Warnings of the loading, for the log once it is open.
     pub warnings: Vec<String>,
+    /// `[recovery] dir`: a copy of the configuration and state.db after
+    /// each successful run.
+    pub recovery: Option<PathBuf>,
 }
 
 /// `[history]`: whether tables keep history unless their `[[table]]` says,

@@ -1,7 +1,7 @@
 //! The file's text → [`Config`]: the sections as written (`Raw*`), then
 //! each value checked and defaulted, errors naming the key and line.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -64,6 +64,7 @@ struct RawConfig {
     web: Option<RawWeb>,
     notify: Option<RawNotify>,
     history: Option<RawHistory>,
+    recovery: Option<RawRecovery>,
     #[serde(default)]
     table: Vec<RawTable>,
 }
@@ -86,6 +87,12 @@ struct RawWeb {
     enabled: Option<bool>,
     bind: Option<String>,
     token: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRecovery {
+    dir: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -701,6 +708,14 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
         (None, Some(b)) => rh.max_updates = Some(b),
         _ => {}
     }
+    let recovery = match raw.recovery.and_then(|r| r.dir) {
+        Some(d) if d.trim().is_empty() => return Err(err("recovery.dir", "must name a folder")),
+        Some(d) => {
+            let p = PathBuf::from(&d);
+            Some(if p.is_absolute() { p } else { base.join(p) })
+        }
+        None => None,
+    };
     let history = history_settings(rh)?;
     Ok(Config {
         path: path.to_path_buf(),
@@ -714,6 +729,7 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
         tables,
         pending,
         warnings: vec![],
+        recovery,
     })
 }
 

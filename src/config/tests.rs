@@ -409,3 +409,12 @@ fn min_free_disk_sizes() {
     .unwrap_err();
     assert_eq!(e.key, "instance.min_free_disk");
 }
+
+#[test]
+fn recovery_dir_is_relative_to_the_file() {
+    assert_eq!(p(MIN).unwrap().recovery, None);
+    let c = p(&format!("{MIN}\n[recovery]\ndir = \"copies\"\n")).unwrap();
+    assert_eq!(c.recovery, Some(PathBuf::from("/etc/ingest/copies")));
+    let e = p(&format!("{MIN}\n[recovery]\ndir = \"\"\n")).unwrap_err();
+    assert_eq!(e.key, "recovery.dir");
+}

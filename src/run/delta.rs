@@ -23,6 +23,10 @@ use crate::meta::{BatchState, RunStatus, RunTableStatus, TableRecord, TableState
 
 /// `ingest delta`.
 pub fn delta(cfg: &Config, meta: &Meta) -> Result<Summary> {
+    super::saved(cfg, delta_run(cfg, meta))
+}
+
+fn delta_run(cfg: &Config, meta: &Meta) -> Result<Summary> {
     let (mut src, mut dest, _, _) = connect_all(cfg)?;
     src.check_position(released_upto(meta)?.as_ref())?;
     let Some(start) = src.start_position(committed(meta)?.as_ref())? else {

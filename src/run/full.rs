@@ -66,6 +66,10 @@ pub fn sync_new_tables(cfg: &Config, meta: &Meta, selected: &[String]) -> Result
 }
 
 fn full_extract_as(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Result<Summary> {
+    super::saved(cfg, full_extract_run(cfg, meta, only, kind))
+}
+
+fn full_extract_run(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> Result<Summary> {
     crate::error::check_disk(
         &cfg.instance.spool_dir,
         cfg.instance.min_free_disk,

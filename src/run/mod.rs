@@ -79,6 +79,15 @@ impl Summary {
     }
 }
 
+/// A run's result, after which a successful run leaves its recovery copy
+/// (`[recovery] dir`).
+pub(crate) fn saved<T>(cfg: &Config, r: Result<T>) -> Result<T> {
+    if r.is_ok() {
+        crate::recovery::save(cfg);
+    }
+    r
+}
+
 pub(crate) fn source(cfg: &Config) -> Result<Box<dyn sources::Source>> {
     match &cfg.source {
         Source::Postgres(p) => Ok(Box::new(PgSource::connect(p)?)),

@@ -48,6 +48,10 @@ const MAX_ROUNDS: usize = 5;
 /// `ingest sync-struct [TABLE...]`: every selected table (or these) whose
 /// changes wait at a structure change, or whose destination differs.
 pub fn sync_struct(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summary> {
+    super::saved(cfg, sync_struct_run(cfg, meta, only))
+}
+
+fn sync_struct_run(cfg: &Config, meta: &Meta, only: &[String]) -> Result<Summary> {
     let (mut src, mut dest, _, _) = connect_all(cfg)?;
     let from = meta.position()?;
     let run_id = meta.start_run("sync-struct", from.as_deref())?;

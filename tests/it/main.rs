@@ -22,6 +22,7 @@ mod pg_correctness;
 mod pg_delta;
 mod pg_errors;
 mod pg_types;
+mod recovery;
 mod scenarios;
 mod scheduling;
 mod server_wide;
