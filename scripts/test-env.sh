@@ -5,7 +5,7 @@
 #   eval "$(scripts/test-env.sh start)"   # prints export lines (INGEST_PG_*, INGEST_PG18_PORT, INGEST_MY_*)
 #   scripts/test-env.sh stop "$INGEST_TEST_DIR"
 #
-# PostgreSQL runs with wal_level=logical; MariaDB with log_bin, binlog_format=ROW,
+# PostgreSQL runs with wal_level=logical and TLS; MariaDB with log_bin, binlog_format=ROW,
 # binlog_row_image=FULL and local_infile=1. Both listen on 127.0.0.1 only, on
 # their own ports (INGEST_PG_PORT / INGEST_MY_PORT to choose, else the first free
 # port from 55432 / 53306), with data under a fresh temp dir. Missing Debian
@@ -101,11 +101,14 @@ for e in json.load(open("native/pg-symlinks.json")):
   echo "$bin"
 }
 
-# start_pg BINDIR DIR PORT USER PW: a cluster in DIR (wal_level=logical),
-# listening on 127.0.0.1; prints the port it took.
+# start_pg BINDIR DIR PORT USER PW TLSDIR: a cluster in DIR (wal_level=logical,
+# TLS with TLSDIR's server certificate), listening on 127.0.0.1; prints the
+# port it took.
 start_pg() {
-  local bindir=$1 dir=$2 port=$3 user=$4 pwfile=$5
+  local bindir=$1 dir=$2 port=$3 user=$4 pwfile=$5 tls=$6
   mkdir -p "$dir"
+  cp "$tls/server.pem" "$tls/server.key" "$dir/"
+  chmod 600 "$dir/server.key"
   chown -R "$user" "$dir"
   as "$user" "$bindir/initdb" -D "$dir/data" -U postgres --pwfile="$pwfile" \
     --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
@@ -121,7 +124,12 @@ synchronous_commit = on
 full_page_writes = off
 shared_buffers = 256MB
 max_connections = 200
+ssl = on
+ssl_cert_file = '$dir/server.pem'
+ssl_key_file = '$dir/server.key'
 CONF
+  # The role tls_only may log in over TLS only (the source TLS tests).
+  sed -i '1i hostnossl all tls_only 0.0.0.0/0 reject' "$dir/data/pg_hba.conf"
   # Another process may take the port between the check and the start:
   # then try the next one.
   local try
@@ -148,19 +156,22 @@ start() {
   local pg_user=postgres my_user=mysql
   [ "$(id -u)" = 0 ] || { pg_user=$(id -un); my_user=$(id -un); }
 
+  # Certificates: a CA of our own signs the servers' (for 127.0.0.1 and
+  # localhost); a second CA signs nothing (a wrong tls_ca).
+  mkdir -p "$dir/tls"
+  certs "$dir/tls"
+
   # PostgreSQL (the Debian package's), and 18 where it can be fetched.
   printf '%s\n' "$pw" >"$dir/pg.pw"
   chown "$pg_user" "$dir/pg.pw"
-  pg_port=$(start_pg "$bindir" "$dir/pg" "$pg_port" "$pg_user" "$dir/pg.pw")
+  pg_port=$(start_pg "$bindir" "$dir/pg" "$pg_port" "$pg_user" "$dir/pg.pw" "$dir/tls")
   local pg18_port="" pg18_bin=""
   if pg18_bin=$(pg18_bindir); then
-    pg18_port=$(start_pg "$pg18_bin" "$dir/pg18" "$(pick_port $((pg_port + 100)))" "$pg_user" "$dir/pg.pw")
+    pg18_port=$(start_pg "$pg18_bin" "$dir/pg18" "$(pick_port $((pg_port + 100)))" "$pg_user" "$dir/pg.pw" "$dir/tls")
   fi
 
-  # MariaDB, with TLS: a CA of its own signs the server's certificate (for
-  # 127.0.0.1 and localhost); a second CA signs nothing (a wrong tls_ca).
-  mkdir -p "$dir/my/data" "$dir/tls"
-  certs "$dir/tls"
+  # MariaDB, with TLS (the same certificates).
+  mkdir -p "$dir/my/data"
   chown -R "$my_user" "$dir/my" "$dir/tls"
   cat >"$dir/my/my.cnf" <<CONF
 [mariadbd]

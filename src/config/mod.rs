@@ -199,6 +199,9 @@ pub struct MysqlSource {
     /// The `mysqlbinlog`/`mariadb-binlog` program, for that transport.
     pub binlog_tool: Option<String>,
     pub extract: Extract,
+    /// `tls`, `tls_ca`: as the destination's.
+    pub tls: Tls,
+    pub tls_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -213,6 +216,9 @@ pub struct PostgresSource {
     pub slot: String,
     pub publication: String,
     pub extract: Extract,
+    /// `tls`, `tls_ca`: as the destination's.
+    pub tls: Tls,
+    pub tls_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

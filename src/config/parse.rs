@@ -145,6 +145,8 @@ struct RawPostgres {
     publication: Option<String>,
     extract_threads: Option<i64>,
     extract_split_mb: Option<i64>,
+    tls: Option<String>,
+    tls_ca: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +166,8 @@ struct RawMysql {
     binlog_tool: Option<String>,
     extract_threads: Option<i64>,
     extract_split_mb: Option<i64>,
+    tls: Option<String>,
+    tls_ca: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -368,6 +372,8 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                     "source.publication",
                 )?,
                 extract: extract_opts(r.extract_threads, r.extract_split_mb)?,
+                tls: tls_mode("source", r.tls.as_deref())?,
+                tls_ca: tls_ca("source", r.tls.as_deref(), r.tls_ca.map(&resolve))?,
             })
         }
         "mysql" | "mariadb" => {
@@ -392,6 +398,15 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                     ))
                 }
             };
+            if transport == BinlogTransport::Mysqlbinlog
+                && r.tls.as_deref().is_some_and(|t| t != "disable")
+            {
+                return Err(err(
+                    "source.tls",
+                    "applies to ingest's own connections; with binlog_transport = \"mysqlbinlog\" the tool \
+                     would connect without it: use the \"stream\" transport with TLS",
+                ));
+            }
             Source::Mysql(MysqlSource {
                 max_batch_changes: max_batch_changes(r.max_batch_changes)?,
                 host: r.host.unwrap_or_else(|| "127.0.0.1".into()),
@@ -408,6 +423,8 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                 transport,
                 binlog_tool: r.binlog_tool,
                 extract: extract_opts(r.extract_threads, r.extract_split_mb)?,
+                tls: tls_mode("source", r.tls.as_deref())?,
+                tls_ca: tls_ca("source", r.tls.as_deref(), r.tls_ca.map(&resolve))?,
             })
         }
         other => {
@@ -450,32 +467,8 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
             ))
         }
     };
-    let tls = match rd.tls.as_deref() {
-        None | Some("disable") => Tls::Disable,
-        Some("require") => Tls::Require,
-        Some("verify-full") => Tls::VerifyFull,
-        Some(other) => {
-            return Err(err(
-                "destination.tls",
-                format!("'{other}' is not one of \"disable\", \"require\", \"verify-full\""),
-            ))
-        }
-    };
-    let tls_ca = rd.tls_ca.map(&resolve);
-    if let Some(ca) = &tls_ca {
-        if tls != Tls::VerifyFull {
-            return Err(err(
-                "destination.tls_ca",
-                "is used only with tls = \"verify-full\" (\"require\" checks no certificate)",
-            ));
-        }
-        if !ca.is_file() {
-            return Err(err(
-                "destination.tls_ca",
-                format!("{} is not a readable file", ca.display()),
-            ));
-        }
-    }
+    let tls = tls_mode("destination", rd.tls.as_deref())?;
+    let tls_ca = tls_ca("destination", rd.tls.as_deref(), rd.tls_ca.map(&resolve))?;
     let rowstore = match rd.table_type.as_deref() {
         None | Some("columnstore") => false,
         Some("rowstore") => true,
@@ -829,6 +822,42 @@ fn history_settings(r: RawHistory) -> Result<super::HistorySettings, ConfigError
             max_updates,
         },
     })
+}
+
+/// `tls = "disable" | "require" | "verify-full"` of `section`.
+fn tls_mode(section: &str, v: Option<&str>) -> Result<Tls, ConfigError> {
+    match v {
+        None | Some("disable") => Ok(Tls::Disable),
+        Some("require") => Ok(Tls::Require),
+        Some("verify-full") => Ok(Tls::VerifyFull),
+        Some(other) => Err(err(
+            format!("{section}.tls"),
+            format!("'{other}' is not one of \"disable\", \"require\", \"verify-full\""),
+        )),
+    }
+}
+
+/// `tls_ca`: only with `verify-full`, and a readable file.
+fn tls_ca(
+    section: &str,
+    tls: Option<&str>,
+    ca: Option<PathBuf>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(ca) = &ca {
+        if tls != Some("verify-full") {
+            return Err(err(
+                format!("{section}.tls_ca"),
+                "is used only with tls = \"verify-full\" (\"require\" checks no certificate)",
+            ));
+        }
+        if !ca.is_file() {
+            return Err(err(
+                format!("{section}.tls_ca"),
+                format!("{} is not a readable file", ca.display()),
+            ));
+        }
+    }
+    Ok(ca)
 }
 
 /// `"1GiB"`, `"500MB"`, `"64 KiB"`, `"1000"` (bytes) → bytes.

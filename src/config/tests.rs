@@ -418,3 +418,20 @@ fn recovery_dir_is_relative_to_the_file() {
     let e = p(&format!("{MIN}\n[recovery]\ndir = \"\"\n")).unwrap_err();
     assert_eq!(e.key, "recovery.dir");
 }
+
+#[test]
+fn source_tls_settings() {
+    let c = p(&MIN.replace("password = \"pw\"", "password = \"pw\"\ntls = \"require\"")).unwrap();
+    let Source::Postgres(s) = &c.source else {
+        panic!("postgres")
+    };
+    assert_eq!(s.tls, Tls::Require);
+    let e = p(&MIN.replace("password = \"pw\"", "password = \"pw\"\ntls = \"yes\"")).unwrap_err();
+    assert_eq!(e.key, "source.tls");
+    let e = p(&MIN.replace(
+        "password = \"pw\"",
+        "password = \"pw\"\ntls = \"require\"\ntls_ca = \"ca.pem\"",
+    ))
+    .unwrap_err();
+    assert_eq!(e.key, "source.tls_ca");
+}

@@ -51,15 +51,52 @@ pub struct Loaded {
 /// TLS settings of the destination connection (rustls; the public roots
 /// are trusted, and `tls_ca` besides them).
 fn ssl_opts(cfg: &Destination) -> Option<mysql::SslOpts> {
-    match cfg.tls {
+    mysql_tls(cfg.tls, &cfg.tls_ca)
+}
+
+/// TLS settings of a MySQL-protocol connection (the destination's, a
+/// MySQL source's).
+pub(crate) fn mysql_tls(tls: Tls, tls_ca: &Option<std::path::PathBuf>) -> Option<mysql::SslOpts> {
+    match tls {
         Tls::Disable => None,
         Tls::Require => Some(
             mysql::SslOpts::default()
                 .with_danger_accept_invalid_certs(true)
                 .with_danger_skip_domain_validation(true),
         ),
-        Tls::VerifyFull => Some(mysql::SslOpts::default().with_root_cert_path(cfg.tls_ca.clone())),
+        Tls::VerifyFull => Some(mysql::SslOpts::default().with_root_cert_path(tls_ca.clone())),
     }
+}
+
+/// A MySQL-protocol login that failed (exit 3), naming TLS and its keys
+/// when the handshake was the problem.
+pub(crate) fn connect_error(
+    section: &str,
+    host: &str,
+    port: u16,
+    user: &str,
+    mode: Tls,
+    e: &mysql::Error,
+) -> anyhow::Error {
+    // rustls's verdict arrives as an I/O error of the handshake.
+    let msg = mysql_message(e);
+    let tls = matches!(
+        e,
+        mysql::Error::TlsError(_) | mysql::Error::DriverError(mysql::DriverError::TlsNotSupported)
+    ) || (mode != Tls::Disable && msg.contains("certificate"));
+    error::connect(format!(
+        "{section} {host}:{port} (user {user}): {}{msg}; check [{section}] {}",
+        if tls && !msg.starts_with("TLS") {
+            "TLS: "
+        } else {
+            ""
+        },
+        if tls {
+            "tls and tls_ca (the server's certificate must chain to tls_ca or a public root and name the host)"
+        } else {
+            "host, port, user and password"
+        }
+    ))
 }
 
 impl Dest {
@@ -91,25 +128,7 @@ impl Dest {
                 "SET sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'",
             ]);
         let conn = Conn::new(opts).map_err(|e| {
-            // rustls's verdict arrives as an I/O error of the handshake.
-            let msg = mysql_message(&e);
-            let tls = matches!(
-                e,
-                mysql::Error::TlsError(_)
-                    | mysql::Error::DriverError(mysql::DriverError::TlsNotSupported)
-            ) || (cfg.tls != Tls::Disable && msg.contains("certificate"));
-            error::connect(format!(
-                "destination {}:{} (user {}): {}{msg}; check [destination] {}",
-                cfg.host,
-                cfg.port,
-                cfg.user,
-                if tls && !msg.starts_with("TLS") { "TLS: " } else { "" },
-                if tls {
-                    "tls and tls_ca (the server's certificate must chain to tls_ca or a public root and name the host)"
-                } else {
-                    "host, port, user and password"
-                }
-            ))
+            connect_error("destination", &cfg.host, cfg.port, &cfg.user, cfg.tls, &e)
         })?;
         let mut d = Dest {
             conn,

@@ -36,7 +36,6 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder};
 
 use crate::config::{Config, MysqlSource};
-use crate::error;
 use crate::error::mysql_message;
 use crate::position::Position;
 use crate::schema::TableSchema;
@@ -97,16 +96,11 @@ impl MySource {
             .pass(Some(cfg.password.clone()))
             .prefer_socket(false)
             .tcp_connect_timeout(Some(std::time::Duration::from_secs(15)))
+            .ssl_opts(crate::dest::mysql_tls(cfg.tls, &cfg.tls_ca))
             .init(vec!["SET NAMES utf8mb4", "SET time_zone = '+00:00'"])
             .into();
         let mut conn = Conn::new(opts.clone()).map_err(|e| {
-            error::connect(format!(
-                "source MySQL {}:{} (user {}): {}; check [source] host, port, user and password",
-                cfg.host,
-                cfg.port,
-                cfg.user,
-                mysql_message(&e)
-            ))
+            crate::dest::connect_error("source", &cfg.host, cfg.port, &cfg.user, cfg.tls, &e)
         })?;
         let version: String = conn.query_first("SELECT VERSION()")?.unwrap_or_default();
         Ok(MySource {

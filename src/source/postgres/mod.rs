@@ -17,6 +17,7 @@ pub mod decode;
 pub mod pgoutput;
 mod slot;
 mod snapshot;
+mod tls;
 mod types;
 
 pub use catalog::{partition_change, resolve_key, Identity};
@@ -68,14 +69,26 @@ impl PgSource {
             .password(&cfg.password)
             .application_name("ingest")
             .connect_timeout(std::time::Duration::from_secs(15));
-        let mut client = pc.connect(NoTls).map_err(|e| {
+        let connected = match tls::connector(cfg.tls, cfg.tls_ca.as_deref())? {
+            None => pc.connect(NoTls),
+            Some(tls) => pc.ssl_mode(postgres::config::SslMode::Require).connect(tls),
+        };
+        let mut client = connected.map_err(|e| {
+            let msg = error::pg_message(&e);
+            let tls = cfg.tls != crate::config::Tls::Disable
+                && (msg.contains("certificate") || msg.contains("TLS") || msg.contains("ssl"));
             error::connect(format!(
-                "source PostgreSQL {}:{} database {} (user {}): {}; check [source] host, port, database, user and password",
+                "source PostgreSQL {}:{} database {} (user {}): {}{msg}; check [source] {}",
                 cfg.host,
                 cfg.port,
                 cfg.database,
                 cfg.user,
-                error::pg_message(&e)
+                if tls { "TLS: " } else { "" },
+                if tls {
+                    "tls and tls_ca (the server's certificate must chain to tls_ca or a public root and name the host)"
+                } else {
+                    "host, port, database, user and password"
+                }
             ))
         })?;
         client
