@@ -57,22 +57,6 @@ impl fmt::Display for DiskLow {
 
 impl std::error::Error for DiskLow {}
 
-/// Bytes as people read them (`1.5 GiB`).
-pub fn bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < units.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
-}
-
 /// Fails (exit 2) when the spool folder has less than `min` bytes free.
 pub fn check_disk(dir: &std::path::Path, min: u64, what: &str) -> anyhow::Result<()> {
     if min == 0 {
@@ -84,8 +68,8 @@ pub fn check_disk(dir: &std::path::Path, min: u64, what: &str) -> anyhow::Result
              (or lower [instance] min_free_disk); nothing is lost, the next run goes on from the last \
              committed position",
             dir.display(),
-            bytes(free),
-            bytes(min)
+            crate::web::sys::human(free),
+            crate::web::sys::human(min)
         ))
         .into()),
         _ => Ok(()),
