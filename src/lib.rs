@@ -20,6 +20,8 @@ pub mod instance;
 pub mod meta;
 pub mod position;
 pub mod recovery;
+#[cfg(test)]
+mod robustness_tests;
 pub mod run;
 pub mod schedule;
 pub mod scheduler;

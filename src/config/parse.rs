@@ -251,7 +251,42 @@ fn de_error(e: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
         (None, Some((k, _))) => k.trim().to_string(),
         _ => String::new(),
     };
+    let msg = match closest_key(&msg) {
+        Some(k) => format!("{msg}; did you mean `{k}`?"),
+        None => msg,
+    };
     err(key, format!("{msg} ({}, line {line_no})", path.display()))
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`": the valid
+/// key nearest to `x` (edit distance at most a third of its length, at
+/// least 1, or 2).
+fn closest_key(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    let (given, rest) = rest.split_once('`')?;
+    let valid: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let given = given.to_ascii_lowercase();
+    let (best, d) = valid
+        .iter()
+        .map(|v| (*v, edit_distance(&given, &v.to_ascii_lowercase())))
+        .min_by_key(|(_, d)| *d)?;
+    (d <= (given.len() / 3).max(2)).then(|| best.to_string())
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// serde's "invalid type: integer `1234`, expected a string" without the

@@ -435,3 +435,19 @@ fn source_tls_settings() {
     .unwrap_err();
     assert_eq!(e.key, "source.tls_ca");
 }
+
+#[test]
+fn a_misspelt_key_gets_the_closest_valid_one() {
+    let e = p(&MIN.replace("user = \"ingest\"", "usr = \"ingest\"")).unwrap_err();
+    assert_eq!(e.key, "source.usr");
+    assert!(e.message.contains("did you mean `user`?"), "{}", e.message);
+    let e = p(&MIN.replace("password = \"pw\"", "pasword = \"pw\"")).unwrap_err();
+    assert!(
+        e.message.contains("did you mean `password`?"),
+        "{}",
+        e.message
+    );
+    // Nothing near: no guess.
+    let e = p(&MIN.replace("password = \"pw\"", "colour = \"pw\"")).unwrap_err();
+    assert!(!e.message.contains("did you mean"), "{}", e.message);
+}

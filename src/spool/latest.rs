@@ -117,7 +117,7 @@ impl Drop for Reserved<'_> {
 }
 
 /// The `_seq` of a record (its second field, `"123"`).
-fn seq_of(record: &[u8]) -> Option<u64> {
+pub(crate) fn seq_of(record: &[u8]) -> Option<u64> {
     let comma = record.iter().position(|&b| b == b',')?;
     let digits = record.get(comma + 2..)?;
     let end = digits.iter().position(|&b| b == b'"')?;
@@ -127,7 +127,7 @@ fn seq_of(record: &[u8]) -> Option<u64> {
 /// Appends the CSV text of the key fields of `record` to `out` (each
 /// followed by a comma); false when the record has fewer fields. `key`:
 /// value positions (0-based, after the four bookkeeping fields).
-fn key_text(record: &[u8], key: &[usize], out: &mut Vec<u8>) -> bool {
+pub(crate) fn key_text(record: &[u8], key: &[usize], out: &mut Vec<u8>) -> bool {
     let last = key.iter().copied().max().unwrap_or(0) + 4;
     let mut pos = 0;
     for field in 0..=last {

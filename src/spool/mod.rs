@@ -25,7 +25,7 @@
 
 mod line;
 mod manifest;
-mod reader;
+pub(crate) mod reader;
 mod writer;
 
 pub mod latest;
