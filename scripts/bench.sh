@@ -50,7 +50,7 @@ command -v /usr/bin/time >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -
 
 cargo build --release --quiet
 ingest=$root/target/release/ingest
-eval "$(scripts/test-env.sh start)"
+eval "$(INGEST_PG18=0 scripts/test-env.sh start)"
 trap '"$root/scripts/test-env.sh" stop "$INGEST_TEST_DIR"' EXIT
 work=$INGEST_TEST_DIR/bench
 mkdir -p "$work"

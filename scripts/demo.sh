@@ -22,7 +22,7 @@ cargo build --release --quiet
 ingest=$PWD/target/release/ingest
 
 say "starting private PostgreSQL and MariaDB"
-eval "$(scripts/test-env.sh start)"
+eval "$(INGEST_PG18=0 scripts/test-env.sh start)"
 demo=$INGEST_TEST_DIR/demo
 mkdir -p "$demo"
 cleanup() {

