@@ -51,6 +51,11 @@ SELECT SUM(m), SUM(nx IS NULL), SUM(pv IS NULL) FROM (SELECT
   LEAD(s) OVER (PARTITION BY k ORDER BY o) AS nx, LAG(s) OVER (PARTITION BY k ORDER BY o) AS pv
   FROM (SELECT 1 AS k, 1 AS o, 5 AS s UNION ALL SELECT 1, 2, 3 UNION ALL SELECT 2, 1, 7) x) y;
 
+-- probe: correlated_max
+-- expects 2: a scalar subquery per row, correlated by key (a history merge's edge of each key)
+SELECT (SELECT MAX(p.s) FROM (SELECT 1 AS k, 1 AS s UNION ALL SELECT 1, 2 UNION ALL SELECT 2, 5) p
+  WHERE p.k = x.k) FROM (SELECT 1 AS k) x;
+
 -- probe: row_hash
 -- expects 64, 32: SHA2(..., 256) and UNHEX, as long keys and keyless rows are matched
 SELECT LENGTH(SHA2(CONCAT_WS('|', IF(NULL IS NULL, 'n', 'v'), CONCAT('v', LENGTH('ab'), ':', 'ab')), 256)),

@@ -153,6 +153,13 @@ pub fn judge(name: &str, result: Result<Option<Row>, String>) -> Verdict {
             col(1),
             col(2)
         )),
+        "correlated_max" if col(0) == "2" => {
+            Verdict::Ok("correlated scalar subqueries, as history merges look up each key".into())
+        }
+        "correlated_max" => differs(format!(
+            "the correlated subquery gave {}, expected 2",
+            col(0)
+        )),
         "row_hash" if (col(0), col(1)) == ("64".into(), "32".into()) => {
             Verdict::Ok("SHA2 and UNHEX for hashed keys and keyless rows".into())
         }
@@ -268,6 +275,7 @@ mod tests {
                 "upsert",
                 "last_change",
                 "history_windows",
+                "correlated_max",
                 "row_hash",
                 "insert_select_same_table",
                 "keyless_table",

@@ -236,7 +236,7 @@ fn check_probes_a_singlestore_destination() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
     let probe = ingest::dest::probe::sections(ingest::dest::probe::PROBE_SQL);
-    assert_eq!(probe.len(), 15);
+    assert_eq!(probe.len(), 16);
     for name in probe.iter().map(|s| s.name.as_str()) {
         assert!(
             stdout.contains(&format!("singlestore {name}: ")),
@@ -249,7 +249,12 @@ fn check_probes_a_singlestore_destination() {
         "{stdout}"
     );
     // What MariaDB does answer is judged too.
-    for name in ["last_change", "history_windows", "row_hash"] {
+    for name in [
+        "last_change",
+        "history_windows",
+        "row_hash",
+        "correlated_max",
+    ] {
         assert!(
             stdout.contains(&format!("singlestore {name}: ok")),
             "{name}: {stdout}"
