@@ -167,7 +167,15 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         println!("{}", ingest::recovery::restore(from, &cli.config)?);
         return Ok(());
     }
-    let cfg = config::load(&cli.config)?;
+    // Commands that read state.db only need no password: an `enc:` value
+    // without its key, or a variable set only for the runs, does not stop
+    // them.
+    let cfg = match cli.command {
+        Command::Status | Command::Report { .. } | Command::Scheduler { .. } => {
+            config::load_unresolved(&cli.config)?
+        }
+        _ => config::load(&cli.config)?,
+    };
     let inst = instance::open(&cfg, cli.verbose)?;
     for w in &cfg.warnings {
         log::warn!("{w}");
