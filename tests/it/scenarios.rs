@@ -221,6 +221,8 @@ fn killed_runs_converge<P: Profile>(c: &P) {
         "recorded",
         "staged",
         "mid-merge",
+        // Merged at the destination, not yet in state.db: merged again.
+        "committed",
         "merged",
         "advanced",
     ];
