@@ -174,6 +174,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Status | Command::Report { .. } | Command::Scheduler { .. } => {
             config::load_unresolved(&cli.config)?
         }
+        Command::Serve => config::load_for_page(&cli.config)?,
         _ => config::load(&cli.config)?,
     };
     let inst = instance::open(&cfg, cli.verbose)?;

@@ -329,6 +329,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
+/// The configuration with only the status page's token resolved
+/// (`ingest serve` connects to no database).
+pub fn load_for_page(path: &Path) -> Result<Config, ConfigError> {
+    let mut cfg = load_unresolved(path)?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    cfg.resolve_only(&base, |k| k == "web.token")?;
+    Ok(cfg)
+}
+
 /// The configuration without its secrets resolved (`ingest encrypt`).
 pub fn load_unresolved(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path)
@@ -341,7 +350,21 @@ impl Config {
     /// Puts the clear values of `enc:`, `_env` and `_file` secrets in
     /// place; an error names the key, never the value.
     fn resolve_secrets(&mut self, base: &Path) -> Result<(), ConfigError> {
-        for p in std::mem::take(&mut self.pending) {
+        self.resolve_only(base, |_| true)
+    }
+
+    /// Resolves the pending secrets whose key `which` accepts (the others
+    /// stay pending, their fields empty).
+    fn resolve_only(
+        &mut self,
+        base: &Path,
+        which: impl Fn(&str) -> bool,
+    ) -> Result<(), ConfigError> {
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| which(&p.key));
+        self.pending = later;
+        for p in now {
             let value = crate::secret::resolve(
                 &p.given,
                 &self.instance.state_dir,

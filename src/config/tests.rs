@@ -451,3 +451,21 @@ fn a_misspelt_key_gets_the_closest_valid_one() {
     let e = p(&MIN.replace("password = \"pw\"", "colour = \"pw\"")).unwrap_err();
     assert!(!e.message.contains("did you mean"), "{}", e.message);
 }
+
+#[test]
+fn the_page_resolves_its_token_only() {
+    let dir = std::env::temp_dir().join(format!("ingest-page-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ingest.toml");
+    let key = crate::secret::load_or_make_key(&dir.join("state")).unwrap();
+    let token = crate::secret::seal(&key, "a-token-of-16-chars-or-more").unwrap();
+    let text = MIN.replace("password = \"pw\"", "password_env = \"INGEST_NO_SUCH_PW\"")
+        + &format!("\n[web]\ntoken = \"{token}\"\n");
+    std::fs::write(&path, text).unwrap();
+    // A run needs the source's password; the page does not.
+    assert_eq!(load(&path).unwrap_err().key, "source.password");
+    let c = load_for_page(&path).unwrap();
+    assert_eq!(c.web.token.as_deref(), Some("a-token-of-16-chars-or-more"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
