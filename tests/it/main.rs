@@ -17,6 +17,7 @@ mod my_correctness;
 mod my_delta;
 mod my_types;
 mod option_matrix;
+mod outages;
 mod parallel_extract;
 mod pg_correctness;
 mod pg_delta;

@@ -283,3 +283,61 @@ pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// A TCP proxy to a server that can be taken down: `cut` drops every
+/// connection through it and refuses new ones for a while, as a server
+/// that stops and restarts does.
+pub struct Outage {
+    pub port: u16,
+    down_until: std::sync::Arc<std::sync::Mutex<std::time::Instant>>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Outage {
+    pub fn to(target: u16) -> Outage {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down_until = std::sync::Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
+        let open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Default::default();
+        let (down, streams) = (down_until.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                if std::time::Instant::now() < *down.lock().unwrap() {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                {
+                    let mut s = streams.lock().unwrap();
+                    s.push(client.try_clone().unwrap());
+                    s.push(server.try_clone().unwrap());
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Outage {
+            port,
+            down_until,
+            open,
+        }
+    }
+
+    /// Every connection through the proxy ends; new ones are refused for
+    /// `secs` seconds.
+    pub fn cut(&self, secs: u64) {
+        *self.down_until.lock().unwrap() = std::time::Instant::now() + Duration::from_secs(secs);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
