@@ -27,6 +27,7 @@ mod recovery;
 mod scenarios;
 mod scheduling;
 mod server_wide;
+mod soak;
 mod sync_struct;
 mod table_options;
 mod tls;
