@@ -1,7 +1,7 @@
 //! Tests of `alter`: the sync-struct plan and its SQL.
 
 use super::*;
-use crate::schema::{Column, Conv};
+use crate::schema::test_column;
 
 fn schema(cols: &[(&str, &str)]) -> TableSchema {
     TableSchema {
@@ -9,21 +9,7 @@ fn schema(cols: &[(&str, &str)]) -> TableSchema {
         name: "t".into(),
         dest_db: "d".into(),
         dest_table: "t".into(),
-        columns: cols
-            .iter()
-            .map(|(n, t)| Column {
-                name: n.to_string(),
-                source_type: String::new(),
-                dest_type: t.to_string(),
-                conv: Conv::Verbatim,
-                binary: false,
-                toastable: false,
-                nullable: true,
-                masked: false,
-                generated: false,
-                type_change: None,
-            })
-            .collect(),
+        columns: cols.iter().map(|(n, t)| test_column(n, t)).collect(),
         key: vec![0],
         min_year: 0,
         filter: None,

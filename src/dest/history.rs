@@ -271,6 +271,26 @@ fn apply_events(s: &TableSchema, f: &Flavor, once: bool) -> Vec<String> {
     let predecessor = format!(
         "LEFT JOIN {target} p ON {pj} AND p.{st} < e.{ts} AND p.{en} = e.{ts} AND p.{hop} <> 'D'"
     );
+    // A version's values: the event's; a `D` version (keep_deleted) takes,
+    // for each non-key column, what `deleted` says (the values it ends).
+    let values = |deleted: &mut dyn FnMut(usize, &str) -> String| {
+        s.columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let n = q(&c.name);
+                if s.is_key(i) || !hi.keep_deleted {
+                    format!("e.{n}")
+                } else {
+                    format!(
+                        "CASE WHEN e.{op} = 'D' THEN {} ELSE e.{n} END",
+                        deleted(i, &n)
+                    )
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if once {
         // One event per key: none before or after it in the batch, so no
         // window functions and no derived tables.
@@ -279,20 +299,7 @@ fn apply_events(s: &TableSchema, f: &Flavor, once: bool) -> Vec<String> {
              WHERE t.{en} = {open} AND t.{st} < e.{ts}",
             j = join(s, "t", "e"),
         ));
-        let values = s
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let n = q(&c.name);
-                if s.is_key(i) || !hi.keep_deleted {
-                    format!("e.{n}")
-                } else {
-                    format!("CASE WHEN e.{op} = 'D' THEN p.{n} ELSE e.{n} END")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = values(&mut |_, n| format!("p.{n}"));
         let which = if hi.keep_deleted {
             format!("e.{op} = 'V' OR p.{p0} IS NOT NULL")
         } else {
@@ -315,21 +322,11 @@ fn apply_events(s: &TableSchema, f: &Flavor, once: bool) -> Vec<String> {
     ));
     let by_ts = format!("OVER (PARTITION BY {} ORDER BY e.{ts})", keys(s, "e"));
     let mut lags = String::new();
-    let values = s
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let n = q(&c.name);
-            if s.is_key(i) || !hi.keep_deleted {
-                return format!("e.{n}");
-            }
-            let l = b.col(&format!("l{i}"));
-            lags.push_str(&format!(", LAG(e.{n}) {by_ts} AS {l}"));
-            format!("CASE WHEN e.{op} = 'D' THEN (CASE WHEN e.{prv} IS NULL THEN p.{n} ELSE e.{l} END) ELSE e.{n} END")
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let values = values(&mut |i, n| {
+        let l = b.col(&format!("l{i}"));
+        lags.push_str(&format!(", LAG(e.{n}) {by_ts} AS {l}"));
+        format!("(CASE WHEN e.{prv} IS NULL THEN p.{n} ELSE e.{l} END)")
+    });
     let which = if hi.keep_deleted {
         format!("e.{op} = 'V' OR (e.{prv} = 'V') OR (e.{prv} IS NULL AND p.{p0} IS NOT NULL)")
     } else {

@@ -69,7 +69,7 @@ fn binary_of(lower: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Column, Conv};
+    use crate::schema::Column;
 
     fn table(types: &[&str]) -> TableSchema {
         TableSchema {
@@ -81,16 +81,8 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, t)| Column {
-                    name: format!("c{i}"),
                     source_type: t.to_string(),
-                    dest_type: t.to_string(),
-                    conv: Conv::Verbatim,
-                    binary: false,
-                    toastable: false,
-                    nullable: true,
-                    masked: false,
-                    generated: false,
-                    type_change: None,
+                    ..crate::schema::test_column(&format!("c{i}"), t)
                 })
                 .collect(),
             key: vec![0],

@@ -290,23 +290,15 @@ fn latest_within(
 mod tests {
     use super::*;
     use crate::config::Compression;
-    use crate::schema::{Column, Conv, TableSchema};
+    use crate::schema::{Column, TableSchema};
     use crate::spool::Op;
     use std::io::Read;
     use std::sync::Arc;
 
     fn schema() -> TableSchema {
         let col = |n: &str| Column {
-            name: n.into(),
             source_type: "text".into(),
-            dest_type: "LONGTEXT".into(),
-            conv: Conv::Verbatim,
-            binary: false,
-            toastable: false,
-            nullable: true,
-            masked: false,
-            generated: false,
-            type_change: None,
+            ..crate::schema::test_column(n, "LONGTEXT")
         };
         TableSchema {
             schema: "public".into(),
