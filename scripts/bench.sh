@@ -39,6 +39,10 @@
 #                   delta's time and peak RSS, and both sides' row count and
 #                   sum compared. `scripts/bench.sh 1000000 pg-backlog` is the
 #                   10M-change memory run.
+#   verify          not run by default: `ingest verify` of a rows-row table
+#                   (the mixed one) against `SELECT count(*)` on both sides,
+#                   and `verify --rows` finding one changed value.
+#                   `scripts/bench.sh 5000000 verify` is the issue's 5M run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -392,6 +396,37 @@ name = "public.backlog"' 4 dst_backlog
   dst_sum=$(my -N -e "SELECT CONCAT(COUNT(*), ' ', SUM(i)) FROM dst_backlog.backlog")
   [ "$src_sum" = "$dst_sum" ] || echo "bench: pg-backlog differs: source $src_sum, destination $dst_sum" >&2
   report pg-backlog "$((rows * 10))" "$secs" "$(echo "$rows * 10 / $secs" | bc -l)" 0 "$rss" "  $batches batches; source and destination count/sum: $src_sum / $dst_sum"
+fi
+
+if want verify; then
+  pg_table verify_t "$rows" 1
+  mkdir -p "$work/verify"
+  pg -d bench -c "SELECT pg_drop_replication_slot('bench')" >/dev/null 2>&1 || true
+  config "$work/verify/ingest.toml" "$pg_source" '[[table]]
+name = "public.verify_t"' 4 dst_verify
+  say "verify: full extract of $rows rows"
+  "$ingest" --config "$work/verify/ingest.toml" full-extract >/dev/null
+  settle
+  say "verify: SELECT count(*) on both sides, then ingest verify"
+  t0=$(now)
+  c1=$(pg -d bench -At -c "SELECT count(*) FROM verify_t")
+  c2=$(my -N -e "SELECT count(*) FROM dst_verify.verify_t")
+  t1=$(now)
+  count_secs=$(echo "$t1 - $t0" | bc -l)
+  /usr/bin/time -o "$work/verify.time" -f '%e %M' "$ingest" --config "$work/verify/ingest.toml" verify >"$work/verify.out"
+  cat "$work/verify.out" >&2
+  out=$(tail -1 "$work/verify.time"); secs=$(echo "$out" | awk '{print $1}')
+  say "verify: one value changed at the destination, ingest verify --rows"
+  my -e "UPDATE dst_verify.verify_t SET i = -1 WHERE id = $((rows / 2))"
+  /usr/bin/time -o "$work/verify-rows.time" -f '%e %M' "$ingest" --config "$work/verify/ingest.toml" verify --rows >"$work/verify-rows.out" 2>&1 || true
+  cat "$work/verify-rows.out" >&2
+  rout=$(tail -1 "$work/verify-rows.time"); rsecs=$(echo "$rout" | awk '{print $1}')
+  grep -q "values differ: id=$((rows / 2))" "$work/verify-rows.out" || echo "bench: verify --rows did not name id=$((rows / 2))" >&2
+  report verify-count "$rows" "$count_secs" "$(echo "$rows / $count_secs" | bc -l)" 0 "-" "  SELECT count(*) on both sides: $c1 / $c2"
+  report verify "$rows" "$secs" "$(echo "$rows / $secs" | bc -l)" 0 "$(echo "$out" | awk '{printf "%.0f", $2 / 1024}')" \
+    "  ratio $(printf '%.1f' "$(echo "$secs / $count_secs" | bc -l)")x count(*)"
+  report verify-rows "$rows" "$rsecs" "$(echo "$rows / $rsecs" | bc -l)" 0 "$(echo "$rout" | awk '{printf "%.0f", $2 / 1024}')" \
+    "  ratio $(printf '%.1f' "$(echo "$rsecs / $count_secs" | bc -l)")x count(*); one changed row found"
 fi
 
 echo

@@ -8,7 +8,7 @@
 # Steps: start private PostgreSQL + MariaDB (scripts/test-env.sh, installing
 # packages as root where missing), create a sample schema, write a demo
 # ingest.toml, run `full-extract`, change the source, run `delta`, print
-# counts and checksums of both sides and `ingest status`.
+# counts and checksums of both sides, `ingest status` and `ingest verify`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -170,5 +170,7 @@ my -e "SELECT sku, title, price, HEX(photo) AS photo FROM shop_copy.products WHE
 
 say "ingest status"
 "$ingest" status
+say "ingest verify: row counts and checksums of every value, computed by both servers"
+"$ingest" verify
 [ "$src_sum" = "$dst_sum" ] || { echo "demo: source and destination differ" >&2; exit 1; }
 say "done: the destination equals the source"

@@ -28,16 +28,30 @@ pub struct RunLock {
     /// `state_dir/run.pid`: the holder's process id, removed when the lock
     /// is let go. Found at the next lock, it tells of a holder that ended
     /// without letting go (killed, or the machine stopped).
-    pid_file: std::path::PathBuf,
+    /// `None` for a reader's lock ([`lock_to_read`]).
+    pid_file: Option<std::path::PathBuf>,
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.pid_file);
+        if let Some(f) = &self.pid_file {
+            let _ = std::fs::remove_file(f);
+        }
     }
 }
 
 pub fn lock(cfg: &Config) -> Result<RunLock> {
+    take(cfg, true)
+}
+
+/// The lock for a command that only reads both sides (`verify`): no run
+/// changes the destination meanwhile; a killed run's `run.pid` is left for
+/// the next run to report and resume.
+pub fn lock_to_read(cfg: &Config) -> Result<RunLock> {
+    take(cfg, false)
+}
+
+fn take(cfg: &Config, run: bool) -> Result<RunLock> {
     let path = cfg.instance.state_dir.join("run.lock");
     let conn =
         rusqlite::Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
@@ -48,6 +62,12 @@ pub fn lock(cfg: &Config) -> Result<RunLock> {
             cfg.instance.name,
             path.display()
         )));
+    }
+    if !run {
+        return Ok(RunLock {
+            _conn: conn,
+            pid_file: None,
+        });
     }
     let pid_file = cfg.instance.state_dir.join("run.pid");
     if let Ok(old) = std::fs::read_to_string(&pid_file) {
@@ -61,7 +81,7 @@ pub fn lock(cfg: &Config) -> Result<RunLock> {
         .with_context(|| format!("writing {}", pid_file.display()))?;
     Ok(RunLock {
         _conn: conn,
-        pid_file,
+        pid_file: Some(pid_file),
     })
 }
 

@@ -32,4 +32,5 @@ pub mod spool;
 pub mod stop;
 pub mod table;
 pub mod type_change;
+pub mod verify;
 pub mod web;

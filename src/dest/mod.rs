@@ -787,6 +787,25 @@ fn run_load(
     }
 }
 
+/// Runs a query in the text protocol and returns its rows as text (NULL
+/// apart); for small results (`ingest verify`'s aggregates).
+pub fn text_rows(conn: &mut Conn, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+    let rows: Vec<mysql::Row> = conn.query(sql)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            r.unwrap()
+                .into_iter()
+                .map(|v| match v {
+                    mysql::Value::NULL => None,
+                    mysql::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                    other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+                })
+                .collect()
+        })
+        .collect())
+}
+
 /// Whether an error of the destination is worth trying again on a fresh
 /// connection: a lock wait timeout, a deadlock, or a connection that broke
 /// (lost, killed, the server shutting down). Anything else, such as a value

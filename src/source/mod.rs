@@ -198,6 +198,11 @@ pub trait Catalog {
     ) -> Result<Fill> {
         Ok(Fill::Unknown("this source cannot tell".into()))
     }
+    /// Runs a read-only query and returns its rows as text (NULL apart),
+    /// for `ingest verify`; its results are small (aggregates).
+    fn query_text(&mut self, _sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+        anyhow::bail!("this source cannot run ingest verify's queries")
+    }
     /// What changed between a table's recorded fingerprint and today's.
     fn fingerprint_change(&self, saved: &str, now: &str) -> FingerprintChange {
         if saved == now {

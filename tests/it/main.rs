@@ -31,4 +31,5 @@ mod soak;
 mod sync_struct;
 mod table_options;
 mod tls;
+mod verify;
 mod web;

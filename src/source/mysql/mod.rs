@@ -129,6 +129,9 @@ impl Catalog for MySource {
     fn check(&mut self) -> Result<String> {
         self.check_prerequisites()
     }
+    fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+        crate::dest::text_rows(&mut self.conn, sql)
+    }
     fn list_tables(&mut self) -> Result<Vec<TableId>> {
         Ok(self
             .conn

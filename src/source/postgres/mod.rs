@@ -186,6 +186,21 @@ impl Catalog for PgSource {
             .insert(TableId::new(s.schema.clone(), s.name.clone()), types);
         Ok(())
     }
+    fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
+        let msgs = self
+            .client
+            .simple_query(sql)
+            .map_err(|e| anyhow!("{}", error::pg_message(&e)))?;
+        Ok(msgs
+            .iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                }
+                _ => None,
+            })
+            .collect())
+    }
     fn check_filter(&mut self, s: &TableSchema) -> Result<()> {
         let table = format!("{}.{}", qi(&s.schema), qi(&s.name));
         crate::source::check_where(s, &table, |sql| {

@@ -156,6 +156,28 @@ impl Bin {
         stdout
     }
 
+    /// After the tests' own field-by-field compare found `table` equal:
+    /// `ingest verify` must say so too (exit 0, "equal" or "not compared").
+    /// Where it cannot run at that moment (exit 2 or 3: a run holds the
+    /// lock, a password variable only the run has, a user without rights)
+    /// it is not asked; a difference (exit 1) fails the test.
+    pub fn verify_agrees(&self, table: &str) {
+        let out = self.ingest(&["verify", table]);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        match out.status.code() {
+            Some(0) => assert!(
+                stdout.contains(&format!("{table}: equal"))
+                    || stdout.contains(&format!("{table}: not compared")),
+                "ingest verify {table}:\n{stdout}"
+            ),
+            Some(2) | Some(3) => {}
+            c => panic!(
+                "ingest verify {table} disagrees with the field-by-field compare ({c:?}):\n{stdout}\n{stderr}"
+            ),
+        }
+    }
+
     /// Runs ingest and asserts its exit status and that stderr holds each
     /// of `needles`; returns stderr.
     pub fn expect(&self, args: &[&str], code: i32, needles: &[&str]) -> String {

@@ -178,5 +178,6 @@ load_threads = 2
             diffs.len(),
             diffs.join("\n")
         );
+        self.verify_agrees(&format!("{}.{table}", self.src));
     }
 }

@@ -248,6 +248,7 @@ load_threads = 2
         let src = self.source_rows(table, key);
         let dst = self.dest_rows(table, dest_table, key);
         assert_maps_equal(table, &src, &dst);
+        self.verify_agrees(table);
     }
 
     pub fn dest_count(&self, dest_table: &str) -> i64 {
