@@ -4,14 +4,15 @@
 //! The canonical form is the destination's text of the value under the
 //! README's type mapping, with the forms that differ only in spelling made
 //! one: decimals without trailing fraction zeros, floating-point values as
-//! their shortest digits and a decimal exponent (`0.15e-6`), timestamps
+//! their binary significand and exponent (`6755399441055744p-52` for 1.5:
+//! from the value, never from a server's printing of it), timestamps
 //! with six fraction digits, times as `HH:MM:SS.ffffff`, binary values as
 //! lower-case hex. A value the destination cannot hold (NaN, infinity, a
 //! year it has not) is NULL on the source side too, as it became.
 //!
-//! Each row is hashed (MD5 of its canonical values, each with its length,
-//! NULL apart) and the hashes are summed as two 60-bit numbers: a sum does
-//! not depend on row order, and counts a row held twice twice.
+//! Each row is hashed (MD5 of its canonical values, text with its length,
+//! NULL apart) and the hashes' first 60 bits are summed: a sum does not
+//! depend on row order, and counts a row held twice twice.
 
 use crate::schema::{Column, Conv};
 
@@ -48,47 +49,93 @@ fn trim_decimal(sql: Sql, t: &str) -> String {
     }
 }
 
-/// A floating-point value's text (`[-]I[.F][e[+-]X]`, shortest round-trip
-/// digits, as PostgreSQL 12+ and MySQL/MariaDB print doubles) as
-/// `[-]D e E`: its significant digits and the exponent of 0.D, so that
-/// `1e+300`, `1e300`, `0.00000015` and `1.5e-07` compare by value.
-fn float_text(sql: Sql, t: &str) -> String {
+/// A double's canonical text from its value, not from how a server prints
+/// it (servers pick different shortest digits where two would read back
+/// the same, e.g. PostgreSQL `-1.0332704330691379e+17`, MariaDB
+/// `-1.033270433069138e17`): `[-]M p E`, the 53-bit integer significand
+/// and the power of two, `|v| = M * 2^E`. `v`: a DOUBLE expression.
+/// Multiplying by a power of two is exact; the first guess of E (a
+/// logarithm) may be one off near a power of two and is put right.
+fn float(sql: Sql, v: &str) -> String {
+    let (abs, log2, pow, int) = match sql {
+        Sql::Postgres => (
+            format!("abs({v})"),
+            format!("floor(ln(abs({v})) / ln(2::float8))"),
+            "power(2::float8, ",
+            "::bigint::text",
+        ),
+        Sql::Mysql { .. } => (
+            format!("ABS({v})"),
+            format!("FLOOR(LOG2(ABS({v})))"),
+            "POW(2, ",
+            "",
+        ),
+    };
+    // Below 1 in two steps: 2^(52 - e) alone overflows for subnormals.
+    let m0 = format!(
+        "(CASE WHEN {log2} < 0 THEN {abs} * {pow}600) * {pow}-548 - {log2}) \
+         ELSE {abs} * {pow}52 - {log2}) END)"
+    );
+    let m = format!(
+        "(CASE WHEN {m0} >= {pow}53) THEN {m0} / 2 WHEN {m0} < {pow}52) THEN {m0} * 2 ELSE {m0} END)"
+    );
+    let e = format!(
+        "({log2} - 52 + (CASE WHEN {m0} >= {pow}53) THEN 1 WHEN {m0} < {pow}52) THEN -1 ELSE 0 END))"
+    );
     match sql {
-        Sql::Postgres => {
-            let b = format!("ltrim(lower({t}), '-')");
-            let mant = format!("split_part({b}, 'e', 1)");
-            let x = format!(
-                "(CASE WHEN position('e' in {b}) > 0 THEN split_part({b}, 'e', 2)::int ELSE 0 END)"
-            );
-            let int = format!("split_part({mant}, '.', 1)");
-            let digits = format!("({int} || split_part({mant}, '.', 2))");
-            let sig = format!("rtrim(ltrim({digits}, '0'), '0')");
-            let lead = format!("(length({digits}) - length(ltrim({digits}, '0')))");
-            format!(
-                "(CASE WHEN {sig} = '' THEN '0' ELSE \
-                 (CASE WHEN {t} LIKE '-%' THEN '-' ELSE '' END) || {sig} || 'e' || \
-                 ({x} + length({int}) - {lead})::text END)"
-            )
-        }
-        Sql::Mysql { .. } => {
-            let b = format!("TRIM(LEADING '-' FROM LOWER({t}))");
-            let mant = format!("SUBSTRING_INDEX({b}, 'e', 1)");
-            let x = format!(
-                "(CASE WHEN LOCATE('e', {b}) > 0 THEN CAST(SUBSTRING_INDEX({b}, 'e', -1) AS SIGNED) ELSE 0 END)"
-            );
-            let int = format!("SUBSTRING_INDEX({mant}, '.', 1)");
-            let frac = format!(
-                "(CASE WHEN LOCATE('.', {mant}) > 0 THEN SUBSTRING_INDEX({mant}, '.', -1) ELSE '' END)"
-            );
-            let digits = format!("CONCAT({int}, {frac})");
-            let sig = format!("TRIM(TRAILING '0' FROM TRIM(LEADING '0' FROM {digits}))");
-            let lead = format!("(LENGTH({digits}) - LENGTH(TRIM(LEADING '0' FROM {digits})))");
-            format!(
-                "(CASE WHEN {sig} = '' THEN '0' ELSE CONCAT(\
-                 CASE WHEN {t} LIKE '-%' THEN '-' ELSE '' END, {sig}, 'e', \
-                 {x} + LENGTH({int}) - {lead}) END)"
-            )
-        }
+        Sql::Postgres => format!(
+            "(CASE WHEN {v} = 0 THEN '0' ELSE (CASE WHEN {v} < 0 THEN '-' ELSE '' END) || \
+             ({m}){int} || 'p' || ({e})::bigint::text END)"
+        ),
+        Sql::Mysql { .. } => format!(
+            "(CASE WHEN {v} = 0 THEN '0' ELSE CONCAT(CASE WHEN {v} < 0 THEN '-' ELSE '' END, \
+             CAST({m} AS UNSIGNED), 'p', CAST({e} AS SIGNED)) END)"
+        ),
+    }
+}
+
+/// Whether a column's canonical text can never hold a `,` or be `N`
+/// (numbers, dates, times, hex): then it goes into the row's hash without
+/// its length. Decided from the source column, the same for both sides.
+pub fn plain(c: &Column, sql: Sql) -> bool {
+    match sql {
+        Sql::Postgres => match c.conv {
+            Conv::Verbatim => matches!(
+                base(&c.dest_type).as_str(),
+                "smallint" | "int" | "bigint" | "time"
+            ),
+            _ => true,
+        },
+        Sql::Mysql { .. } => matches!(
+            base(&c.source_type).as_str(),
+            "tinyint"
+                | "smallint"
+                | "mediumint"
+                | "int"
+                | "integer"
+                | "bigint"
+                | "year"
+                | "bool"
+                | "boolean"
+                | "decimal"
+                | "numeric"
+                | "dec"
+                | "fixed"
+                | "float"
+                | "double"
+                | "real"
+                | "date"
+                | "datetime"
+                | "timestamp"
+                | "time"
+                | "binary"
+                | "varbinary"
+                | "tinyblob"
+                | "blob"
+                | "mediumblob"
+                | "longblob"
+                | "bit"
+        ),
     }
 }
 
@@ -102,9 +149,7 @@ pub fn mysql(q: &str, column_type: &str, sql: Sql, min_year: u16) -> String {
         "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" | "bool"
         | "boolean" => format!("CAST({q} AS CHAR)"),
         "decimal" | "numeric" | "dec" | "fixed" => trim_decimal(sql, &format!("CAST({q} AS CHAR)")),
-        "float" | "double" | "real" => {
-            float_text(sql, &format!("CAST(CAST({q} AS DOUBLE) AS CHAR)"))
-        }
+        "float" | "double" | "real" => float(sql, &format!("CAST({q} AS DOUBLE)")),
         "date" => format!("CAST({q} AS CHAR)"),
         "datetime" | "timestamp" => format!("DATE_FORMAT({q}, '%Y-%m-%d %H:%i:%s.%f')"),
         "time" => format!("TIME_FORMAT({q}, '%H:%i:%s.%f')"),
@@ -145,7 +190,7 @@ pub fn postgres(q: &str, c: &Column, min_year: u16) -> String {
         Conv::Bytea => format!("encode({q}, 'hex')"),
         Conv::Float | Conv::Float4 => format!(
             "(CASE WHEN {q}::text IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE {} END)",
-            float_text(sql, &format!("{q}::float8::text"))
+            float(sql, &format!("{q}::float8"))
         ),
         Conv::Numeric {
             int_digits,
@@ -174,23 +219,23 @@ pub fn postgres(q: &str, c: &Column, min_year: u16) -> String {
     }
 }
 
-/// One row's hash (32 hex digits) over canonical value expressions.
-pub fn row_hash(sql: Sql, exprs: &[String]) -> String {
+/// One row's hash (32 hex digits) over canonical values: each `(expr,
+/// plain)`; a value that is not plain goes in with its length, NULL as `N`.
+pub fn row_hash(sql: Sql, values: &[(String, bool)]) -> String {
+    let parts: Vec<String> = values
+        .iter()
+        .map(|(e, plain)| match (sql, plain) {
+            (Sql::Postgres, true) => format!("COALESCE({e}, 'N')"),
+            (Sql::Postgres, false) => format!("COALESCE(length({e})::text || ':' || {e}, 'N')"),
+            (Sql::Mysql { .. }, true) => format!("IFNULL({e}, 'N')"),
+            (Sql::Mysql { .. }, false) => {
+                format!("COALESCE(CONCAT(CHAR_LENGTH({e}), ':', {e}), 'N')")
+            }
+        })
+        .collect();
     match sql {
-        Sql::Postgres => {
-            let parts: Vec<String> = exprs
-                .iter()
-                .map(|e| format!("COALESCE(length({e})::text || ':' || {e}, 'N')"))
-                .collect();
-            format!("md5({})", parts.join(" || ',' || "))
-        }
-        Sql::Mysql { .. } => {
-            let parts: Vec<String> = exprs
-                .iter()
-                .map(|e| format!("COALESCE(CONCAT(CHAR_LENGTH({e}), ':', {e}), 'N')"))
-                .collect();
-            format!("MD5(CONCAT({}))", parts.join(", ',', "))
-        }
+        Sql::Postgres => format!("md5({})", parts.join(" || ',' || ")),
+        Sql::Mysql { .. } => format!("MD5(CONCAT({}))", parts.join(", ',', ")),
     }
 }
 
@@ -217,48 +262,85 @@ fn bucket(sql: Sql, k: &str) -> String {
 pub struct Side<'a> {
     pub sql: Sql,
     pub table: &'a str,
-    pub values: &'a [String],
-    pub key: &'a [String],
+    /// Canonical expressions, each with [`plain`].
+    pub values: &'a [(String, bool)],
+    pub key: &'a [(String, bool)],
     pub filter: Option<String>,
 }
 
 impl Side<'_> {
-    fn inner(&self, with_key: bool) -> String {
-        let mut cols = vec![format!("{} AS h", row_hash(self.sql, self.values))];
-        if with_key {
-            cols.push(format!("{} AS k", row_hash(self.sql, self.key)));
-        }
+    /// The canonical values of each row (`c0`.., key `k0`..), in a derived
+    /// table so that each is computed once; PostgreSQL's `OFFSET 0` keeps
+    /// its planner from pulling the expressions back up (twice each).
+    fn canonical(&self) -> String {
+        let cols = self
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, (e, _))| format!("{e} AS c{i}"))
+            .chain(
+                self.key
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (e, _))| format!("{e} AS k{i}")),
+            )
+            .collect::<Vec<_>>()
+            .join(", ");
         format!(
-            "SELECT {} FROM {}{}",
-            cols.join(", "),
+            "SELECT {cols} FROM {}{}{}",
             self.table,
             self.filter
                 .as_ref()
                 .map(|f| format!(" WHERE {f}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if self.sql == Sql::Postgres {
+                " OFFSET 0"
+            } else {
+                ""
+            }
         )
     }
 
+    fn names(prefix: &str, values: &[(String, bool)]) -> Vec<(String, bool)> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, (_, plain))| (format!("{prefix}{i}"), *plain))
+            .collect()
+    }
+
+    fn value_hash(&self) -> String {
+        row_hash(self.sql, &Self::names("c", self.values))
+    }
+
+    fn key_hash(&self) -> String {
+        row_hash(self.sql, &Self::names("k", self.key))
+    }
+
+    /// One 60-bit sum: each row's hash is read once (MySQL and MariaDB
+    /// merge derived tables and would compute it again per reference).
     fn sums(&self) -> String {
-        format!(
-            "COUNT(*), COALESCE(SUM({}), 0), COALESCE(SUM({}), 0)",
-            part(self.sql, "h", 1),
-            part(self.sql, "h", 16)
-        )
+        format!("COUNT(*), COALESCE(SUM({}), 0)", part(self.sql, "h", 1))
     }
 
     /// Count and checksum of the whole table: one row of three numbers.
     pub fn total(&self) -> String {
-        format!("SELECT {} FROM ({}) v", self.sums(), self.inner(false))
+        format!(
+            "SELECT {} FROM (SELECT {} AS h FROM ({}) r) v",
+            self.sums(),
+            self.value_hash(),
+            self.canonical()
+        )
     }
 
     /// The same per key bucket: rows of bucket, count and checksum.
     pub fn per_bucket(&self) -> String {
         format!(
-            "SELECT b, {} FROM (SELECT h, {} AS b FROM ({}) w) v GROUP BY b",
+            "SELECT b, {} FROM (SELECT {} AS h, {} AS b FROM ({}) r) v GROUP BY b",
             self.sums(),
-            bucket(self.sql, "k"),
-            self.inner(true)
+            self.value_hash(),
+            bucket(self.sql, &self.key_hash()),
+            self.canonical()
         )
     }
 
@@ -269,27 +351,16 @@ impl Side<'_> {
             .map(|b| b.to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        let keys = self
-            .key
-            .iter()
-            .enumerate()
-            .map(|(i, e)| format!("{e} AS k{i}"))
+        let kn = Self::names("k", self.key)
+            .into_iter()
+            .map(|(n, _)| n)
             .collect::<Vec<_>>()
             .join(", ");
-        let filter = self
-            .filter
-            .as_ref()
-            .map(|f| format!(" WHERE {f}"))
-            .unwrap_or_default();
         format!(
-            "SELECT h, {kn} FROM (SELECT {h} AS h, {b} AS b, {keys} FROM {t}{filter}) v WHERE b IN ({list})",
-            kn = (0..self.key.len())
-                .map(|i| format!("k{i}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            h = row_hash(self.sql, self.values),
-            b = bucket(self.sql, &row_hash(self.sql, self.key)),
-            t = self.table,
+            "SELECT h, {kn} FROM (SELECT {h} AS h, {b} AS b, {kn} FROM ({c}) r) v WHERE b IN ({list})",
+            h = self.value_hash(),
+            b = bucket(self.sql, &self.key_hash()),
+            c = self.canonical(),
         )
     }
 }

@@ -46,10 +46,10 @@ enum Verdict {
 struct Plan {
     src_table: String,
     dst_table: String,
-    src_values: Vec<String>,
-    dst_values: Vec<String>,
-    src_key: Vec<String>,
-    dst_key: Vec<String>,
+    src_values: Vec<(String, bool)>,
+    dst_values: Vec<(String, bool)>,
+    src_key: Vec<(String, bool)>,
+    dst_key: Vec<(String, bool)>,
     key_names: Vec<String>,
     dst_filter: Option<String>,
     /// Columns left out, and why.
@@ -77,21 +77,11 @@ pub fn verify(cfg: &Config, meta: &Meta, o: &Options, out: &mut impl Write) -> R
         Source::Postgres(_) => Sql::Postgres,
         Source::Mysql(_) => Sql::Mysql { convert_text: true },
     };
-    // Shortest round-trip float text came with PostgreSQL 12.
-    let floats = match src_sql {
-        Sql::Postgres => src
-            .query_text("SHOW server_version_num")?
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .and_then(|v| v.parse::<u32>().ok())
-            .is_some_and(|v| v >= 120_000),
-        Sql::Mysql { .. } => true,
-    };
     let mut differ = vec![];
     let mut skipped = 0;
     for id in &names {
         let t0 = Instant::now();
-        let verdict = table(cfg, meta, src.as_mut(), &mut dest, id, o, src_sql, floats)
+        let verdict = table(cfg, meta, src.as_mut(), &mut dest, id, o, src_sql)
             .unwrap_or_else(|e| Verdict::Differs(vec![format!("cannot compare: {e:#}")]));
         let secs = t0.elapsed().as_secs_f64();
         match verdict {
@@ -142,7 +132,6 @@ pub fn verify(cfg: &Config, meta: &Meta, o: &Options, out: &mut impl Write) -> R
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn table(
     cfg: &Config,
     meta: &Meta,
@@ -151,7 +140,6 @@ fn table(
     id: &TableId,
     o: &Options,
     src_sql: Sql,
-    floats: bool,
 ) -> Result<Verdict> {
     let rule = cfg.rule_for(&id.schema, &id.name);
     if rule.is_some_and(|r| r.skip_initial) {
@@ -178,7 +166,7 @@ fn table(
             s.dest_name()
         )]));
     }
-    let p = match plan(&s, &dcols, src_sql, floats, cfg, o)? {
+    let p = match plan(&s, &dcols, src_sql, cfg, o)? {
         Ok(p) => p,
         Err(missing) => return Ok(Verdict::Differs(missing)),
     };
@@ -198,11 +186,9 @@ fn table(
         key: &p.dst_key,
         filter: p.dst_filter.clone(),
     };
-    let a = one_row(src.query_text(&src_side.total()), "source")?;
-    let b = one_row(
-        crate::dest::text_rows(dest.conn(), &dst_side.total()),
-        "destination",
-    )?;
+    let (a, b) = both(src, dest, &src_side.total(), &dst_side.total());
+    let a = one_row(a, "source")?;
+    let b = one_row(b, "destination")?;
     let mut notes: Vec<String> = p.skipped.clone();
     if a == b {
         let rows = a[0].parse().unwrap_or(0);
@@ -237,7 +223,6 @@ fn plan(
     s: &TableSchema,
     dcols: &[crate::dest::alter::DestCol],
     src_sql: Sql,
-    floats: bool,
     cfg: &Config,
     o: &Options,
 ) -> Result<std::result::Result<Plan, Vec<String>>> {
@@ -261,7 +246,7 @@ fn plan(
         skipped: vec![],
     };
     let mut missing = vec![];
-    let exprs = |i: usize| -> Option<(String, String)> {
+    let exprs = |i: usize| -> Option<((String, bool), (String, bool))> {
         let c = &s.columns[i];
         let d = dcols
             .iter()
@@ -271,20 +256,17 @@ fn plan(
             Sql::Postgres => canon::postgres(&sq, c, min_year),
             Sql::Mysql { .. } => canon::mysql(&sq, &c.source_type, src_sql, min_year),
         };
-        Some((src, canon::mysql(&q(&d.name), &d.column_type, dst_sql, 0)))
+        let plain = canon::plain(c, src_sql);
+        Some((
+            (src, plain),
+            (canon::mysql(&q(&d.name), &d.column_type, dst_sql, 0), plain),
+        ))
     };
     for (i, c) in s.columns.iter().enumerate() {
         let why = if c.masked {
             Some("masked")
         } else if c.type_change.is_some() {
             Some("type_change")
-        } else if !floats
-            && matches!(
-                c.conv,
-                crate::schema::Conv::Float | crate::schema::Conv::Float4
-            )
-        {
-            Some("floating point before PostgreSQL 12")
         } else {
             None
         };
@@ -334,7 +316,22 @@ fn plan(
     Ok(Ok(p))
 }
 
-fn one_row(r: Result<Vec<Vec<Option<String>>>>, side: &str) -> Result<Vec<String>> {
+type Rows = Result<Vec<Vec<Option<String>>>>;
+
+/// Runs the source's and the destination's query at the same time (each
+/// server scans its own table).
+fn both(src: &mut dyn sources::Source, dest: &mut Dest, a: &str, b: &str) -> (Rows, Rows) {
+    std::thread::scope(|sc| {
+        let h = sc.spawn(|| crate::dest::text_rows(dest.conn(), b));
+        let ra = src.query_text(a);
+        let rb = h
+            .join()
+            .unwrap_or_else(|_| Err(anyhow!("the destination's query panicked")));
+        (ra, rb)
+    })
+}
+
+fn one_row(r: Rows, side: &str) -> Result<Vec<String>> {
     let rows = r.map_err(|e| anyhow!("{side}: {e:#}"))?;
     let row = rows
         .into_iter()
@@ -366,8 +363,8 @@ fn keys(
     names: &[String],
     limit: usize,
 ) -> Result<Vec<String>> {
-    let sa = buckets(src.query_text(&a.per_bucket())?);
-    let sb = buckets(crate::dest::text_rows(dest.conn(), &b.per_bucket())?);
+    let (sa, sb) = both(src, dest, &a.per_bucket(), &b.per_bucket());
+    let (sa, sb) = (buckets(sa?), buckets(sb?));
     let count = |m: &Buckets, k: &u32| -> u64 {
         m.get(k)
             .and_then(|v| v.first())
@@ -407,8 +404,8 @@ fn keys(
         }
         m
     };
-    let ra = rows_of(src.query_text(&a.rows_in(&picked))?);
-    let rb = rows_of(crate::dest::text_rows(dest.conn(), &b.rows_in(&picked))?);
+    let (ra, rb) = both(src, dest, &a.rows_in(&picked), &b.rows_in(&picked));
+    let (ra, rb) = (rows_of(ra?), rows_of(rb?));
     let show = |k: &[Option<String>]| {
         names
             .iter()

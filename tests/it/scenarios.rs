@@ -192,8 +192,8 @@ fn kill_changes<P: Profile>(c: &P, round: u32) {
     ));
 }
 
-/// SIGKILL at each step of a full extract and of a delta (and at arbitrary
-/// moments), with more changes before the next run: the destination
+/// SIGKILL at each step of a full extract and of a delta (and at fixed and
+/// random moments), with more changes before the next run: the destination
 /// converges to the source, nothing lost, nothing doubled, and the spool
 /// ends empty.
 fn killed_runs_converge<P: Profile>(c: &P) {
@@ -208,6 +208,8 @@ fn killed_runs_converge<P: Profile>(c: &P) {
     let same = |c: &P| {
         c.same("big", &["id"]);
         c.same("small", &["k1", "k2"]);
+        let out = c.ok(&["verify"]);
+        assert!(out.contains("verify: 2 table(s) equal"), "{out}");
     };
     for point in ["snapshot-row", "staged", "swap"] {
         c.kill_at(&["full-extract"], point);
@@ -237,12 +239,35 @@ fn killed_runs_converge<P: Profile>(c: &P) {
     // Kills at arbitrary moments of a larger delta.
     kill_changes(c, 40);
     c.run("UPDATE big SET n = n * 2 WHERE id % 2 = 0;");
-    for ms in [30u32, 120, 250, 400, 700] {
+    // Random moments (the seed is printed to repeat a failure with
+    // INGEST_KILL_SEED), after fixed ones.
+    let seed = std::env::var("INGEST_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos() as u64
+        });
+    eprintln!("killed_runs_converge: INGEST_KILL_SEED={seed}");
+    let mut x = seed | 1;
+    let random = (0..5).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        20 + (x % 900) as u32
+    });
+    let moments: Vec<u32> = [30u32, 120, 250, 400, 700]
+        .into_iter()
+        .chain(random)
+        .collect();
+    for (i, ms) in moments.into_iter().enumerate() {
         let mut child = c.command(&["delta"]).spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(u64::from(ms)));
         let _ = child.kill();
         let _ = child.wait();
-        kill_changes(c, 40 + ms);
+        kill_changes(c, 50 + i as u32);
     }
     c.ok(&["delta"]);
     same(c);

@@ -3,7 +3,8 @@
 //! second) while `ingest run`
 //! runs deltas back to back (`automatic`, `min_gap = "2s"`) for
 //! INGEST_SOAK_SECS (600 by default: ten minutes), on both sources at once.
-//! Afterwards the destination equals the source, and the run's peak RSS
+//! Afterwards the destination equals the source (field by field and by
+//! `ingest verify`), and the run's peak RSS
 //! (the kernel's VmHWM) stayed under 100 MB; both are printed.
 
 #![cfg(unix)]
@@ -113,6 +114,8 @@ fn postgres_soak() {
     });
     c.ok(&["delta"]);
     c.assert_same("public.acct", "acct", &["id"]);
+    let out = c.ok(&["verify"]);
+    assert!(out.contains("public.acct: equal"), "{out}");
     let runs = c.ok(&["status"]);
     eprintln!(
         "soak postgres: {txns} transactions in {} s; peak RSS {} MB",
@@ -141,6 +144,8 @@ fn mysql_soak() {
     });
     c.ok(&["delta"]);
     c.assert_same("acct", "id");
+    let out = c.ok(&["verify"]);
+    assert!(out.contains(".acct: equal"), "{out}");
     eprintln!(
         "soak mysql: {txns} transactions in {} s; peak RSS {} MB",
         soak_secs(),

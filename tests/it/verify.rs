@@ -1,7 +1,8 @@
 //! `ingest verify`: equal tables say so (exit 0) on both sources, with
 //! values whose text differs between the servers (floats, decimals,
 //! timestamps, padded CHAR, binary), values the destination cannot hold,
-//! history and keyless tables; each column changed at the destination, a
+//! history and keyless tables, 5,000 random doubles and floats over their
+//! whole range; each column changed at the destination, a
 //! row missing and a row extra are found (exit 1), `--rows` names their
 //! keys and `--where` limits both sides.
 
@@ -55,7 +56,7 @@ fn each_change_is_found(
     let out = differs(bin, &["--rows", table]);
     assert!(out.contains("missing at destination: id=3"), "{out}");
     assert!(out.contains("extra at destination: id=1001"), "{out}");
-    assert!(out.contains("source 4 rows, destination 4 rows"), "{out}");
+    assert!(out.contains("source 7 rows, destination 7 rows"), "{out}");
     let out = differs(bin, &[table]);
     assert!(out.contains("`--rows` lists the keys"), "{out}");
     let out = bin.ok(&["verify", "--where", "id <= 2", table]);
@@ -88,26 +89,37 @@ fn postgres_verify_finds_every_difference_and_nothing_else() {
           (3, NULL, 'NaN', 'NaN', '-Infinity', NULL, NULL, NULL, NULL, NULL, 'infinity', '-infinity',
            NULL, NULL, NULL, NULL, NULL, NULL, NULL),
           (4, 0, 0, -0.0, 5e-324, '', '     ', '   ', '\\x20', true, '2000-01-01', '2000-01-01',
-           '2000-01-01', '23:59:59.999999', 'null', '{{1,2},{3,4}}', NULL, '0', NULL);
+           '2000-01-01', '23:59:59.999999', 'null', '{{1,2},{3,4}}', NULL, '0', NULL),
+          (5, 12345678.9, 1e-30, 1e35, 1e20, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL, NULL),
+          (6, NULL, NULL, 1e-13, 1.0000000000000002e-13, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+          (7, NULL, NULL, 9.999999e34, 9.999999999999999e34, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL);
          CREATE TABLE h (id int PRIMARY KEY, v text);
          INSERT INTO h VALUES (1, 'a'), (2, 'b');
          CREATE TABLE k (a int, b text);
          ALTER TABLE k REPLICA IDENTITY FULL;
          INSERT INTO k VALUES (1, 'x'), (1, 'x'), (2, NULL);
          CREATE TABLE m (id int PRIMARY KEY, secret text, v int);
-         INSERT INTO m VALUES (1, 'pw', 1);",
+         INSERT INTO m VALUES (1, 'pw', 1);
+         CREATE TABLE fl (id int PRIMARY KEY, d double precision, r real, n numeric);
+         INSERT INTO fl SELECT g, (random() - 0.5) * 10 ^ (random() * 616 - 308),
+           ((random() - 0.5) * 10 ^ (random() * 76 - 38))::real, round((random() * 1e6)::numeric, (g % 12))
+           FROM generate_series(1, 5000) g;",
     );
     c.ok(&["full-extract"]);
     let out = c.ok(&["verify"]);
     for t in [
-        "public.t: equal, 4 rows",
+        "public.t: equal, 7 rows",
         "public.h: equal, 2 rows",
         "public.k: equal, 3 rows",
+        "public.fl: equal, 5000 rows",
     ] {
         assert!(out.contains(t), "{out}");
     }
     assert!(out.contains("column secret not compared (masked)"), "{out}");
-    assert!(out.contains("verify: 4 table(s) equal"), "{out}");
+    assert!(out.contains("verify: 5 table(s) equal"), "{out}");
 
     // History: the current versions are compared; keyless: copies count.
     c.sql(
@@ -191,14 +203,23 @@ fn mysql_verify_finds_every_difference_and_nothing_else() {
           (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
            NULL, NULL, NULL),
           (4, 0, -1.5e-7, 5e-324, '', '', '', 0x20, b'11111', 'a', 'y', 2155, '9999-12-31',
-           '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07', '838:59:59', 'null', 1);
+           '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07', '838:59:59', 'null', 1),
+          (5, 12345678.9, 1e-13, 1e20, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL),
+          (6, NULL, 1e35, 1.0000000000000002e-13, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL, NULL),
+          (7, NULL, 1.5e-7, 9.999999999999999e34, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL, NULL);
          CREATE TABLE k (a INT, b TEXT);
-         INSERT INTO k VALUES (1, 'x'), (1, 'x'), (2, NULL);",
+         INSERT INTO k VALUES (1, 'x'), (1, 'x'), (2, NULL);
+         CREATE TABLE fl (id INT PRIMARY KEY, d DOUBLE, f FLOAT);
+         INSERT INTO fl SELECT seq, (RAND() - 0.5) * POW(10, RAND() * 616 - 308),
+           (RAND() - 0.5) * POW(10, RAND() * 76 - 38) FROM seq_1_to_5000;",
     );
     c.ok(&["full-extract"]);
     let out = c.ok(&["verify"]);
     let t = format!("{}.t", c.src);
-    assert!(out.contains(&format!("{t}: equal, 4 rows")), "{out}");
+    assert!(out.contains(&format!("{t}: equal, 7 rows")), "{out}");
     assert!(
         out.contains(&format!("{}.k: equal, 3 rows", c.src)),
         "{out}"
