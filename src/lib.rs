@@ -16,6 +16,8 @@ pub mod dest;
 pub mod error;
 pub mod events;
 pub mod fault;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod instance;
 pub mod meta;
 pub mod position;

@@ -8,9 +8,6 @@
 use mysql_common::constants::ColumnType;
 use mysql_common::io::ParseBuf;
 
-use crate::source::mysql::column::MyCol;
-use crate::source::mysql::rows::{row_texts, RowLayout};
-
 /// xorshift64*: enough to spread inputs, no dependency.
 struct Rng(u64);
 
@@ -48,127 +45,35 @@ fn pgoutput_messages_of_random_bytes_are_errors_not_panics() {
         if !m.is_empty() && r.below(4) != 0 {
             m[0] = tags[r.below(tags.len())];
         }
-        let _ = crate::source::postgres::pgoutput::parse(&m);
+        crate::fuzzing::pgoutput(&m);
     }
-}
-
-/// Binlog column types with plausible metadata, and the catalog column the
-/// source would pair with each (its values are converted for it).
-fn binlog_column(r: &mut Rng) -> (ColumnType, Vec<u8>, MyCol) {
-    let (t, meta, data_type, column_type): (ColumnType, Vec<u8>, &str, &str) = match r.below(16) {
-        0 => (ColumnType::MYSQL_TYPE_LONG, vec![], "int", "int(11)"),
-        1 => (
-            ColumnType::MYSQL_TYPE_LONGLONG,
-            vec![],
-            "bigint",
-            "bigint(20) unsigned",
-        ),
-        2 => (
-            ColumnType::MYSQL_TYPE_VARCHAR,
-            vec![20, 0],
-            "varchar",
-            "varchar(20)",
-        ),
-        3 => (
-            ColumnType::MYSQL_TYPE_NEWDECIMAL,
-            vec![10, 2],
-            "decimal",
-            "decimal(10,2)",
-        ),
-        4 => (
-            ColumnType::MYSQL_TYPE_DATETIME2,
-            vec![6],
-            "datetime",
-            "datetime(6)",
-        ),
-        5 => (
-            ColumnType::MYSQL_TYPE_TIMESTAMP2,
-            vec![3],
-            "timestamp",
-            "timestamp(3)",
-        ),
-        6 => (ColumnType::MYSQL_TYPE_TIME2, vec![0], "time", "time"),
-        7 => (ColumnType::MYSQL_TYPE_DATE, vec![], "date", "date"),
-        8 => (ColumnType::MYSQL_TYPE_BLOB, vec![2], "blob", "blob"),
-        9 => (ColumnType::MYSQL_TYPE_JSON, vec![4], "json", "json"),
-        10 => (
-            ColumnType::MYSQL_TYPE_STRING,
-            vec![0xf7, 1],
-            "enum",
-            "enum('a','b')",
-        ),
-        11 => (
-            ColumnType::MYSQL_TYPE_STRING,
-            vec![0xf8, 1],
-            "set",
-            "set('a','b')",
-        ),
-        12 => (ColumnType::MYSQL_TYPE_BIT, vec![0, 1], "bit", "bit(8)"),
-        13 => (ColumnType::MYSQL_TYPE_DOUBLE, vec![8], "double", "double"),
-        14 => (ColumnType::MYSQL_TYPE_YEAR, vec![], "year", "year(4)"),
-        _ => (
-            ColumnType::MYSQL_TYPE_STRING,
-            vec![0xfe, 40],
-            "char",
-            "char(10)",
-        ),
-    };
-    let mut meta = meta;
-    if r.below(8) == 0 {
-        // Metadata that lies about the type.
-        meta = r.bytes(3);
-    }
-    let col = MyCol::new("c", data_type, column_type, Some("utf8mb4"));
-    (t, meta, col)
 }
 
 #[test]
 fn binlog_row_images_of_random_bytes_are_errors_not_panics() {
+    // The fuzz target's input: column choices, then the image.
     let mut r = Rng(0x0bad_5eed_1234_9876);
-    let mut scratch = vec![];
     for _ in 0..100_000 {
-        let mut out = vec![];
-        let mut texts = vec![];
-        let n = 1 + r.below(6);
-        let mut types = vec![];
-        let mut cols = vec![];
-        for _ in 0..n {
-            let (t, meta, c) = binlog_column(&mut r);
-            types.push((t, meta));
-            cols.push(c);
-        }
-        let layout = RowLayout::from_columns(types);
-        let data = r.bytes(160);
-        let present: Option<Vec<bool>> =
-            (r.below(3) == 0).then(|| (0..n).map(|_| r.below(2) == 0).collect());
-        let mut buf = ParseBuf(&data);
-        if layout
-            .read_image(&mut buf, r.below(4) == 0, present.as_deref(), &mut out)
-            .is_ok()
-        {
-            let _ = row_texts(&cols, &out, &mut scratch, &mut texts, |_, _| {});
-        }
+        crate::fuzzing::row_image(&r.bytes(200));
     }
 }
 
 #[test]
 fn spool_records_and_fields_of_random_bytes_never_panic() {
     let mut r = Rng(0xdead_beef_cafe_f00d);
-    let mut key = vec![];
     for _ in 0..200_000 {
         let mut rec = r.bytes(80);
-        // Quotes, commas and NULLs are what the readers look for.
-        for b in rec.iter_mut() {
-            match *b % 5 {
-                0 => *b = b'"',
-                1 => *b = b',',
+        // Quotes, commas and newlines are what the readers look for (the
+        // first byte chooses the key columns).
+        for b in rec.iter_mut().skip(1) {
+            match *b % 7 {
+                0 | 5 => *b = b'"',
+                1 | 4 => *b = b',',
+                2 => *b = b'\n',
                 _ => {}
             }
         }
-        let _ = crate::spool::latest::seq_of(&rec);
-        key.clear();
-        let k: Vec<usize> = (0..1 + r.below(3)).map(|_| r.below(5)).collect();
-        let _ = crate::spool::latest::key_text(&rec, &k, &mut key);
+        crate::fuzzing::spool(&rec);
     }
     let mut all = vec![];
     for _ in 0..2_000 {

@@ -186,9 +186,16 @@ fn table(
         key: &p.dst_key,
         filter: p.dst_filter.clone(),
     };
-    let (a, b) = both(src, dest, &src_side.total(), &dst_side.total());
-    let a = one_row(a, "source")?;
-    let b = one_row(b, "destination")?;
+    // With --rows the per-bucket sums are read at once (their totals are
+    // the table's), so that a difference does not cost a second pass.
+    let (a, b, per_bucket) = if o.rows {
+        let (a, b) = both(src, dest, &src_side.per_bucket(), &dst_side.per_bucket());
+        let (a, b) = (buckets(a?), buckets(b?));
+        (totals(&a), totals(&b), Some((a, b)))
+    } else {
+        let (a, b) = both(src, dest, &src_side.total(), &dst_side.total());
+        (one_row(a, "source")?, one_row(b, "destination")?, None)
+    };
     let mut notes: Vec<String> = p.skipped.clone();
     if a == b {
         let rows = a[0].parse().unwrap_or(0);
@@ -200,20 +207,30 @@ fn table(
         b[0],
         if a[0] == b[0] { ", values differ" } else { "" }
     )];
-    if o.rows {
-        lines.extend(keys(
+    match per_bucket {
+        Some((sa, sb)) => lines.extend(keys(
             src,
             dest,
-            &src_side,
-            &dst_side,
+            (&src_side, &sa),
+            (&dst_side, &sb),
             &p.key_names,
             o.limit,
-        )?);
-    } else {
-        lines.push("`--rows` lists the keys that differ".into());
+        )?),
+        None => lines.push("`--rows` lists the keys that differ".into()),
     }
     lines.append(&mut notes);
     Ok(Verdict::Differs(lines))
+}
+
+/// A table's count and sum from its buckets' (as `total` would give).
+fn totals(b: &Buckets) -> Vec<String> {
+    let mut n = 0u128;
+    let mut sum = 0u128;
+    for v in b.values() {
+        n += v.first().and_then(|c| c.parse::<u128>().ok()).unwrap_or(0);
+        sum += v.get(1).and_then(|c| c.parse::<u128>().ok()).unwrap_or(0);
+    }
+    vec![n.to_string(), sum.to_string()]
 }
 
 /// The columns compared and their expressions on both sides; `Err` with
@@ -354,17 +371,15 @@ fn buckets(rows: Vec<Vec<Option<String>>>) -> Buckets {
 }
 
 /// The keys that differ, at most `limit`, read from the buckets whose sums
-/// differ (at most [`ROWS_READ`] rows a side).
+/// (`sa`, `sb`) differ (at most [`ROWS_READ`] rows a side).
 fn keys(
     src: &mut dyn sources::Source,
     dest: &mut Dest,
-    a: &Side,
-    b: &Side,
+    (a, sa): (&Side, &Buckets),
+    (b, sb): (&Side, &Buckets),
     names: &[String],
     limit: usize,
 ) -> Result<Vec<String>> {
-    let (sa, sb) = both(src, dest, &a.per_bucket(), &b.per_bucket());
-    let (sa, sb) = (buckets(sa?), buckets(sb?));
     let count = |m: &Buckets, k: &u32| -> u64 {
         m.get(k)
             .and_then(|v| v.first())
@@ -382,7 +397,7 @@ fn keys(
     let mut picked = vec![];
     let mut read = 0;
     for k in &differing {
-        let n = count(&sa, k).max(count(&sb, k));
+        let n = count(sa, k).max(count(sb, k));
         if !picked.is_empty() && read + n > ROWS_READ {
             break;
         }
