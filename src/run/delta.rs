@@ -148,13 +148,13 @@ fn delta_inner(
     // full extract, so that no run looks all well.
     let still_failed =
         |st: &TableRecord| record.outcome(&st.table, &st.dest, Outcome::StillFailed(st));
-    for name in missing {
-        match meta.table_state(&name)? {
+    for name in &missing {
+        match meta.table_state(name)? {
             Some(st) if st.status == TableState::Ready => {
                 let why = src
-                    .missing_reason(&name)?
+                    .missing_reason(name)?
                     .unwrap_or_else(|| "not found at the source any more".to_string());
-                fail_table(&name, &st.dest, why)?;
+                fail_table(name, &st.dest, why)?;
             }
             Some(st) => {
                 still_failed(&st)?;
@@ -162,6 +162,28 @@ fn delta_inner(
             None => log::warn!(
                 "run {run_id}: {name} is named in the configuration but not found at the source"
             ),
+        }
+    }
+    // Selected by a glob and gone from the source (dropped, renamed): the
+    // delta that first misses it fails it; its destination table is left
+    // as it was, and `status` keeps saying why.
+    for st in meta.table_states()? {
+        let gone = st.status == TableState::Ready
+            && !names.iter().any(|id| id.to_string() == st.table)
+            && !missing.contains(&st.table)
+            && st
+                .table
+                .split_once('.')
+                .is_some_and(|(schema, table)| cfg.rule_for(schema, table).is_some());
+        if gone {
+            let why = src.missing_reason(&st.table)?.unwrap_or_else(|| {
+                format!(
+                    "not found at the source any more (dropped or renamed?); its destination \
+                     table {} is left as it was",
+                    st.dest
+                )
+            });
+            fail_table(&st.table, &st.dest, why)?;
         }
     }
     let mut tables: HashMap<TableId, TableSchema> = HashMap::new();
