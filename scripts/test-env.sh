@@ -4,6 +4,8 @@
 #
 #   eval "$(scripts/test-env.sh start)"   # prints export lines (INGEST_PG_*, INGEST_PG18_PORT, INGEST_MY_*)
 #   scripts/test-env.sh stop "$INGEST_TEST_DIR"
+#   scripts/test-env.sh spare pg|my "$INGEST_TEST_DIR/spare-NAME"   # prints its port
+#   scripts/test-env.sh down|up pg|my "$INGEST_TEST_DIR/spare-NAME" # a real outage
 #
 # PostgreSQL runs with wal_level=logical and TLS; MariaDB with log_bin, binlog_format=ROW,
 # binlog_row_image=FULL and local_infile=1. Both listen on 127.0.0.1 only, on
@@ -144,6 +146,88 @@ CONF
   echo "$port"
 }
 
+# start_my MARIADBD DIR PORT USER TLSDIR: a MariaDB server in DIR (log_bin,
+# ROW images, local_infile, TLS with TLSDIR's certificate) on 127.0.0.1;
+# prints the port it took.
+start_my() {
+  local mariadbd=$1 dir=$2 my_port=$3 my_user=$4 tls=$5
+  mkdir -p "$dir/data"
+  chown -R "$my_user" "$dir"
+  cat >"$dir/my.cnf" <<CONF
+[mariadbd]
+user = $my_user
+datadir = $dir/data
+socket = $dir/mysqld.sock
+pid-file = $dir/mysqld.pid
+port = $my_port
+bind-address = 127.0.0.1
+log-error = $dir/server.log
+server-id = 1
+log-bin = $dir/data/binlog
+binlog_format = ROW
+binlog_row_image = FULL
+local_infile = 1
+innodb_flush_log_at_trx_commit = 2
+innodb_buffer_pool_size = ${INGEST_MY_POOL:-512M}
+max_connections = 300
+character-set-server = utf8mb4
+collation-server = utf8mb4_bin
+ssl_ca = $tls/ca.pem
+ssl_cert = $tls/server.pem
+ssl_key = $tls/server.key
+CONF
+  chown "$my_user" "$dir/my.cnf"
+  # Only our my.cnf: a machine's /etc/mysql may load plugins that are not installed.
+  mariadb-install-db --defaults-file="$dir/my.cnf" --user="$my_user" --datadir="$dir/data" \
+    --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 \
+    || { cat "$dir/install.log" >&2; die "mariadb-install-db failed"; }
+  local try
+  for try in 1 2 3 4 5; do
+    sed -i "s/^port = .*/port = $my_port/" "$dir/my.cnf"
+    my_up "$mariadbd" "$dir" && break
+    grep -q "already in use" "$dir/server.log" 2>/dev/null && [ $try -lt 5 ] || { cat "$dir/server.log" >&2; die "MariaDB did not start"; }
+    my_port=$(pick_port $((my_port + 1)))
+  done
+  echo "$my_port"
+}
+
+# my_up MARIADBD DIR: starts the server of DIR/my.cnf and waits until it
+# answers (60 s).
+my_up() {
+  local mariadbd=$1 dir=$2 i
+  # Every descriptor away from our stdout: callers read it with $(...),
+  # which waits until no process holds it open.
+  nohup "$mariadbd" --defaults-file="$dir/my.cnf" </dev/null >/dev/null 2>&1 &
+  local pid=$!
+  for i in $(seq 1 120); do
+    mariadb --socket="$dir/mysqld.sock" -uroot -e 'select 1' >/dev/null 2>&1 && return 0
+    kill -0 $pid 2>/dev/null || return 1
+    sleep 0.5
+  done
+  return 1
+}
+
+# my_down DIR: stops the server of DIR (SIGTERM: a clean shutdown).
+my_down() {
+  local dir=$1 pid
+  [ -f "$dir/mysqld.pid" ] || return 0
+  pid=$(cat "$dir/mysqld.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+# my_users DIR PW: the `ingest` account the tests use.
+my_users() {
+  mariadb --socket="$1/mysqld.sock" -uroot <<SQL
+CREATE USER 'ingest'@'%' IDENTIFIED BY '$2';
+GRANT ALL PRIVILEGES ON *.* TO 'ingest'@'%' WITH GRANT OPTION;
+CREATE USER 'ingest'@'localhost' IDENTIFIED BY '$2';
+GRANT ALL PRIVILEGES ON *.* TO 'ingest'@'localhost' WITH GRANT OPTION;
+FLUSH PRIVILEGES;
+SQL
+}
+
 start() {
   ensure_packages
   local bindir; bindir=$(pg_bindir) || die "PostgreSQL binaries not found"
@@ -172,59 +256,9 @@ start() {
   fi
 
   # MariaDB, with TLS (the same certificates).
-  mkdir -p "$dir/my/data"
-  chown -R "$my_user" "$dir/my" "$dir/tls"
-  cat >"$dir/my/my.cnf" <<CONF
-[mariadbd]
-user = $my_user
-datadir = $dir/my/data
-socket = $dir/my/mysqld.sock
-pid-file = $dir/my/mysqld.pid
-port = $my_port
-bind-address = 127.0.0.1
-log-error = $dir/my/server.log
-server-id = 1
-log-bin = $dir/my/data/binlog
-binlog_format = ROW
-binlog_row_image = FULL
-local_infile = 1
-innodb_flush_log_at_trx_commit = 2
-innodb_buffer_pool_size = 512M
-max_connections = 300
-character-set-server = utf8mb4
-collation-server = utf8mb4_bin
-ssl_ca = $dir/tls/ca.pem
-ssl_cert = $dir/tls/server.pem
-ssl_key = $dir/tls/server.key
-CONF
-  chown "$my_user" "$dir/my/my.cnf"
-  # Only our my.cnf: a machine's /etc/mysql may load plugins that are not installed.
-  mariadb-install-db --defaults-file="$dir/my/my.cnf" --user="$my_user" --datadir="$dir/my/data" \
-    --auth-root-authentication-method=normal --skip-test-db >"$dir/my/install.log" 2>&1 \
-    || { cat "$dir/my/install.log" >&2; die "mariadb-install-db failed"; }
-  local i started=0
-  for try in 1 2 3 4 5; do
-    sed -i "s/^port = .*/port = $my_port/" "$dir/my/my.cnf"
-    # Every descriptor away from our stdout: callers read it with $(...),
-    # which waits until no process holds it open.
-    nohup "$mariadbd" --defaults-file="$dir/my/my.cnf" </dev/null >/dev/null 2>&1 &
-    local pid=$!
-    for i in $(seq 1 120); do
-      if mariadb --socket="$dir/my/mysqld.sock" -uroot -e 'select 1' >/dev/null 2>&1; then started=1; break; fi
-      kill -0 $pid 2>/dev/null || break
-      sleep 0.5
-    done
-    [ $started = 1 ] && break
-    grep -q "already in use" "$dir/my/server.log" 2>/dev/null && [ $try -lt 5 ] || { cat "$dir/my/server.log" >&2; die "MariaDB did not start"; }
-    my_port=$(pick_port $((my_port + 1)))
-  done
-  mariadb --socket="$dir/my/mysqld.sock" -uroot <<SQL
-CREATE USER 'ingest'@'%' IDENTIFIED BY '$pw';
-GRANT ALL PRIVILEGES ON *.* TO 'ingest'@'%' WITH GRANT OPTION;
-CREATE USER 'ingest'@'localhost' IDENTIFIED BY '$pw';
-GRANT ALL PRIVILEGES ON *.* TO 'ingest'@'localhost' WITH GRANT OPTION;
-FLUSH PRIVILEGES;
-SQL
+  chown -R "$my_user" "$dir/tls"
+  my_port=$(start_my "$mariadbd" "$dir/my" "$my_port" "$my_user" "$dir/tls")
+  my_users "$dir/my" "$pw"
   log "PostgreSQL on 127.0.0.1:$pg_port${pg18_port:+ (18 on $pg18_port)}, MariaDB on 127.0.0.1:$my_port, data in $dir"
   cat <<OUT
 export INGEST_TEST_DIR='$dir'
@@ -244,6 +278,55 @@ export INGEST_MY_OTHER_CA='$dir/tls/other-ca.pem'
 OUT
 }
 
+# The spare servers of a test (`spare pg|my DIR`, DIR inside a test-env
+# folder): its own server, which the test may stop (`down`) and start again
+# (`up`) on the same port while ingest works, as a real outage.
+spare() {
+  local kind=$1 dir=$2
+  case "$dir" in *ingest-test-env.*/spare-*) ;; *) die "spare: $dir is not DIR/spare-NAME of a test-env folder";; esac
+  local root=${dir%%/spare-*}
+  local pw="ingest-test-pw" port
+  local pg_user=postgres my_user=mysql
+  [ "$(id -u)" = 0 ] || { pg_user=$(id -un); my_user=$(id -un); }
+  # A spare of an earlier run of the same test goes first.
+  if [ -f "$dir/pg/data/postmaster.pid" ]; then
+    as "$pg_user" "$(pg_bindir)/pg_ctl" -D "$dir/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  my_down "$dir/my"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  chmod 755 "$dir"
+  case "$kind" in
+    pg)
+      local bindir; bindir=$(pg_bindir) || die "PostgreSQL binaries not found"
+      printf '%s\n' "$pw" >"$dir/pg.pw"
+      chown "$pg_user" "$dir/pg.pw"
+      port=$(start_pg "$bindir" "$dir/pg" "$(pick_port 56432)" "$pg_user" "$dir/pg.pw" "$root/tls")
+      echo "$port" >"$dir/pg/port" ;;
+    my)
+      local mariadbd; mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)
+      port=$(INGEST_MY_POOL=64M start_my "$mariadbd" "$dir/my" "$(pick_port 54306)" "$my_user" "$root/tls")
+      my_users "$dir/my" "$pw" ;;
+    *) die "spare pg|my DIR" ;;
+  esac
+  echo "$port"
+}
+
+# down|up pg|my DIR: stops a spare server (fast: sessions are cut) or starts
+# it again.
+updown() {
+  local what=$1 kind=$2 dir=$3
+  local pg_user=postgres; [ "$(id -u)" = 0 ] || pg_user=$(id -un)
+  case "$what/$kind" in
+    down/pg) as "$pg_user" "$(pg_bindir)/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null ;;
+    up/pg) as "$pg_user" "$(pg_bindir)/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" \
+             -o "-p $(cat "$dir/pg/port")" -w -t 60 start </dev/null >/dev/null ;;
+    down/my) my_down "$dir/my" ;;
+    up/my) my_up "$(command -v mariadbd || echo /usr/sbin/mariadbd)" "$dir/my" || die "MariaDB did not start again" ;;
+    *) die "down|up pg|my DIR" ;;
+  esac
+}
+
 stop() {
   local dir=${1:-${INGEST_TEST_DIR:-}}
   [ -n "$dir" ] && [ -d "$dir" ] || die "usage: $0 stop DIR"
@@ -257,12 +340,14 @@ stop() {
   if [ -f "$dir/pg18/data/postmaster.pid" ] && [ -n "$bin18" ]; then
     as "$pg_user" "$bin18/pg_ctl" -D "$dir/pg18/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
-  if [ -f "$dir/my/mysqld.pid" ]; then
-    local pid; pid=$(cat "$dir/my/mysqld.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
+  local d
+  for d in "$dir"/spare-*/pg; do
+    [ -f "$d/data/postmaster.pid" ] && [ -n "$bindir" ] &&
+      { as "$pg_user" "$bindir/pg_ctl" -D "$d/data" -m immediate -w stop >/dev/null 2>&1 || true; }
+  done
+  for d in "$dir/my" "$dir"/spare-*/my; do
+    my_down "$d"
+  done
   rm -rf "$dir"
   log "stopped and removed $dir"
 }
@@ -270,5 +355,7 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop "${2:-}" ;;
-  *) echo "usage: $0 start | stop DIR" >&2; exit 2 ;;
+  spare) spare "${2:-}" "${3:-}" ;;
+  down|up) updown "$1" "${2:-}" "${3:-}" ;;
+  *) echo "usage: $0 start | stop DIR | spare pg|my DIR | down|up pg|my DIR" >&2; exit 2 ;;
 esac

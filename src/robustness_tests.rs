@@ -58,6 +58,17 @@ fn binlog_row_images_of_random_bytes_are_errors_not_panics() {
     }
 }
 
+/// Found by `cargo fuzz` (row_image, 2026-11-30): a MySQL 8 binary JSON
+/// value holding a DECIMAL of scale above its precision made
+/// `mysql_common` overflow; now an error naming the column.
+#[test]
+fn a_json_decimal_no_server_writes_is_an_error() {
+    crate::fuzzing::row_image(&[
+        0x99, 0x01, 0x0e, 0x99, 0x99, 0x2a, 0xff, 0x99, 0x99, 0x3d, 0x99, 0x99, 0x05, 0x00, 0x00,
+        0x00, 0x0f, 0xf6, 0x02, 0x00, 0xff, 0x00,
+    ]);
+}
+
 #[test]
 fn spool_records_and_fields_of_random_bytes_never_panic() {
     let mut r = Rng(0xdead_beef_cafe_f00d);

@@ -24,6 +24,7 @@ mod pg_delta;
 mod pg_errors;
 mod pg_types;
 mod recovery;
+mod restarts;
 mod scenarios;
 mod scheduling;
 mod server_wide;

@@ -6,10 +6,18 @@
 
 use crate::common::{paused, Bin, Case, MyCase, Outage};
 
-/// One outage at `point` of `args`, then runs until the command succeeds
+/// One outage at `point` of `args` (`outage` starts it, `back` returns
+/// once the server is back), then runs until the command succeeds
 /// (at most 3 more tries, 5 s apart); `check` compares both sides.
-fn survive(bin: &Bin, proxy: &Outage, args: &[&str], point: &str, check: &dyn Fn()) {
-    let (ok, out) = paused(bin, args, point, || proxy.cut(3));
+pub(crate) fn survive(
+    bin: &Bin,
+    (outage, back): crate::common::OutageFns,
+    args: &[&str],
+    point: &str,
+    check: &dyn Fn(),
+) {
+    let (ok, out) = paused(bin, args, point, &*outage);
+    back();
     eprintln!(
         "outage at {point} of {args:?}: {}",
         if ok {
@@ -18,8 +26,6 @@ fn survive(bin: &Bin, proxy: &Outage, args: &[&str], point: &str, check: &dyn Fn
             "the run failed; the next one converges"
         }
     );
-    // The server is back before anything else runs.
-    std::thread::sleep(std::time::Duration::from_millis(3500));
     if !ok {
         assert!(!out.contains("panicked"), "{out}");
         let mut done = false;
@@ -57,11 +63,11 @@ fn postgres_outages_are_survived() {
     through(&c.config_path(), 0, c.env.my_port, dst.port);
     c.sql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 3000) g;");
     let same = || c.assert_same("public.t", "t", &["id"]);
-    survive(&c, &src, &["full-extract"], "snapshot-row", &same);
+    survive(&c, src.outage(), &["full-extract"], "snapshot-row", &same);
     c.sql("UPDATE t SET v = 'a' WHERE id <= 100; DELETE FROM t WHERE id > 2900; INSERT INTO t VALUES (5000, 'n');");
-    survive(&c, &src, &["delta"], "delta-row", &same);
+    survive(&c, src.outage(), &["delta"], "delta-row", &same);
     c.sql("UPDATE t SET v = 'b' WHERE id <= 200; DELETE FROM t WHERE id BETWEEN 2800 AND 2850;");
-    survive(&c, &dst, &["delta"], "mid-merge", &same);
+    survive(&c, dst.outage(), &["delta"], "mid-merge", &same);
     let out = c.ok(&["delta"]);
     assert!(out.contains("0 change(s)"), "{out}");
 }
@@ -80,11 +86,11 @@ fn mysql_outages_are_survived() {
          INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_3000;",
     );
     let same = || c.assert_same("t", "id");
-    survive(&c, &src, &["full-extract"], "snapshot-row", &same);
+    survive(&c, src.outage(), &["full-extract"], "snapshot-row", &same);
     c.sql("UPDATE t SET v = 'a' WHERE id <= 100; DELETE FROM t WHERE id > 2900; INSERT INTO t VALUES (5000, 'n');");
-    survive(&c, &src, &["delta"], "delta-row", &same);
+    survive(&c, src.outage(), &["delta"], "delta-row", &same);
     c.sql("UPDATE t SET v = 'b' WHERE id <= 200; DELETE FROM t WHERE id BETWEEN 2800 AND 2850;");
-    survive(&c, &dst, &["delta"], "mid-merge", &same);
+    survive(&c, dst.outage(), &["delta"], "mid-merge", &same);
     let out = c.ok(&["delta"]);
     assert!(out.contains("0 change(s)"), "{out}");
 }

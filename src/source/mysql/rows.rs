@@ -455,6 +455,12 @@ pub fn row_texts<'r>(
             }
             Raw::Value(BinlogValue::Value(v)) => value_into(c, v, Origin::Binlog, scratch),
             Raw::Value(BinlogValue::Jsonb(j)) => {
+                if !json_sane(j, 0) {
+                    return Err(format!(
+                        "{}: JSON value not understood (a number or nesting no server writes)",
+                        c.name
+                    ));
+                }
                 let dom = j
                     .clone()
                     .parse()
@@ -491,6 +497,37 @@ pub fn row_texts<'r>(
 /// (opaque in the binary form) as numbers, dates and times as strings
 /// (`2012-03-18 11:30:45.000000`), other opaque values as
 /// `"base64:type<N>:..."`; object keys in sorted order.
+/// Whether `mysql_common` can parse a binary JSON document without
+/// failing hard: a DECIMAL inside it whose precision and scale no server
+/// writes (scale above precision) makes it compute a negative size (a
+/// panic, or an allocation of exabytes in a release build; found by
+/// fuzzing), and nesting deeper than MySQL allows (100) would exhaust the
+/// stack. Elements it cannot read are left to its parse to report.
+fn json_sane(v: &mysql_common::binlog::jsonb::Value<'_>, depth: usize) -> bool {
+    use mysql_common::binlog::jsonb::Value as J;
+    if depth > 150 {
+        return false;
+    }
+    match v {
+        J::Opaque(o) if o.value_type() == ColumnType::MYSQL_TYPE_NEWDECIMAL => {
+            matches!(o.data_raw(), [p, s, ..] if s <= p && *p <= 65 && *s <= 30)
+        }
+        J::SmallArray(a) => a
+            .iter()
+            .all(|e| e.map_or(true, |e| json_sane(&e, depth + 1))),
+        J::LargeArray(a) => a
+            .iter()
+            .all(|e| e.map_or(true, |e| json_sane(&e, depth + 1))),
+        J::SmallObject(o) => o
+            .iter()
+            .all(|e| e.map_or(true, |(_, e)| json_sane(&e, depth + 1))),
+        J::LargeObject(o) => o
+            .iter()
+            .all(|e| e.map_or(true, |(_, e)| json_sane(&e, depth + 1))),
+        _ => true,
+    }
+}
+
 fn write_json(dom: &JsonDom, out: &mut Vec<u8>) {
     match dom {
         JsonDom::Container(JsonContainer::Array(items)) => {

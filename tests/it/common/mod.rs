@@ -220,6 +220,9 @@ impl std::ops::Deref for MyCase {
     }
 }
 
+/// An outage's start, and a wait until the server is back.
+pub type OutageFns<'a> = (Box<dyn Fn() + 'a>, Box<dyn Fn() + 'a>);
+
 /// Runs `args` paused at `point`: once ingest stands there, `meanwhile`
 /// runs, then ingest goes on; returns its output (stderr whole).
 pub fn paused(bin: &Bin, args: &[&str], point: &str, meanwhile: impl FnOnce()) -> (bool, String) {
@@ -352,6 +355,14 @@ impl Outage {
             down_until,
             open,
         }
+    }
+
+    /// For `outages::survive`: cut for 3 s; back 3.5 s later.
+    pub fn outage(&self) -> OutageFns<'_> {
+        (
+            Box::new(|| self.cut(3)),
+            Box::new(|| std::thread::sleep(Duration::from_millis(3500))),
+        )
     }
 
     /// Every connection through the proxy ends; new ones are refused for
