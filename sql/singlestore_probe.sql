@@ -74,6 +74,16 @@ CREATE TABLE __ingest_probe_rows (a INT NULL, ingest_row BIGINT NOT NULL AUTO_IN
 INSERT INTO __ingest_probe_rows (a) VALUES (1), (1);
 SELECT COUNT(DISTINCT ingest_row) FROM __ingest_probe_rows;
 
+-- probe: verify_functions
+-- expects 57446577476672362, 2020-01-02 03:04:05.500000, -01:02:03.000000, 6755399441055744p-52, 61:
+-- the functions `ingest verify` computes canonical values and row hashes with
+SELECT CAST(CONV(SUBSTRING(MD5('a'), 1, 15), 16, 10) AS UNSIGNED),
+  DATE_FORMAT(CAST('2020-01-02 03:04:05.5' AS DATETIME(6)), '%Y-%m-%d %H:%i:%s.%f'),
+  TIME_FORMAT(CAST('-01:02:03' AS TIME), '%H:%i:%s.%f'),
+  CONCAT(CAST(CAST(1.5e0 AS DOUBLE) * POW(2, 52 - FLOOR(LOG2(ABS(1.5e0)))) AS UNSIGNED), 'p',
+    CAST(FLOOR(LOG2(ABS(1.5e0))) - 52 AS SIGNED)),
+  LOWER(HEX('a'));
+
 -- probe: date_before_1000
 -- tells whether DATE '0999-01-01' is held (ingest writes dates before 1000 as NULL with a warning on SingleStore anyway)
 UPDATE __ingest_probe SET d = '0999-01-01' WHERE k = 2;

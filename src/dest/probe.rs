@@ -182,6 +182,31 @@ pub fn judge(name: &str, result: Result<Option<Row>, String>) -> Verdict {
             "an AUTO_INCREMENT table numbered {} of 2 rows apart",
             col(0)
         )),
+        "verify_functions"
+            if [col(0), col(1), col(2), col(3), col(4)]
+                == [
+                    "57446577476672362",
+                    "2020-01-02 03:04:05.500000",
+                    "-01:02:03.000000",
+                    "6755399441055744p-52",
+                    "61",
+                ] =>
+        {
+            Verdict::Ok("MD5, CONV, DATE_FORMAT, TIME_FORMAT, LOG2 and POW as ingest verify uses them".into())
+        }
+        "verify_functions" => Verdict::Differs {
+            what: format!(
+                "ingest verify's functions gave ({}, {}, {}, {}, {}), expected (57446577476672362, \
+                 2020-01-02 03:04:05.500000, -01:02:03.000000, 6755399441055744p-52, 61): \
+                 `ingest verify` would report differences that are not there",
+                col(0),
+                col(1),
+                col(2),
+                col(3),
+                col(4)
+            ),
+            breaks: false,
+        },
         "date_before_1000" if col(0) == "0999-01-01" => Verdict::Ok("DATE '0999-01-01' held".into()),
         "date_before_1000" => Verdict::Differs {
             what: format!(
@@ -279,6 +304,7 @@ mod tests {
                 "row_hash",
                 "insert_select_same_table",
                 "keyless_table",
+                "verify_functions",
                 "date_before_1000",
                 "json_precision",
                 "cleanup"

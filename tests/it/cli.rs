@@ -236,7 +236,7 @@ fn check_probes_a_singlestore_destination() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
     let probe = ingest::dest::probe::sections(ingest::dest::probe::PROBE_SQL);
-    assert_eq!(probe.len(), 16);
+    assert_eq!(probe.len(), 17);
     for name in probe.iter().map(|s| s.name.as_str()) {
         assert!(
             stdout.contains(&format!("singlestore {name}: ")),
@@ -254,6 +254,7 @@ fn check_probes_a_singlestore_destination() {
         "history_windows",
         "row_hash",
         "correlated_max",
+        "verify_functions",
     ] {
         assert!(
             stdout.contains(&format!("singlestore {name}: ok")),
