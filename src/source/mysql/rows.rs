@@ -498,10 +498,10 @@ pub fn row_texts<'r>(
 /// (`2012-03-18 11:30:45.000000`), other opaque values as
 /// `"base64:type<N>:..."`; object keys in sorted order.
 /// Whether `mysql_common` can parse a binary JSON document without
-/// failing hard: a DECIMAL inside it whose precision and scale no server
-/// writes (scale above precision) makes it compute a negative size (a
-/// panic, or an allocation of exabytes in a release build; found by
-/// fuzzing), and nesting deeper than MySQL allows (100) would exhaust the
+/// failing hard: a DECIMAL inside it that no server writes (scale above
+/// precision: a negative size, a panic or an allocation of exabytes in a
+/// release build; digit groups above 999,999,999: an overflow; both found
+/// by fuzzing) makes it fail, and nesting deeper than MySQL allows (100) would exhaust the
 /// stack. Elements it cannot read are left to its parse to report.
 fn json_sane(v: &mysql_common::binlog::jsonb::Value<'_>, depth: usize) -> bool {
     use mysql_common::binlog::jsonb::Value as J;
@@ -509,9 +509,12 @@ fn json_sane(v: &mysql_common::binlog::jsonb::Value<'_>, depth: usize) -> bool {
         return false;
     }
     match v {
-        J::Opaque(o) if o.value_type() == ColumnType::MYSQL_TYPE_NEWDECIMAL => {
-            matches!(o.data_raw(), [p, s, ..] if s <= p && *p <= 65 && *s <= 30)
-        }
+        // Read by ingest's own DECIMAL reader first, which checks the
+        // precision, scale and every digit group.
+        J::Opaque(o) if o.value_type() == ColumnType::MYSQL_TYPE_NEWDECIMAL => match o.data_raw() {
+            [p, s, digits @ ..] => decimal(&mut ParseBuf(digits), *p as usize, *s as usize).is_ok(),
+            _ => false,
+        },
         J::SmallArray(a) => a
             .iter()
             .all(|e| e.map_or(true, |e| json_sane(&e, depth + 1))),
