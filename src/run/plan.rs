@@ -27,11 +27,13 @@ pub(super) fn plan_full(cfg: &Config, src: &mut dyn Source, only: &[String]) -> 
     // Problems of one table fail that table; the others are extracted.
     let mut early: Vec<(String, String)> = vec![];
     for m in missing {
+        // A table this extract is not for (`sync-new-tables`, or names
+        // given) is the delta's to report.
+        if !(only.is_empty() || only.iter().any(|p| crate::config::glob_match(p, &m))) {
+            continue;
+        }
         match src.missing_reason(&m)? {
-            Some(why) if only.is_empty() || only.iter().any(|p| crate::config::glob_match(p, &m)) => {
-                early.push((m, why))
-            }
-            Some(_) => {}
+            Some(why) => early.push((m, why)),
             None => {
                 return Err(error::config(format!(
                     "table {m} not found in source {} database {} (check [[table]] name; `ingest tables` lists them)",

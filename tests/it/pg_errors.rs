@@ -282,3 +282,27 @@ fn wal_level_below_logical_exits_2() {
         .unwrap()
         .is_empty());
 }
+
+/// A table named in the configuration and dropped at the source stops
+/// nothing but itself: `sync-new-tables` still loads a table created
+/// since (it exited 2 before, naming the dropped one), and the delta fails
+/// the dropped table alone (exit 1) while the others' changes land.
+#[test]
+fn a_dropped_named_table_stops_only_itself() {
+    let c = Case::new("gone_named");
+    c.sql(
+        "CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY);
+         INSERT INTO a VALUES (1, 'x'); INSERT INTO b VALUES (1);",
+    );
+    c.write_config(
+        "[[table]]\nname = \"public.a\"\n[[table]]\nname = \"public.b\"\n[[table]]\nname = \"public.n*\"\n",
+        "",
+    );
+    c.ok(&["full-extract"]);
+    c.sql("DROP TABLE b; CREATE TABLE n1 (id int PRIMARY KEY); INSERT INTO n1 VALUES (7); INSERT INTO a VALUES (2, 'y');");
+    let out = c.ok(&["sync-new-tables"]);
+    assert!(out.contains("1 table(s)"), "{out}");
+    c.assert_same("public.n1", "n1", &["id"]);
+    c.expect(&["delta"], 1, &["public.b", "not found at the source"]);
+    c.assert_same("public.a", "a", &["id"]);
+}
