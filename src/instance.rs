@@ -28,7 +28,7 @@ pub struct RunLock {
     /// `state_dir/run.pid`: the holder's process id, removed when the lock
     /// is let go. Found at the next lock, it tells of a holder that ended
     /// without letting go (killed, or the machine stopped).
-    /// `None` for a reader's lock ([`lock_to_read`]).
+    /// `None` for [`run_under_way`]'s look.
     pid_file: Option<std::path::PathBuf>,
 }
 
@@ -44,11 +44,11 @@ pub fn lock(cfg: &Config) -> Result<RunLock> {
     take(cfg, true)
 }
 
-/// The lock for a command that only reads both sides (`verify`): no run
-/// changes the destination meanwhile; a killed run's `run.pid` is left for
-/// the next run to report and resume.
-pub fn lock_to_read(cfg: &Config) -> Result<RunLock> {
-    take(cfg, false)
+/// Whether a run holds the instance's lock now (`verify` says so beside a
+/// difference: a batch being merged shows as one). Takes the lock for a
+/// moment when free, leaving a killed run's `run.pid` for the next run.
+pub fn run_under_way(cfg: &Config) -> bool {
+    take(cfg, false).is_err()
 }
 
 fn take(cfg: &Config, run: bool) -> Result<RunLock> {

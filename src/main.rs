@@ -258,8 +258,6 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             limit,
             ref filter,
         } => {
-            // Not while a run merges: its half-done batch would differ.
-            let _lock = instance::lock_to_read(&cfg)?;
             let o = ingest::verify::Options {
                 tables: tables.clone(),
                 rows,

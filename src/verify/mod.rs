@@ -3,7 +3,8 @@
 //! ([`canon`]), computed by each server in one aggregate query, so no table
 //! passes through ingest; `--rows` narrows a difference down to keys by
 //! comparing the same sums per key bucket and reading only the rows of the
-//! buckets that differ. Nothing is changed anywhere.
+//! buckets that differ. Nothing is changed anywhere, and no lock is taken:
+//! it runs beside `ingest run`.
 
 pub mod canon;
 
@@ -124,8 +125,16 @@ pub fn verify(cfg: &Config, meta: &Meta, o: &Options, out: &mut impl Write) -> R
         )?;
         Ok(())
     } else {
+        // Each side is read in one statement (a consistent state of each
+        // server), so a run merging meanwhile only means "not caught up".
+        let busy = if crate::instance::run_under_way(cfg) {
+            " (a run of this instance is under way: changes it has not merged yet show as \
+             differences; run verify again when it has finished)"
+        } else {
+            ""
+        };
         Err(anyhow!(
-            "verify: {} of {compared} table(s) differ: {}",
+            "verify: {} of {compared} table(s) differ: {}{busy}",
             differ.len(),
             differ.join(", ")
         ))

@@ -153,6 +153,23 @@ fn postgres_verify_finds_every_difference_and_nothing_else() {
     .unwrap();
     let out = differs(&c, &["--rows", "public.h"]);
     assert!(out.contains("values differ: id=1"), "{out}");
+    c.ok(&["full-extract", "public.h"]);
+
+    // Beside a run that holds the lock: verify runs, and a change the run
+    // has not merged yet is a difference with that said.
+    c.sql("UPDATE m SET v = 2 WHERE id = 1");
+    let mut run = c.stall(&["delta"], "spooled");
+    let out = c.ingest(&["verify", "public.m"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("a run of this instance is under way"),
+        "{stderr}"
+    );
+    run.kill().unwrap();
+    run.wait().unwrap();
+    c.ok(&["delta"]);
+    c.ok(&["verify", "public.m"]);
 
     each_change_is_found(
         &c,
