@@ -378,6 +378,11 @@ impl Config {
                     Source::Mysql(s) => s.password = value,
                 },
                 "destination.password" => self.destination.password = value,
+                // Checked again once opened: `enc:` text is long whatever
+                // it seals.
+                "web.token" if value.chars().count() < 16 => {
+                    return Err(err("web.token", "use at least 16 characters"))
+                }
                 "web.token" => self.web.token = Some(value),
                 other => return Err(err(other, "not a secret ingest knows")),
             }

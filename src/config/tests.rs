@@ -467,5 +467,13 @@ fn the_page_resolves_its_token_only() {
     assert_eq!(load(&path).unwrap_err().key, "source.password");
     let c = load_for_page(&path).unwrap();
     assert_eq!(c.web.token.as_deref(), Some("a-token-of-16-chars-or-more"));
+    // A short token is refused once opened, as in clear text.
+    let short = crate::secret::seal(&key, "short").unwrap();
+    let text = MIN.to_string() + &format!("\n[web]\ntoken = \"{short}\"\n");
+    std::fs::write(&path, text).unwrap();
+    let e = load_for_page(&path).unwrap_err();
+    assert_eq!(e.key, "web.token");
+    assert!(e.message.contains("16 characters"), "{}", e.message);
+    assert!(!e.message.contains("short"), "{}", e.message);
     let _ = std::fs::remove_dir_all(&dir);
 }
