@@ -99,6 +99,9 @@ impl<N: Row + ?Sized, O: Row + ?Sized> Row for Filled<'_, N, O> {
 /// value cannot be held, written as NULL; the converter counts why).
 pub trait Texts {
     fn text<'v>(&mut self, s: &TableSchema, col: usize, v: &'v [u8]) -> Option<Cow<'v, [u8]>>;
+    /// After a row's values: `key` names the row (for the first value of
+    /// a kind the destination cannot hold).
+    fn keyed(&mut self, _key: &dyn Fn() -> String) {}
 }
 
 /// Cells that are spool text already.
@@ -482,6 +485,12 @@ impl<'t, 'b> ChangeSink<'t, 'b> {
                 Cell::Null | Cell::Unchanged => None,
             }),
         );
+        texts.keyed(&|| {
+            crate::source::key_text(s, |k| match row.cell(k) {
+                Cell::Value(v) => Some(String::from_utf8_lossy(v).into_owned()),
+                Cell::Null | Cell::Unchanged => None,
+            })
+        });
         if let Err(e) = written {
             // `on_bad_value = "fail"`: the table stops, the others go on.
             let Some(bad) = e.downcast_ref::<crate::type_change::BadValue>() else {

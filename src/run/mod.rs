@@ -130,8 +130,12 @@ pub(super) fn ms(t: Instant) -> i64 {
 
 pub(super) fn record_warnings(meta: &Meta, run_id: i64, w: &Warnings) -> Result<()> {
     for ((table, column, why), n) in &w.0 {
-        log::warn!("{table}.{column}: {n} value(s): {}", why.describe());
-        meta.write(|tx| tx.add_warning(run_id, table, column, why.describe(), *n as i64))?;
+        let what = match w.1.get(&(table.clone(), column.clone(), *why)) {
+            Some(key) => format!("{} (the first at key {key})", why.describe()),
+            None => why.describe().to_string(),
+        };
+        log::warn!("{table}.{column}: {n} value(s): {what}");
+        meta.write(|tx| tx.add_warning(run_id, table, column, &what, *n as i64))?;
     }
     Ok(())
 }

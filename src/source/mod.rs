@@ -363,8 +363,36 @@ pub fn selected_and_missing(
 
 /// Values written as NULL because the destination cannot hold them, counted
 /// per table, column and reason; logged and kept in state.db after the run.
+/// (table, column, why).
+type WarnKey = (String, String, Unrepresentable);
+
+/// Values written as NULL because the destination cannot hold them: the
+/// count per table, column and reason (`.0`), and the key of the first
+/// such row (`.1`: `id=5`), set by [`Warnings::keyed`] after each row.
 #[derive(Debug, Default)]
-pub struct Warnings(pub BTreeMap<(String, String, Unrepresentable), u64>);
+pub struct Warnings(
+    pub BTreeMap<WarnKey, u64>,
+    pub BTreeMap<WarnKey, String>,
+    Vec<WarnKey>,
+);
+
+/// `name=value, ...` of a row's key columns (`value`: a column's text, None
+/// for NULL), for messages; long values are cut.
+pub fn key_text(s: &TableSchema, value: impl Fn(usize) -> Option<String>) -> String {
+    s.key
+        .iter()
+        .map(|&k| {
+            let v = value(k).unwrap_or_else(|| "NULL".into());
+            let v = if v.chars().count() > 60 {
+                format!("{}...", v.chars().take(60).collect::<String>())
+            } else {
+                v
+            };
+            format!("{}={v}", s.columns[k].name)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 impl Warnings {
     /// The converted value, or NULL with the reason counted.
@@ -385,6 +413,21 @@ impl Warnings {
         for (k, v) in other.0 {
             *self.0.entry(k).or_default() += v;
         }
+        for (k, v) in other.1 {
+            self.1.entry(k).or_insert(v);
+        }
+    }
+
+    /// After a row: the values it added are the first of their kind when
+    /// none was keyed before; `key` names the row (called only then).
+    pub fn keyed(&mut self, key: impl FnOnce() -> String) {
+        if self.2.is_empty() {
+            return;
+        }
+        let k = key();
+        for w in self.2.drain(..) {
+            self.1.entry(w).or_insert_with(|| k.clone());
+        }
     }
 
     /// The values a `type_change` did not convert in these table files.
@@ -404,10 +447,11 @@ impl Warnings {
     }
 
     pub fn add(&mut self, table: &str, column: &str, why: Unrepresentable) {
-        *self
-            .0
-            .entry((table.to_string(), column.to_string(), why))
-            .or_default() += 1;
+        let w = (table.to_string(), column.to_string(), why);
+        if !self.1.contains_key(&w) && !self.2.contains(&w) {
+            self.2.push(w.clone());
+        }
+        *self.0.entry(w).or_default() += 1;
     }
 }
 

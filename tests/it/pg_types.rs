@@ -181,4 +181,20 @@ fn values_the_destination_cannot_hold_become_null_with_a_warning() {
         log.contains("public.odd.dt: 1 value(s): BC date cannot be stored"),
         "{log}"
     );
+    // And the key of the first such row: from the snapshot, from the slot.
+    for (col, why, key) in [
+        ("n", "NaN cannot be stored: written as NULL", 1),
+        ("n", "NaN cannot be stored: written as NULL", 11),
+        ("dt", "BC date cannot be stored: written as NULL", 2),
+        ("dt", "BC date cannot be stored: written as NULL", 12),
+        (
+            "n",
+            "value out of the destination type's range: written as NULL",
+            2,
+        ),
+    ] {
+        let line = format!("public.odd.{col}: 1 value(s): {why} (the first at key id={key})");
+        assert!(log.contains(&line), "no {line:?} in:\n{log}");
+    }
+    assert!(status.contains("(the first at key id=1"), "{status}");
 }

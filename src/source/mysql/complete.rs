@@ -76,7 +76,7 @@ pub(super) fn complete(
         // A row read, as owned spool texts (converted once: a value the
         // destination cannot hold is counted once).
         let mut texts = |row: &mysql::Row, warnings: &mut Warnings| -> Vec<Option<Vec<u8>>> {
-            let vals = query_row_texts(cols, row, &mut scratch, &name, warnings);
+            let vals = query_row_texts(cols, s, row, &mut scratch, &name, warnings);
             vals.iter()
                 .map(|v| v.as_ref().map(|t| t.get(&scratch).to_vec()))
                 .collect()

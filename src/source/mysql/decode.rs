@@ -230,7 +230,21 @@ impl RowDecoder<'_, '_> {
         let mut a: Vec<Raw<'_>> = Vec::with_capacity(n);
         let cols = &self.cols[key];
         let table = key.to_string();
-        let mut warn = |c: &MyCol, why| warnings.add(&table, &c.name, why);
+        // Counted after each image, with the row's key (the first of a kind).
+        let noted = std::cell::RefCell::new(Vec::new());
+        let mut warn = |c: &MyCol, why| noted.borrow_mut().push((c.name.clone(), why));
+        let mut counted = |vals: &[Option<Text<'_>>], scratch: &[u8]| {
+            for (c, why) in noted.borrow_mut().drain(..) {
+                warnings.add(&table, &c, why);
+            }
+            warnings.keyed(|| {
+                crate::source::key_text(s, |k| {
+                    vals.get(k)
+                        .and_then(|v| v.as_ref())
+                        .map(|t| String::from_utf8_lossy(t.get(scratch)).into_owned())
+                })
+            });
+        };
         let t = Table::default();
         // A value that cannot be read (bytes not valid in the column's
         // character set, a partial JSON update): the table stops here.
@@ -260,6 +274,7 @@ impl RowDecoder<'_, '_> {
                         stop = Some(e);
                         break;
                     }
+                    counted(&vals, &self.scratch);
                     let row = Converted {
                         vals: &vals,
                         scratch: &self.scratch,
@@ -279,6 +294,7 @@ impl RowDecoder<'_, '_> {
                         stop = Some(e);
                         break;
                     }
+                    counted(&vals, &self.scratch);
                     // A delete needs its key only: absent values are NULL.
                     let row = Converted {
                         vals: &vals,
@@ -307,6 +323,7 @@ impl RowDecoder<'_, '_> {
                         stop = Some(e);
                         break;
                     }
+                    counted(&vals, &self.scratch);
                     let new = Converted {
                         vals: &vals,
                         scratch: &self.scratch,
@@ -329,6 +346,7 @@ impl RowDecoder<'_, '_> {
                         stop = Some(e);
                         break;
                     }
+                    counted(&old_vals, &self.scratch_before);
                     let old = Converted {
                         vals: &old_vals,
                         scratch: &self.scratch_before,

@@ -12,7 +12,7 @@ use super::gtid::GtidSet;
 use crate::change::tests::Scratch;
 use crate::change::Incomplete;
 use crate::position::Position;
-use crate::schema::TableSchema;
+use crate::schema::{TableSchema, Unrepresentable};
 use crate::source::Warnings;
 use crate::table::TableId;
 
@@ -339,6 +339,32 @@ fn mysql_8_4_full_metadata_rows_read_as_inserted() {
             gtid: Some("75029619-787e-11f1-88ef-6acb2cd49b0e:1-109".into()),
         })
     );
+}
+
+/// Dates the destination cannot hold (its first year set to 9000 here, as
+/// SingleStore's is 1000) are NULL, counted per column with the key of the
+/// first row that had one.
+#[test]
+fn values_the_destination_cannot_hold_are_counted_with_the_first_key() {
+    let mut cat = zongji_fullmeta();
+    for c in cat.cols.iter_mut() {
+        c.min_year = 9000;
+    }
+    let r = read(
+        &[fixture!("binlog-mysql84-fullmeta.pseudo.binlog")],
+        1744,
+        Some("75029619-787e-11f1-88ef-6acb2cd49b0e:1-105"),
+        &[cat],
+    );
+    let table = "zongji_fixture_capture.capture_types".to_string();
+    let key = (table.clone(), "dt".to_string(), Unrepresentable::OutOfRange);
+    assert!(
+        r.warnings.0.get(&key).is_some_and(|&n| n >= 1),
+        "{:?}",
+        r.warnings.0
+    );
+    assert_eq!(r.warnings.1.get(&key).map(String::as_str), Some("id=1"));
+    assert_eq!(r.lines[&table][0].values[12], None);
 }
 
 /// The lines of one table, as (op, values) with `"NULL"` for NULL.

@@ -45,7 +45,7 @@ fn select_rows(
     for row in result {
         let row =
             row.map_err(|e| anyhow!("snapshot of {table}, row {}: {}", n + 1, mysql_message(&e)))?;
-        let vals = query_row_texts(cols, &row, &mut scratch, &table, warnings);
+        let vals = query_row_texts(cols, s, &row, &mut scratch, &table, warnings);
         n += 1;
         w.write(
             Op::Insert,
@@ -91,6 +91,7 @@ pub(super) fn select_expr(c: &MyCol) -> String {
 /// cleared first); a value the destination cannot hold is NULL, counted.
 pub(super) fn query_row_texts<'r>(
     cols: &[MyCol],
+    s: &TableSchema,
     row: &'r mysql::Row,
     scratch: &mut Vec<u8>,
     table: &str,
@@ -108,6 +109,15 @@ pub(super) fn query_row_texts<'r>(
         });
         vals.push(warnings.or_null(t, table, &c.name));
     }
+    warnings.keyed(|| {
+        crate::source::key_text(s, |k| {
+            row.as_ref(k).and_then(|v| match v {
+                Value::NULL => None,
+                Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+            })
+        })
+    });
     vals
 }
 

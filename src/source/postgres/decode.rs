@@ -44,6 +44,9 @@ impl Texts for PgTexts<'_> {
             }
         }
     }
+    fn keyed(&mut self, key: &dyn Fn() -> String) {
+        self.0.keyed(key);
+    }
 }
 
 /// Turns pgoutput messages into changes of the batch's [`ChangeSink`].

@@ -137,6 +137,13 @@ impl PgSource {
                     }
                 });
             }
+            warnings.keyed(|| {
+                crate::source::key_text(s, |k| {
+                    fields[k]
+                        .get(&line, &unescaped)
+                        .map(|t| String::from_utf8_lossy(t).into_owned())
+                })
+            });
             n += 1;
             w.write(Op::Insert, n, ts, &[], vals.iter().map(|v| v.as_deref()))?;
             if n == 1 {
