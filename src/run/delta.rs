@@ -167,9 +167,10 @@ fn delta_inner(
     // Selected by a glob and gone from the source (dropped, renamed): the
     // delta that first misses it fails it; its destination table is left
     // as it was, and `status` keeps saying why.
+    let listed: std::collections::HashSet<String> = names.iter().map(|id| id.to_string()).collect();
     for st in meta.table_states()? {
         let gone = st.status == TableState::Ready
-            && !names.iter().any(|id| id.to_string() == st.table)
+            && !listed.contains(&st.table)
             && !missing.contains(&st.table)
             && st
                 .table

@@ -29,7 +29,7 @@ pub(super) fn plan_full(cfg: &Config, src: &mut dyn Source, only: &[String]) -> 
     for m in missing {
         // A table this extract is not for (`sync-new-tables`, or names
         // given) is the delta's to report.
-        if !(only.is_empty() || only.iter().any(|p| crate::config::glob_match(p, &m))) {
+        if !sources::wanted(only, &m) {
             continue;
         }
         match src.missing_reason(&m)? {

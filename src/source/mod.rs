@@ -326,6 +326,11 @@ pub fn selected(src: &mut dyn Source, cfg: &Config) -> Result<Vec<TableId>> {
     Ok(picked)
 }
 
+/// Whether `name` is among `only` (names or globs; none: every table).
+pub fn wanted(only: &[String], name: &str) -> bool {
+    only.is_empty() || only.iter().any(|p| crate::config::glob_match(p, name))
+}
+
 /// Keeps the tables `only` names (names or globs; none: all); a pattern
 /// that matches none of them is a usage error.
 pub fn narrow(names: &mut Vec<TableId>, only: &[String]) -> Result<()> {

@@ -71,7 +71,7 @@ pub fn verify(cfg: &Config, meta: &Meta, o: &Options, out: &mut impl Write) -> R
     // A configured table the source lacks is named, and the others compared.
     let missing: Vec<String> = missing
         .into_iter()
-        .filter(|m| o.tables.is_empty() || o.tables.iter().any(|p| crate::config::glob_match(p, m)))
+        .filter(|m| sources::wanted(&o.tables, m))
         .collect();
     let mut dest = Dest::connect(&cfg.destination)?;
     let src_sql = match cfg.source {

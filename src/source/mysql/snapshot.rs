@@ -111,11 +111,9 @@ pub(super) fn query_row_texts<'r>(
     }
     warnings.keyed(|| {
         crate::source::key_text(s, |k| {
-            row.as_ref(k).and_then(|v| match v {
-                Value::NULL => None,
-                Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-                other => Some(other.as_sql(true).trim_matches('\'').to_string()),
-            })
+            vals.get(k)
+                .and_then(|v| v.as_ref())
+                .map(|t| String::from_utf8_lossy(t.get(scratch)).into_owned())
         })
     });
     vals
