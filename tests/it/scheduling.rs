@@ -70,16 +70,6 @@ fn run_once_extracts_first_then_follows_with_deltas() {
     c.assert_same("t", "id");
 }
 
-#[cfg(unix)]
-fn terminate(child: &std::process::Child) {
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -TERM");
-}
-
 /// `ingest run` in automatic mode: it extracts, then keeps the destination
 /// up to date; a manual `delta` meanwhile is refused (one run at a time);
 /// SIGTERM ends it with exit 0.
@@ -117,7 +107,7 @@ fn run_follows_the_schedule_until_terminated() {
         2,
         &["another ingest run of instance", "is under way"],
     );
-    terminate(&child);
+    crate::common::terminate(child.id());
     let code = child.wait().unwrap();
     assert_eq!(code.code(), Some(0), "ingest run after SIGTERM: {code:?}");
     // The lock was let go: a run by hand goes.
@@ -193,11 +183,7 @@ fn a_stop_during_a_delta_ends_after_its_batch() {
     let pid_file = c.dir.join("state").join("run.pid");
     let (ok, stderr) = crate::common::paused(&c, &["run", "-v"], "merged", || {
         let pid = std::fs::read_to_string(&pid_file).unwrap();
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", pid.trim()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        crate::common::terminate(pid.trim().parse().unwrap());
     });
     assert!(ok, "{stderr}");
     assert!(stderr.contains("stop requested"), "{stderr}");

@@ -81,12 +81,7 @@ fn soak(
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|n| n.parse().ok())
         .expect("VmHWM");
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -TERM");
+    crate::common::terminate(child.id());
     let code = child.wait().unwrap();
     let said = std::fs::read_to_string(dir.join("run.stderr")).unwrap_or_default();
     assert_eq!(code.code(), Some(0), "ingest run: {code:?}\n{said}");

@@ -220,6 +220,17 @@ impl std::ops::Deref for MyCase {
     }
 }
 
+/// Sends SIGTERM to process `pid` (a stop request to `ingest run`).
+#[cfg(unix)]
+pub fn terminate(pid: u32) {
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM {pid}");
+}
+
 /// An outage's start, and a wait until the server is back.
 pub type OutageFns<'a> = (Box<dyn Fn() + 'a>, Box<dyn Fn() + 'a>);
 
