@@ -42,7 +42,12 @@ ensure_packages() {
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
   command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
   command -v openssl >/dev/null 2>&1 || need+=(openssl)
-  [ ${#need[@]} -eq 0 ] && return 0
+  # The SQL Server tests: FreeTDS's ODBC driver and freebcp against the TDS
+  # fixture server (Python).
+  ls /usr/lib/*/odbc/libtdsodbc.so >/dev/null 2>&1 || need+=(tdsodbc)
+  command -v freebcp >/dev/null 2>&1 || need+=(freetds-bin)
+  command -v python3 >/dev/null 2>&1 || need+=(python3)
+  if [ ${#need[@]} -eq 0 ]; then register_freetds; return 0; fi
   [ "$(id -u)" = 0 ] || die "missing packages ${need[*]}: run as root or install them (apt-get install ${need[*]})"
   log "installing ${need[*]}"
   # The package scripts must not start system-wide servers.
@@ -53,7 +58,16 @@ ensure_packages() {
   apt-get update -qq >&2
   apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
   [ $had_policy = 0 ] && rm -f /usr/sbin/policy-rc.d
+  register_freetds
   return 0
+}
+
+# FreeTDS registered as an ODBC driver ("FreeTDS" in /etc/odbcinst.ini):
+# tdsodbc's install does it unless told not to.
+register_freetds() {
+  grep -qi '^\[FreeTDS\]' /etc/odbcinst.ini 2>/dev/null && return 0
+  [ -f /usr/share/tdsodbc/odbcinst.ini ] && [ "$(id -u)" = 0 ] || return 0
+  odbcinst -i -d -f /usr/share/tdsodbc/odbcinst.ini >&2 || true
 }
 
 # as USER CMD...: runs CMD as USER when we are root, as ourselves otherwise.

@@ -19,11 +19,21 @@ pub enum Position {
         pos: u64,
         gtid: Option<String>,
     },
+    /// SQL Server: the Change Tracking version (`ct=1042`) and the CDC LSN
+    /// (`lsn=0x0000002B000001E00004`) the deltas read up to; each only
+    /// where tables are read that way.
+    SqlServer {
+        ct: Option<u64>,
+        lsn: Option<[u8; 10]>,
+    },
 }
 
 impl Position {
     /// Parses the text form; `None` if it is neither an LSN nor `file:pos`.
     pub fn parse(s: &str) -> Option<Position> {
+        if s.starts_with("ct=") || s.starts_with("lsn=") {
+            return parse_sqlserver(s);
+        }
         let mut words = s.split_whitespace();
         let head = words.next()?;
         if let Some((hi, lo)) = head.split_once('/') {
@@ -63,7 +73,7 @@ impl Position {
     pub fn lsn(&self) -> Option<u64> {
         match self {
             Position::Lsn(l) => Some(*l),
-            Position::Binlog { .. } => None,
+            _ => None,
         }
     }
 
@@ -71,9 +81,46 @@ impl Position {
     pub fn binlog(&self) -> Option<(&str, u64)> {
         match self {
             Position::Binlog { file, pos, .. } => Some((file, *pos)),
-            Position::Lsn(_) => None,
+            _ => None,
         }
     }
+}
+
+/// `ct=N`, `lsn=0x<20 hex digits>`, or both, space-separated.
+fn parse_sqlserver(s: &str) -> Option<Position> {
+    let (mut ct, mut lsn) = (None, None);
+    for w in s.split_whitespace() {
+        if let Some(v) = w.strip_prefix("ct=") {
+            ct = Some(v.parse().ok()?);
+        } else if let Some(v) = w.strip_prefix("lsn=") {
+            lsn = Some(parse_lsn(v)?);
+        } else {
+            return None;
+        }
+    }
+    Some(Position::SqlServer { ct, lsn })
+}
+
+/// A CDC LSN as SQL Server prints it: `0x` and 20 hex digits.
+pub fn parse_lsn(v: &str) -> Option<[u8; 10]> {
+    let hex = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X"))?;
+    if hex.len() != 20 {
+        return None;
+    }
+    let mut out = [0u8; 10];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// `0x` and 20 upper-case hex digits, as SQL Server prints an LSN.
+pub fn lsn_text(lsn: &[u8; 10]) -> String {
+    let mut s = String::from("0x");
+    for b in lsn {
+        s.push_str(&format!("{b:02X}"));
+    }
+    s
 }
 
 impl fmt::Display for Position {
@@ -86,6 +133,16 @@ impl fmt::Display for Position {
                     write!(f, " gtid={g}")?;
                 }
                 Ok(())
+            }
+            Position::SqlServer { ct, lsn } => {
+                let mut words = vec![];
+                if let Some(v) = ct {
+                    words.push(format!("ct={v}"));
+                }
+                if let Some(l) = lsn {
+                    words.push(format!("lsn={}", lsn_text(l)));
+                }
+                write!(f, "{}", words.join(" "))
             }
         }
     }
@@ -123,6 +180,24 @@ impl PartialOrd for Position {
                 let stem = |f: &str| f.rsplit_once('.').map_or(f, |(s, _)| s).to_string();
                 (stem(fa) == stem(fb)).then(|| cmp_binlog_files(fa, fb).then(pa.cmp(pb)))
             }
+            // Each part along its own log; they must agree (a part that one
+            // side lacks takes no part).
+            (Position::SqlServer { ct: ca, lsn: la }, Position::SqlServer { ct: cb, lsn: lb }) => {
+                let parts = [
+                    ca.zip(*cb).map(|(a, b)| a.cmp(&b)),
+                    la.zip(*lb).map(|(a, b)| a.cmp(&b)),
+                ];
+                let mut out = Ordering::Equal;
+                for o in parts.into_iter().flatten() {
+                    match (out, o) {
+                        (_, Ordering::Equal) => {}
+                        (Ordering::Equal, o) => out = o,
+                        (a, b) if a == b => {}
+                        _ => return None,
+                    }
+                }
+                Some(out)
+            }
             _ => None,
         }
     }
@@ -157,6 +232,35 @@ mod tests {
         assert_eq!(Position::parse("nope"), None);
         assert_eq!(Position::parse(":4"), None);
         assert_eq!(Position::parse("1G/0"), None);
+        for text in [
+            "ct=1042",
+            "lsn=0x0000002B000001E00004",
+            "ct=7 lsn=0x0000002B000001E00004",
+        ] {
+            assert_eq!(Position::parse(text).unwrap().to_string(), text);
+        }
+        assert_eq!(
+            Position::parse("lsn=0x0000002b000001e00004")
+                .unwrap()
+                .to_string(),
+            "lsn=0x0000002B000001E00004"
+        );
+        assert_eq!(Position::parse("ct=x"), None);
+        assert_eq!(Position::parse("lsn=0x00"), None);
+    }
+
+    #[test]
+    fn sqlserver_positions_order_by_each_part() {
+        let p = |s| Position::parse(s).unwrap();
+        assert!(p("ct=5") < p("ct=6"));
+        assert!(p("lsn=0x0000002B000001780004") < p("lsn=0x0000002B000001E00004"));
+        assert!(p("ct=5 lsn=0x0000002B000001780004") < p("ct=5 lsn=0x0000002B000001E00004"));
+        assert_eq!(
+            p("ct=5 lsn=0x0000002B000001780004").partial_cmp(&p("ct=6 lsn=0x0000002A000001780004")),
+            None
+        );
+        assert!(!before(&p("ct=6"), &p("ct=6")));
+        assert!(!before(&p("ct=6"), &p("ct=6 lsn=0x0000002B000001780004")));
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub enum Unrepresentable {
     BadEncoding,
     /// A value its `type_change` does not convert (`on_bad_value = "null"`).
     NotConvertible,
+    /// A 7th fractional digit (100 ns, SQL Server) the destination's
+    /// microseconds cannot keep: dropped, the value kept.
+    SubMicrosecond,
 }
 
 impl Unrepresentable {
@@ -69,6 +72,9 @@ impl Unrepresentable {
             }
             Unrepresentable::NotConvertible => {
                 "value its type_change does not convert: written as NULL"
+            }
+            Unrepresentable::SubMicrosecond => {
+                "7th fractional digit (100 ns) dropped: the destination keeps microseconds"
             }
         }
     }

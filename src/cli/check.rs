@@ -88,6 +88,7 @@ pub fn check(cfg: &Config) -> Result<()> {
         sources::LogState::Binlog { end, server_id } => {
             format!("binlog end now {end} (server_id {server_id} for the dump)")
         }
+        sources::LogState::Version { at } => format!("changes kept up to {at}"),
     };
     println!("position    {position}");
     println!("{} table(s) selected; all checks passed", names.len());

@@ -146,6 +146,7 @@ pub enum Compression {
 pub enum Source {
     Postgres(PostgresSource),
     Mysql(MysqlSource),
+    SqlServer(SqlServerSource),
 }
 
 /// How binlog events reach us.
@@ -172,6 +173,7 @@ impl Source {
         match self {
             Source::Postgres(p) => p.extract,
             Source::Mysql(m) => m.extract,
+            Source::SqlServer(m) => m.extract,
         }
     }
 
@@ -181,6 +183,7 @@ impl Source {
         match self {
             Source::Postgres(p) => p.max_batch_changes,
             Source::Mysql(m) => m.max_batch_changes,
+            Source::SqlServer(m) => m.max_batch_changes,
         }
     }
 }
@@ -202,6 +205,59 @@ pub struct MysqlSource {
     /// `tls`, `tls_ca`: as the destination's.
     pub tls: Tls,
     pub tls_ca: Option<PathBuf>,
+}
+
+/// How a SQL Server table's changes are read (`extract_type`, the manual's
+/// Extract Type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ExtractType {
+    /// Change Tracking: `CHANGETABLE(CHANGES ...)` since a version.
+    ChangeTracking,
+    /// Change Data Capture: `cdc.fn_cdc_get_all_changes_<instance>`
+    /// between LSNs.
+    Cdc,
+    /// The whole table again on every run (replaces it at the destination).
+    Full,
+}
+
+impl ExtractType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExtractType::ChangeTracking => "change_tracking",
+            ExtractType::Cdc => "cdc",
+            ExtractType::Full => "full",
+        }
+    }
+}
+
+/// `bcp`: whether full extracts go through the `bcp` program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bcp {
+    /// When `bcp` is found (`bcp_path`, else on PATH); else ODBC.
+    Auto,
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlServerSource {
+    /// Changes one delta batch reads at most.
+    pub max_batch_changes: u64,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// The ODBC driver: a name registered with the driver manager
+    /// ("ODBC Driver 18 for SQL Server", "FreeTDS") or a driver file.
+    pub odbc_driver: String,
+    /// `encrypt`: TLS to the server (Microsoft's driver 18 default: on).
+    pub encrypt: bool,
+    pub trust_server_certificate: bool,
+    /// The tables' extract type unless their `[[table]]` says.
+    pub extract_type: ExtractType,
+    pub extract: Extract,
+    pub bcp: Bcp,
+    pub bcp_path: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -309,6 +365,8 @@ pub struct TableRule {
     pub history_keep_deleted: Option<bool>,
     /// `keyless`: no key; rows are counted (duplicates kept).
     pub keyless: bool,
+    /// `extract_type` (SQL Server): else the source's.
+    pub extract_type: Option<ExtractType>,
 }
 
 /// Reads and validates the file at `path`. Relative `state_dir`/`spool_dir`
@@ -376,6 +434,7 @@ impl Config {
                 "source.password" => match &mut self.source {
                     Source::Postgres(s) => s.password = value,
                     Source::Mysql(s) => s.password = value,
+                    Source::SqlServer(s) => s.password = value,
                 },
                 "destination.password" => self.destination.password = value,
                 // Checked again once opened: `enc:` text is long whatever
@@ -403,6 +462,18 @@ impl Config {
             })
     }
 
+    /// How the changes of `schema.table` are read (SQL Server sources).
+    pub fn extract_type_for(&self, schema: &str, table: &str) -> Option<ExtractType> {
+        let Source::SqlServer(m) = &self.source else {
+            return None;
+        };
+        Some(
+            self.rule_for(schema, table)
+                .and_then(|r| r.extract_type)
+                .unwrap_or(m.extract_type),
+        )
+    }
+
     /// The history settings of `schema.table`, when it keeps history.
     pub fn history_for(&self, schema: &str, table: &str) -> Option<crate::schema::History> {
         let rule = self.rule_for(schema, table);
@@ -426,8 +497,10 @@ impl Config {
         let derived = match (&d.schema_for_all_tables, &self.source) {
             (Some(s), _) => return (s.clone(), table.to_string()),
             (None, Source::Mysql(_)) => schema.to_string(),
-            (None, Source::Postgres(_)) if d.ignore_database_name => schema.to_string(),
-            (None, Source::Postgres(_)) => format!("{db}_{schema}"),
+            (None, Source::Postgres(_) | Source::SqlServer(_)) if d.ignore_database_name => {
+                schema.to_string()
+            }
+            (None, Source::Postgres(_) | Source::SqlServer(_)) => format!("{db}_{schema}"),
         };
         let prefix = d.database_prefix.as_deref().unwrap_or("");
         (format!("{prefix}{derived}"), table.to_string())

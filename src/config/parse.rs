@@ -172,6 +172,42 @@ struct RawMysql {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawSqlServer {
+    #[allow(dead_code)]
+    r#type: String,
+    max_batch_changes: Option<i64>,
+    host: Option<String>,
+    port: Option<u16>,
+    database: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<String>,
+    odbc_driver: Option<String>,
+    encrypt: Option<bool>,
+    trust_server_certificate: Option<bool>,
+    extract_type: Option<String>,
+    extract_threads: Option<i64>,
+    extract_split_mb: Option<i64>,
+    bcp: Option<String>,
+    bcp_path: Option<String>,
+}
+
+/// `extract_type`'s value.
+fn extract_type(key: &str, v: &str) -> Result<ExtractType, ConfigError> {
+    match v {
+        "change_tracking" => Ok(ExtractType::ChangeTracking),
+        "cdc" => Ok(ExtractType::Cdc),
+        "full" => Ok(ExtractType::Full),
+        other => Err(err(
+            key,
+            format!("\"{other}\" is not one of \"change_tracking\", \"cdc\", \"full\""),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawDestination {
     r#type: Option<String>,
     dialect: Option<String>,
@@ -211,6 +247,7 @@ struct RawTable {
     history: Option<bool>,
     history_keep_deleted: Option<bool>,
     keyless: Option<bool>,
+    extract_type: Option<String>,
 }
 
 /// The `[source]` section as the struct of its type, read from the text
@@ -462,10 +499,58 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                 tls_ca: tls_ca("source", r.tls.as_deref(), r.tls_ca.map(&resolve))?,
             })
         }
+        "sqlserver" => {
+            let r: RawSqlServer = source_section(text, path)?;
+            Source::SqlServer(SqlServerSource {
+                max_batch_changes: max_batch_changes(r.max_batch_changes)?,
+                host: r.host.unwrap_or_else(|| "127.0.0.1".into()),
+                port: r.port.unwrap_or(1433),
+                database: required(r.database, "source.database")?,
+                user: required(r.user, "source.user")?,
+                password: secret(
+                    "source",
+                    r.password,
+                    r.password_env,
+                    r.password_file,
+                    &mut pending,
+                )?,
+                odbc_driver: match r.odbc_driver {
+                    Some(d) if d.trim().is_empty() || d.contains(['{', '}', ';']) => {
+                        return Err(err(
+                            "source.odbc_driver",
+                            "must name an ODBC driver (\"ODBC Driver 18 for SQL Server\", \"FreeTDS\") \
+                             or a driver file, without braces or ';'",
+                        ))
+                    }
+                    Some(d) => d,
+                    None => "ODBC Driver 18 for SQL Server".into(),
+                },
+                encrypt: r.encrypt.unwrap_or(true),
+                trust_server_certificate: r.trust_server_certificate.unwrap_or(false),
+                extract_type: match r.extract_type.as_deref() {
+                    None => ExtractType::ChangeTracking,
+                    Some(v) => extract_type("source.extract_type", v)?,
+                },
+                extract: extract_opts(r.extract_threads, r.extract_split_mb)?,
+                bcp: match r.bcp.as_deref() {
+                    None | Some("auto") => Bcp::Auto,
+                    Some("off") => Bcp::Off,
+                    Some(other) => {
+                        return Err(err(
+                            "source.bcp",
+                            format!("\"{other}\" is not one of \"auto\", \"off\""),
+                        ))
+                    }
+                },
+                bcp_path: r.bcp_path,
+            })
+        }
         other => {
             return Err(err(
                 "source.type",
-                format!("'{other}' is not supported yet (supported: \"postgres\", \"mysql\")"),
+                format!(
+                    "'{other}' is not supported (supported: \"postgres\", \"mysql\", \"sqlserver\")"
+                ),
             ))
         }
     };
@@ -636,7 +721,18 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
                 ))
             }
         };
+        let extract_type = match t.extract_type.as_deref() {
+            None => None,
+            Some(_) if !matches!(source, Source::SqlServer(_)) => {
+                return Err(err(
+                    format!("table[{}].extract_type", i + 1),
+                    "applies to SQL Server sources only (type = \"sqlserver\")",
+                ))
+            }
+            Some(v) => Some(extract_type(&format!("table[{}].extract_type", i + 1), v)?),
+        };
         tables.push(TableRule {
+            extract_type,
             pattern,
             key: t.key,
             mask,

@@ -92,6 +92,9 @@ pub(crate) fn source(cfg: &Config) -> Result<Box<dyn sources::Source>> {
     match &cfg.source {
         Source::Postgres(p) => Ok(Box::new(PgSource::connect(p)?)),
         Source::Mysql(m) => Ok(Box::new(crate::source::mysql::MySource::connect(m)?)),
+        Source::SqlServer(m) => Ok(Box::new(crate::source::sqlserver::MsSource::connect(
+            m, cfg,
+        )?)),
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod mysql;
 pub mod postgres;
+pub mod sqlserver;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -134,6 +135,8 @@ pub enum LogState {
     Slot { name: String, at: Option<String> },
     /// MySQL/MariaDB: the binlog's end now, and the replica id of the dump.
     Binlog { end: String, server_id: u32 },
+    /// SQL Server: the Change Tracking version and CDC LSN now.
+    Version { at: String },
 }
 
 /// A source's catalog: what it is, its prerequisites, its tables.

@@ -129,6 +129,7 @@ pub fn status(cfg: &Config, meta: &Meta) -> Result<Status> {
     let (kind, host, port, database) = match &cfg.source {
         Source::Postgres(p) => ("PostgreSQL", p.host.clone(), p.port, p.database.clone()),
         Source::Mysql(m) => ("MySQL/MariaDB", m.host.clone(), m.port, "(server)".into()),
+        Source::SqlServer(m) => ("SQL Server", m.host.clone(), m.port, m.database.clone()),
     };
     // What the last run found; when the last load ended.
     let reachable = reached(meta)?;

@@ -29,6 +29,7 @@ mod scenarios;
 mod scheduling;
 mod server_wide;
 mod soak;
+mod sqlserver;
 mod sync_struct;
 mod table_options;
 mod tls;

@@ -18,11 +18,13 @@ use std::time::{Duration, Instant};
 use mysql::prelude::Queryable;
 
 mod compare;
+mod ms;
 mod my;
 mod pg;
 
 pub use compare::*;
 use compare::{insert_keyed, my_value};
+pub use ms::*;
 pub use my::*;
 pub use pg::*;
 
