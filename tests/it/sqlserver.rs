@@ -212,3 +212,544 @@ fn change_tracking_full_extract_and_deltas_land_in_mariadb() {
     assert_eq!(c.dest_rows("orders", "id").len(), 3);
     c.bin.ok(&["delta"]);
 }
+
+const L1: &str = "0x0000002A000000100001";
+const L2: &str = "0x0000002B000001E00004";
+const L3: &str = "0x0000002C000000200002";
+const L4: &str = "0x0000002D000000100001";
+
+/// The LSN after `l` (as sys.fn_cdc_increment_lsn answers: the last byte
+/// up by one, enough for these).
+fn next(l: &str) -> String {
+    let last = u8::from_str_radix(&l[20..], 16).unwrap() + 1;
+    format!("{}{last:02X}", &l[..20])
+}
+
+/// Rules of a CDC source: `orders` captured by instance dbo_orders (its
+/// oldest LSN `min`), the newest LSN `max`, and the changes between the
+/// LSN after `saved` and `max` (rows: start LSN, operation, commit time,
+/// the row).
+fn cdc_rules(t: &Table, max: &str, min: &str, saved: &str, changes: Value) -> Vec<Value> {
+    let lower = |l: &str| l.to_ascii_lowercase();
+    let mut r = vec![
+        scalar("^SELECT sys\\.fn_cdc_get_max_lsn\\(\\)$", None, "binary(10)", json!(max)),
+        scalar(
+            "^SELECT sys\\.fn_cdc_get_min_lsn\\(@P1\\)$",
+            Some(json!(["dbo_orders"])),
+            "binary(10)",
+            json!(min),
+        ),
+        scalar(
+            "^SELECT sys\\.fn_cdc_increment_lsn\\(@P1\\)$",
+            Some(json!([lower(saved)])),
+            "binary(10)",
+            json!(next(saved)),
+        ),
+        rule(
+            "FROM cdc\\.change_tables AS ct JOIN cdc\\.captured_columns",
+            Some(json!([t.qname()])),
+            json!([{"name": "i", "type": "nvarchar(128)"}, {"name": "c", "type": "nvarchar(128)"}]),
+            json!(t.cols.iter().map(|Col(n, _)| json!(["dbo_orders", n])).collect::<Vec<_>>()),
+        ),
+        rule(
+            "FROM cdc\\.\\[fn_cdc_get_all_changes_dbo_orders\\]\\(@P1, @P2, N'all'\\) ORDER BY __\\$start_lsn, __\\$seqval, __\\$operation$",
+            Some(json!([lower(&next(saved)), lower(max)])),
+            {
+                let mut c = vec![
+                    json!({"name": "__$start_lsn", "type": "binary(10)"}),
+                    json!({"name": "__$operation", "type": "int"}),
+                    json!({"name": "t", "type": "datetime"}),
+                ];
+                c.extend(columns(t));
+                Value::Array(c)
+            },
+            changes,
+        ),
+        scalar("is_cdc_enabled", None, "bigint", json!(1)),
+        snapshot_rule(t),
+    ];
+    r.extend(table_rules(t));
+    r.extend(catalog_rules(&[t]));
+    r.push(catch_all());
+    r
+}
+
+#[test]
+fn cdc_deltas_follow_the_lsn_windows() {
+    let t = orders(vec![
+        row(1, "a", "1.00"),
+        row(2, "b", "2.00"),
+        row(3, "c", "3.00"),
+    ]);
+    let c = MsCase::new("cdc", &cdc_rules(&t, L1, L1, L1, json!([])));
+    c.write_config(
+        "extract_type = \"cdc\"",
+        "[[table]]\nname = \"dbo.orders\"\n",
+    );
+    let out = c.bin.ok(&["check"]);
+    assert!(out.contains(&format!("lsn={L1}")), "{out}");
+    c.bin.ok(&["full-extract"]);
+    assert_eq!(c.dest_rows("orders", "id").len(), 3);
+    c.fx.take_log();
+
+    // Three transactions: an insert; an update (its before-image, 3, is
+    // not applied); a delete.
+    let (a, b, d) = (
+        "0x0000002B000001780004",
+        "0x0000002B000001A00004",
+        "0x0000002B000001E00004",
+    );
+    c.fx.set(&cdc_rules(
+        &t,
+        L2,
+        "0x00000020000000000001",
+        L1,
+        json!([
+            [a, 2, "2024-06-01 10:00:00.000", 4, "d", "4.00", null],
+            [b, 3, "2024-06-01 10:00:01.000", 2, "b", "2.00", null],
+            [b, 4, "2024-06-01 10:00:01.000", 2, "b2", "2.50", null],
+            [d, 1, "2024-06-01 10:00:02.000", 3, "c", "3.00", null]
+        ]),
+    ));
+    c.bin.ok(&["delta"]);
+    assert_eq!(
+        c.dest_rows("orders", "id, name, CAST(amount AS CHAR)"),
+        vec![
+            vec![Some("1".into()), Some("a".into()), Some("1.00".into())],
+            vec![Some("2".into()), Some("b2".into()), Some("2.50".into())],
+            vec![Some("4".into()), Some("d".into()), Some("4.00".into())],
+        ]
+    );
+    let log = c.fx.take_log();
+    let window = position(&log, "FROM cdc.[fn_cdc_get_all_changes_dbo_orders]");
+    assert!(
+        log[window].contains(&format!(
+            "params=[\"{}\", \"{}\"]",
+            next(L1).to_ascii_lowercase(),
+            L2.to_ascii_lowercase()
+        )),
+        "{}",
+        log[window]
+    );
+    assert!(position(&log, "fn_cdc_get_min_lsn") < window);
+    let status = c.bin.ok(&["status"]);
+    assert!(status.contains(&format!("lsn={L2}")), "{status}");
+
+    // The next window starts after the last one's end.
+    c.fx.set(&cdc_rules(
+        &t,
+        L3,
+        "0x00000020000000000001",
+        L2,
+        json!([[L3, 2, "2024-06-02 00:00:00.000", 5, "e", "5.00", null]]),
+    ));
+    c.bin.ok(&["delta"]);
+    let log = c.fx.take_log();
+    assert!(
+        log[position(&log, "FROM cdc.[fn_cdc_get_all_changes")]
+            .contains(&next(L2).to_ascii_lowercase()),
+        "{log:#?}"
+    );
+    assert_eq!(c.dest_rows("orders", "id").len(), 4);
+
+    // The cleanup job removed changes not read yet: the table fails with
+    // the fix, nothing is read.
+    c.fx.set(&cdc_rules(&t, L4, L4, L3, json!([])));
+    c.bin
+        .expect(&["delta"], 1, &["no longer kept", "full-extract"]);
+    assert!(sent(&c.fx.take_log(), "FROM cdc.[fn_cdc_get_all_changes").is_empty());
+    assert_eq!(c.dest_rows("orders", "id").len(), 4);
+}
+
+#[test]
+fn a_capture_instance_without_a_new_column_fails_the_table_with_the_fix() {
+    let t = orders(vec![row(1, "a", "1.00")]);
+    let mut rules = cdc_rules(&t, L1, L1, L1, json!([]));
+    let c = MsCase::new("cdc_ddl", &rules);
+    c.write_config(
+        "extract_type = \"cdc\"",
+        "[[table]]\nname = \"dbo.orders\"\n",
+    );
+    c.bin.ok(&["full-extract"]);
+    // The instance captures id and name only.
+    rules = cdc_rules(&t, L2, L1, L1, json!([]));
+    for r in rules.iter_mut() {
+        if r["match"].as_str().unwrap().contains("captured_columns") {
+            r["result_sets"][0]["rows"] = json!([["dbo_orders", "id"], ["dbo_orders", "name"]]);
+        }
+    }
+    c.fx.set(&rules);
+    c.bin.expect(
+        &["delta"],
+        1,
+        &["lacks column(s) amount, updated_at", "sp_cdc_enable_table"],
+    );
+}
+
+fn alltypes() -> Table {
+    let cols = vec![
+        Col("id", "int"),
+        Col("c_tinyint", "tinyint"),
+        Col("c_smallint", "smallint"),
+        Col("c_bigint", "bigint"),
+        Col("c_bit", "bit"),
+        Col("c_real", "real"),
+        Col("c_float", "float"),
+        Col("c_decimal", "decimal(38,10)"),
+        Col("c_numeric", "numeric(5,3)"),
+        Col("c_money", "money"),
+        Col("c_smallmoney", "smallmoney"),
+        Col("c_datetime", "datetime"),
+        Col("c_smalldatetime", "smalldatetime"),
+        Col("c_date", "date"),
+        Col("c_time", "time(7)"),
+        Col("c_time0", "time(0)"),
+        Col("c_datetime2", "datetime2(7)"),
+        Col("c_datetime2_3", "datetime2(3)"),
+        Col("c_dto", "datetimeoffset(7)"),
+        Col("c_guid", "uniqueidentifier"),
+        Col("c_binary", "binary(10)"),
+        Col("c_varbinary", "varbinary(50)"),
+        Col("c_varbinary_max", "varbinary(max)"),
+        Col("c_char", "char(5)"),
+        Col("c_varchar", "varchar(50)"),
+        Col("c_varchar_max", "varchar(max)"),
+        Col("c_nchar", "nchar(5)"),
+        Col("c_nvarchar", "nvarchar(50)"),
+        Col("c_nvarchar_max", "nvarchar(max)"),
+        Col("c_xml", "xml"),
+        Col("c_rowversion", "rowversion"),
+        Col("c_hierarchyid", "hierarchyid"),
+        Col("c_geometry", "geometry"),
+        Col("c_geography", "geography"),
+    ];
+    let long_bin = format!("0x{}", "AB".repeat(20_000));
+    let long_text = "x".repeat(30_000);
+    let long_wide = "你好😀".repeat(5_000);
+    Table {
+        schema: "dbo",
+        name: "alltypes",
+        cols,
+        key: vec!["id"],
+        rows: vec![
+            json!([
+                1,
+                255,
+                -32768,
+                -9223372036854775808i64,
+                true,
+                3.4028235e38,
+                1.7976931348623157e308,
+                "-1234567890123456789012345678.0123456789",
+                "0.001",
+                "922337203685477.5807",
+                "-214748.3648",
+                "2024-02-29 23:59:59.997",
+                "2079-06-06 23:59:00",
+                "0001-01-01",
+                "23:59:59.9999999",
+                "01:02:03",
+                "9999-12-31 23:59:59.9999999",
+                "2024-01-02 03:04:05.678",
+                "2024-06-30 12:00:00.1234567 +02:00",
+                "6F9619FF-8B86-D011-B42D-00C04FC964FF",
+                "0x0000002B000001780003",
+                "0xDEADBEEF",
+                long_bin,
+                "ab",
+                "café tab\there",
+                long_text,
+                "ab",
+                "ünicøde € 😀",
+                long_wide,
+                "<a x=\"1\">t</a>",
+                "0x00000000000007D1",
+                "/1/2/",
+                "POINT (1 2)",
+                "LINESTRING (-122.36 47.656, -122.343 47.656)"
+            ]),
+            json!([
+                2,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                "0x00000000000007D2",
+                null,
+                null,
+                null
+            ]),
+            json!([
+                3,
+                0,
+                0,
+                0,
+                false,
+                0,
+                -2.5e-300,
+                "0",
+                "-0.5",
+                "0",
+                "0",
+                "1753-01-01 00:00:00",
+                "1900-01-01 00:00:00",
+                "2024-01-01",
+                "00:00:00",
+                "00:00:00",
+                "0001-01-01 00:00:00",
+                "2024-01-01 00:00:00",
+                "2024-01-01 00:00:00 -08:00",
+                "00000000-0000-0000-0000-000000000000",
+                "0x00000000000000000000",
+                "0x",
+                "0x",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "0x00000000000007D3",
+                "/",
+                "POINT EMPTY",
+                "GEOMETRYCOLLECTION EMPTY"
+            ]),
+        ]
+        .into_iter()
+        .map(|r| r.as_array().unwrap().clone())
+        .collect(),
+    }
+}
+
+/// Every SQL Server type through ODBC into MariaDB, each value compared
+/// as the destination holds it.
+#[test]
+fn every_type_lands_as_the_readme_maps_it() {
+    let t = alltypes();
+    let mut rules = vec![
+        scalar(
+            "^SELECT CHANGE_TRACKING_CURRENT_VERSION\\(\\)$",
+            None,
+            "bigint",
+            json!(7),
+        ),
+        snapshot_rule(&t),
+    ];
+    rules.extend(table_rules(&t));
+    rules.extend(catalog_rules(&[&t]));
+    rules.push(catch_all());
+    let c = MsCase::new("types", &rules);
+    c.write_config("", "[[table]]\nname = \"dbo.alltypes\"\n");
+    c.bin.ok(&["full-extract"]);
+    let log = c.fx.take_log();
+    let select = &log[position(&log, "FROM [dbo].[alltypes]")];
+    assert!(
+        select.contains("[c_hierarchyid].ToString()")
+            && select.contains("[c_geography].STAsText()"),
+        "{select}"
+    );
+    let mut my = crate::common::my_connect(&c.env);
+    use mysql::prelude::Queryable;
+    let types: Vec<(String, String)> = my
+        .exec(
+            "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+             AND TABLE_NAME = 'alltypes' ORDER BY ORDINAL_POSITION",
+            (&c.dst,),
+        )
+        .unwrap();
+    let want_types = [
+        ("id", "int(11)"),
+        ("c_tinyint", "tinyint(3) unsigned"),
+        ("c_smallint", "smallint(6)"),
+        ("c_bigint", "bigint(20)"),
+        ("c_bit", "tinyint(1)"),
+        ("c_real", "float"),
+        ("c_float", "double"),
+        ("c_decimal", "decimal(38,10)"),
+        ("c_numeric", "decimal(5,3)"),
+        ("c_money", "decimal(19,4)"),
+        ("c_smallmoney", "decimal(10,4)"),
+        ("c_datetime", "datetime(3)"),
+        ("c_smalldatetime", "datetime"),
+        ("c_date", "date"),
+        ("c_time", "time(6)"),
+        ("c_time0", "time"),
+        ("c_datetime2", "datetime(6)"),
+        ("c_datetime2_3", "datetime(3)"),
+        ("c_dto", "datetime(6)"),
+        ("c_guid", "char(36)"),
+        ("c_binary", "binary(10)"),
+        ("c_varbinary", "varbinary(50)"),
+        ("c_varbinary_max", "longblob"),
+        ("c_char", "char(5)"),
+        ("c_varchar", "varchar(50)"),
+        ("c_varchar_max", "longtext"),
+        ("c_nchar", "char(5)"),
+        ("c_nvarchar", "varchar(50)"),
+        ("c_nvarchar_max", "longtext"),
+        ("c_xml", "longtext"),
+        ("c_rowversion", "binary(8)"),
+        ("c_hierarchyid", "varchar(4000)"),
+        ("c_geometry", "longtext"),
+        ("c_geography", "longtext"),
+    ];
+    assert_eq!(
+        types,
+        want_types
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
+    // Text of each value (binary as hex, floats compared as numbers).
+    let exprs: Vec<String> = t
+        .cols
+        .iter()
+        .map(|Col(n, decl)| match *decl {
+            "real" => format!("CASE WHEN {n} IS NULL THEN NULL ELSE CAST({n} AS DOUBLE) END"),
+            d if d.contains("binary") || d == "rowversion" => format!("HEX({n})"),
+            _ => format!("CAST({n} AS CHAR)"),
+        })
+        .collect();
+    let rows = c.dest_rows("alltypes", &exprs.join(", "));
+    let s = |v: &str| Some(v.to_string());
+    let r1 = &rows[0];
+    let want1 = vec![
+        s("1"),
+        s("255"),
+        s("-32768"),
+        s("-9223372036854775808"),
+        s("1"),
+        s("3.4028234663852886e38"),
+        s("1.7976931348623157e308"),
+        s("-1234567890123456789012345678.0123456789"),
+        s("0.001"),
+        s("922337203685477.5807"),
+        s("-214748.3648"),
+        s("2024-02-29 23:59:59.997"),
+        s("2079-06-06 23:59:00"),
+        s("0001-01-01"),
+        s("23:59:59.999999"),
+        s("01:02:03"),
+        s("9999-12-31 23:59:59.999999"),
+        s("2024-01-02 03:04:05.678"),
+        s("2024-06-30 10:00:00.123456"),
+        s("6F9619FF-8B86-D011-B42D-00C04FC964FF"),
+        s("0000002B000001780003"),
+        s("DEADBEEF"),
+        Some("AB".repeat(20_000)),
+        s("ab"),
+        s("café tab\there"),
+        Some("x".repeat(30_000)),
+        s("ab"),
+        s("ünicøde € 😀"),
+        Some("你好😀".repeat(5_000)),
+        s("<a x=\"1\">t</a>"),
+        s("00000000000007D1"),
+        s("/1/2/"),
+        s("POINT (1 2)"),
+        s("LINESTRING (-122.36 47.656, -122.343 47.656)"),
+    ];
+    for (i, (got, want)) in r1.iter().zip(&want1).enumerate() {
+        assert_eq!(got, want, "row 1, column {}", t.cols[i].0);
+    }
+    assert_eq!(r1.len(), want1.len());
+    // Row 2: NULLs but the key and the rowversion.
+    for (i, v) in rows[1].iter().enumerate() {
+        match t.cols[i].0 {
+            "id" => assert_eq!(v.as_deref(), Some("2")),
+            "c_rowversion" => assert_eq!(v.as_deref(), Some("00000000000007D2")),
+            n => assert_eq!(v, &None, "row 2, column {n}"),
+        }
+    }
+    // Row 3: zeros and empties stay zeros and empties (not NULL).
+    let r3 = &rows[2];
+    let col = |n: &str| r3[t.cols.iter().position(|c| c.0 == n).unwrap()].clone();
+    assert_eq!(col("c_float"), s("-2.5e-300"));
+    assert_eq!(col("c_numeric"), s("-0.500"));
+    assert_eq!(col("c_dto"), s("2024-01-01 08:00:00.000000"));
+    assert_eq!(col("c_datetime2"), s("0001-01-01 00:00:00.000000"));
+    assert_eq!(col("c_varbinary"), s(""));
+    assert_eq!(col("c_varbinary_max"), s(""));
+    assert_eq!(col("c_varchar"), s(""));
+    assert_eq!(col("c_nvarchar_max"), s(""));
+    assert_eq!(col("c_geometry"), s("POINT EMPTY"));
+    // The 7th digits dropped are counted per column.
+    let status = c.bin.ok(&["status"]);
+    for n in ["c_time", "c_datetime2", "c_dto"] {
+        assert!(
+            status.contains(&format!("dbo.alltypes.{n}")),
+            "{n} not in:\n{status}"
+        );
+    }
+}
+
+#[test]
+fn sql_variant_is_refused_by_name_and_can_be_masked() {
+    let t = Table {
+        schema: "dbo",
+        name: "variant",
+        cols: vec![
+            Col("id", "int"),
+            Col("v", "sql_variant"),
+            Col("n", "nvarchar(10)"),
+        ],
+        key: vec!["id"],
+        rows: vec![],
+    };
+    let mut rules = vec![
+        scalar(
+            "^SELECT CHANGE_TRACKING_CURRENT_VERSION\\(\\)$",
+            None,
+            "bigint",
+            json!(7),
+        ),
+        rule(
+            "^SELECT \\[id\\], NULL, \\[n\\] FROM \\[dbo\\]\\.\\[variant\\]$",
+            None,
+            json!([{"name": "id", "type": "int"}, {"name": "v", "type": "nvarchar(1)"}, {"name": "n", "type": "nvarchar(10)"}]),
+            json!([[1, null, "x"]]),
+        ),
+    ];
+    rules.extend(table_rules(&t));
+    rules.extend(catalog_rules(&[&t]));
+    rules.push(catch_all());
+    let c = MsCase::new("variant", &rules);
+    c.write_config("", "[[table]]\nname = \"dbo.variant\"\n");
+    c.bin.expect(
+        &["full-extract"],
+        2,
+        &["table dbo.variant", "column v is sql_variant", "mask"],
+    );
+    c.write_config("", "[[table]]\nname = \"dbo.variant\"\nmask = [\"v\"]\n");
+    c.bin.ok(&["full-extract"]);
+    assert_eq!(
+        c.dest_rows("variant", "id, v, n"),
+        vec![vec![Some("1".into()), None, Some("x".into())]]
+    );
+}
