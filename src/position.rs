@@ -86,11 +86,14 @@ impl Position {
     }
 }
 
-/// `ct=N`, `lsn=0x<20 hex digits>`, or both, space-separated.
+/// `ct=N`, `lsn=0x<20 hex digits>`, or both, space-separated; `ct=-`:
+/// neither (every table read whole on each run).
 fn parse_sqlserver(s: &str) -> Option<Position> {
     let (mut ct, mut lsn) = (None, None);
     for w in s.split_whitespace() {
-        if let Some(v) = w.strip_prefix("ct=") {
+        if w == "ct=-" {
+            // Tables read whole on every run only: no version kept.
+        } else if let Some(v) = w.strip_prefix("ct=") {
             ct = Some(v.parse().ok()?);
         } else if let Some(v) = w.strip_prefix("lsn=") {
             lsn = Some(parse_lsn(v)?);
@@ -141,6 +144,9 @@ impl fmt::Display for Position {
                 }
                 if let Some(l) = lsn {
                     words.push(format!("lsn={}", lsn_text(l)));
+                }
+                if words.is_empty() {
+                    words.push("ct=-".into());
                 }
                 write!(f, "{}", words.join(" "))
             }

@@ -753,3 +753,253 @@ fn sql_variant_is_refused_by_name_and_can_be_masked() {
         vec![vec![Some("1".into()), None, Some("x".into())]]
     );
 }
+
+#[test]
+fn check_names_each_missing_prerequisite_with_its_fix() {
+    let t = orders(vec![]);
+    let mut rules = vec![
+        scalar("snapshot_isolation_state", None, "bigint", json!(0)),
+        scalar(
+            "FROM sys\\.change_tracking_databases",
+            None,
+            "bigint",
+            json!(0),
+        ),
+        scalar(
+            "FROM sys\\.change_tracking_tables WHERE object_id",
+            None,
+            "bigint",
+            json!(0),
+        ),
+        scalar("VIEW CHANGE TRACKING", None, "bigint", json!(0)),
+        scalar(
+            "DATABASEPROPERTYEX",
+            None,
+            "nvarchar(20)",
+            json!("READ_ONLY"),
+        ),
+        scalar("is_cdc_enabled", None, "bigint", json!(0)),
+    ];
+    rules.extend(ct_rules(&t, 1000, 900, 1000, json!([])));
+    let c = MsCase::new("check", &rules);
+    c.write_config("", "[[table]]\nname = \"dbo.orders\"\n");
+    c.bin.expect(
+        &["check"],
+        2,
+        &[
+            "ALTER DATABASE [testdb] SET ALLOW_SNAPSHOT_ISOLATION ON",
+            "ALTER DATABASE [testdb] SET CHANGE_TRACKING = ON",
+            "ALTER TABLE [dbo].[orders] ENABLE CHANGE_TRACKING",
+            "GRANT VIEW CHANGE TRACKING ON [dbo].[orders] TO [sa]",
+            "read-only",
+        ],
+    );
+    // CDC: the database's switch first.
+    c.write_config(
+        "extract_type = \"cdc\"",
+        "[[table]]\nname = \"dbo.orders\"\n",
+    );
+    c.bin.expect(&["check"], 2, &["EXEC sys.sp_cdc_enable_db"]);
+    // No capture instance for the table.
+    let mut rules = vec![
+        scalar("is_cdc_enabled", None, "bigint", json!(1)),
+        rule(
+            "FROM cdc\\.change_tables AS ct JOIN cdc\\.captured_columns",
+            None,
+            json!([{"name": "i", "type": "nvarchar(128)"}, {"name": "c", "type": "nvarchar(128)"}]),
+            json!([]),
+        ),
+        scalar(
+            "^SELECT sys\\.fn_cdc_get_max_lsn\\(\\)$",
+            None,
+            "binary(10)",
+            json!(L1),
+        ),
+    ];
+    rules.extend(ct_rules(&t, 1000, 900, 1000, json!([])));
+    c.fx.set(&rules);
+    c.bin.expect(
+        &["check"],
+        2,
+        &["EXEC sys.sp_cdc_enable_table @source_schema = N'dbo', @source_name = N'orders'"],
+    );
+}
+
+/// A table read whole on every run (`extract_type = "full"`), its initial
+/// extract split into key ranges read on two connections.
+#[test]
+fn full_tables_are_read_whole_in_key_ranges_and_replaced_each_run() {
+    let rows = |from: i64, to: i64, tag: &str| -> Vec<Vec<Value>> {
+        (from..=to)
+            .map(|i| row(i, &format!("{tag}{i}"), "1.00"))
+            .collect()
+    };
+    let big = Table {
+        name: "big",
+        ..orders(rows(1, 100, "a"))
+    };
+    let range = |re: &str, p: i64, rows: Vec<Vec<Value>>| {
+        rule(
+            &format!("^SELECT .* FROM \\[dbo\\]\\.\\[big\\] WHERE \\[id\\] {re}$"),
+            Some(json!([p])),
+            Value::Array(columns(&big)),
+            json!(rows),
+        )
+    };
+    let rules_with = |content: Vec<Vec<Value>>| {
+        let t = Table {
+            name: "big",
+            ..orders(content)
+        };
+        let mut r = vec![
+            scalar(
+                "SUM\\(a\\.used_pages\\)",
+                None,
+                "bigint",
+                json!(1_000_000_000i64),
+            ),
+            scalar(
+                "^SELECT CAST\\(MIN\\(\\[id\\]\\) AS bigint\\) FROM \\[dbo\\]\\.\\[big\\]$",
+                None,
+                "bigint",
+                json!(1),
+            ),
+            scalar(
+                "^SELECT CAST\\(MAX\\(\\[id\\]\\) AS bigint\\) FROM \\[dbo\\]\\.\\[big\\]$",
+                None,
+                "bigint",
+                json!(100),
+            ),
+            range("< @P1", 51, rows(1, 50, "a")),
+            range(">= @P1", 51, rows(51, 100, "a")),
+            snapshot_rule(&t),
+        ];
+        r.extend(table_rules(&t));
+        r.extend(catalog_rules(&[&t]));
+        r.push(catch_all());
+        r
+    };
+    let c = MsCase::new("full", &rules_with(rows(1, 100, "a")));
+    c.write_config(
+        "extract_type = \"full\"\nextract_threads = 2\nextract_split_mb = 1",
+        "[[table]]\nname = \"dbo.big\"\n",
+    );
+    c.bin.ok(&["full-extract"]);
+    let log = c.fx.take_log();
+    assert_eq!(sent(&log, "WHERE [id] <").len(), 1, "{log:#?}");
+    assert_eq!(sent(&log, "WHERE [id] >=").len(), 1, "{log:#?}");
+    assert!(
+        sent(&log, "CHANGE_TRACKING").is_empty(),
+        "no Change Tracking asked: {log:#?}"
+    );
+    let got = c.dest_rows("big", "id, name");
+    assert_eq!(got.len(), 100);
+    assert_eq!(got[99], vec![Some("100".into()), Some("a100".into())]);
+
+    // The next run reads it whole again: rows gone, changed and new.
+    let mut now = rows(1, 40, "b");
+    now.extend(rows(120, 130, "c"));
+    c.fx.set(&rules_with(now));
+    c.bin.ok(&["delta"]);
+    let got = c.dest_rows("big", "id, name");
+    assert_eq!(got.len(), 51);
+    assert_eq!(got[0], vec![Some("1".into()), Some("b1".into())]);
+    assert_eq!(got[50], vec![Some("130".into()), Some("c130".into())]);
+}
+
+/// A table whose changes cannot be read fails the whole Change Tracking
+/// read: the transaction is rolled back, no table's changes land, and the
+/// next delta reads every table from the same version again.
+#[test]
+fn a_failed_change_tracking_read_rolls_back_and_is_read_again() {
+    let t = orders(vec![row(1, "a", "1.00")]);
+    let items = Table {
+        name: "items",
+        ..orders(vec![row(1, "i", "9.00")])
+    };
+    let rules = |items_error: bool, current: i64| {
+        let mut r = vec![];
+        if items_error {
+            r.push(crate::common::error(
+                "CHANGETABLE\\(CHANGES \\[dbo\\]\\.\\[items\\]",
+                None,
+                208,
+                "Invalid object name 'dbo.items'.",
+            ));
+        } else {
+            r.push(rule(
+                "CHANGETABLE\\(CHANGES \\[dbo\\]\\.\\[items\\], @P1\\)",
+                Some(json!([1000])),
+                {
+                    let mut c = vec![
+                        json!({"name": "op", "type": "nchar(1)"}),
+                        json!({"name": "id", "type": "int"}),
+                    ];
+                    c.extend(columns(&items));
+                    Value::Array(c)
+                },
+                json!([["U", 1, 1, "i2", "9.50", null]]),
+            ));
+        }
+        r.push(scalar(
+            "^SELECT CHANGE_TRACKING_MIN_VALID_VERSION\\(OBJECT_ID\\(@P1\\)\\)$",
+            Some(json!([items.qname()])),
+            "bigint",
+            json!(900),
+        ));
+        r.push(snapshot_rule(&items));
+        r.extend(table_rules(&items));
+        let mut o = ct_rules(
+            &t,
+            current,
+            900,
+            1000,
+            json!([["I", 2, 2, "b", "2.00", null]]),
+        );
+        // One sys.tables answer listing both.
+        for x in o.iter_mut() {
+            if x["match"].as_str().unwrap().contains("sys\\.tables") {
+                x["result_sets"][0]["rows"] = json!([["dbo", "items"], ["dbo", "orders"]]);
+            }
+        }
+        r.extend(o);
+        r
+    };
+    let c = MsCase::new("ct_rollback", &rules(false, 1000));
+    c.write_config("", "[[table]]\nname = \"dbo.*\"\n");
+    c.bin.ok(&["full-extract"]);
+    c.fx.take_log();
+    c.fx.set(&rules(true, 1005));
+    let out = c.bin.ingest(&["delta"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Invalid object name"), "{err}");
+    let log = c.fx.take_log();
+    let begin = position(&log, "request=5");
+    assert!(sent(&log, "request=7").is_empty(), "no commit: {log:#?}");
+    assert!(
+        log[begin..].iter().any(|l| l.contains("request=8")),
+        "a rollback: {log:#?}"
+    );
+    assert_eq!(
+        c.dest_rows("orders", "id").len(),
+        1,
+        "nothing of the failed read landed"
+    );
+
+    c.fx.set(&rules(false, 1005));
+    c.bin.ok(&["delta"]);
+    let log = c.fx.take_log();
+    for l in sent(&log, "FROM CHANGETABLE") {
+        assert!(l.contains("params=[1000]"), "read again from 1000: {l}");
+    }
+    assert_eq!(sent(&log, "FROM CHANGETABLE").len(), 2);
+    assert_eq!(
+        c.dest_rows("orders", "id, name"),
+        vec![
+            vec![Some("1".into()), Some("a".into())],
+            vec![Some("2".into()), Some("b".into())]
+        ]
+    );
+    assert_eq!(c.dest_rows("items", "name"), vec![vec![Some("i2".into())]]);
+}
