@@ -1003,3 +1003,152 @@ fn a_failed_change_tracking_read_rolls_back_and_is_read_again() {
     );
     assert_eq!(c.dest_rows("items", "name"), vec![vec![Some("i2".into())]]);
 }
+
+/// Full extracts through a bcp program (here FreeTDS's freebcp against the
+/// fixture server): NULL and empty values apart, terminators of other kinds
+/// inside values kept, floats as their bytes; a value holding ingest's own
+/// terminator fails the extract, naming the row.
+#[test]
+fn bcp_full_extracts_keep_null_empty_and_terminators_apart() {
+    let decl = Table {
+        schema: "dbo",
+        name: "bcp_t",
+        cols: vec![
+            Col("id", "int"),
+            Col("s", "varchar(20)"),
+            Col("n", "nvarchar(20)"),
+            Col("b", "varbinary(8)"),
+            Col("d", "decimal(10,2)"),
+            Col("f", "float"),
+            Col("r", "real"),
+            Col("dt", "datetime"),
+        ],
+        key: vec!["id"],
+        rows: vec![],
+    };
+    // What the bcp statement reads: floats as their IEEE bytes.
+    let bcp_rule = |rows: Value| {
+        let mut cols = columns(&decl);
+        cols[5] = json!({"name": "f", "type": "binary(8)"});
+        cols[6] = json!({"name": "r", "type": "binary(4)"});
+        rule(
+            "SELECT \\[id\\], \\[s\\], \\[n\\], \\[b\\], \\[d\\], CAST\\(\\[f\\] AS binary\\(8\\)\\), CAST\\(\\[r\\] AS binary\\(4\\)\\), \\[dt\\] FROM \\[dbo\\]\\.\\[bcp_t\\]",
+            None,
+            Value::Array(cols),
+            rows,
+        )
+    };
+    let rules = |rows: Value| {
+        let mut r = vec![
+            scalar(
+                "^SELECT CHANGE_TRACKING_CURRENT_VERSION\\(\\)$",
+                None,
+                "bigint",
+                json!(7),
+            ),
+            bcp_rule(rows),
+        ];
+        r.extend(table_rules(&decl));
+        r.extend(catalog_rules(&[&decl]));
+        r.push(catch_all());
+        r
+    };
+    let c = MsCase::new(
+        "bcp",
+        &rules(json!([
+            [
+                1,
+                "a|b\tc\nd",
+                "zł€ 😀",
+                "0x0102",
+                "12.50",
+                "0x3FF8000000000000",
+                "0x3DCCCCCD",
+                "2024-02-29 23:59:59.997"
+            ],
+            [2, null, null, null, null, null, null, null],
+            [
+                3,
+                "",
+                "",
+                "0x",
+                "0.00",
+                "0x0000000000000000",
+                "0x00000000",
+                "1753-01-01 00:00:00"
+            ]
+        ])),
+    );
+    c.write_config(
+        "bcp_path = \"freebcp\"",
+        "[[table]]\nname = \"dbo.bcp_t\"\n",
+    );
+    c.bin.ok(&["full-extract"]);
+    let log = c.fx.take_log();
+    assert!(!sent(&log, "CAST([f] AS binary(8))").is_empty(), "{log:#?}");
+    let rows = c.dest_rows(
+        "bcp_t",
+        "id, s, n, HEX(b), CAST(d AS CHAR), f, CAST(r AS DOUBLE), CAST(dt AS CHAR)",
+    );
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        rows[0],
+        vec![
+            s("1"),
+            s("a|b\tc\nd"),
+            s("zł€ 😀"),
+            s("0102"),
+            s("12.50"),
+            s("1.5"),
+            s("0.10000000149011612"),
+            s("2024-02-29 23:59:59.997")
+        ]
+    );
+    assert_eq!(rows[1][0], s("2"));
+    assert!(
+        rows[1][1..].iter().all(Option::is_none),
+        "NULLs: {:?}",
+        rows[1]
+    );
+    assert_eq!(
+        rows[2],
+        vec![
+            s("3"),
+            s(""),
+            s(""),
+            s(""),
+            s("0.00"),
+            s("0"),
+            s("0"),
+            s("1753-01-01 00:00:00.000")
+        ]
+    );
+
+    // A value holding ingest's field terminator: the extract fails, the
+    // destination keeps what it had.
+    c.fx.set(&rules(json!([
+        [1, "x", "y", null, null, null, null, null],
+        [
+            2,
+            "bad\u{1e}\u{1f}\u{1e}value",
+            "y",
+            null,
+            null,
+            null,
+            null,
+            null
+        ]
+    ])));
+    let out = c.bin.ingest(&["full-extract"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("row 2 has 9 fields, not 8") && err.contains("bcp = \"off\""),
+        "{err}"
+    );
+    assert_eq!(c.dest_rows("bcp_t", "id").len(), 3);
+    assert!(
+        !err.contains("fixture-pw"),
+        "the password is never shown: {err}"
+    );
+}

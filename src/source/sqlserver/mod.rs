@@ -15,6 +15,7 @@
 //!   the saved one and `sys.fn_cdc_get_max_lsn()`, in commit order.
 //! - full: the table is read whole and replaces the destination's rows.
 
+mod bcp;
 mod cdc;
 mod ct;
 pub mod fetch;
@@ -23,7 +24,7 @@ pub mod types;
 
 use std::collections::HashMap;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use odbc_api::{Connection, IntoParameter};
 
 use crate::change::{AsIs, Cell, ChangeSink};
@@ -46,6 +47,8 @@ pub struct MsSource {
     config: Config,
     /// Catalog description of each described table.
     cols: HashMap<TableId, Vec<MsCol>>,
+    /// bcp, once looked for (`Some(None)`: not used).
+    bcp: Option<Option<BcpJob>>,
 }
 
 /// `[schema].[table]`.
@@ -61,6 +64,7 @@ impl MsSource {
             cfg: cfg.clone(),
             config: config.clone(),
             cols: HashMap::new(),
+            bcp: None,
         })
     }
 
@@ -114,6 +118,18 @@ impl MsSource {
                 c
             })
             .collect()
+    }
+
+    /// How full extracts run bcp, where they do (`bcp`, `bcp_path`).
+    fn bcp_job(&mut self) -> Option<BcpJob> {
+        if self.bcp.is_none() {
+            self.bcp = Some(bcp::program(&self.cfg).map(|program| BcpJob {
+                program,
+                cfg: self.cfg.clone(),
+                dir: self.config.instance.spool_dir.join("bcp"),
+            }));
+        }
+        self.bcp.clone().flatten()
     }
 
     /// The CT version and CDC LSN now, for the extract types in use.
@@ -418,6 +434,74 @@ impl MsSource {
     }
 }
 
+/// Where and how a full extract runs `bcp`.
+#[derive(Clone)]
+struct BcpJob {
+    program: std::path::PathBuf,
+    cfg: SqlServerSource,
+    /// Its output files (in the spool folder).
+    dir: std::path::PathBuf,
+}
+
+impl BcpJob {
+    /// Extracts the rows of the table matching `cond` (SQL conditions)
+    /// through bcp into the spool file.
+    fn read(
+        &self,
+        cols: &[MsCol],
+        s: &TableSchema,
+        cond: &[String],
+        w: &mut TableWriter,
+        ts: &str,
+        warnings: &mut Warnings,
+    ) -> Result<u64> {
+        static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let masked: Vec<bool> = s.columns.iter().map(|c| c.masked).collect();
+        let mut sql = format!(
+            "SELECT {} FROM {}",
+            bcp::select_list(cols, &masked),
+            qname(&s.schema, &s.name)
+        );
+        if !cond.is_empty() {
+            sql.push_str(&format!(" WHERE {}", cond.join(" AND ")));
+        }
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = self.dir.join(format!("{}-{n}.bcp", std::process::id()));
+        let table = s.source_name();
+        let what = format!("bcp extract of {table}");
+        let result = (|| {
+            let copied = bcp::run(&self.program, &self.cfg, &sql, &file, &self.dir)?;
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let mut texts = Texts {
+                table: table.clone(),
+                min_year: s.min_year,
+                warnings,
+            };
+            let fetched = MsSource::fetched(cols, s);
+            let mut n = 0u64;
+            let input = std::io::BufReader::new(input);
+            let read = bcp::parse(input, &fetched, &mut texts, &what, |vals, texts| {
+                n += 1;
+                w.write(Op::Insert, n, ts, &[], vals.iter().copied())?;
+                texts.warnings.keyed(|| key_of(s, vals));
+                if n == 1 {
+                    crate::fault::point("snapshot-row");
+                }
+                Ok(())
+            })?;
+            if read != copied {
+                anyhow::bail!("{what}: bcp copied {copied} rows, its file holds {read}");
+            }
+            Ok(read)
+        })();
+        let _ = std::fs::remove_file(&file);
+        result
+    }
+}
+
 impl Snapshot for MsSource {
     fn snapshot(
         &mut self,
@@ -427,6 +511,10 @@ impl Snapshot for MsSource {
         warnings: &mut Warnings,
     ) -> Result<u64> {
         let cols = self.described(s)?;
+        if let Some(job) = self.bcp_job() {
+            let cond: Vec<String> = s.filter.iter().map(|f| format!("({f})")).collect();
+            return job.read(&cols, s, &cond, w, ts, warnings);
+        }
         let filter = s
             .filter
             .as_ref()
@@ -500,8 +588,14 @@ impl Snapshot for MsSource {
         for i in 0..=points.len() {
             let lo = (i > 0).then(|| points[i - 1] as i64);
             let hi = points.get(i).map(|&p| p as i64);
+            let bcp = self.bcp_job();
             out.push(Box::new(MsRange {
-                conn: odbc::connect(&self.cfg)?,
+                conn: if bcp.is_none() {
+                    Some(odbc::connect(&self.cfg)?)
+                } else {
+                    None
+                },
+                bcp,
                 cols: cols.clone(),
                 schema: s.clone(),
                 lo,
@@ -515,7 +609,9 @@ impl Snapshot for MsSource {
 /// A key range of a table, read on its own connection: `lo <= key < hi`
 /// (open where `None`), the bounds sent as parameters.
 struct MsRange {
-    conn: Connection<'static>,
+    /// ODBC, or bcp (bounds in the statement).
+    conn: Option<Connection<'static>>,
+    bcp: Option<BcpJob>,
     cols: Vec<MsCol>,
     schema: TableSchema,
     lo: Option<i64>,
@@ -540,6 +636,22 @@ impl SnapshotRange for MsRange {
     ) -> Result<u64> {
         let s = &self.schema;
         let key = qi(&s.columns[s.key[0]].name);
+        if let Some(job) = &self.bcp {
+            let mut cond = vec![];
+            if let Some(l) = self.lo {
+                cond.push(format!("{key} >= {l}"));
+            }
+            if let Some(h) = self.hi {
+                cond.push(format!("{key} < {h}"));
+            }
+            if let Some(f) = &s.filter {
+                cond.push(format!("({f})"));
+            }
+            return job.read(&self.cols, s, &cond, w, ts, warnings);
+        }
+        let Some(conn) = &self.conn else {
+            anyhow::bail!("a key range without a connection");
+        };
         let mut cond = vec![];
         if self.lo.is_some() {
             cond.push(format!("{key} >= ?"));
@@ -558,12 +670,10 @@ impl SnapshotRange for MsRange {
         );
         let fetched = MsSource::fetched(&self.cols, s);
         match (self.lo, self.hi) {
-            (Some(l), Some(h)) => {
-                read_into(&self.conn, &sql, (&l, &h), &fetched, s, w, ts, warnings)
-            }
-            (Some(l), None) => read_into(&self.conn, &sql, &l, &fetched, s, w, ts, warnings),
-            (None, Some(h)) => read_into(&self.conn, &sql, &h, &fetched, s, w, ts, warnings),
-            (None, None) => read_into(&self.conn, &sql, (), &fetched, s, w, ts, warnings),
+            (Some(l), Some(h)) => read_into(conn, &sql, (&l, &h), &fetched, s, w, ts, warnings),
+            (Some(l), None) => read_into(conn, &sql, &l, &fetched, s, w, ts, warnings),
+            (None, Some(h)) => read_into(conn, &sql, &h, &fetched, s, w, ts, warnings),
+            (None, None) => read_into(conn, &sql, (), &fetched, s, w, ts, warnings),
         }
     }
 }

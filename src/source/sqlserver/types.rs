@@ -345,6 +345,31 @@ pub fn timestamp(
     (s, cut)
 }
 
+/// A date or timestamp as text (`2024-05-01 10:00:00.1234567`, `1-01-01`
+/// from FreeTDS) as `YYYY-MM-DD HH:MM:SS[.ffffff]` cut to `scale`
+/// digits; `true` when a 7th digit was dropped.
+pub fn timestamp_text(text: &str, scale: u8) -> Result<(String, bool), Unrepresentable> {
+    let bad = Unrepresentable::Malformed;
+    let t = text.trim();
+    let (date, clock_text) = t.split_once([' ', 'T']).unwrap_or((t, "00:00:00"));
+    let mut d = date.split('-');
+    let (Some(y), Some(mo), Some(da), None) = (d.next(), d.next(), d.next(), d.next()) else {
+        return Err(bad);
+    };
+    let (y, mo, da): (i16, u16, u16) = (
+        y.parse().map_err(|_| bad)?,
+        mo.parse().map_err(|_| bad)?,
+        da.parse().map_err(|_| bad)?,
+    );
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
+        return Err(bad);
+    }
+    let (h, mi, s, nanos) = clock(clock_text)?;
+    Ok(timestamp(
+        y, mo, da, h as u16, mi as u16, s as u16, nanos, scale,
+    ))
+}
+
 /// Hours, minutes, seconds and nanoseconds of `HH:MM:SS[.fffffff]`.
 fn clock(text: &str) -> Result<(u32, u32, u32, u32), Unrepresentable> {
     let t = text.trim();
@@ -563,6 +588,24 @@ mod tests {
             timestamp(1900, 1, 1, 0, 0, 0, 0, 0),
             ("1900-01-01 00:00:00".into(), false)
         );
+    }
+
+    #[test]
+    fn timestamps_as_text() {
+        assert_eq!(
+            timestamp_text("9999-12-31 23:59:59.9999999", 7).unwrap(),
+            ("9999-12-31 23:59:59.999999".into(), true)
+        );
+        assert_eq!(
+            timestamp_text("1-01-01 00:00:00.000", 3).unwrap(),
+            ("0001-01-01 00:00:00.000".into(), false)
+        );
+        assert_eq!(
+            timestamp_text("2024-02-29", 0).unwrap(),
+            ("2024-02-29 00:00:00".into(), false)
+        );
+        assert!(timestamp_text("2024-13-01", 0).is_err());
+        assert!(timestamp_text("x", 0).is_err());
     }
 
     #[test]
