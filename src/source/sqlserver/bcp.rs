@@ -299,7 +299,7 @@ pub fn parse(
 /// Hex digits as bytes.
 fn unhex(t: &[u8]) -> Option<Vec<u8>> {
     let t = t.strip_prefix(b"0x").unwrap_or(t);
-    if t.len() % 2 != 0 {
+    if !t.len().is_multiple_of(2) {
         return None;
     }
     t.chunks(2)
