@@ -20,18 +20,21 @@ pub enum Position {
         gtid: Option<String>,
     },
     /// SQL Server: the Change Tracking version (`ct=1042`) and the CDC LSN
-    /// (`lsn=0x0000002B000001E00004`) the deltas read up to; each only
-    /// where tables are read that way.
+    /// (`lsn=0x0000002B000001E00004`) the deltas read up to, each only
+    /// where tables are read that way, and per table read by a timestamp
+    /// column the newest value read (`ts[dbo.orders]=2024-05-01%2010:00:00.1234567`;
+    /// `-`: the table was empty).
     SqlServer {
         ct: Option<u64>,
         lsn: Option<[u8; 10]>,
+        ts: std::collections::BTreeMap<String, String>,
     },
 }
 
 impl Position {
     /// Parses the text form; `None` if it is neither an LSN nor `file:pos`.
     pub fn parse(s: &str) -> Option<Position> {
-        if s.starts_with("ct=") || s.starts_with("lsn=") {
+        if s.starts_with("ct=") || s.starts_with("lsn=") || s.starts_with("ts[") {
             return parse_sqlserver(s);
         }
         let mut words = s.split_whitespace();
@@ -89,7 +92,7 @@ impl Position {
 /// `ct=N`, `lsn=0x<20 hex digits>`, or both, space-separated; `ct=-`:
 /// neither (every table read whole on each run).
 fn parse_sqlserver(s: &str) -> Option<Position> {
-    let (mut ct, mut lsn) = (None, None);
+    let (mut ct, mut lsn, mut ts) = (None, None, std::collections::BTreeMap::new());
     for w in s.split_whitespace() {
         if w == "ct=-" {
             // Tables read whole on every run only: no version kept.
@@ -97,11 +100,64 @@ fn parse_sqlserver(s: &str) -> Option<Position> {
             ct = Some(v.parse().ok()?);
         } else if let Some(v) = w.strip_prefix("lsn=") {
             lsn = Some(parse_lsn(v)?);
+        } else if let Some(rest) = w.strip_prefix("ts[") {
+            let (table, value) = rest.split_once("]=")?;
+            ts.insert(unescape(table)?, unescape(value)?);
         } else {
             return None;
         }
     }
-    Some(Position::SqlServer { ct, lsn })
+    Some(Position::SqlServer { ct, lsn, ts })
+}
+
+/// `%XX` for the characters that separate a position's words and parts.
+fn escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if matches!(c, '%' | ' ' | '=' | '[' | ']') || c.is_control() {
+            for b in c.to_string().bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn unescape(v: &str) -> Option<String> {
+    let mut bytes = vec![];
+    let b = v.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            bytes.push(u8::from_str_radix(v.get(i + 1..i + 3)?, 16).ok()?);
+            i += 3;
+        } else {
+            bytes.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// Two newest values of a timestamp column (numbers as numbers, the
+/// fixed-width date and hex forms as text).
+fn cmp_watermark(a: &str, b: &str) -> Ordering {
+    match (a.parse::<i128>(), b.parse::<i128>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+/// The later of two newest values of a table's timestamp column (`-`: none).
+pub fn later_watermark<'a>(a: Option<&'a str>, b: Option<&'a str>) -> Option<&'a str> {
+    match (a.filter(|v| *v != "-"), b.filter(|v| *v != "-")) {
+        (Some(x), Some(y)) => Some(if cmp_watermark(x, y).is_lt() { y } else { x }),
+        (Some(x), None) => Some(x),
+        (None, Some(y)) => Some(y),
+        (None, None) => a.or(b),
+    }
 }
 
 /// A CDC LSN as SQL Server prints it: `0x` and 20 hex digits.
@@ -137,13 +193,16 @@ impl fmt::Display for Position {
                 }
                 Ok(())
             }
-            Position::SqlServer { ct, lsn } => {
+            Position::SqlServer { ct, lsn, ts } => {
                 let mut words = vec![];
                 if let Some(v) = ct {
                     words.push(format!("ct={v}"));
                 }
                 if let Some(l) = lsn {
                     words.push(format!("lsn={}", lsn_text(l)));
+                }
+                for (t, v) in ts {
+                    words.push(format!("ts[{}]={}", escape(t), escape(v)));
                 }
                 if words.is_empty() {
                     words.push("ct=-".into());
@@ -188,11 +247,32 @@ impl PartialOrd for Position {
             }
             // Each part along its own log; they must agree (a part that one
             // side lacks takes no part).
-            (Position::SqlServer { ct: ca, lsn: la }, Position::SqlServer { ct: cb, lsn: lb }) => {
-                let parts = [
+            (
+                Position::SqlServer {
+                    ct: ca,
+                    lsn: la,
+                    ts: ta,
+                },
+                Position::SqlServer {
+                    ct: cb,
+                    lsn: lb,
+                    ts: tb,
+                },
+            ) => {
+                let mut parts = vec![
                     ca.zip(*cb).map(|(a, b)| a.cmp(&b)),
                     la.zip(*lb).map(|(a, b)| a.cmp(&b)),
                 ];
+                for (t, a) in ta {
+                    if let Some(b) = tb.get(t) {
+                        parts.push(Some(match (a.as_str(), b.as_str()) {
+                            ("-", "-") => Ordering::Equal,
+                            ("-", _) => Ordering::Less,
+                            (_, "-") => Ordering::Greater,
+                            (a, b) => cmp_watermark(a, b),
+                        }));
+                    }
+                }
                 let mut out = Ordering::Equal;
                 for o in parts.into_iter().flatten() {
                     match (out, o) {
@@ -258,6 +338,15 @@ mod tests {
     #[test]
     fn sqlserver_positions_order_by_each_part() {
         let p = |s| Position::parse(s).unwrap();
+        assert!(p("ts[a.b]=9") < p("ts[a.b]=10"));
+        assert!(p("ts[a.b]=-") < p("ts[a.b]=1"));
+        assert!(
+            p("ts[a.b]=2024-05-01%2010:00:00.1234567") < p("ts[a.b]=2024-05-01%2010:00:00.1234568")
+        );
+        assert_eq!(later_watermark(Some("9"), Some("10")), Some("10"));
+        assert_eq!(later_watermark(Some("-"), Some("10")), Some("10"));
+        assert_eq!(later_watermark(Some("-"), None), Some("-"));
+        assert_eq!(later_watermark(None, None), None);
         assert!(p("ct=5") < p("ct=6"));
         assert!(p("lsn=0x0000002B000001780004") < p("lsn=0x0000002B000001E00004"));
         assert!(p("ct=5 lsn=0x0000002B000001780004") < p("ct=5 lsn=0x0000002B000001E00004"));

@@ -218,6 +218,9 @@ pub enum ExtractType {
     Cdc,
     /// The whole table again on every run (replaces it at the destination).
     Full,
+    /// The rows whose `timestamp_column` is newer than the newest read
+    /// (inserts and updates; deletes are not seen).
+    Timestamps,
 }
 
 impl ExtractType {
@@ -226,6 +229,7 @@ impl ExtractType {
             ExtractType::ChangeTracking => "change_tracking",
             ExtractType::Cdc => "cdc",
             ExtractType::Full => "full",
+            ExtractType::Timestamps => "timestamps",
         }
     }
 }
@@ -367,6 +371,8 @@ pub struct TableRule {
     pub keyless: bool,
     /// `extract_type` (SQL Server): else the source's.
     pub extract_type: Option<ExtractType>,
+    /// `timestamp_column` (SQL Server, `extract_type = "timestamps"`).
+    pub timestamp_column: Option<String>,
 }
 
 /// Reads and validates the file at `path`. Relative `state_dir`/`spool_dir`

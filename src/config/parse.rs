@@ -199,9 +199,12 @@ fn extract_type(key: &str, v: &str) -> Result<ExtractType, ConfigError> {
         "change_tracking" => Ok(ExtractType::ChangeTracking),
         "cdc" => Ok(ExtractType::Cdc),
         "full" => Ok(ExtractType::Full),
+        "timestamps" => Ok(ExtractType::Timestamps),
         other => Err(err(
             key,
-            format!("\"{other}\" is not one of \"change_tracking\", \"cdc\", \"full\""),
+            format!(
+                "\"{other}\" is not one of \"change_tracking\", \"cdc\", \"full\", \"timestamps\""
+            ),
         )),
     }
 }
@@ -248,6 +251,7 @@ struct RawTable {
     history_keep_deleted: Option<bool>,
     keyless: Option<bool>,
     extract_type: Option<String>,
+    timestamp_column: Option<String>,
 }
 
 /// The `[source]` section as the struct of its type, read from the text
@@ -731,8 +735,15 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Config, ConfigError
             }
             Some(v) => Some(extract_type(&format!("table[{}].extract_type", i + 1), v)?),
         };
+        if t.timestamp_column.is_some() && !matches!(source, Source::SqlServer(_)) {
+            return Err(err(
+                format!("table[{}].timestamp_column", i + 1),
+                "applies to SQL Server sources only (type = \"sqlserver\")",
+            ));
+        }
         tables.push(TableRule {
             extract_type,
+            timestamp_column: t.timestamp_column,
             pattern,
             key: t.key,
             mask,

@@ -268,7 +268,7 @@ fn full_extract_run(cfg: &Config, meta: &Meta, only: &[String], kind: &str) -> R
             // with `truncate_instead_of_drop` no emptying either.
             let shadow = if skip { Ok(()) } else { dest.prepare_shadow(s) };
             let prepared = shadow
-                .and_then(|_| src.current_position())
+                .and_then(|_| src.table_position(s))
                 .map(|p| p.to_string())
                 .and_then(|p| {
                     let ids = super::col_ids_text(src.as_mut(), s)?;

@@ -251,6 +251,12 @@ pub trait ChangeLog {
     /// The end of the change log now: read before a table's snapshot, so
     /// that older changes in another shape can be told apart.
     fn current_position(&mut self) -> Result<Position>;
+    /// [`ChangeLog::current_position`] for the snapshot of `s`, with what
+    /// the source keeps per table (SQL Server: the newest value of its
+    /// timestamp column).
+    fn table_position(&mut self, _s: &TableSchema) -> Result<Position> {
+        self.current_position()
+    }
     /// Where the next delta starts (`committed`: the position in state.db);
     /// `None` if no full extract prepared the source yet.
     fn start_position(&mut self, committed: Option<&Position>) -> Result<Option<Position>>;

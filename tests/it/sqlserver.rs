@@ -1152,3 +1152,128 @@ fn bcp_full_extracts_keep_null_empty_and_terminators_apart() {
         "the password is never shown: {err}"
     );
 }
+
+/// Tables without Change Tracking or CDC, read by a timestamp column: the
+/// rows newer than the newest value read, from the value read before the
+/// snapshot on; deletes are not seen (documented).
+#[test]
+fn timestamps_read_the_rows_newer_than_the_newest_value_read() {
+    let t = Table {
+        schema: "dbo",
+        name: "stamped",
+        cols: vec![
+            Col("id", "int"),
+            Col("name", "nvarchar(20)"),
+            Col("updated_at", "datetime2(7)"),
+        ],
+        key: vec!["id"],
+        rows: vec![
+            json!([1, "a", "2024-05-01 10:00:00.0000000"])
+                .as_array()
+                .unwrap()
+                .clone(),
+            json!([2, "b", "2024-05-03 10:00:00.1234567"])
+                .as_array()
+                .unwrap()
+                .clone(),
+        ],
+    };
+    let rules = |newest: &str, after: &str, rows: Value| {
+        let mut cols = columns(&t);
+        cols.push(json!({"name": "w", "type": "varchar(40)"}));
+        let mut r = vec![
+            scalar(
+                "^SELECT CONVERT\\(varchar\\(40\\), MAX\\(\\[updated_at\\]\\), 121\\) FROM \\[dbo\\]\\.\\[stamped\\]$",
+                None,
+                "varchar(40)",
+                json!(newest),
+            ),
+            rule(
+                &format!(
+                    "^SELECT \\[id\\], \\[name\\], \\[updated_at\\], CONVERT\\(varchar\\(40\\), \\[updated_at\\], 121\\) FROM \\[dbo\\]\\.\\[stamped\\] WHERE \\[updated_at\\] > CONVERT\\(datetime2\\(7\\), '{}', 121\\)$",
+                    after.replace('.', "\\.")
+                ),
+                None,
+                Value::Array(cols),
+                rows,
+            ),
+            snapshot_rule(&t),
+        ];
+        r.extend(table_rules(&t));
+        r.extend(catalog_rules(&[&t]));
+        r.push(catch_all());
+        r
+    };
+    let c = MsCase::new(
+        "stamps",
+        &rules("2024-05-03 10:00:00.1234567", "-", json!([])),
+    );
+    c.write_config(
+        "extract_type = \"timestamps\"",
+        "[[table]]\nname = \"dbo.stamped\"\n",
+    );
+    c.bin.expect(
+        &["full-extract"],
+        2,
+        &["table dbo.stamped", "timestamp_column = \"...\""],
+    );
+    c.write_config(
+        "extract_type = \"timestamps\"",
+        "[[table]]\nname = \"dbo.stamped\"\ntimestamp_column = \"updated_at\"\n",
+    );
+    c.bin.ok(&["full-extract"]);
+    assert_eq!(c.dest_rows("stamped", "id").len(), 2);
+    c.fx.take_log();
+
+    // Row 2 updated, row 3 new; row 1 deleted at the source (not seen).
+    c.fx.set(&rules(
+        "2024-05-04 00:00:00.0000000",
+        "2024-05-03 10:00:00.1234567",
+        json!([
+            [
+                2,
+                "b2",
+                "2024-05-03 11:00:00.0000000",
+                "2024-05-03 11:00:00.0000000"
+            ],
+            [
+                3,
+                "c",
+                "2024-05-04 00:00:00.0000000",
+                "2024-05-04 00:00:00.0000000"
+            ]
+        ]),
+    ));
+    c.bin.ok(&["delta"]);
+    assert_eq!(
+        c.dest_rows("stamped", "id, name"),
+        vec![
+            vec![Some("1".into()), Some("a".into())],
+            vec![Some("2".into()), Some("b2".into())],
+            vec![Some("3".into()), Some("c".into())],
+        ]
+    );
+    let status = c.bin.ok(&["status"]);
+    assert!(
+        status.contains("ts[dbo.stamped]=2024-05-04%2000:00:00.0000000"),
+        "{status}"
+    );
+
+    // The next delta starts after the newest value read.
+    c.fx.set(&rules(
+        "2024-05-04 00:00:00.0000000",
+        "2024-05-04 00:00:00.0000000",
+        json!([]),
+    ));
+    c.bin.ok(&["delta"]);
+    let log = c.fx.take_log();
+    assert_eq!(
+        sent(
+            &log,
+            "WHERE [updated_at] > CONVERT(datetime2(7), '2024-05-04 00:00:00.0000000', 121)"
+        )
+        .len(),
+        1,
+        "{log:#?}"
+    );
+}

@@ -20,6 +20,7 @@ mod cdc;
 mod ct;
 pub mod fetch;
 pub mod odbc;
+mod stamps;
 pub mod types;
 
 use std::collections::HashMap;
@@ -144,7 +145,11 @@ impl MsSource {
         } else {
             None
         };
-        Ok(Position::SqlServer { ct, lsn })
+        Ok(Position::SqlServer {
+            ct,
+            lsn,
+            ts: Default::default(),
+        })
     }
 }
 
@@ -349,7 +354,7 @@ impl MsSource {
             crate::schema::key_not_null(&name, &columns, &key)?;
         }
         let (dest_db, dest_table) = cfg.dest_name(&self.cfg.database, &id.schema, &id.name);
-        self.cols.insert(id.clone(), mscols);
+        let stamped = cfg.extract_type_for(&id.schema, &id.name) == Some(ExtractType::Timestamps);
         let mut s = TableSchema {
             schema: id.schema.clone(),
             name: id.name.clone(),
@@ -366,6 +371,11 @@ impl MsSource {
         };
         crate::schema::apply_rule(&mut s, rule)?;
         crate::schema::apply_history(&mut s, cfg.history_for(&id.schema, &id.name))?;
+        if stamped {
+            let tc = rule.and_then(|r| r.timestamp_column.as_deref());
+            stamps::column(&mscols, &s, tc).map_err(|e| error::config(format!("{e:#}")))?;
+        }
+        self.cols.insert(id.clone(), mscols);
         Ok(s)
     }
 
@@ -687,6 +697,21 @@ impl ChangeLog for MsSource {
     fn current_position(&mut self) -> Result<Position> {
         self.now()
     }
+    /// With the newest value of the table's timestamp column, for a table
+    /// read by timestamps.
+    fn table_position(&mut self, s: &TableSchema) -> Result<Position> {
+        let mut p = self.now()?;
+        if self.extract_type(&s.id()) == ExtractType::Timestamps {
+            let cols = self.described(s)?;
+            let rule = self.config.rule_for(&s.schema, &s.name);
+            let tc = stamps::column(&cols, s, rule.and_then(|r| r.timestamp_column.as_deref()))?;
+            let v = stamps::newest(&self.conn, s, &cols[tc])?;
+            if let Position::SqlServer { ts, .. } = &mut p {
+                ts.insert(s.source_name(), v);
+            }
+        }
+        Ok(p)
+    }
     fn start_position(&mut self, committed: Option<&Position>) -> Result<Option<Position>> {
         Ok(committed.cloned())
     }
@@ -705,6 +730,7 @@ impl ChangeLog for MsSource {
         let Position::SqlServer {
             ct: from_ct,
             lsn: from_lsn,
+            ts: from_ts,
         } = from
         else {
             anyhow::bail!("{from} is not a SQL Server position (ct=..., lsn=...)");
@@ -720,10 +746,11 @@ impl ChangeLog for MsSource {
                 .map(|id| (*id).clone())
                 .collect()
         };
-        let (ct_tables, cdc_tables, full_tables) = (
+        let (ct_tables, cdc_tables, full_tables, ts_tables) = (
             of(ExtractType::ChangeTracking),
             of(ExtractType::Cdc),
             of(ExtractType::Full),
+            of(ExtractType::Timestamps),
         );
         let mut transactions = 0u64;
         let mut to_ct = *from_ct;
@@ -753,11 +780,18 @@ impl ChangeLog for MsSource {
             self.reread(id, &mut sink, warnings)?;
             transactions += 1;
         }
+        let to_ts = if ts_tables.is_empty() {
+            from_ts.clone()
+        } else {
+            transactions += 1;
+            stamps::read(self, &ts_tables, from_ts, since, &mut sink, warnings)?
+        };
         let commits = sink.commits();
         let (out, changed) = sink.finish()?;
         let to = Position::SqlServer {
             ct: to_ct,
             lsn: to_lsn,
+            ts: to_ts,
         };
         let to_pos = (to != *from || !out.is_empty()).then_some(to);
         Ok(DeltaOutcome {
@@ -775,7 +809,7 @@ impl ChangeLog for MsSource {
         Ok(())
     }
     fn rewind_check(&mut self, to: &Position) -> Result<Option<String>> {
-        let Position::SqlServer { ct, lsn } = to else {
+        let Position::SqlServer { ct, lsn, .. } = to else {
             return Ok(Some(format!("{to} is not a SQL Server position")));
         };
         if let Some(v) = ct {
