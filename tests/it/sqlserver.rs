@@ -1277,3 +1277,29 @@ fn timestamps_read_the_rows_newer_than_the_newest_value_read() {
         "{log:#?}"
     );
 }
+
+#[test]
+fn a_driver_that_is_not_installed_is_named_with_the_fix() {
+    let t = orders(vec![]);
+    let c = MsCase::new("nodriver", &ct_rules(&t, 1000, 900, 1000, json!([])));
+    c.write_config("", "[[table]]\nname = \"dbo.orders\"\n");
+    let text = std::fs::read_to_string(&c.bin.config).unwrap();
+    std::fs::write(
+        &c.bin.config,
+        text.replace(
+            "odbc_driver = \"FreeTDS\"",
+            "odbc_driver = \"No Such Driver 9\"",
+        ),
+    )
+    .unwrap();
+    let err = c.bin.expect(
+        &["check"],
+        2,
+        &[
+            "No Such Driver 9",
+            "not installed or not registered",
+            "source.odbc_driver",
+        ],
+    );
+    assert!(!err.contains("fixture-pw"), "{err}");
+}

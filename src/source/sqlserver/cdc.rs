@@ -209,16 +209,32 @@ fn table_changes(
         return Ok(0);
     }
     if lo < min {
-        sink.fail_table(
-            id,
-            None,
+        let older: Vec<&str> = all
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| n != inst)
+            .collect();
+        let why = if older.is_empty() {
             format!(
                 "its changes after LSN {} are no longer kept by capture instance {inst} (the oldest \
                  is {}: the cleanup job removed them): run full-extract of the table",
                 lsn_text(&saved),
                 lsn_text(&min)
-            ),
-        );
+            )
+        } else {
+            // Two instances: the structure changed, and the changes before
+            // the new instance began are in the old one, in the old shape.
+            format!(
+                "its structure changed: capture instance {inst} starts at {}, after LSN {}, and the \
+                 changes before it are in {} in the old structure: run full-extract of the table \
+                 (then drop the old instance: sys.sp_cdc_disable_table @capture_instance = N'{}')",
+                lsn_text(&min),
+                lsn_text(&saved),
+                older.join(", "),
+                older[0].replace('\'', "''")
+            )
+        };
+        sink.fail_table(id, None, why);
         return Ok(0);
     }
     let sql = format!(

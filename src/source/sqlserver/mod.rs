@@ -809,7 +809,7 @@ impl ChangeLog for MsSource {
         Ok(())
     }
     fn rewind_check(&mut self, to: &Position) -> Result<Option<String>> {
-        let Position::SqlServer { ct, lsn, .. } = to else {
+        let Position::SqlServer { ct, .. } = to else {
             return Ok(Some(format!("{to} is not a SQL Server position")));
         };
         if let Some(v) = ct {
@@ -820,7 +820,8 @@ impl ChangeLog for MsSource {
                 )));
             }
         }
-        let _ = lsn;
+        // CDC: each table's window is checked against its instance's
+        // oldest LSN when the delta reads it.
         Ok(None)
     }
     fn log_state(&mut self) -> Result<LogState> {

@@ -177,29 +177,27 @@ pub fn connect(cfg: &SqlServerSource) -> Result<Connection<'static>> {
     env.connect_with_connection_string(&cs, ConnectionOptions::default())
         .map_err(|e| {
             let text = e.to_string();
-            let hint = if text.contains("IM002") || text.contains("01000") && text.contains("file")
-            {
-                format!(
-                    " (the ODBC driver \"{}\" is not installed or not registered: install \
+            let text = if cfg.password.is_empty() {
+                text
+            } else {
+                text.replace(&cfg.password, "***")
+            };
+            let what = format!(
+                "cannot connect to SQL Server {}:{} as {} through ODBC driver {driver}: {text}",
+                cfg.host, cfg.port, cfg.user
+            );
+            // The driver manager could not load the driver: a person
+            // installs it (exit 2); anything else is the server (exit 3).
+            if text.contains("IM002") || text.contains("Can't open lib") {
+                crate::error::config(format!(
+                    "{what} (the ODBC driver \"{}\" is not installed or not registered: install \
                      Microsoft's ODBC Driver 18 for SQL Server or FreeTDS (tdsodbc), or set \
                      source.odbc_driver to the driver's file)",
                     cfg.odbc_driver
-                )
+                ))
             } else {
-                String::new()
-            };
-            anyhow!(
-                "cannot connect to SQL Server {}:{} as {} through ODBC driver {}: {}{hint}",
-                cfg.host,
-                cfg.port,
-                cfg.user,
-                driver,
-                if cfg.password.is_empty() {
-                    text.clone()
-                } else {
-                    text.replace(&cfg.password, "***")
-                }
-            )
+                crate::error::connect(what)
+            }
         })
 }
 
