@@ -1,6 +1,7 @@
 //! Entry points for fuzzing the readers of outside bytes: the pgoutput
 //! decoder, the binlog row-image reader (with the value conversion after
-//! it) and the spool's record and field readers. Each takes any bytes and
+//! it), the spool's record and field readers, and SQL Server's bcp files
+//! and value texts. Each takes any bytes and
 //! must return, never panic. The `cargo fuzz` targets in `tests/fuzz/` call
 //! them; `robustness_tests.rs` feeds them random bytes on every test run.
 
@@ -85,6 +86,47 @@ pub fn spool(data: &[u8]) {
     let mut records = crate::spool::reader::Records(Box::new(Cursor::new(data.to_vec())));
     let mut one = vec![];
     while let Ok(true) = records.next_into(&mut one) {}
+}
+
+/// A bcp character-mode file (the first bytes choose 1 to 6 columns of
+/// the SQL Server kinds), and the same bytes as each kind's value text.
+pub fn sqlserver(data: &[u8]) {
+    use crate::source::sqlserver::{bcp, fetch, types};
+    const TYPES: [(&str, i32, u8, u8); 12] = [
+        ("int", 4, 10, 0),
+        ("tinyint", 1, 3, 0),
+        ("bit", 1, 1, 0),
+        ("float", 8, 53, 0),
+        ("real", 4, 24, 0),
+        ("decimal", 17, 38, 10),
+        ("datetime2", 8, 27, 7),
+        ("date", 3, 10, 0),
+        ("time", 5, 16, 7),
+        ("datetimeoffset", 10, 34, 7),
+        ("varbinary", 8, 0, 0),
+        ("nvarchar", 40, 0, 0),
+    ];
+    let mut i = Input(data);
+    let cols: Vec<_> = (0..1 + i.below(6))
+        .map(|_| {
+            let (t, l, p, s) = TYPES[i.below(TYPES.len())];
+            types::column("c", t, l, p, s, true).map(|c| c.0)
+        })
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    let rest = i.rest();
+    let mut w = crate::source::Warnings::default();
+    let mut texts = fetch::Texts {
+        table: "t".into(),
+        min_year: 1000,
+        warnings: &mut w,
+    };
+    let _ = bcp::parse(rest, &cols, &mut texts, "fuzz", |_, _| Ok(()));
+    let text = String::from_utf8_lossy(rest);
+    let _ = types::decimal(&text, 28, 10);
+    let _ = types::time(&text, 7);
+    let _ = types::offset(&text, 7);
+    let _ = types::timestamp_text(&text, 7);
 }
 
 /// Binlog column types with plausible metadata, and the catalog column the

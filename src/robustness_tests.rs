@@ -105,6 +105,32 @@ fn spool_records_and_fields_of_random_bytes_never_panic() {
     while records.next_into(&mut rec).unwrap() {}
 }
 
+#[test]
+fn sqlserver_bcp_files_and_value_texts_of_random_bytes_never_panic() {
+    let mut r = Rng(0x5eed_0f_b0c9);
+    let (field, row) = (
+        crate::source::sqlserver::bcp::FIELD,
+        crate::source::sqlserver::bcp::ROW,
+    );
+    for _ in 0..50_000 {
+        let mut data = r.bytes(120);
+        // Terminators, NULs and the characters of numbers and dates are
+        // what the readers look for (the first bytes choose the columns).
+        let mut out = vec![];
+        for (k, b) in data.drain(..).enumerate() {
+            match (k > 3).then_some(b % 11) {
+                Some(0) => out.extend_from_slice(field),
+                Some(1) => out.extend_from_slice(row),
+                Some(2) => out.push(0),
+                Some(3) => out.push(b"-:. +"[usize::from(b) % 5]),
+                Some(4 | 5) => out.push(b'0' + b % 10),
+                _ => out.push(b),
+            }
+        }
+        crate::fuzzing::sqlserver(&out);
+    }
+}
+
 /// Our DECIMAL reader gives the text `mysql_common` gives, on values a
 /// server writes (encoded by `mysql_common`), and refuses what none does.
 #[test]

@@ -15,7 +15,7 @@
 //!   the saved one and `sys.fn_cdc_get_max_lsn()`, in commit order.
 //! - full: the table is read whole and replaces the destination's rows.
 
-mod bcp;
+pub(crate) mod bcp;
 mod cdc;
 mod ct;
 pub mod fetch;
