@@ -107,7 +107,7 @@ fn spool_records_and_fields_of_random_bytes_never_panic() {
 
 #[test]
 fn sqlserver_bcp_files_and_value_texts_of_random_bytes_never_panic() {
-    let mut r = Rng(0x5eed_0f_b0c9);
+    let mut r = Rng(0x5eed_0fb0_c9c9);
     let (field, row) = (
         crate::source::sqlserver::bcp::FIELD,
         crate::source::sqlserver::bcp::ROW,
