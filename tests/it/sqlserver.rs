@@ -1303,3 +1303,54 @@ fn a_driver_that_is_not_installed_is_named_with_the_fix() {
     );
     assert!(!err.contains("fixture-pw"), "{err}");
 }
+
+/// A column added at the source: the table's changes are not read in the
+/// old shape (the new column would be lost); the table fails with the fix,
+/// and its full extract brings the new structure.
+#[test]
+fn a_structure_change_fails_the_table_until_its_full_extract() {
+    let t = orders(vec![row(1, "a", "1.00")]);
+    let c = MsCase::new("ct_ddl", &ct_rules(&t, 1000, 900, 1000, json!([])));
+    c.write_config("", "[[table]]\nname = \"dbo.orders\"\n");
+    c.bin.ok(&["full-extract"]);
+    let mut t2 = orders(vec![]);
+    t2.cols.push(Col("note", "nvarchar(10)"));
+    t2.rows = vec![
+        json!([1, "a", "1.00", null, "n1"])
+            .as_array()
+            .unwrap()
+            .clone(),
+        json!([2, "b", "2.00", null, "n2"])
+            .as_array()
+            .unwrap()
+            .clone(),
+    ];
+    c.fx.set(&ct_rules(
+        &t2,
+        1005,
+        900,
+        1000,
+        json!([["I", 2, 2, "b", "2.00", null, "n2"]]),
+    ));
+    c.bin.expect(
+        &["delta"],
+        1,
+        &[
+            "its structure changed",
+            "note nvarchar(20,0,0)",
+            "full-extract",
+        ],
+    );
+    assert!(sent(&c.fx.take_log(), "FROM CHANGETABLE").is_empty());
+    assert_eq!(c.dest_rows("orders", "id").len(), 1);
+    c.bin.ok(&["full-extract", "dbo.orders"]);
+    assert_eq!(
+        c.dest_rows("orders", "id, note"),
+        vec![
+            vec![Some("1".into()), Some("n1".into())],
+            vec![Some("2".into()), Some("n2".into())]
+        ]
+    );
+    c.fx.set(&ct_rules(&t2, 1005, 900, 1005, json!([])));
+    c.bin.ok(&["delta"]);
+}

@@ -52,6 +52,16 @@ pub struct MsSource {
     bcp: Option<Option<BcpJob>>,
 }
 
+/// A column as `sys.columns` and `sys.types` describe it.
+struct CatalogColumn {
+    name: String,
+    type_name: String,
+    max_length: i32,
+    precision: u8,
+    scale: u8,
+    nullable: bool,
+}
+
 /// `[schema].[table]`.
 fn qname(schema: &str, table: &str) -> String {
     format!("{}.{}", qi(schema), qi(table))
@@ -258,7 +268,9 @@ impl Catalog for MsSource {
 }
 
 impl MsSource {
-    fn describe_table(&mut self, cfg: &Config, id: &TableId) -> Result<TableSchema> {
+    /// The table's columns as the catalog has them now: name, type, bytes,
+    /// precision, scale, nullable (an empty list: no such table).
+    fn catalog_columns(&self, id: &TableId) -> Result<Vec<CatalogColumn>> {
         let name = id.to_string();
         let q = qname(&id.schema, &id.name);
         let rows = odbc::text_rows(
@@ -269,6 +281,81 @@ impl MsSource {
              WHERE c.object_id = OBJECT_ID(?) ORDER BY c.column_id",
             &q.as_str().into_parameter(),
         )?;
+        rows.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let text = |j: usize| r.get(j).cloned().flatten().unwrap_or_default();
+                let num = |j: usize| -> Result<i64> {
+                    text(j).trim().parse::<i64>().map_err(|_| {
+                        anyhow!(
+                            "table {name}: the catalog's column {} of row {} is '{}'",
+                            j + 1,
+                            i + 1,
+                            text(j)
+                        )
+                    })
+                };
+                Ok(CatalogColumn {
+                    name: text(0),
+                    type_name: text(1).to_ascii_lowercase(),
+                    max_length: num(2)? as i32,
+                    precision: num(3)?.clamp(0, 255) as u8,
+                    scale: num(4)?.clamp(0, 255) as u8,
+                    nullable: matches!(text(5).as_str(), "1" | "true"),
+                })
+            })
+            .collect()
+    }
+
+    /// Why the table's columns now differ from those it was loaded with
+    /// (added, dropped, retyped), if they do.
+    fn shape_change(&self, s: &TableSchema) -> Result<Option<String>> {
+        let kept = self.described(s)?;
+        let now = self.catalog_columns(&s.id())?;
+        let show = |c: &[(&str, &str, i32, u8, u8)]| {
+            c.iter()
+                .map(|(n, t, l, p, sc)| format!("{n} {t}({l},{p},{sc})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let a: Vec<_> = kept
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.type_name.as_str(),
+                    c.max_length,
+                    c.precision,
+                    c.scale,
+                )
+            })
+            .collect();
+        let b: Vec<_> = now
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.type_name.as_str(),
+                    c.max_length,
+                    c.precision,
+                    c.scale,
+                )
+            })
+            .collect();
+        Ok((a != b).then(|| {
+            format!(
+                "its structure changed at the source (loaded with: {}; now: {}): run full-extract \
+                 of the table (sync-struct does not handle SQL Server sources yet)",
+                show(&a),
+                show(&b)
+            )
+        }))
+    }
+
+    fn describe_table(&mut self, cfg: &Config, id: &TableId) -> Result<TableSchema> {
+        let name = id.to_string();
+        let q = qname(&id.schema, &id.name);
+        let rows = self.catalog_columns(id)?;
         if rows.is_empty() {
             return Err(error::config(format!(
                 "table {name} not found at the source"
@@ -278,36 +365,31 @@ impl MsSource {
         let masked = |c: &str| rule.is_some_and(|r| r.mask.iter().any(|m| m == c));
         let mut mscols = vec![];
         let mut columns = vec![];
-        for (i, r) in rows.iter().enumerate() {
-            let text = |j: usize| r.get(j).cloned().flatten().unwrap_or_default();
-            let num = |j: usize| -> Result<i64> {
-                text(j).trim().parse::<i64>().map_err(|_| {
-                    anyhow!(
-                        "table {name}: the catalog's column {} of row {} is '{}'",
-                        j + 1,
-                        i + 1,
-                        text(j)
-                    )
-                })
-            };
-            let cname = text(0);
-            let nullable = matches!(text(5).as_str(), "1" | "true");
+        for r in &rows {
             let made = types::column(
-                &cname,
-                &text(1),
-                num(2)? as i32,
-                num(3)?.clamp(0, 255) as u8,
-                num(4)?.clamp(0, 255) as u8,
-                nullable,
+                &r.name,
+                &r.type_name,
+                r.max_length,
+                r.precision,
+                r.scale,
+                r.nullable,
             );
             let (mut ms, col) = match made {
                 Ok(x) => x,
-                // A masked column is never read: any type will do.
-                Err(_) if masked(&cname) => types::column(&cname, "nvarchar", 2, 0, 0, nullable)
-                    .map_err(|m| anyhow!("table {name}: {m}"))?,
+                // A masked column is never read: any type will do; the
+                // catalog's is kept (structure changes compare it).
+                Err(_) if masked(&r.name) => {
+                    let (mut ms, col) = types::column(&r.name, "nvarchar", 2, 0, 0, r.nullable)
+                        .map_err(|m| anyhow!("table {name}: {m}"))?;
+                    ms.type_name = r.type_name.clone();
+                    (ms, col)
+                }
                 Err(m) => return Err(error::config(format!("table {name}: {m}"))),
             };
-            ms.name = cname;
+            ms.name = r.name.clone();
+            ms.max_length = r.max_length;
+            ms.precision = r.precision;
+            ms.scale = r.scale;
             mscols.push(ms);
             columns.push(col);
         }
@@ -740,6 +822,15 @@ impl ChangeLog for MsSource {
         sink.set_ts(now.clone());
         let mut ids: Vec<&TableId> = tables.keys().collect();
         ids.sort();
+        // A table whose columns changed is not read in the old shape.
+        let mut changed = vec![];
+        for id in &ids {
+            if let Some(why) = self.shape_change(&tables[*id])? {
+                sink.fail_table(id, None, why);
+                changed.push((*id).clone());
+            }
+        }
+        ids.retain(|id| !changed.contains(id));
         let of = |t: ExtractType| -> Vec<TableId> {
             ids.iter()
                 .filter(|id| self.extract_type(id) == t)
