@@ -186,6 +186,48 @@ impl History {
     }
 }
 
+/// A table's key: from its `[[table]]` entry (`key`, `keyless`: every
+/// column) or the source's primary key `pk`, as indexes into `columns`,
+/// and whether the table is keyless. A missing key, a key column that does
+/// not exist or one that may be NULL is an error naming the table.
+pub fn resolve_key(
+    table: &str,
+    rule: Option<&crate::config::TableRule>,
+    columns: &[Column],
+    pk: Vec<String>,
+) -> anyhow::Result<(Vec<usize>, bool)> {
+    let keyless = rule.is_some_and(|r| r.keyless);
+    let names: Vec<String> = match rule.and_then(|r| r.key.clone()) {
+        Some(k) => k,
+        // Every column: a row is all its values.
+        None if keyless => columns.iter().map(|c| c.name.clone()).collect(),
+        None if pk.is_empty() => return Err(crate::error::config(format!(
+            "table {table} has no primary key: add `key = [\"col\", ...]` to its [[table]] entry"
+        ))),
+        None => pk,
+    };
+    let mut key = vec![];
+    for k in &names {
+        match columns.iter().position(|c| &c.name == k) {
+            Some(i) => key.push(i),
+            None => {
+                return Err(crate::error::config(format!(
+                    "table {table}: key column \"{k}\" does not exist (columns: {})",
+                    columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        }
+    }
+    if !keyless {
+        key_not_null(table, columns, &key)?;
+    }
+    Ok((key, keyless))
+}
+
 /// Sets `history` (from `Config::history_for`); a source column with the
 /// name of a history column is a configuration error naming both.
 pub fn apply_history(s: &mut TableSchema, h: Option<History>) -> anyhow::Result<()> {

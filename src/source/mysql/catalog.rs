@@ -202,37 +202,8 @@ impl MySource {
             columns.push(c.column(nullable == "YES"));
             mycols.push(c);
         }
-        let keyless = cfg.rule_for(db, table).is_some_and(|r| r.keyless);
-        let names: Vec<String> = match cfg.rule_for(db, table).and_then(|r| r.key.clone()) {
-            Some(k) => k,
-            // Every column: a row is all its values.
-            None if keyless => columns.iter().map(|c| c.name.clone()).collect(),
-            None if pk.is_empty() => {
-                return Err(error::config(format!(
-                    "table {name} has no primary key: add `key = [\"col\", ...]` to its [[table]] entry"
-                )))
-            }
-            None => pk,
-        };
-        let mut key = vec![];
-        for k in &names {
-            match columns.iter().position(|c| &c.name == k) {
-                Some(i) => key.push(i),
-                None => {
-                    return Err(error::config(format!(
-                        "table {name}: key column \"{k}\" does not exist (columns: {})",
-                        columns
-                            .iter()
-                            .map(|c| c.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )))
-                }
-            }
-        }
-        if !keyless {
-            crate::schema::key_not_null(&name, &columns, &key)?;
-        }
+        let (key, keyless) =
+            crate::schema::resolve_key(&name, cfg.rule_for(db, table), &columns, pk)?;
         let (dest_db, dest_table) = cfg.dest_name("", db, table);
         self.cols.insert(TableId::new(db, table), mycols);
         let mut s = TableSchema {

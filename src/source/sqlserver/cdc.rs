@@ -254,55 +254,49 @@ fn table_changes(
         lsn_text(&lo),
         lsn_text(&to)
     );
-    let Some(cursor) = src
-        .conn
-        .execute(
-            &sql,
-            (
-                &lo.as_slice().into_parameter(),
-                &to.as_slice().into_parameter(),
-            ),
-            None,
-        )
-        .map_err(|e| odbc::query_error(&sql, e))?
-    else {
-        return Err(anyhow!("{what}: the server returned no result set"));
-    };
-    let mut texts = Texts {
-        table: id.to_string(),
-        min_year: s.min_year,
-        warnings,
-    };
+    let mut texts = Texts::of(&s, warnings);
     let t = Table {
         whole_old_rows: false,
     };
     let mut last: Option<Vec<u8>> = None;
     let mut transactions = 0u64;
-    fetch::rows(cursor, &fetched, &mut texts, &what, |vals, texts| {
-        let lsn = vals[0].unwrap_or(b"");
-        if last.as_deref() != Some(lsn) {
-            last = Some(lsn.to_vec());
-            transactions += 1;
-            if let Some(ts) = vals[2] {
-                sink.set_ts(String::from_utf8_lossy(ts).into_owned());
+    let window = (
+        &lo.as_slice().into_parameter(),
+        &to.as_slice().into_parameter(),
+    );
+    fetch::select(
+        &src.conn,
+        &sql,
+        window,
+        &fetched,
+        &mut texts,
+        &what,
+        |vals, texts| {
+            let lsn = vals[0].unwrap_or(b"");
+            if last.as_deref() != Some(lsn) {
+                last = Some(lsn.to_vec());
+                transactions += 1;
+                if let Some(ts) = vals[2] {
+                    sink.set_ts(String::from_utf8_lossy(ts).into_owned());
+                }
             }
-        }
-        let row = &vals[3..];
-        texts.warnings.keyed(|| key_of(&s, row));
-        let cells = cells(row);
-        match vals[1] {
-            Some(b"1") => sink.delete(id, &cells[..], t, &mut AsIs),
-            Some(b"2") => sink.insert(id, &cells[..], t, &mut AsIs),
-            // The row before an update: only with 'all update old'.
-            Some(b"3") => Ok(()),
-            Some(b"4") => sink
-                .update(id, None::<&[Cell<'_>]>, &cells[..], t, &mut AsIs)
-                .map(|_| ()),
-            other => Err(anyhow!(
-                "{what}: __$operation {} is not 1, 2, 3 or 4",
-                String::from_utf8_lossy(other.unwrap_or(b"NULL"))
-            )),
-        }
-    })?;
+            let row = &vals[3..];
+            texts.warnings.keyed(|| key_of(&s, row));
+            let cells = cells(row);
+            match vals[1] {
+                Some(b"1") => sink.delete(id, &cells[..], t, &mut AsIs),
+                Some(b"2") => sink.insert(id, &cells[..], t, &mut AsIs),
+                // The row before an update: only with 'all update old'.
+                Some(b"3") => Ok(()),
+                Some(b"4") => sink
+                    .update(id, None::<&[Cell<'_>]>, &cells[..], t, &mut AsIs)
+                    .map(|_| ()),
+                other => Err(anyhow!(
+                    "{what}: __$operation {} is not 1, 2, 3 or 4",
+                    String::from_utf8_lossy(other.unwrap_or(b"NULL"))
+                )),
+            }
+        },
+    )?;
     Ok(transactions)
 }

@@ -218,47 +218,44 @@ fn table_changes(
     fetched.extend(s.key.iter().map(|&k| cols[k].clone()));
     fetched.extend(MsSource::fetched(&cols, &s));
     let what = format!("changes of {id} since version {v}");
-    let Some(cursor) = src
-        .conn
-        .execute(&sql, &(v as i64), None)
-        .map_err(|e| odbc::query_error(&sql, e))?
-    else {
-        return Err(anyhow!("{what}: the server returned no result set"));
-    };
-    let mut texts = Texts {
-        table: id.to_string(),
-        min_year: s.min_year,
-        warnings,
-    };
+    let mut texts = Texts::of(&s, warnings);
     let nk = s.key.len();
     let t = Table {
         whole_old_rows: false,
     };
-    fetch::rows(cursor, &fetched, &mut texts, &what, |vals, texts| {
-        let op = vals[0].unwrap_or(b"");
-        let row = &vals[1 + nk..];
-        // The row is gone when its key is NULL in the join.
-        let gone = row[s.key[0]].is_none();
-        if op == b"D" || gone {
-            let mut key_vals: Vec<Option<&[u8]>> = vec![None; row.len()];
-            for (i, &k) in s.key.iter().enumerate() {
-                key_vals[k] = vals[1 + i];
+    fetch::select(
+        &src.conn,
+        &sql,
+        &(v as i64),
+        &fetched,
+        &mut texts,
+        &what,
+        |vals, texts| {
+            let op = vals[0].unwrap_or(b"");
+            let row = &vals[1 + nk..];
+            // The row is gone when its key is NULL in the join.
+            let gone = row[s.key[0]].is_none();
+            if op == b"D" || gone {
+                let mut key_vals: Vec<Option<&[u8]>> = vec![None; row.len()];
+                for (i, &k) in s.key.iter().enumerate() {
+                    key_vals[k] = vals[1 + i];
+                }
+                texts.warnings.keyed(|| key_of(&s, &key_vals));
+                return sink.delete(id, &cells(&key_vals)[..], t, &mut AsIs);
             }
-            texts.warnings.keyed(|| key_of(&s, &key_vals));
-            return sink.delete(id, &cells(&key_vals)[..], t, &mut AsIs);
-        }
-        texts.warnings.keyed(|| key_of(&s, row));
-        let cells = cells(row);
-        match op {
-            b"I" => sink.insert(id, &cells[..], t, &mut AsIs),
-            b"U" => sink
-                .update(id, None::<&[Cell<'_>]>, &cells[..], t, &mut AsIs)
-                .map(|_| ()),
-            other => Err(anyhow!(
-                "{what}: SYS_CHANGE_OPERATION '{}' is not I, U or D",
-                String::from_utf8_lossy(other)
-            )),
-        }
-    })?;
+            texts.warnings.keyed(|| key_of(&s, row));
+            let cells = cells(row);
+            match op {
+                b"I" => sink.insert(id, &cells[..], t, &mut AsIs),
+                b"U" => sink
+                    .update(id, None::<&[Cell<'_>]>, &cells[..], t, &mut AsIs)
+                    .map(|_| ()),
+                other => Err(anyhow!(
+                    "{what}: SYS_CHANGE_OPERATION '{}' is not I, U or D",
+                    String::from_utf8_lossy(other)
+                )),
+            }
+        },
+    )?;
     Ok(())
 }

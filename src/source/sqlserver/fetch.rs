@@ -67,7 +67,16 @@ pub struct Texts<'w> {
     pub warnings: &'w mut Warnings,
 }
 
-impl Texts<'_> {
+impl<'w> Texts<'w> {
+    /// For the values of table `s`.
+    pub fn of(s: &crate::schema::TableSchema, warnings: &'w mut Warnings) -> Texts<'w> {
+        Texts {
+            table: s.source_name(),
+            min_year: s.min_year,
+            warnings,
+        }
+    }
+
     /// The spool text of `raw` in `out` (cleared first); `false`: NULL.
     pub fn put(&mut self, raw: Raw<'_>, c: &MsCol, out: &mut Vec<u8>) -> bool {
         out.clear();
@@ -168,6 +177,26 @@ pub fn format(
         }
     }
     Ok(Some(cut))
+}
+
+/// Runs `sql` and reads its rows (columns `cols`) as [`rows`] does; `what`
+/// names the read in errors.
+pub fn select(
+    conn: &odbc_api::Connection<'_>,
+    sql: &str,
+    params: impl odbc_api::ParameterCollectionRef,
+    cols: &[MsCol],
+    texts: &mut Texts<'_>,
+    what: &str,
+    row: impl FnMut(&[Option<&[u8]>], &mut Texts<'_>) -> Result<()>,
+) -> Result<u64> {
+    let Some(cursor) = conn
+        .execute(sql, params, None)
+        .map_err(|e| super::odbc::query_error(sql, e))?
+    else {
+        anyhow::bail!("{what}: the server returned no result set");
+    };
+    rows(cursor, cols, texts, what, row)
 }
 
 /// Reads every row of `cursor` (columns `cols`, in order), hands each to

@@ -62,6 +62,19 @@ struct CatalogColumn {
     nullable: bool,
 }
 
+impl CatalogColumn {
+    /// What a structure change changes: name, type, bytes, precision, scale.
+    fn shape(&self) -> (&str, &str, i32, u8, u8) {
+        (
+            &self.name,
+            &self.type_name,
+            self.max_length,
+            self.precision,
+            self.scale,
+        )
+    }
+}
+
 /// `[schema].[table]`.
 fn qname(schema: &str, table: &str) -> String {
     format!("{}.{}", qi(schema), qi(table))
@@ -123,8 +136,6 @@ impl MsSource {
                 let mut c = c.clone();
                 if s.columns.get(i).is_some_and(|x| x.masked) {
                     c.kind = types::Kind::Text { max: Some(1) };
-                } else if matches!(c.type_name.as_str(), "hierarchyid") {
-                    c.kind = types::Kind::Text { max: Some(4000) };
                 }
                 c
             })
@@ -176,29 +187,30 @@ fn read_into(
     ts: &str,
     warnings: &mut Warnings,
 ) -> Result<u64> {
-    let table = s.source_name();
-    let what = format!("snapshot of {table}");
-    let Some(cursor) = conn
-        .execute(sql, params, None)
-        .map_err(|e| odbc::query_error(sql, e))?
-    else {
-        return Err(anyhow!("{what}: the server returned no result set"));
-    };
-    let mut texts = Texts {
-        table: table.clone(),
-        min_year: s.min_year,
-        warnings,
-    };
+    let what = format!("snapshot of {}", s.source_name());
+    let mut texts = Texts::of(s, warnings);
     let mut n = 0u64;
-    fetch::rows(cursor, cols, &mut texts, &what, |vals, texts| {
+    fetch::select(conn, sql, params, cols, &mut texts, &what, |vals, texts| {
         n += 1;
-        w.write(Op::Insert, n, ts, &[], vals.iter().copied())?;
-        texts.warnings.keyed(|| key_of(s, vals));
-        if n == 1 {
-            crate::fault::point("snapshot-row");
-        }
-        Ok(())
+        snapshot_row(w, n, ts, s, vals, texts)
     })
+}
+
+/// One row of a snapshot into the table's spool file (`n`: its number).
+fn snapshot_row(
+    w: &mut TableWriter,
+    n: u64,
+    ts: &str,
+    s: &TableSchema,
+    vals: &[Option<&[u8]>],
+    texts: &mut Texts<'_>,
+) -> Result<()> {
+    w.write(Op::Insert, n, ts, &[], vals.iter().copied())?;
+    texts.warnings.keyed(|| key_of(s, vals));
+    if n == 1 {
+        crate::fault::point("snapshot-row");
+    }
+    Ok(())
 }
 
 /// `id=5` of a row of spool texts (binary keys as their hex).
@@ -318,30 +330,8 @@ impl MsSource {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let a: Vec<_> = kept
-            .iter()
-            .map(|c| {
-                (
-                    c.name.as_str(),
-                    c.type_name.as_str(),
-                    c.max_length,
-                    c.precision,
-                    c.scale,
-                )
-            })
-            .collect();
-        let b: Vec<_> = now
-            .iter()
-            .map(|c| {
-                (
-                    c.name.as_str(),
-                    c.type_name.as_str(),
-                    c.max_length,
-                    c.precision,
-                    c.scale,
-                )
-            })
-            .collect();
+        let a: Vec<_> = kept.iter().map(MsCol::shape).collect();
+        let b: Vec<_> = now.iter().map(CatalogColumn::shape).collect();
         Ok((a != b).then(|| {
             format!(
                 "its structure changed at the source (loaded with: {}; now: {}): run full-extract \
@@ -405,36 +395,7 @@ impl MsSource {
             .into_iter()
             .filter_map(|r| r.into_iter().next().flatten())
             .collect();
-        let keyless = rule.is_some_and(|r| r.keyless);
-        let names: Vec<String> = match rule.and_then(|r| r.key.clone()) {
-            Some(k) => k,
-            None if keyless => columns.iter().map(|c| c.name.clone()).collect(),
-            None if pk.is_empty() => {
-                return Err(error::config(format!(
-                    "table {name} has no primary key: add `key = [\"col\", ...]` to its [[table]] entry"
-                )))
-            }
-            None => pk,
-        };
-        let mut key = vec![];
-        for k in &names {
-            match columns.iter().position(|c| &c.name == k) {
-                Some(i) => key.push(i),
-                None => {
-                    return Err(error::config(format!(
-                        "table {name}: key column \"{k}\" does not exist (columns: {})",
-                        columns
-                            .iter()
-                            .map(|c| c.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )))
-                }
-            }
-        }
-        if !keyless {
-            crate::schema::key_not_null(&name, &columns, &key)?;
-        }
+        let (key, keyless) = crate::schema::resolve_key(&name, rule, &columns, pk)?;
         let (dest_db, dest_table) = cfg.dest_name(&self.cfg.database, &id.schema, &id.name);
         let stamped = cfg.extract_type_for(&id.schema, &id.name) == Some(ExtractType::Timestamps);
         let mut s = TableSchema {
@@ -567,22 +528,13 @@ impl BcpJob {
             let copied = bcp::run(&self.program, &self.cfg, &sql, &file, &self.dir)?;
             let input = std::fs::File::open(&file)
                 .with_context(|| format!("opening {}", file.display()))?;
-            let mut texts = Texts {
-                table: table.clone(),
-                min_year: s.min_year,
-                warnings,
-            };
+            let mut texts = Texts::of(s, warnings);
             let fetched = MsSource::fetched(cols, s);
             let mut n = 0u64;
             let input = std::io::BufReader::new(input);
             let read = bcp::parse(input, &fetched, &mut texts, &what, |vals, texts| {
                 n += 1;
-                w.write(Op::Insert, n, ts, &[], vals.iter().copied())?;
-                texts.warnings.keyed(|| key_of(s, vals));
-                if n == 1 {
-                    crate::fault::point("snapshot-row");
-                }
-                Ok(())
+                snapshot_row(w, n, ts, s, vals, texts)
             })?;
             if read != copied {
                 anyhow::bail!("{what}: bcp copied {copied} rows, its file holds {read}");
@@ -937,24 +889,15 @@ impl MsSource {
             qname(&s.schema, &s.name)
         );
         let what = format!("full extract of {id}");
-        let Some(cursor) = self
-            .conn
-            .execute(&sql, (), None)
-            .map_err(|e| odbc::query_error(&sql, e))?
-        else {
-            return Err(anyhow!("{what}: the server returned no result set"));
-        };
         sink.truncate(id)?;
-        let mut texts = Texts {
-            table: id.to_string(),
-            min_year: s.min_year,
-            warnings,
-        };
+        let mut texts = Texts::of(&s, warnings);
         let t = crate::change::Table {
             whole_old_rows: false,
         };
-        fetch::rows(
-            cursor,
+        fetch::select(
+            &self.conn,
+            &sql,
+            (),
             &Self::fetched(&cols, &s),
             &mut texts,
             &what,

@@ -148,35 +148,32 @@ pub fn read(
         let mut fetched = MsSource::fetched(&cols, &s);
         fetched.push(MsCol::extra("newest", Kind::Text { max: Some(40) }));
         let what = format!("rows of {id} newer than {wm}");
-        let Some(cursor) = src
-            .conn
-            .execute(&sql, (), None)
-            .map_err(|e| odbc::query_error(&sql, e))?
-        else {
-            bail!("{what}: the server returned no result set");
-        };
-        let mut texts = Texts {
-            table: key.clone(),
-            min_year: s.min_year,
-            warnings,
-        };
+        let mut texts = Texts::of(&s, warnings);
         let t = Table {
             whole_old_rows: false,
         };
         let mut newest = wm.to_string();
         let n = s.columns.len();
-        fetch::rows(cursor, &fetched, &mut texts, &what, |vals, texts| {
-            if let Some(v) = vals[n] {
-                let v = String::from_utf8_lossy(v);
-                if later_watermark(Some(&newest), Some(&v)) == Some(&*v) {
-                    newest = v.into_owned();
+        fetch::select(
+            &src.conn,
+            &sql,
+            (),
+            &fetched,
+            &mut texts,
+            &what,
+            |vals, texts| {
+                if let Some(v) = vals[n] {
+                    let v = String::from_utf8_lossy(v);
+                    if later_watermark(Some(&newest), Some(&v)) == Some(&*v) {
+                        newest = v.into_owned();
+                    }
                 }
-            }
-            let row = &vals[..n];
-            texts.warnings.keyed(|| key_of(&s, row));
-            sink.update(id, None::<&[Cell<'_>]>, &cells(row)[..], t, &mut AsIs)
-                .map(|_| ())
-        })?;
+                let row = &vals[..n];
+                texts.warnings.keyed(|| key_of(&s, row));
+                sink.update(id, None::<&[Cell<'_>]>, &cells(row)[..], t, &mut AsIs)
+                    .map(|_| ())
+            },
+        )?;
         out.insert(key, newest);
     }
     Ok(out)

@@ -74,6 +74,17 @@ pub struct MsCol {
 }
 
 impl MsCol {
+    /// What a structure change changes: name, type, bytes, precision, scale.
+    pub fn shape(&self) -> (&str, &str, i32, u8, u8) {
+        (
+            &self.name,
+            &self.type_name,
+            self.max_length,
+            self.precision,
+            self.scale,
+        )
+    }
+
     /// A column of a statement that is not the table's (`__$operation`).
     pub fn extra(name: &str, kind: Kind) -> MsCol {
         MsCol {
