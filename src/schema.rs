@@ -201,9 +201,11 @@ pub fn resolve_key(
         Some(k) => k,
         // Every column: a row is all its values.
         None if keyless => columns.iter().map(|c| c.name.clone()).collect(),
-        None if pk.is_empty() => return Err(crate::error::config(format!(
+        None if pk.is_empty() => {
+            return Err(crate::error::config(format!(
             "table {table} has no primary key: add `key = [\"col\", ...]` to its [[table]] entry"
-        ))),
+        )))
+        }
         None => pk,
     };
     let mut key = vec![];

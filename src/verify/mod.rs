@@ -68,10 +68,12 @@ pub fn verify(cfg: &Config, meta: &Meta, o: &Options, out: &mut impl Write) -> R
     let src_sql = match cfg.source {
         Source::Postgres(_) => Sql::Postgres,
         Source::Mysql(_) => Sql::Mysql { convert_text: true },
-        Source::SqlServer(_) => anyhow::bail!(
-            "ingest verify does not compare SQL Server sources yet (its checksum queries \
-             are written for PostgreSQL and MySQL/MariaDB)"
-        ),
+        Source::SqlServer(_) => {
+            return Err(crate::error::config(
+                "ingest verify does not compare SQL Server sources yet (its checksum queries \
+                 are written for PostgreSQL and MySQL/MariaDB)",
+            ))
+        }
     };
     let mut src = crate::run::source(cfg)?;
     let (mut names, missing) = sources::selected_and_missing(src.as_mut(), cfg)?;

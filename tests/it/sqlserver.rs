@@ -1354,3 +1354,70 @@ fn a_structure_change_fails_the_table_until_its_full_extract() {
     c.fx.set(&ct_rules(&t2, 1005, 900, 1005, json!([])));
     c.bin.ok(&["delta"]);
 }
+
+/// A history table over CDC: each version starts at its transaction's
+/// commit time (`sys.fn_cdc_map_lsn_to_time`; later than the full
+/// extract's versions, which start when it ran).
+#[test]
+fn cdc_commit_times_start_history_versions() {
+    let t = orders(vec![row(1, "a", "1.00"), row(2, "b", "2.00")]);
+    let c = MsCase::new("cdc_hist", &cdc_rules(&t, L1, L1, L1, json!([])));
+    c.write_config(
+        "extract_type = \"cdc\"",
+        "[[table]]\nname = \"dbo.orders\"\nhistory = true\n",
+    );
+    c.bin.ok(&["full-extract"]);
+    c.fx.set(&cdc_rules(
+        &t,
+        L2,
+        L1,
+        L1,
+        json!([
+            [
+                "0x0000002B000001A00004",
+                4,
+                "2099-06-01 10:00:01.000",
+                2,
+                "b2",
+                "2.50",
+                null
+            ],
+            [L2, 1, "2099-06-01 10:00:02.500", 1, "a", "1.00", null]
+        ]),
+    ));
+    c.bin.ok(&["delta"]);
+    let rows = c.dest_rows(
+        "orders",
+        "id, name, ingest_op, CAST(ingest_start AS CHAR), CAST(ingest_end AS CHAR)",
+    );
+    let versions = |id: &str| -> Vec<Vec<Option<String>>> {
+        rows.iter()
+            .filter(|r| r[0].as_deref() == Some(id))
+            .cloned()
+            .collect()
+    };
+    let two = versions("2");
+    assert_eq!(two.len(), 2, "{rows:?}");
+    assert!(
+        two.iter().any(|r| r[1].as_deref() == Some("b2")
+            && r[2].as_deref() == Some("U")
+            && r[3]
+                .as_deref()
+                .is_some_and(|s| s.starts_with("2099-06-01 10:00:01"))),
+        "{two:?}"
+    );
+    assert!(
+        two.iter().any(|r| r[1].as_deref() == Some("b")
+            && r[4]
+                .as_deref()
+                .is_some_and(|s| s.starts_with("2099-06-01 10:00:01"))),
+        "the old version ends when the new one starts: {two:?}"
+    );
+    let one = versions("1");
+    assert!(
+        one.iter().all(|r| r[4]
+            .as_deref()
+            .is_some_and(|s| s.starts_with("2099-06-01 10:00:02.5"))),
+        "the delete ends the version at its commit time: {one:?}"
+    );
+}

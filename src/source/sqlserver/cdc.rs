@@ -276,9 +276,12 @@ fn table_changes(
             if last.as_deref() != Some(lsn) {
                 last = Some(lsn.to_vec());
                 transactions += 1;
-                if let Some(ts) = vals[2] {
-                    sink.set_ts(String::from_utf8_lossy(ts).into_owned());
-                }
+                // The commit time, or the time it was read where the
+                // server has none for the LSN.
+                sink.set_ts(match vals[2] {
+                    Some(ts) => String::from_utf8_lossy(ts).into_owned(),
+                    None => crate::clock::format_micros(crate::clock::now_micros()),
+                });
             }
             let row = &vals[3..];
             texts.warnings.keyed(|| key_of(&s, row));

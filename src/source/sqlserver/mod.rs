@@ -770,8 +770,9 @@ impl ChangeLog for MsSource {
             anyhow::bail!("{from} is not a SQL Server position (ct=..., lsn=...)");
         };
         let mut sink = ChangeSink::new(tables, batch);
+        // Change Tracking, full and timestamps reads have no commit times:
+        // their changes carry the time they were read.
         let now = crate::clock::format_micros(crate::clock::now_micros());
-        sink.set_ts(now.clone());
         let mut ids: Vec<&TableId> = tables.keys().collect();
         ids.sort();
         // A table whose columns changed is not read in the old shape.
@@ -804,6 +805,7 @@ impl ChangeLog for MsSource {
                      Change Tracking: run full-extract"
                 );
             };
+            sink.set_ts(now.clone());
             let r = ct::read(self, *v, &ct_tables, since, &mut sink, warnings)?;
             to_ct = Some(r);
             transactions += 1;
@@ -818,6 +820,9 @@ impl ChangeLog for MsSource {
             let (to, n) = cdc::read(self, *l, &cdc_tables, since, &mut sink, warnings)?;
             to_lsn = Some(to);
             transactions += n;
+        }
+        if !full_tables.is_empty() || !ts_tables.is_empty() {
+            sink.set_ts(now.clone());
         }
         for id in &full_tables {
             self.reread(id, &mut sink, warnings)?;
