@@ -232,8 +232,8 @@ pub fn parse(
     what: &str,
     mut row: impl FnMut(&[Option<&[u8]>], &mut Texts<'_>) -> Result<()>,
 ) -> Result<u64> {
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut chunk = vec![0u8; 1 << 20];
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 18);
+    let mut chunk = vec![0u8; 1 << 18];
     let mut start = 0usize;
     let mut n = 0u64;
     let mut outs: Vec<Vec<u8>> = vec![Vec::new(); cols.len()];

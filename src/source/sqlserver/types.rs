@@ -428,8 +428,12 @@ pub fn offset(text: &str, scale: u8) -> Result<(String, bool), Unrepresentable> 
         _ => return Err(bad),
     };
     let (oh, om) = off.split_once(':').ok_or(bad)?;
-    let off_min =
-        sign * (oh.parse::<i64>().map_err(|_| bad)? * 60 + om.parse::<i64>().map_err(|_| bad)?);
+    // SQL Server's offsets lie within ±14:00.
+    let (oh, om): (i64, i64) = (oh.parse().map_err(|_| bad)?, om.parse().map_err(|_| bad)?);
+    if !(0..=14).contains(&oh) || !(0..=59).contains(&om) {
+        return Err(bad);
+    }
+    let off_min = sign * (oh * 60 + om);
     let (date, clock_text) = local.trim().split_once(' ').ok_or(bad)?;
     let mut d = date.split('-');
     let (Some(y), Some(mo), Some(da), None) = (d.next(), d.next(), d.next(), d.next()) else {
@@ -440,6 +444,9 @@ pub fn offset(text: &str, scale: u8) -> Result<(String, bool), Unrepresentable> 
         mo.parse().map_err(|_| bad)?,
         da.parse().map_err(|_| bad)?,
     );
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
+        return Err(bad);
+    }
     let (h, mi, s, nanos) = clock(clock_text)?;
     let (h, mi, s) = (i64::from(h), i64::from(mi), i64::from(s));
     let days = days_from_civil(y, mo, da);
@@ -648,6 +655,9 @@ mod tests {
             ("9999-12-31 23:59:59.999".into(), true)
         );
         assert!(offset("2024-05-01 10:00:00", 0).is_err());
+        // Found by cargo fuzz: an offset of many digits overflowed.
+        assert!(offset("1-1-1 00:00:00 -1000000000000000001:-10060", 7).is_err());
+        assert!(offset("99999-01-01 00:00:00 +00:00", 7).is_err());
         for d in [-719_162i64, 0, 19_844, 2_932_896] {
             let (y, m, dd) = crate::clock::civil_from_days(d);
             assert_eq!(days_from_civil(y, m, dd), d);
