@@ -1362,9 +1362,11 @@ fn a_structure_change_fails_the_table_until_its_full_extract() {
 fn cdc_commit_times_start_history_versions() {
     let t = orders(vec![row(1, "a", "1.00"), row(2, "b", "2.00")]);
     let c = MsCase::new("cdc_hist", &cdc_rules(&t, L1, L1, L1, json!([])));
+    // CDC named by the table's entry: the source's default (Change
+    // Tracking) is never asked for.
     c.write_config(
-        "extract_type = \"cdc\"",
-        "[[table]]\nname = \"dbo.orders\"\nhistory = true\n",
+        "",
+        "[[table]]\nname = \"dbo.orders\"\nhistory = true\nextract_type = \"cdc\"\n",
     );
     c.bin.ok(&["full-extract"]);
     c.fx.set(&cdc_rules(
@@ -1386,6 +1388,12 @@ fn cdc_commit_times_start_history_versions() {
         ]),
     ));
     c.bin.ok(&["delta"]);
+    let log = c.fx.take_log();
+    assert!(sent(&log, "CHANGE_TRACKING").is_empty(), "{log:#?}");
+    assert_eq!(
+        sent(&log, "FROM cdc.[fn_cdc_get_all_changes_dbo_orders]").len(),
+        1
+    );
     let rows = c.dest_rows(
         "orders",
         "id, name, ingest_op, CAST(ingest_start AS CHAR), CAST(ingest_end AS CHAR)",

@@ -99,10 +99,14 @@ impl MsSource {
             .unwrap_or(self.cfg.extract_type)
     }
 
-    /// Whether any configured table is read by `t` (the default type, or a
-    /// `[[table]]` entry's).
+    /// Whether a `[[table]]` entry reads its tables by `t` (its own
+    /// `extract_type`, else the source's): the source-wide version or LSN
+    /// is read only then.
     fn uses(&self, t: ExtractType) -> bool {
-        self.cfg.extract_type == t || self.config.tables.iter().any(|r| r.extract_type == Some(t))
+        self.config
+            .tables
+            .iter()
+            .any(|r| r.extract_type.unwrap_or(self.cfg.extract_type) == t)
     }
 
     fn described(&self, s: &TableSchema) -> Result<Vec<MsCol>> {
