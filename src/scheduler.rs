@@ -54,6 +54,10 @@ pub fn verdict(e: &anyhow::Error) -> Verdict {
         "certificate verify failed",
         "unknownissuer",
         "tls: invalid",
+        // SQL Server (ODBC): login failed, database not opened.
+        "state: 28000",
+        "native error: 18456",
+        "native error: 4060",
     ]);
     let transient = any(&[
         "connection refused",
@@ -75,6 +79,11 @@ pub fn verdict(e: &anyhow::Error) -> Verdict {
         "error 1213",
         "error 2006",
         "error 2013",
+        // ODBC (SQL Server): communication link failure, cannot connect,
+        // timeout; a deadlock victim (1205 says "deadlocked").
+        "state: 08s01",
+        "state: 08001",
+        "state: hyt00",
     ]);
     match crate::error::exit_code(e) {
         2 => Verdict::Halt,
@@ -368,6 +377,27 @@ mod tests {
                 "source: FATAL: pg_hba.conf rejects connection for host"
             )),
             Verdict::Halt
+        );
+        // SQL Server through ODBC.
+        assert_eq!(
+            e(anyhow::anyhow!(
+                "snapshot of dbo.t, after row 5000: ODBC emitted an error calling 'SQLFetch':\n\
+                 State: 08S01, Native error: 20004, Message: [FreeTDS][SQL Server]Read from the server failed"
+            )),
+            Verdict::Retry
+        );
+        assert_eq!(
+            e(error::connect(
+                "cannot connect to SQL Server db:1433 as u through ODBC driver {ODBC Driver 18 for SQL Server}: \
+                 State: 28000, Native error: 18456, Message: Login failed for user 'u'."
+            )),
+            Verdict::Halt
+        );
+        assert_eq!(
+            e(error::connect(
+                "cannot connect to SQL Server db:1433 as u: State: 08001, Native error: 0, Message: TCP Provider: Timeout error"
+            )),
+            Verdict::Retry
         );
     }
 }
