@@ -1305,54 +1305,129 @@ fn a_driver_that_is_not_installed_is_named_with_the_fix() {
 }
 
 /// A column added at the source: the table's changes are not read in the
-/// old shape (the new column would be lost); the table fails with the fix,
-/// and its full extract brings the new structure.
+/// old shape (the new column would be lost); they wait for sync-struct,
+/// which adds the column at the destination (the rows there get NULL: it
+/// was added nullable without a default) and applies them up to where the
+/// other tables' deltas went on.
 #[test]
-fn a_structure_change_fails_the_table_until_its_full_extract() {
+fn a_structure_change_waits_for_sync_struct_which_applies_it() {
     let t = orders(vec![row(1, "a", "1.00")]);
-    let c = MsCase::new("ct_ddl", &ct_rules(&t, 1000, 900, 1000, json!([])));
-    c.write_config("", "[[table]]\nname = \"dbo.orders\"\n");
+    let items = Table {
+        name: "items",
+        ..orders(vec![row(1, "i", "9.00")])
+    };
+    // `orders` (in the shape `o`) at version `current` with changes since
+    // `since`, and `items` from `since` (one change since 1000).
+    let rules = |o: &Table, current: i64, since: i64, changes: Value| {
+        let mut r = vec![
+            rule(
+                "CHANGETABLE\\(CHANGES \\[dbo\\]\\.\\[items\\], @P1\\)",
+                Some(json!([since])),
+                {
+                    let mut c = vec![
+                        json!({"name": "op", "type": "nchar(1)"}),
+                        json!({"name": "id", "type": "int"}),
+                    ];
+                    c.extend(columns(&items));
+                    Value::Array(c)
+                },
+                if since == 1000 {
+                    json!([["U", 1, 1, "i2", "9.50", null]])
+                } else {
+                    json!([])
+                },
+            ),
+            scalar(
+                "^SELECT CHANGE_TRACKING_MIN_VALID_VERSION\\(OBJECT_ID\\(@P1\\)\\)$",
+                Some(json!([items.qname()])),
+                "bigint",
+                json!(900),
+            ),
+            snapshot_rule(&items),
+        ];
+        r.extend(table_rules(&items));
+        let mut o = ct_rules(o, current, 900, since, changes);
+        for x in o.iter_mut() {
+            if x["match"].as_str().unwrap().contains("sys\\.tables") {
+                x["result_sets"][0]["rows"] = json!([["dbo", "items"], ["dbo", "orders"]]);
+            }
+        }
+        r.extend(o);
+        r
+    };
+    let c = MsCase::new("ct_ddl", &rules(&t, 1000, 1000, json!([])));
+    c.write_config("", "[[table]]\nname = \"dbo.*\"\n");
     c.bin.ok(&["full-extract"]);
     let mut t2 = orders(vec![]);
     t2.cols.push(Col("note", "nvarchar(10)"));
-    t2.rows = vec![
-        json!([1, "a", "1.00", null, "n1"])
-            .as_array()
-            .unwrap()
-            .clone(),
-        json!([2, "b", "2.00", null, "n2"])
-            .as_array()
-            .unwrap()
-            .clone(),
-    ];
-    c.fx.set(&ct_rules(
-        &t2,
-        1005,
-        900,
-        1000,
-        json!([["I", 2, 2, "b", "2.00", null, "n2"]]),
-    ));
+    let change = json!([["I", 2, 2, "b", "2.00", null, "n2"]]);
+    c.fx.set(&rules(&t2, 1005, 1000, change.clone()));
     c.bin.expect(
         &["delta"],
         1,
         &[
-            "its structure changed",
+            "columns were",
             "note nvarchar(20,0,0)",
-            "full-extract",
+            "ingest sync-struct dbo.orders",
         ],
     );
-    assert!(sent(&c.fx.take_log(), "FROM CHANGETABLE").is_empty());
-    assert_eq!(c.dest_rows("orders", "id").len(), 1);
-    c.bin.ok(&["full-extract", "dbo.orders"]);
+    let log = c.fx.take_log();
     assert_eq!(
-        c.dest_rows("orders", "id, note"),
+        sent(&log, "FROM CHANGETABLE").len(),
+        1,
+        "items only: {log:#?}"
+    );
+    assert_eq!(c.dest_rows("orders", "id").len(), 1);
+    assert_eq!(c.dest_rows("items", "name"), vec![vec![Some("i2".into())]]);
+
+    // sync-struct: the column's fill asked of the catalog, then the
+    // changes from version 1000 up to the deltas' 1005.
+    let mut r = vec![
+        rule(
+            "FROM sys\\.columns AS c LEFT JOIN sys\\.default_constraints",
+            Some(json!(["[dbo].[orders]", "note"])),
+            json!([{"name": "n", "type": "int"}, {"name": "d", "type": "nvarchar(100)"}]),
+            json!([[1, null]]),
+        ),
+        rule(
+            "CHANGETABLE\\(CHANGES \\[dbo\\]\\.\\[orders\\], @P1\\) .* WHERE CT\\.SYS_CHANGE_VERSION <= 1005 ORDER BY",
+            Some(json!([1000])),
+            {
+                let mut c = vec![json!({"name": "op", "type": "nchar(1)"}), json!({"name": "id", "type": "int"})];
+                c.extend(columns(&t2));
+                Value::Array(c)
+            },
+            change,
+        ),
+    ];
+    r.extend(rules(&t2, 1005, 1005, json!([])));
+    c.fx.set(&r);
+    c.bin.ok(&["sync-struct", "dbo.orders"]);
+    assert_eq!(
+        c.dest_rows("orders", "id, name, note"),
         vec![
-            vec![Some("1".into()), Some("n1".into())],
-            vec![Some("2".into()), Some("n2".into())]
+            vec![Some("1".into()), Some("a".into()), None],
+            vec![Some("2".into()), Some("b".into()), Some("n2".into())]
         ]
     );
-    c.fx.set(&ct_rules(&t2, 1005, 900, 1005, json!([])));
+    let log = c.fx.take_log();
+    assert_eq!(
+        sent(&log, "SYS_CHANGE_VERSION <= 1005").len(),
+        1,
+        "{log:#?}"
+    );
+    // Deltas go on from 1005 with the new column.
+    c.fx.set(&rules(
+        &t2,
+        1010,
+        1005,
+        json!([["U", 1, 1, "a", "1.00", null, "n1"]]),
+    ));
     c.bin.ok(&["delta"]);
+    assert_eq!(
+        c.dest_rows("orders", "id, note")[0],
+        vec![Some("1".into()), Some("n1".into())]
+    );
 }
 
 /// A history table over CDC: each version starts at its transaction's

@@ -109,17 +109,22 @@ pub fn check(
 }
 
 /// Reads the changes of `tables` after `from` (or a table's own snapshot
-/// start in `since`, when later) up to the newest LSN into the sink;
-/// returns that LSN and the number of transactions read.
+/// start in `since`, when later) up to the newest LSN (or `upto`, a
+/// catch-up's end) into the sink; returns that LSN and the number of
+/// transactions read.
 pub fn read(
     src: &mut MsSource,
     from: [u8; 10],
+    upto: Option<[u8; 10]>,
     tables: &[TableId],
     since: &HashMap<TableId, Position>,
     sink: &mut ChangeSink<'_, '_>,
     warnings: &mut Warnings,
 ) -> Result<([u8; 10], u64)> {
-    let to = max_lsn(&src.conn)?;
+    let to = match upto {
+        Some(u) => u,
+        None => max_lsn(&src.conn)?,
+    };
     let mut transactions = 0;
     for id in tables {
         let own = match since.get(id) {

@@ -100,10 +100,13 @@ pub fn check(
 
 /// Reads the changes of `tables` since `from` (or a table's own snapshot
 /// start in `since`, when later) into the sink, in one SNAPSHOT
-/// transaction; returns the version they end at.
+/// transaction; returns the version they end at: the current one, or
+/// `upto` (a catch-up after sync-struct: rows whose last change is later
+/// are left to the next delta).
 pub fn read(
     src: &mut MsSource,
     from: u64,
+    upto: Option<u64>,
     tables: &[TableId],
     since: &HashMap<TableId, Position>,
     sink: &mut ChangeSink<'_, '_>,
@@ -115,7 +118,7 @@ pub fn read(
     src.conn
         .set_autocommit(false)
         .map_err(|e| anyhow!("SQL Server: starting a transaction: {e}"))?;
-    let r = read_in_transaction(src, from, tables, since, sink, warnings);
+    let r = read_in_transaction(src, from, upto, tables, since, sink, warnings);
     let end = if r.is_ok() {
         src.conn.commit()
     } else {
@@ -135,12 +138,16 @@ pub fn read(
 fn read_in_transaction(
     src: &mut MsSource,
     from: u64,
+    upto: Option<u64>,
     tables: &[TableId],
     since: &HashMap<TableId, Position>,
     sink: &mut ChangeSink<'_, '_>,
     warnings: &mut Warnings,
 ) -> Result<u64> {
-    let current = current_version(&src.conn)?;
+    let current = match upto {
+        Some(u) => u,
+        None => current_version(&src.conn)?,
+    };
     for id in tables {
         let own = match since.get(id) {
             Some(Position::SqlServer { ct: Some(v), .. }) => *v,
@@ -179,7 +186,7 @@ fn read_in_transaction(
         if v >= current {
             continue;
         }
-        table_changes(src, id, v, sink, warnings)?;
+        table_changes(src, id, v, upto, sink, warnings)?;
     }
     Ok(current)
 }
@@ -191,6 +198,7 @@ fn table_changes(
     src: &mut MsSource,
     id: &TableId,
     v: u64,
+    upto: Option<u64>,
     sink: &mut ChangeSink<'_, '_>,
     warnings: &mut Warnings,
 ) -> Result<()> {
@@ -198,9 +206,12 @@ fn table_changes(
     let cols = src.described(&s)?;
     let q = qname(&id.schema, &id.name);
     let keys: Vec<String> = s.key.iter().map(|&k| qi(&s.columns[k].name)).collect();
+    let bound = upto
+        .map(|u| format!(" WHERE CT.SYS_CHANGE_VERSION <= {u}"))
+        .unwrap_or_default();
     let sql = format!(
         "SELECT CT.SYS_CHANGE_OPERATION, {}, {} FROM CHANGETABLE(CHANGES {q}, ?) AS CT \
-         LEFT OUTER JOIN {q} AS T ON {} ORDER BY CT.SYS_CHANGE_VERSION",
+         LEFT OUTER JOIN {q} AS T ON {}{bound} ORDER BY CT.SYS_CHANGE_VERSION",
         keys.iter()
             .map(|k| format!("CT.{k}"))
             .collect::<Vec<_>>()

@@ -34,7 +34,7 @@ use crate::error;
 use crate::position::Position;
 use crate::schema::TableSchema;
 use crate::source::{
-    Catalog, ChangeLog, DeltaOutcome, LogState, Snapshot, SnapshotRange, Warnings,
+    Catalog, CatchUp, ChangeLog, DeltaOutcome, Fill, LogState, Snapshot, SnapshotRange, Warnings,
 };
 use crate::spool::{BatchWriter, Op, TableWriter};
 use crate::table::TableId;
@@ -271,6 +271,47 @@ impl Catalog for MsSource {
         self.cols.insert(s.id(), cols);
         Ok(())
     }
+    /// What the rows there when column `col` was added hold in it: NULL
+    /// for a nullable column without a default, its default for a NOT NULL
+    /// column with a literal default (SQL Server fills them then); a
+    /// nullable column with a default holds it only if it was added `WITH
+    /// VALUES`, which the catalog does not tell.
+    fn added_fill(
+        &mut self,
+        s: &TableSchema,
+        col: usize,
+        _ddl: &[String],
+        _kept: Option<&serde_json::Value>,
+    ) -> Result<Fill> {
+        let name = &s.columns[col].name;
+        let q = qname(&s.schema, &s.name);
+        let rows = odbc::text_rows(
+            &self.conn,
+            "SELECT CAST(c.is_nullable AS int), dc.definition FROM sys.columns AS c \
+             LEFT JOIN sys.default_constraints AS dc ON dc.object_id = c.default_object_id \
+             WHERE c.object_id = OBJECT_ID(?) AND c.name = ?",
+            (
+                &q.as_str().into_parameter(),
+                &name.as_str().into_parameter(),
+            ),
+        )?;
+        let Some(r) = rows.first() else {
+            return Ok(Fill::Unknown(format!("column {name} is not at the source")));
+        };
+        let nullable = r.first().cloned().flatten().as_deref() == Some("1");
+        let default = r.get(1).cloned().flatten();
+        Ok(match (nullable, default) {
+            (true, None) => Fill::Null,
+            (true, Some(d)) => Fill::Unknown(format!(
+                "it has the default {d}, which the rows there hold only if it was added WITH VALUES"
+            )),
+            (false, Some(d)) => match types::default_literal(&d) {
+                Some(v) => Fill::Value(v),
+                None => Fill::Unknown(format!("its default {d} is an expression")),
+            },
+            (false, None) => Fill::Unknown("it is NOT NULL without a default".into()),
+        })
+    }
     fn check_filter(&mut self, s: &TableSchema) -> Result<()> {
         let Some(f) = &s.filter else { return Ok(()) };
         let sql = format!(
@@ -323,7 +364,7 @@ impl MsSource {
             .collect()
     }
 
-    /// Why the table's columns now differ from those it was loaded with
+    /// How the table's columns now differ from those it was loaded with
     /// (added, dropped, retyped), if they do.
     fn shape_change(&self, s: &TableSchema) -> Result<Option<String>> {
         let kept = self.described(s)?;
@@ -336,14 +377,7 @@ impl MsSource {
         };
         let a: Vec<_> = kept.iter().map(MsCol::shape).collect();
         let b: Vec<_> = now.iter().map(CatalogColumn::shape).collect();
-        Ok((a != b).then(|| {
-            format!(
-                "its structure changed at the source (loaded with: {}; now: {}): run full-extract \
-                 of the table (sync-struct does not handle SQL Server sources yet)",
-                show(&a),
-                show(&b)
-            )
-        }))
+        Ok((a != b).then(|| format!("columns were {}; now {}", show(&a), show(&b))))
     }
 
     fn describe_table(&mut self, cfg: &Config, id: &TableId) -> Result<TableSchema> {
@@ -779,11 +813,13 @@ impl ChangeLog for MsSource {
         let now = crate::clock::format_micros(crate::clock::now_micros());
         let mut ids: Vec<&TableId> = tables.keys().collect();
         ids.sort();
-        // A table whose columns changed is not read in the old shape.
+        // A table whose columns changed is not read in the old shape: its
+        // changes from here on wait for sync-struct.
+        let at = from.to_string();
         let mut changed = vec![];
         for id in &ids {
-            if let Some(why) = self.shape_change(&tables[*id])? {
-                sink.fail_table(id, None, why);
+            if let Some(what) = self.shape_change(&tables[*id])? {
+                sink.shape_changed(id, false, &at, &what, &at, None);
                 changed.push((*id).clone());
             }
         }
@@ -810,7 +846,7 @@ impl ChangeLog for MsSource {
                 );
             };
             sink.set_ts(now.clone());
-            let r = ct::read(self, *v, &ct_tables, since, &mut sink, warnings)?;
+            let r = ct::read(self, *v, None, &ct_tables, since, &mut sink, warnings)?;
             to_ct = Some(r);
             transactions += 1;
         }
@@ -821,7 +857,7 @@ impl ChangeLog for MsSource {
                     "the position {from} has no CDC LSN, and tables are read by CDC: run full-extract"
                 );
             };
-            let (to, n) = cdc::read(self, *l, &cdc_tables, since, &mut sink, warnings)?;
+            let (to, n) = cdc::read(self, *l, None, &cdc_tables, since, &mut sink, warnings)?;
             to_lsn = Some(to);
             transactions += n;
         }
@@ -849,6 +885,70 @@ impl ChangeLog for MsSource {
         Ok(DeltaOutcome {
             tables: out,
             to_pos,
+            changed,
+            transactions,
+            more: false,
+            commits,
+        })
+    }
+    /// After sync-struct: each table's changes from where they stopped up
+    /// to the deltas' position, read as a delta reads them (Change
+    /// Tracking bounded by the version, CDC by the LSN; a `full` table
+    /// whole; a `timestamps` table from its newest value then, read again
+    /// by the next delta, which changes nothing).
+    fn catch_up(
+        &mut self,
+        c: &CatchUp,
+        tables: &HashMap<TableId, TableSchema>,
+        batch: &mut BatchWriter,
+        warnings: &mut Warnings,
+    ) -> Result<DeltaOutcome> {
+        let Position::SqlServer {
+            ct: up_ct,
+            lsn: up_lsn,
+            ..
+        } = &c.upto
+        else {
+            anyhow::bail!("{} is not a SQL Server position", c.upto);
+        };
+        let mut sink = ChangeSink::new(tables, batch);
+        sink.set_ts(crate::clock::format_micros(crate::clock::now_micros()));
+        let mut ids: Vec<&TableId> = tables.keys().collect();
+        ids.sort();
+        let none = HashMap::new();
+        let mut transactions = 0;
+        for id in ids {
+            let Some(Position::SqlServer { ct, lsn, ts }) = c.resume.get(id) else {
+                anyhow::bail!("{id}: no SQL Server position to read its changes from");
+            };
+            let one = std::slice::from_ref(id);
+            let missing = || anyhow!("{id}: the position {} lacks its part", c.upto);
+            match self.extract_type(id) {
+                ExtractType::ChangeTracking => {
+                    let (Some(v), Some(u)) = (ct, up_ct) else {
+                        return Err(missing());
+                    };
+                    ct::read(self, *v, Some(*u), one, &none, &mut sink, warnings)?;
+                    transactions += 1;
+                }
+                ExtractType::Cdc => {
+                    let (Some(l), Some(u)) = (lsn, up_lsn) else {
+                        return Err(missing());
+                    };
+                    transactions +=
+                        cdc::read(self, *l, Some(*u), one, &none, &mut sink, warnings)?.1;
+                }
+                ExtractType::Full => self.reread(id, &mut sink, warnings)?,
+                ExtractType::Timestamps => {
+                    stamps::read(self, one, ts, &none, &mut sink, warnings)?;
+                }
+            }
+        }
+        let commits = sink.commits();
+        let (out, changed) = sink.finish()?;
+        Ok(DeltaOutcome {
+            tables: out,
+            to_pos: None,
             changed,
             transactions,
             more: false,

@@ -301,6 +301,25 @@ pub fn qi(name: &str) -> String {
     format!("[{}]", name.replace(']', "]]"))
 }
 
+/// The value of a default constraint's definition as SQL Server keeps it
+/// (`((0))`, `('abc')`, `(N'x''y')`, `((-1.5))`): a literal's text, or
+/// `None` for an expression (`(getdate())`).
+pub fn default_literal(definition: &str) -> Option<String> {
+    let mut d = definition.trim();
+    while let Some(inner) = d.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+        d = inner.trim();
+    }
+    let quoted = d.strip_prefix('N').unwrap_or(d);
+    if let Some(body) = quoted.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
+        return (!body.replace("''", "").contains('\'')).then(|| body.replace("''", "'"));
+    }
+    let number = d.strip_prefix('-').unwrap_or(d);
+    (!number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && number.chars().filter(|&c| c == '.').count() <= 1)
+        .then(|| d.to_string())
+}
+
 /// A decimal's text in either driver's form (`.5`, `-.5`, `0.500`, `1`)
 /// as the destination reads it, checked against the digits it keeps.
 pub fn decimal(text: &str, int: u8, frac: u8) -> Result<String, Unrepresentable> {
@@ -564,6 +583,17 @@ mod tests {
         assert_eq!(select_expr(&g, "[g]"), "[g].STAsText()");
         assert_eq!(select_expr(&i, "[i]"), "[i]");
         assert_eq!(qi("a]b"), "[a]]b]");
+    }
+
+    #[test]
+    fn default_literals() {
+        assert_eq!(default_literal("((0))").as_deref(), Some("0"));
+        assert_eq!(default_literal("((-1.5))").as_deref(), Some("-1.5"));
+        assert_eq!(default_literal("('abc')").as_deref(), Some("abc"));
+        assert_eq!(default_literal("(N'x''y')").as_deref(), Some("x'y"));
+        assert_eq!(default_literal("(getdate())"), None);
+        assert_eq!(default_literal("((1)+(2))"), None);
+        assert_eq!(default_literal("('a')+('b')"), None);
     }
 
     #[test]
