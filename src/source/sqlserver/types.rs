@@ -379,9 +379,19 @@ pub fn timestamp(
 /// from FreeTDS) as `YYYY-MM-DD HH:MM:SS[.ffffff]` cut to `scale`
 /// digits; `true` when a 7th digit was dropped.
 pub fn timestamp_text(text: &str, scale: u8) -> Result<(String, bool), Unrepresentable> {
-    let bad = Unrepresentable::Malformed;
     let t = text.trim();
     let (date, clock_text) = t.split_once([' ', 'T']).unwrap_or((t, "00:00:00"));
+    let (y, mo, da) = date_parts(date)?;
+    let (h, mi, s, nanos) = clock(clock_text)?;
+    Ok(timestamp(
+        y, mo, da, h as u16, mi as u16, s as u16, nanos, scale,
+    ))
+}
+
+/// Year, month and day of `YYYY-MM-DD` (years 1 to 9999, written with
+/// fewer digits by some drivers).
+fn date_parts(date: &str) -> Result<(i16, u16, u16), Unrepresentable> {
+    let bad = Unrepresentable::Malformed;
     let mut d = date.split('-');
     let (Some(y), Some(mo), Some(da), None) = (d.next(), d.next(), d.next(), d.next()) else {
         return Err(bad);
@@ -394,10 +404,7 @@ pub fn timestamp_text(text: &str, scale: u8) -> Result<(String, bool), Unreprese
     if !(1..=9999).contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
         return Err(bad);
     }
-    let (h, mi, s, nanos) = clock(clock_text)?;
-    Ok(timestamp(
-        y, mo, da, h as u16, mi as u16, s as u16, nanos, scale,
-    ))
+    Ok((y, mo, da))
 }
 
 /// Hours, minutes, seconds and nanoseconds of `HH:MM:SS[.fffffff]`.
@@ -454,21 +461,10 @@ pub fn offset(text: &str, scale: u8) -> Result<(String, bool), Unrepresentable> 
     }
     let off_min = sign * (oh * 60 + om);
     let (date, clock_text) = local.trim().split_once(' ').ok_or(bad)?;
-    let mut d = date.split('-');
-    let (Some(y), Some(mo), Some(da), None) = (d.next(), d.next(), d.next(), d.next()) else {
-        return Err(bad);
-    };
-    let (y, mo, da): (i64, u32, u32) = (
-        y.parse().map_err(|_| bad)?,
-        mo.parse().map_err(|_| bad)?,
-        da.parse().map_err(|_| bad)?,
-    );
-    if !(1..=9999).contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
-        return Err(bad);
-    }
+    let (y, mo, da) = date_parts(date)?;
     let (h, mi, s, nanos) = clock(clock_text)?;
     let (h, mi, s) = (i64::from(h), i64::from(mi), i64::from(s));
-    let days = days_from_civil(y, mo, da);
+    let days = days_from_civil(i64::from(y), u32::from(mo), u32::from(da));
     let secs = days * 86_400 + h * 3600 + mi * 60 + s - off_min * 60;
     let (yy, mm, dd) = crate::clock::civil_from_days(secs.div_euclid(86_400));
     if !(1..=9999).contains(&yy) {
