@@ -24,6 +24,14 @@ pub fn check(cfg: &Config) -> Result<()> {
         src.check_filter(&schema)?;
         let rule = cfg.rule_for(&id.schema, &id.name);
         let mut options = vec![];
+        if let Some(t) = cfg.extract_type_for(&id.schema, &id.name) {
+            let by = rule
+                .and_then(|r| r.timestamp_column.as_deref())
+                .filter(|_| t == crate::config::ExtractType::Timestamps)
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            options.push(format!("extract type {}{by}", t.name()));
+        }
         if let Some(f) = &schema.filter {
             options.push(format!("initial extract where {f}"));
         }

@@ -89,6 +89,7 @@ fn change_tracking_full_extract_and_deltas_land_in_mariadb() {
     c.write_config("", "[[table]]\nname = \"dbo.orders\"\n");
     let out = c.bin.ok(&["check"]);
     assert!(out.contains("changes kept up to ct=1000"), "{out}");
+    assert!(out.contains("extract type change_tracking"), "{out}");
     c.fx.take_log();
 
     c.bin.ok(&["full-extract"]);
@@ -288,6 +289,7 @@ fn cdc_deltas_follow_the_lsn_windows() {
     );
     let out = c.bin.ok(&["check"]);
     assert!(out.contains(&format!("lsn={L1}")), "{out}");
+    assert!(out.contains("extract type cdc"), "{out}");
     c.bin.ok(&["full-extract"]);
     assert_eq!(c.dest_rows("orders", "id").len(), 3);
     c.fx.take_log();
