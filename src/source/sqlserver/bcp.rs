@@ -189,13 +189,7 @@ pub fn run(
         .output()
         .with_context(|| format!("running {} (source.bcp_path)", program.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let scrub = |t: &str| {
-        if cfg.password.is_empty() {
-            t.to_string()
-        } else {
-            t.replace(&cfg.password, "***")
-        }
-    };
+    let scrub = |t: &str| super::odbc::scrub(t, &cfg.password);
     if !out.status.success() {
         bail!(
             "{} failed ({}): {} {}",

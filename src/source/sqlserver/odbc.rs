@@ -55,15 +55,42 @@ pub fn connection_string(cfg: &SqlServerSource, driver: &str) -> String {
     s
 }
 
-/// The text of a connection string safe for messages: the password hidden.
+/// The text of a connection string safe for messages: the password hidden
+/// (a braced value ends at a `}` that is not doubled).
 pub fn shown(conn: &str) -> String {
-    match conn.find("PWD=") {
-        Some(i) => {
-            let rest = &conn[i..];
-            let end = rest.find("};").map_or(rest.len(), |e| e + 2);
-            format!("{}PWD=***;{}", &conn[..i], &rest[end..])
+    let Some(i) = conn.find("PWD=") else {
+        return conn.to_string();
+    };
+    let rest = &conn[i + 4..];
+    let end = match rest.strip_prefix('{') {
+        Some(body) => {
+            let b = body.as_bytes();
+            let mut k = 0;
+            loop {
+                match b.get(k) {
+                    Some(b'}') if b.get(k + 1) == Some(&b'}') => k += 2,
+                    Some(b'}') => break k + 2,
+                    Some(_) => k += 1,
+                    None => break rest.len(),
+                }
+            }
         }
-        None => conn.to_string(),
+        None => rest.find(';').unwrap_or(rest.len()),
+    };
+    let tail = &rest[end.min(rest.len())..];
+    format!(
+        "{}PWD=***;{}",
+        &conn[..i],
+        tail.strip_prefix(';').unwrap_or(tail)
+    )
+}
+
+/// `text` with the password replaced by `***` (driver and bcp messages).
+pub fn scrub(text: &str, password: &str) -> String {
+    if password.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(password, "***")
     }
 }
 
@@ -176,15 +203,13 @@ pub fn connect(cfg: &SqlServerSource) -> Result<Connection<'static>> {
     let cs = connection_string(cfg, &driver);
     env.connect_with_connection_string(&cs, ConnectionOptions::default())
         .map_err(|e| {
-            let text = e.to_string();
-            let text = if cfg.password.is_empty() {
-                text
-            } else {
-                text.replace(&cfg.password, "***")
-            };
+            let text = scrub(&e.to_string(), &cfg.password);
             let what = format!(
-                "cannot connect to SQL Server {}:{} as {} through ODBC driver {driver}: {text}",
-                cfg.host, cfg.port, cfg.user
+                "cannot connect to SQL Server {}:{} as {} ({}): {text}",
+                cfg.host,
+                cfg.port,
+                cfg.user,
+                shown(&cs)
             );
             // The driver manager could not load the driver: a person
             // installs it (exit 2); anything else is the server (exit 3).
@@ -201,12 +226,14 @@ pub fn connect(cfg: &SqlServerSource) -> Result<Connection<'static>> {
         })
 }
 
-/// The first column of the first row, as i64 (`None`: NULL or no row).
-pub fn scalar_i64(
+/// The first row's first column as `read` takes it (`None`: no row, or
+/// no result set).
+fn first<T>(
     conn: &Connection<'_>,
     sql: &str,
     params: impl odbc_api::ParameterCollectionRef,
-) -> Result<Option<i64>> {
+    read: impl FnOnce(&mut odbc_api::CursorRow<'_>) -> Result<Option<T>, odbc_api::Error>,
+) -> Result<Option<T>> {
     let Some(mut c) = conn
         .execute(sql, params, None)
         .map_err(|e| query_error(sql, e))?
@@ -216,9 +243,20 @@ pub fn scalar_i64(
     let Some(mut row) = c.next_row().map_err(|e| query_error(sql, e))? else {
         return Ok(None);
     };
-    let mut v = Nullable::<i64>::null();
-    row.get_data(1, &mut v).map_err(|e| query_error(sql, e))?;
-    Ok(v.into_opt())
+    read(&mut row).map_err(|e| query_error(sql, e))
+}
+
+/// The first column of the first row, as i64 (`None`: NULL or no row).
+pub fn scalar_i64(
+    conn: &Connection<'_>,
+    sql: &str,
+    params: impl odbc_api::ParameterCollectionRef,
+) -> Result<Option<i64>> {
+    first(conn, sql, params, |row| {
+        let mut v = Nullable::<i64>::null();
+        row.get_data(1, &mut v)?;
+        Ok(v.into_opt())
+    })
 }
 
 /// The first column of the first row, as bytes (`None`: NULL or no row).
@@ -227,20 +265,10 @@ pub fn scalar_binary(
     sql: &str,
     params: impl odbc_api::ParameterCollectionRef,
 ) -> Result<Option<Vec<u8>>> {
-    let Some(mut c) = conn
-        .execute(sql, params, None)
-        .map_err(|e| query_error(sql, e))?
-    else {
-        return Ok(None);
-    };
-    let Some(mut row) = c.next_row().map_err(|e| query_error(sql, e))? else {
-        return Ok(None);
-    };
-    let mut buf = vec![];
-    let present = row
-        .get_binary(1, &mut buf)
-        .map_err(|e| query_error(sql, e))?;
-    Ok(present.then_some(buf))
+    first(conn, sql, params, |row| {
+        let mut buf = vec![];
+        Ok(row.get_binary(1, &mut buf)?.then_some(buf))
+    })
 }
 
 /// Every row of a small result as text (NULL: `None`).
@@ -326,6 +354,14 @@ mod tests {
         );
         assert!(!shown(&ms).contains("p}}w"), "{}", shown(&ms));
         assert!(shown(&ms).contains("PWD=***;Encrypt=yes"), "{}", shown(&ms));
+        // A password with `};` in it is hidden whole.
+        let tricky = connection_string(&cfg("ODBC Driver 18 for SQL Server", "a};b}"), "{D}");
+        assert!(
+            shown(&tricky).ends_with("PWD=***;Encrypt=yes;TrustServerCertificate=no;"),
+            "{}",
+            shown(&tricky)
+        );
+        assert_eq!(shown("Driver=x;PWD=plain;UID=u"), "Driver=x;PWD=***;UID=u");
         let ft = connection_string(&cfg("FreeTDS", "x"), "/usr/lib/odbc/libtdsodbc.so");
         assert!(
             ft.starts_with("Driver=/usr/lib/odbc/libtdsodbc.so;"),
