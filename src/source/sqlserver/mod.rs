@@ -50,9 +50,13 @@ pub struct MsSource {
     cols: HashMap<TableId, Vec<MsCol>>,
     /// bcp, once looked for (`Some(None)`: not used).
     bcp: Option<Option<BcpJob>>,
+    /// Each table's columns as its last description found them in the
+    /// catalog (a delta describes every table just before reading).
+    catalog: HashMap<TableId, Vec<CatalogColumn>>,
 }
 
 /// A column as `sys.columns` and `sys.types` describe it.
+#[derive(Clone)]
 struct CatalogColumn {
     name: String,
     type_name: String,
@@ -89,6 +93,7 @@ impl MsSource {
             config: config.clone(),
             cols: HashMap::new(),
             bcp: None,
+            catalog: HashMap::new(),
         })
     }
 
@@ -368,7 +373,10 @@ impl MsSource {
     /// (added, dropped, retyped), if they do.
     fn shape_change(&self, s: &TableSchema) -> Result<Option<String>> {
         let kept = self.described(s)?;
-        let now = self.catalog_columns(&s.id())?;
+        let now = match self.catalog.get(&s.id()) {
+            Some(c) => c.clone(),
+            None => self.catalog_columns(&s.id())?,
+        };
         let show = |c: &[(&str, &str, i32, u8, u8)]| {
             c.iter()
                 .map(|(n, t, l, p, sc)| format!("{n} {t}({l},{p},{sc})"))
@@ -457,6 +465,7 @@ impl MsSource {
             stamps::column(&mscols, &s, tc).map_err(|e| error::config(format!("{e:#}")))?;
         }
         self.cols.insert(id.clone(), mscols);
+        self.catalog.insert(id.clone(), rows);
         Ok(s)
     }
 
