@@ -80,6 +80,29 @@ fn var(name: &str) -> String {
     })
 }
 
+impl Env {
+    /// The `[destination]` section: the test MariaDB, every table in
+    /// database `dst`.
+    pub fn destination_toml(&self, dst: &str) -> String {
+        format!(
+            r#"[destination]
+dialect = "mysql"
+host = "{h}"
+port = {p}
+database = "mysql"
+user = "{u}"
+password = "{pw}"
+schema_for_all_tables = "{dst}"
+load_threads = 2
+"#,
+            h = self.my_host,
+            p = self.my_port,
+            u = self.my_user,
+            pw = self.my_password,
+        )
+    }
+}
+
 pub fn env() -> Env {
     Env {
         pg_host: var("INGEST_PG_HOST"),

@@ -334,7 +334,6 @@ impl MsCase {
     /// Writes the configuration: `source` lines added to `[source]`, and
     /// `tables` (`[[table]]` entries).
     pub fn write_config(&self, source: &str, tables: &str) {
-        let e = &self.env;
         let text = format!(
             r#"[instance]
 name = "ms_{name}"
@@ -350,24 +349,11 @@ odbc_driver = "FreeTDS"
 encrypt = false
 {source}
 
-[destination]
-dialect = "mysql"
-host = "{h}"
-port = {p}
-database = "mysql"
-user = "{u}"
-password = "{pw}"
-schema_for_all_tables = "{dst}"
-load_threads = 2
-
+{dest}
 {tables}"#,
             name = self.name,
             port = self.fx.port,
-            h = e.my_host,
-            p = e.my_port,
-            u = e.my_user,
-            pw = e.my_password,
-            dst = self.dst,
+            dest = self.env.destination_toml(&self.dst),
         );
         std::fs::write(self.dir.join("ingest.toml"), text).unwrap();
     }

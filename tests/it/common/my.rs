@@ -59,23 +59,14 @@ port = {p}
 user = "{u}"
 password = "{pw}"
 
-[destination]
-dialect = "mysql"
-host = "{h}"
-port = {p}
-database = "mysql"
-user = "{u}"
-password = "{pw}"
-schema_for_all_tables = "{dst}"
-load_threads = 2
-
+{dest}
 {tables}"#,
             name = self.name,
             h = e.my_host,
             p = e.my_port,
             u = e.my_user,
             pw = e.my_password,
-            dst = self.dst,
+            dest = e.destination_toml(&self.dst),
         );
         std::fs::write(self.dir.join("ingest.toml"), text).unwrap();
     }
